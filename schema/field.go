@@ -1,0 +1,374 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// FieldType is the type of a field's value.
+type FieldType uint8
+
+// Field types. On the wire an ID is a UUID string, Time an RFC 3339 string
+// in UTC, Supplies an object of supply codes to counts; in SQL an ID is TEXT,
+// Bool and Time (Unix milliseconds) INTEGER and Supplies canonical JSON TEXT.
+const (
+	TypeID FieldType = iota + 1
+	TypeText
+	TypeEnum
+	TypeCode
+	TypeInt
+	TypeBool
+	TypeTime
+	TypeSupplies
+)
+
+// MergeRule says how concurrent writes of a field are merged. Every rule
+// orders versions totally, so merging is commutative, associative and
+// idempotent whatever order changes arrive in.
+type MergeRule uint8
+
+// Merge rules.
+const (
+	// MergeLWW keeps the write with the latest version (hybrid logical
+	// clock, device id breaking ties).
+	MergeLWW MergeRule = iota
+	// MergeStatus keeps the referral status furthest along its lifecycle
+	// within the latest reopening, the latest version breaking ties: a
+	// status never moves back except by an explicit reopen.
+	MergeStatus
+	// MergeCounter keeps the highest count, the latest version breaking
+	// ties: used for the number of reopenings.
+	MergeCounter
+)
+
+// Field is one field of a record: its description and a pointer into the
+// record that holds its value. Fields are created by a record's Fields
+// method and are valid as long as the record is.
+type Field struct {
+	Name      string
+	Type      FieldType
+	Enum      *Enumeration // for TypeEnum
+	Immutable bool         // may not change once the record exists
+	Optional  bool         // may be absent: empty, zero or null
+	Merge     MergeRule
+	ptr       any
+}
+
+func idField(name string, p *uuid.UUID) Field { return Field{Name: name, Type: TypeID, ptr: p} }
+func textField(name string, p *string) Field  { return Field{Name: name, Type: TypeText, ptr: p} }
+func codeField(name string, p *ClientCode) Field {
+	return Field{Name: name, Type: TypeCode, ptr: p}
+}
+func enumField(name string, p *string, e *Enumeration) Field {
+	return Field{Name: name, Type: TypeEnum, Enum: e, ptr: p}
+}
+func intField(name string, p *int) Field        { return Field{Name: name, Type: TypeInt, ptr: p} }
+func boolField(name string, p *bool) Field      { return Field{Name: name, Type: TypeBool, ptr: p} }
+func timeField(name string, p *time.Time) Field { return Field{Name: name, Type: TypeTime, ptr: p} }
+func suppliesField(name string, p *Supplies) Field {
+	return Field{Name: name, Type: TypeSupplies, ptr: p}
+}
+
+func (f Field) immutable() Field               { f.Immutable = true; return f }
+func (f Field) optional() Field                { f.Optional = true; return f }
+func (f Field) withMerge(rule MergeRule) Field { f.Merge = rule; return f }
+
+// IsZero reports whether the field holds its zero value, which for an
+// optional field means absent.
+func (f Field) IsZero() bool {
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		return *p == uuid.Nil
+	case *string:
+		return *p == ""
+	case *ClientCode:
+		return *p == ""
+	case *int:
+		return *p == 0
+	case *bool:
+		return !*p
+	case *time.Time:
+		return p.IsZero()
+	case *Supplies:
+		return len(*p) == 0
+	}
+	panic("schema: unknown field pointer")
+}
+
+// SQLValue returns the field's value as stored in SQLite: string, int64 or
+// nil for an absent optional field.
+func (f Field) SQLValue() any {
+	if f.Optional && f.IsZero() {
+		return nil
+	}
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		return p.String()
+	case *string:
+		return *p
+	case *ClientCode:
+		return string(*p)
+	case *int:
+		return int64(*p)
+	case *bool:
+		if *p {
+			return int64(1)
+		}
+		return int64(0)
+	case *time.Time:
+		return p.UnixMilli()
+	case *Supplies:
+		b, _ := json.Marshal(*p) // map keys are sorted: canonical
+		return string(b)
+	}
+	panic("schema: unknown field pointer")
+}
+
+// ScanSQL sets the field from a value read from SQLite.
+func (f Field) ScanSQL(v any) error {
+	if v == nil {
+		f.setZero()
+		return nil
+	}
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("scan %s: want text, got %T", f.Name, v)
+		}
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", f.Name, err)
+		}
+		*p = id
+	case *string:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("scan %s: want text, got %T", f.Name, v)
+		}
+		*p = s
+	case *ClientCode:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("scan %s: want text, got %T", f.Name, v)
+		}
+		*p = ClientCode(s)
+	case *int:
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("scan %s: want integer, got %T", f.Name, v)
+		}
+		*p = int(n)
+	case *bool:
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("scan %s: want integer, got %T", f.Name, v)
+		}
+		*p = n != 0
+	case *time.Time:
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("scan %s: want integer, got %T", f.Name, v)
+		}
+		*p = time.UnixMilli(n).UTC()
+	case *Supplies:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("scan %s: want text, got %T", f.Name, v)
+		}
+		var m Supplies
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return fmt.Errorf("scan %s: %w", f.Name, err)
+		}
+		*p = m
+	}
+	return nil
+}
+
+func (f Field) setZero() {
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		*p = uuid.Nil
+	case *string:
+		*p = ""
+	case *ClientCode:
+		*p = ""
+	case *int:
+		*p = 0
+	case *bool:
+		*p = false
+	case *time.Time:
+		*p = time.Time{}
+	case *Supplies:
+		*p = nil
+	}
+}
+
+// MarshalJSON encodes the field's value as it goes on the wire. An absent
+// optional field is null.
+func (f Field) MarshalJSON() ([]byte, error) {
+	if f.Optional && f.IsZero() {
+		return []byte("null"), nil
+	}
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		return []byte(`"` + p.String() + `"`), nil
+	case *time.Time:
+		return []byte(`"` + p.UTC().Format(TimeLayout) + `"`), nil
+	case *int:
+		return strconv.AppendInt(nil, int64(*p), 10), nil
+	}
+	return json.Marshal(f.ptr)
+}
+
+// TimeLayout is the wire format of times: RFC 3339 in UTC with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// UnmarshalJSON sets the field from its wire encoding. It checks the JSON
+// type and the format of ids and times, not the rules of Validate. null is
+// accepted only for optional fields. On error the field is unchanged and
+// the error is a *FieldError with the rule RuleType or RuleRequired.
+func (f Field) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if bytes.Equal(data, []byte("null")) {
+		if !f.Optional {
+			return &FieldError{Field: f.Name, Rule: RuleRequired, Message: "may not be null"}
+		}
+		f.setZero()
+		return nil
+	}
+	bad := func(want string) error {
+		return &FieldError{Field: f.Name, Rule: RuleType, Message: "want " + want}
+	}
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		var s string
+		if json.Unmarshal(data, &s) != nil {
+			return bad("a UUID string")
+		}
+		id, err := uuid.Parse(s)
+		if err != nil || len(s) != 36 {
+			return bad("a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+		}
+		*p = id
+	case *string:
+		var s string
+		if json.Unmarshal(data, &s) != nil {
+			return bad("a string")
+		}
+		*p = s
+	case *ClientCode:
+		var s string
+		if json.Unmarshal(data, &s) != nil {
+			return bad("a client code string")
+		}
+		*p = ClientCode(s)
+	case *int:
+		var n json.Number
+		if data[0] == '"' || json.Unmarshal(data, &n) != nil {
+			return bad("an integer")
+		}
+		i, err := n.Int64()
+		if err != nil || i > math.MaxInt32 || i < math.MinInt32 {
+			return bad("an integer between -2147483648 and 2147483647")
+		}
+		*p = int(i)
+	case *bool:
+		var b bool
+		if json.Unmarshal(data, &b) != nil {
+			return bad("true or false")
+		}
+		*p = b
+	case *time.Time:
+		var s string
+		if json.Unmarshal(data, &s) != nil {
+			return bad("an RFC 3339 time string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return bad("an RFC 3339 time such as 2026-03-01T14:05:00Z")
+		}
+		*p = t.UTC().Truncate(time.Millisecond)
+	case *Supplies:
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(data, &raw) != nil {
+			return bad("an object of supply codes to counts")
+		}
+		m := make(Supplies, len(raw))
+		for k, v := range raw {
+			var n int
+			if err := intField(f.Name, &n).UnmarshalJSON(v); err != nil {
+				return bad("an object of supply codes to integer counts")
+			}
+			m[Supply(k)] = n
+		}
+		*p = m
+	}
+	return nil
+}
+
+// Supplies counts supplies handed out, by supply code.
+type Supplies map[Supply]int
+
+// FieldsOf returns the fields of a new zero record of kind k, which
+// describe its columns. It returns false if k is not a kind.
+func FieldsOf(k Kind) ([]Field, bool) {
+	r, ok := New(k)
+	if !ok {
+		return nil, false
+	}
+	return r.Fields(), true
+}
+
+// New returns a new zero record of kind k.
+func New(k Kind) (Record, bool) {
+	switch k {
+	case KindClient:
+		return &Client{}, true
+	case KindContact:
+		return &Contact{}, true
+	case KindSyringeExchange:
+		return &SyringeExchange{}, true
+	case KindNaloxone:
+		return &NaloxoneHandout{}, true
+	case KindReversal:
+		return &Reversal{}, true
+	case KindReferral:
+		return &Referral{}, true
+	case KindOrganisation:
+		return &Organisation{}, true
+	case KindUnit:
+		return &Unit{}, true
+	case KindStaff:
+		return &Staff{}, true
+	case KindService:
+		return &Service{}, true
+	}
+	return nil, false
+}
+
+// FieldKinds lists the kinds devices write, in dependency order: a contact's
+// client before the contact, a contact before what belongs to it.
+var FieldKinds = []Kind{KindClient, KindContact, KindSyringeExchange, KindNaloxone, KindReversal, KindReferral}
+
+// ReferenceKinds lists the kinds of reference data, in dependency order.
+var ReferenceKinds = []Kind{KindOrganisation, KindUnit, KindStaff, KindService}
+
+// IsFieldKind reports whether k is a kind devices write.
+func IsFieldKind(k Kind) bool {
+	for _, f := range FieldKinds {
+		if f == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+// Package replica applies changes to a SQLite replica of Brygga's records:
+// the server's database and each device's. Both use the same merge: per
+// field, the write with the greatest version wins, with the domain rules of
+// schema.MergeRule, so that every replica that has seen the same writes
+// holds the same state whatever order they came in.
+//
+// Server is the server's store: it applies pushed mutations exactly once
+// and serves pulls of a device's scope. Device is a device's replica: it
+// records local writes in an outbox, builds pushes and applies pulls.
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"runtime"
+
+	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
+
+	"github.com/brygga/brygga/schema"
+)
+
+// DB is a SQLite database opened the way Brygga needs it: one writer
+// connection and a pool of readers, every connection with the same pragmas.
+// It is safe for concurrent use.
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+	path  string
+}
+
+// OpenDB opens or creates the SQLite database at path and migrates it to
+// the latest schema of target.
+func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error) {
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	write, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	q.Set("_txlock", "deferred")
+	q.Set("mode", "ro")
+	read, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+
+	db := &DB{write: write, read: read, path: path}
+	if _, err := schema.Migrate(ctx, write, target); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if rerr := db.read.Close(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Writer returns the single writer connection pool. Statistics and
+// reports use it only through transactions of their own.
+func (db *DB) Writer() *sql.DB { return db.write }
+
+// Reader returns the read-only pool.
+func (db *DB) Reader() *sql.DB { return db.read }
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }

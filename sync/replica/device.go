@@ -1,0 +1,514 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// Errors of the device replica.
+var (
+	// ErrNotFound means there is no such record on the device.
+	ErrNotFound = errors.New("record not found")
+	// ErrOutOfScope means the device may not write that record.
+	ErrOutOfScope = errors.New("record out of the device's scope")
+	// ErrIdentity means the replica file belongs to another device or unit.
+	ErrIdentity = errors.New("replica belongs to another device")
+)
+
+// DeviceConfig configures a Device.
+type DeviceConfig struct {
+	// ID is the device's id, given at enrolment.
+	ID uuid.UUID
+	// UnitID is the unit the device is enrolled for.
+	UnitID uuid.UUID
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Device is a device's replica: the records in its scope, an outbox of the
+// writes not yet acknowledged by the server, and the sync state. Local
+// writes apply at once and queue a mutation; a pull overwrites rows with the
+// server's state and replays the queued writes on top, so the device shows
+// the server's state plus what it has not yet pushed. It is safe for
+// concurrent use.
+type Device struct {
+	db    *DB
+	id    uuid.UUID
+	unit  uuid.UUID
+	now   func() time.Time
+	clock *hlc.Clock
+
+	mu sync.Mutex // serialises writes
+}
+
+// OpenDevice opens or creates the device replica at path.
+func OpenDevice(ctx context.Context, path string, cfg DeviceConfig) (*Device, error) {
+	if cfg.ID == uuid.Nil || cfg.UnitID == uuid.Nil {
+		return nil, fmt.Errorf("open device replica: device and unit ids are required")
+	}
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{db: db, id: cfg.ID, unit: cfg.UnitID, now: cfg.Now}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if err := d.load(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open device replica: %w", err)
+	}
+	return d, nil
+}
+
+func (d *Device) load(ctx context.Context) error {
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for key, want := range map[string]string{"device_id": d.id.String(), "unit_id": d.unit.String()} {
+		var got string
+		ok, err := getMeta(ctx, tx, key, &got)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := setMeta(ctx, tx, key, want); err != nil {
+				return err
+			}
+		} else if got != want {
+			return fmt.Errorf("%s is %s, not %s: %w", key, got, want, ErrIdentity)
+		}
+	}
+	var last string
+	ts := hlc.Timestamp(0)
+	if ok, err := getMeta(ctx, tx, "hlc", &last); err != nil {
+		return err
+	} else if ok {
+		if ts, err = hlc.Parse(last); err != nil {
+			return err
+		}
+	}
+	d.clock = hlc.NewClock(d.now, ts)
+	return tx.Commit()
+}
+
+// Close closes the replica.
+func (d *Device) Close() error { return d.db.Close() }
+
+// DB returns the underlying database.
+func (d *Device) DB() *DB { return d.db }
+
+// ID returns the device's id.
+func (d *Device) ID() uuid.UUID { return d.id }
+
+// UnitID returns the device's unit.
+func (d *Device) UnitID() uuid.UUID { return d.unit }
+
+// Create records a new record. It fails with a *schema.FieldError if the
+// record is invalid and with ErrOutOfScope if it is not of the device's
+// unit and device.
+func (d *Device) Create(ctx context.Context, rec schema.Record) error {
+	if h := schema.HeaderOf(rec); h == nil {
+		return fmt.Errorf("create %s: %w: reference data is written on the server", rec.Kind(), ErrOutOfScope)
+	} else if h.UnitID != d.unit || h.DeviceID != d.id {
+		return fmt.Errorf("create %s: %w: unit and device must be this device's", rec.Kind(), ErrOutOfScope)
+	}
+	fields, err := json.Marshal(fieldsObject(rec.Fields(), nil))
+	if err != nil {
+		return err
+	}
+	return d.Write(ctx, rec.Kind(), rec.RecordID(), fields)
+}
+
+// Update writes the named fields of rec, an existing record, as a
+// correction.
+func (d *Device) Update(ctx context.Context, rec schema.Record, names ...string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("update %s: no fields named", rec.Kind())
+	}
+	only := map[string]bool{}
+	for _, n := range names {
+		if n == "id" {
+			return fmt.Errorf("update %s: the id is not a field to update", rec.Kind())
+		}
+		only[n] = true
+	}
+	obj := fieldsObject(rec.Fields(), only)
+	if len(obj) != len(only) {
+		return &schema.FieldError{Kind: rec.Kind(), Field: fmt.Sprint(names), Rule: schema.RuleUnknownField, Message: "names a field the record does not have"}
+	}
+	fields, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return d.Write(ctx, rec.Kind(), rec.RecordID(), fields)
+}
+
+// Void marks a record as entered by mistake.
+func (d *Device) Void(ctx context.Context, k schema.Kind, id uuid.UUID) error {
+	return d.Write(ctx, k, id, json.RawMessage(`{"voided":true}`))
+}
+
+func fieldsObject(fs []schema.Field, only map[string]bool) map[string]json.RawMessage {
+	obj := make(map[string]json.RawMessage, len(fs))
+	for _, f := range fs {
+		if only != nil && !only[f.Name] {
+			continue
+		}
+		b, _ := f.MarshalJSON()
+		obj[f.Name] = b
+	}
+	return obj
+}
+
+// Write applies a write of fields (a JSON object; with "id" a create) to
+// the record of kind k with id, stamped with the device's clock, and queues
+// it for the server, in one transaction. Errors: *schema.FieldError for an
+// invalid write or result, ErrNotFound for a change to a record the device
+// does not have.
+func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
+	if !schema.IsFieldKind(k) {
+		return fmt.Errorf("write %s: %w: not a kind devices write", k, ErrOutOfScope)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	ts := d.clock.Now()
+	w, err := DecodeWrite(k, id, fields, Key(ts, d.id))
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
+	defer tx.Rollback()
+	rs := newRowStore(tx)
+	defer rs.close()
+	row, err := rs.load(ctx, k, id)
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
+	merged := w
+	if row == nil {
+		if !w.IsCreate() {
+			return fmt.Errorf("write %s %s: %w", k, id, ErrNotFound)
+		}
+	} else {
+		merged = row
+		if _, err := Join(merged, w); err != nil {
+			return fmt.Errorf("write %s %s: %w", k, id, err)
+		}
+	}
+	if err := merged.Record.Validate(now); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
+	if err := rs.save(ctx, merged); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
+	var next int64
+	if _, err := getMeta(ctx, tx, "next_seq", &next); err != nil {
+		return err
+	}
+	next = max(next, 1)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (seq, kind, id, version, fields, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		next, string(k), id.String(), ts.String(), string(fields), now.UnixMilli()); err != nil {
+		return fmt.Errorf("write %s %s: queue: %w", k, id, err)
+	}
+	if err := setMeta(ctx, tx, "next_seq", next+1); err != nil {
+		return err
+	}
+	if err := setMeta(ctx, tx, "hlc", d.clock.Last().String()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Get returns the row of kind k with id; ErrNotFound if there is none.
+func (d *Device) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
+	rs := newRowStore(d.db.read)
+	defer rs.close()
+	r, err := rs.load(ctx, k, id)
+	if err == nil && r == nil {
+		err = fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
+	}
+	return r, err
+}
+
+// Rows returns every row of kind k, in id order.
+func (d *Device) Rows(ctx context.Context, k schema.Kind) ([]*Row, error) {
+	return queryRows(ctx, d.db.read, k, `ORDER BY id`)
+}
+
+// Pending returns the number of queued mutations.
+func (d *Device) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := d.db.read.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
+	return n, err
+}
+
+// NextPush returns a push request of up to limit queued mutations, oldest
+// first, or nil if the outbox is empty.
+func (d *Device) NextPush(ctx context.Context, limit int) (*wire.PushRequest, error) {
+	if limit <= 0 || limit > wire.MaxMutations {
+		limit = wire.MaxMutations
+	}
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
+	defer rows.Close()
+	req := &wire.PushRequest{Versions: wire.Current()}
+	for rows.Next() {
+		var m wire.Mutation
+		var id, version, fields string
+		if err := rows.Scan(&m.Seq, &m.Kind, &id, &version, &fields); err != nil {
+			return nil, fmt.Errorf("next push: %w", err)
+		}
+		if m.ID, err = uuid.Parse(id); err != nil {
+			return nil, fmt.Errorf("next push: %w", err)
+		}
+		if m.Version, err = hlc.Parse(version); err != nil {
+			return nil, fmt.Errorf("next push: %w", err)
+		}
+		m.Fields = json.RawMessage(fields)
+		req.Mutations = append(req.Mutations, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
+	if len(req.Mutations) == 0 {
+		return nil, nil
+	}
+	req.Clock = d.clock.Now()
+	return req, nil
+}
+
+// Rejection is a mutation the server refused, kept so the worker can see
+// what did not sync and why.
+type Rejection struct {
+	Seq        int64
+	Kind       schema.Kind
+	ID         uuid.UUID
+	Error      wire.Error
+	RejectedAt time.Time
+}
+
+// AcceptPush applies the server's answer to a push: acknowledged mutations
+// leave the outbox, rejected ones are recorded as rejections and their
+// local effect is replaced by the server's state of the record. A response
+// to an older request (a late or duplicated delivery) is harmless.
+func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clock.Observe(resp.Clock)
+	now := d.now()
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
+	defer tx.Rollback()
+	rs := newRowStore(tx)
+	defer rs.close()
+	type target struct {
+		kind    schema.Kind
+		id      uuid.UUID
+		current *wire.Change
+	}
+	var resets []target
+	for _, res := range resp.Results {
+		if res.Status != wire.Rejected || res.Error == nil {
+			continue
+		}
+		var kind string
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT kind, id FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id)
+		if err != nil {
+			continue // already handled by an earlier delivery of this answer
+		}
+		rid, _ := uuid.Parse(id)
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rejections (seq, kind, id, code, field, message, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			res.Seq, kind, id, string(res.Error.Code), res.Error.Field, res.Error.Message, now.UnixMilli()); err != nil {
+			return fmt.Errorf("accept push: %w", err)
+		}
+		resets = append(resets, target{schema.Kind(kind), rid, res.Current})
+	}
+	// Only mutations with a result leave the queue: the server may have
+	// processed more (LastSeq) in a request whose answer was lost, and
+	// their rejections must still reach the device.
+	var upto int64
+	if n := len(resp.Results); n > 0 {
+		upto = min(resp.Results[n-1].Seq, resp.LastSeq)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, upto); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
+	for _, t := range resets {
+		var base *Row
+		if t.current != nil {
+			if base, err = RowOfChange(t.current); err != nil {
+				return fmt.Errorf("accept push: %w", err)
+			}
+		}
+		if err := d.rebase(ctx, tx, rs, t.kind, t.id, base); err != nil {
+			return fmt.Errorf("accept push: %w", err)
+		}
+	}
+	if err := setMeta(ctx, tx, "hlc", d.clock.Last().String()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SkipTo drops queued mutations numbered below expected: the server's
+// answer to a push that started beyond what it had processed says it has
+// processed them already.
+func (d *Device) SkipTo(ctx context.Context, expected int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err := d.db.write.ExecContext(ctx, `DELETE FROM outbox WHERE seq < ?`, expected)
+	return err
+}
+
+// rebase stores base (the server's state of a record, or nil if the server
+// has none) with the queued writes of the record replayed on top.
+func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.Kind, id uuid.UUID, base *Row) error {
+	rows, err := tx.QueryContext(ctx, `SELECT version, fields FROM outbox WHERE id = ? AND kind = ? ORDER BY seq`, id.String(), string(k))
+	if err != nil {
+		return err
+	}
+	type queued struct{ version, fields string }
+	var qs []queued
+	for rows.Next() {
+		var q queued
+		if err := rows.Scan(&q.version, &q.fields); err != nil {
+			rows.Close()
+			return err
+		}
+		qs = append(qs, q)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, q := range qs {
+		ts, err := hlc.Parse(q.version)
+		if err != nil {
+			return err
+		}
+		w, err := DecodeWrite(k, id, json.RawMessage(q.fields), Key(ts, d.id))
+		if err != nil {
+			continue // the server will reject it too
+		}
+		switch {
+		case base == nil && w.IsCreate():
+			base = w
+		case base != nil:
+			seq := base.Seq
+			if _, err := Join(base, w); err != nil {
+				continue
+			}
+			base.Seq = seq
+		}
+	}
+	if base == nil {
+		return rs.remove(ctx, k, id)
+	}
+	return rs.save(ctx, base)
+}
+
+// PullRequest returns the request for the next page of changes.
+func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest, error) {
+	var cursor string
+	if _, err := getMeta(ctx, d.db.read, "cursor", &cursor); err != nil {
+		return nil, err
+	}
+	return &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit}, nil
+}
+
+// ResetCursor makes the next pull start over, as the server asks with
+// CodeCursorInvalid. Starting over is safe: a pull only ever sets rows to
+// the server's state.
+func (d *Device) ResetCursor(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return setMeta(ctx, d.db.write, "cursor", "")
+}
+
+// AcceptPull applies a page of changes: each row is set to the server's
+// state with the device's queued writes replayed on top, and the cursor
+// advances, in one transaction. A page that does not continue from the
+// device's cursor (a late or repeated answer) is ignored; it reports
+// whether the page was applied.
+func (d *Device) AcceptPull(ctx context.Context, resp *wire.PullResponse) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clock.Observe(resp.Clock)
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("accept pull: %w", err)
+	}
+	defer tx.Rollback()
+	var cursor string
+	if _, err := getMeta(ctx, tx, "cursor", &cursor); err != nil {
+		return false, err
+	}
+	if cursor != resp.Since {
+		return false, nil
+	}
+	rs := newRowStore(tx)
+	defer rs.close()
+	for i := range resp.Changes {
+		row, err := RowOfChange(&resp.Changes[i])
+		if err != nil {
+			return false, fmt.Errorf("accept pull: %w", err)
+		}
+		if err := d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
+			return false, fmt.Errorf("accept pull: %w", err)
+		}
+	}
+	if err := setMeta(ctx, tx, "cursor", resp.Cursor); err != nil {
+		return false, err
+	}
+	if err := setMeta(ctx, tx, "hlc", d.clock.Last().String()); err != nil {
+		return false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("accept pull: %w", err)
+	}
+	return true, nil
+}
+
+// Rejections returns the mutations the server rejected, newest first.
+func (d *Device) Rejections(ctx context.Context) ([]Rejection, error) {
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, code, COALESCE(field, ''), message, rejected_at FROM rejections ORDER BY seq DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("rejections: %w", err)
+	}
+	defer rows.Close()
+	var out []Rejection
+	for rows.Next() {
+		var r Rejection
+		var id string
+		var at int64
+		if err := rows.Scan(&r.Seq, &r.Kind, &id, &r.Error.Code, &r.Error.Field, &r.Error.Message, &at); err != nil {
+			return nil, fmt.Errorf("rejections: %w", err)
+		}
+		r.ID, _ = uuid.Parse(id)
+		r.RejectedAt = time.UnixMilli(at).UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

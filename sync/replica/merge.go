@@ -1,0 +1,145 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+)
+
+// DecodeWrite decodes the fields one mutation writes into a partial row:
+// the written fields have their values and keys, the others no key. A
+// write that sets "id" creates the record: fields it leaves out are written
+// as absent (zero). base is the write's plain key (see Key).
+//
+// Errors are *schema.FieldError: an unknown field, a value of the wrong
+// type, an id that differs from id.
+func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base string) (*Row, error) {
+	r := NewRow(kind)
+	if r == nil {
+		return nil, &schema.FieldError{Kind: kind, Field: "kind", Rule: schema.RuleEnum, Message: fmt.Sprintf("%q is not a kind", kind)}
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(fields, &raw); err != nil {
+		return nil, &schema.FieldError{Kind: kind, Field: "fields", Rule: schema.RuleType, Message: "want a JSON object"}
+	}
+	info := kinds[kind]
+	written := make([]bool, len(r.fields))
+	for name, v := range raw {
+		i, ok := info.index[name]
+		if !ok {
+			return nil, &schema.FieldError{Kind: kind, Field: name, Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
+		}
+		if err := r.fields[i].UnmarshalJSON(v); err != nil {
+			if fe, ok := err.(*schema.FieldError); ok {
+				fe.Kind = kind
+			}
+			return nil, err
+		}
+		written[i] = true
+	}
+	create := written[info.idField]
+	if create && r.ID() != id {
+		return nil, &schema.FieldError{Kind: kind, Field: "id", Rule: schema.RuleConsistency, Message: "id in fields differs from the mutation's id"}
+	}
+	r.fields[info.idField].ScanSQL(id.String())
+	epoch := r.reopened()
+	for i, f := range r.fields {
+		if written[i] || create {
+			r.keys[i] = fieldKey(f, base, epoch)
+		}
+	}
+	return r, nil
+}
+
+// IsCreate reports whether the partial row w creates its record.
+func (w *Row) IsCreate() bool { return w.keys[kinds[w.Kind].idField] != "" }
+
+// Join merges the partial or full row src into dst: each field takes the
+// value with the greater key (on equal keys, the greater value, so that
+// Join is a lattice join whatever the input). Join is commutative,
+// associative and idempotent on the fields it changes.
+//
+// An immutable field that both rows hold with different values is an
+// error, a *schema.FieldError with RuleImmutable, and leaves dst unchanged.
+// Join reports whether dst changed.
+func Join(dst, src *Row) (bool, error) {
+	if dst.Kind != src.Kind {
+		return false, fmt.Errorf("join %s into %s", src.Kind, dst.Kind)
+	}
+	for i, f := range dst.fields {
+		if !f.Immutable || src.keys[i] == "" || dst.keys[i] == "" {
+			continue
+		}
+		if a, b := f.SQLValue(), src.fields[i].SQLValue(); a != b {
+			return false, &schema.FieldError{Kind: dst.Kind, Field: f.Name, Rule: schema.RuleImmutable,
+				Message: fmt.Sprintf("%s cannot change once the record exists", f.Name)}
+		}
+	}
+	changed := false
+	for i, f := range dst.fields {
+		sk, dk := src.keys[i], dst.keys[i]
+		if sk == "" || sk < dk {
+			continue
+		}
+		sv := src.fields[i].SQLValue()
+		if sk == dk {
+			dv := f.SQLValue()
+			if !valueLess(dv, sv) {
+				continue
+			}
+		}
+		f.ScanSQL(sv)
+		dst.keys[i] = sk
+		changed = true
+	}
+	return changed, nil
+}
+
+// valueLess orders SQL values: nil, then integers, then strings.
+func valueLess(a, b any) bool {
+	switch a := a.(type) {
+	case nil:
+		return b != nil
+	case int64:
+		switch b := b.(type) {
+		case nil:
+			return false
+		case int64:
+			return a < b
+		}
+		return true
+	case string:
+		if b, ok := b.(string); ok {
+			return a < b
+		}
+		return false
+	}
+	return false
+}
+
+// Clone returns a deep copy of r.
+func (r *Row) Clone() *Row {
+	c := NewRow(r.Kind)
+	copyRecord(c, r.Record)
+	copy(c.keys, r.keys)
+	c.Seq = r.Seq
+	return c
+}
+
+// Complete reports whether every field of r has a key: a full row, as
+// opposed to a partial one.
+func (r *Row) Complete() bool {
+	for _, k := range r.keys {
+		if k == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// rawEqual reports whether two JSON texts are byte-equal after trimming.
+func rawEqual(a, b json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b)) }

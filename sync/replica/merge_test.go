@@ -1,0 +1,133 @@
+package replica_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
+)
+
+var fuzzNodes = []uuid.UUID{
+	uuid.MustParse("0190f000-0000-7000-8000-0000000000a1"),
+	uuid.MustParse("0190f000-0000-7000-8000-0000000000b2"),
+	uuid.MustParse("0190f000-0000-7000-8000-0000000000c3"),
+}
+
+// writeFrom makes a write of a referral from fuzz input: which fields it
+// sets, their values, its time and its node. Immutable fields, when set,
+// have the same value in every write, as they do for one record.
+func writeFrom(t *testing.T, data []byte) (*replica.Row, []byte) {
+	next := func() byte {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return b
+	}
+	id := uuid.MustParse("0190f000-0000-7000-8000-000000000001")
+	mask := next()
+	statuses := schema.ReferralStatusEnum.Codes()
+	services := schema.ServiceCategoryEnum.Codes()
+	fields := map[string]any{}
+	if mask&1 != 0 { // a create: every field
+		fields["id"] = id.String()
+		fields["unit_id"] = "0190f000-0000-7000-8000-00000000000a"
+		fields["device_id"] = fuzzNodes[0].String()
+		fields["staff_id"] = "0190f000-0000-7000-8000-0000000000f1"
+		fields["occurred_at"] = "2026-03-14T08:00:00.000Z"
+		fields["to_unit_id"] = "0190f000-0000-7000-8000-00000000000b"
+	}
+	if mask&2 != 0 {
+		fields["status"] = statuses[int(next())%len(statuses)]
+	}
+	if mask&4 != 0 {
+		fields["reopened"] = int(next() % 4)
+	}
+	if mask&8 != 0 {
+		fields["service"] = services[int(next())%len(services)]
+	}
+	if mask&16 != 0 {
+		fields["voided"] = next()%2 == 1
+	}
+	if mask&32 != 0 {
+		fields["occurred_at"] = fmt.Sprintf("2026-03-%02dT08:00:00.000Z", 1+next()%28)
+	}
+	ts := hlc.New(1_700_000_000_000+int64(next()%8), uint16(next()%3))
+	node := fuzzNodes[int(next())%len(fuzzNodes)]
+	b, _ := json.Marshal(fields)
+	w, err := replica.DecodeWrite(schema.KindReferral, id, b, replica.Key(ts, node))
+	if err != nil {
+		t.Fatalf("write %s: %v", b, err)
+	}
+	return w, data
+}
+
+func join(t *testing.T, a, b *replica.Row) *replica.Row {
+	c := a.Clone()
+	if _, err := replica.Join(c, b); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	return c
+}
+
+// FuzzJoin checks that merging is a lattice join on any writes: the order,
+// grouping and repetition of deliveries do not change the result.
+func FuzzJoin(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 3, 2, 3, 1, 0, 1, 1, 6, 5, 1, 0, 2, 1})
+	f.Add([]byte{3, 0, 0, 1, 0, 6, 3, 1, 1, 2, 2, 2, 7, 0, 1, 5, 0, 0})
+	f.Add([]byte{255, 1, 2, 3, 4, 5, 6, 7, 8, 255, 8, 7, 6, 5, 4, 3, 2, 1, 2, 4, 6, 1, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, data := writeFrom(t, data)
+		b, data := writeFrom(t, data)
+		c, _ := writeFrom(t, data)
+
+		if ab, ba := join(t, a, b), join(t, b, a); !ab.Equal(ba) {
+			t.Fatalf("not commutative:\n a⊔b %v\n b⊔a %v", ab, ba)
+		}
+		if l, r := join(t, join(t, a, b), c), join(t, a, join(t, b, c)); !l.Equal(r) {
+			t.Fatalf("not associative:\n (a⊔b)⊔c %v\n a⊔(b⊔c) %v", l, r)
+		}
+		if aa := join(t, a, a); !aa.Equal(a) {
+			t.Fatalf("not idempotent:\n a⊔a %v\n a %v", aa, a)
+		}
+		// Joining in what is already joined changes nothing.
+		abc := join(t, join(t, a, b), c)
+		for _, x := range []*replica.Row{a, b, c} {
+			if changed, err := replica.Join(abc.Clone(), x); err != nil || changed {
+				t.Fatalf("re-joining a delivered write changed the row (%v)", err)
+			}
+		}
+	})
+}
+
+// TestStatusNeverMovesBack joins every ordered pair of status writes made
+// under the same reopen count: the result is the further status.
+func TestStatusNeverMovesBack(t *testing.T) {
+	for _, s1 := range schema.ReferralStatusEnum.Codes() {
+		for _, s2 := range schema.ReferralStatusEnum.Codes() {
+			id := uuid.MustParse("0190f000-0000-7000-8000-000000000001")
+			early, err := replica.DecodeWrite(schema.KindReferral, id, json.RawMessage(`{"status":"`+s1+`","reopened":0}`), replica.Key(hlc.New(1000, 0), fuzzNodes[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			late, err := replica.DecodeWrite(schema.KindReferral, id, json.RawMessage(`{"status":"`+s2+`","reopened":0}`), replica.Key(hlc.New(2000, 0), fuzzNodes[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := join(t, early, late).Record.(*schema.Referral).Status
+			want := schema.ReferralStatus(s2)
+			if schema.ReferralStatus(s1).Rank() > schema.ReferralStatus(s2).Rank() {
+				want = schema.ReferralStatus(s1)
+			}
+			if got != want {
+				t.Errorf("%s then %s: %s, want %s", s1, s2, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,721 @@
+package replica
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// DefaultMaxSkew is how far ahead of the server's clock a device's clock
+// may be before the server re-stamps the device's writes.
+const DefaultMaxSkew = 2 * time.Minute
+
+// Errors of the server store.
+var (
+	// ErrUnknownDevice means the device is not enrolled.
+	ErrUnknownDevice = errors.New("unknown device")
+	// ErrDeviceRevoked means the device was revoked.
+	ErrDeviceRevoked = errors.New("device revoked")
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// MaxSkew bounds device clocks, see Server; 0 means DefaultMaxSkew.
+	MaxSkew time.Duration
+}
+
+// Server is the server's store: the SQLite database every device syncs
+// with. It applies each pushed mutation exactly once, assigns every change
+// a sequence number and serves pulls of a device's scope. It is safe for
+// concurrent use; writes are serialised.
+//
+// Clock policy. A device's hybrid logical clock orders its writes against
+// everyone else's. The server observes device clocks, but a write stamped
+// more than MaxSkew ahead of the server's own clock, or before the device
+// was enrolled, is re-stamped with the server's clock instead: a tablet set
+// a week ahead does not win every later conflict, and one whose clock was
+// reset keeps its writes (a device persists its clock, so its stamps never
+// go back).
+type Server struct {
+	db      *DB
+	now     func() time.Time
+	maxSkew time.Duration
+	id      uuid.UUID
+
+	mu    sync.Mutex // serialises writes; guards seq
+	seq   int64
+	clock *hlc.Clock
+}
+
+// Enrolment is a device as the server store knows it.
+type Enrolment struct {
+	ID         uuid.UUID
+	UnitID     uuid.UUID
+	EnrolledAt time.Time
+	RevokedAt  time.Time // zero unless revoked
+	LastSeq    int64     // last mutation number processed
+	LastPushAt time.Time // zero if never
+	LastPullAt time.Time // zero if never
+}
+
+// OpenServer opens or creates the server database at path.
+func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*Server, error) {
+	db, err := OpenDB(ctx, path, schema.ServerDB)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{db: db, now: cfg.Now, maxSkew: cfg.MaxSkew}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxSkew == 0 {
+		s.maxSkew = DefaultMaxSkew
+	}
+	if err := s.load(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open server store: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Server) load(ctx context.Context) error {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var id string
+	ok, err := getMeta(ctx, tx, "store_id", &id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		nid, err := uuid.NewRandom()
+		if err != nil {
+			return err
+		}
+		id = nid.String()
+		if err := setMeta(ctx, tx, "store_id", id); err != nil {
+			return err
+		}
+	}
+	if s.id, err = uuid.Parse(id); err != nil {
+		return fmt.Errorf("store id: %w", err)
+	}
+	if _, err := getMeta(ctx, tx, "change_seq", &s.seq); err != nil {
+		return err
+	}
+	var last string
+	ts := hlc.Timestamp(0)
+	if ok, err := getMeta(ctx, tx, "hlc", &last); err != nil {
+		return err
+	} else if ok {
+		if ts, err = hlc.Parse(last); err != nil {
+			return err
+		}
+	}
+	s.clock = hlc.NewClock(s.now, ts)
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *Server) Close() error { return s.db.Close() }
+
+// DB returns the underlying database.
+func (s *Server) DB() *DB { return s.db }
+
+// ID returns the store's id, which cursors carry.
+func (s *Server) ID() uuid.UUID { return s.id }
+
+// Clock returns the server's current hybrid logical clock reading.
+func (s *Server) Clock() hlc.Timestamp { return s.clock.Now() }
+
+// RegisterDevice enrols a device for unitID, at the current time. Enrolling
+// an enrolled device again is an error.
+func (s *Server) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*Enrolment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().UTC().Truncate(time.Millisecond)
+	if _, err := s.db.write.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
+		id.String(), unitID.String(), now.UnixMilli()); err != nil {
+		return nil, fmt.Errorf("register device %s: %w", id, err)
+	}
+	return &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}, nil
+}
+
+// RevokeDevice revokes a device: it can neither push nor pull again.
+func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.db.write.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		s.now().UnixMilli(), id.String())
+	if err != nil {
+		return fmt.Errorf("revoke device %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("revoke device %s: %w", id, ErrUnknownDevice)
+	}
+	return nil
+}
+
+// LookupDevice returns the device with id; ErrUnknownDevice if there is none.
+func (s *Server) LookupDevice(ctx context.Context, id uuid.UUID) (*Enrolment, error) {
+	return lookupDevice(ctx, s.db.read, id)
+}
+
+// Devices returns every device, most recently enrolled first.
+func (s *Server) Devices(ctx context.Context) ([]*Enrolment, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY enrolled_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	defer rows.Close()
+	var out []*Enrolment
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanDevice(row scanner) (*Enrolment, error) {
+	var id, unit string
+	var enrolled int64
+	var revoked, push, pull sql.NullInt64
+	d := &Enrolment{}
+	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull); err != nil {
+		return nil, err
+	}
+	d.ID, _ = uuid.Parse(id)
+	d.UnitID, _ = uuid.Parse(unit)
+	d.EnrolledAt = time.UnixMilli(enrolled).UTC()
+	ms := func(n sql.NullInt64) time.Time {
+		if !n.Valid {
+			return time.Time{}
+		}
+		return time.UnixMilli(n.Int64).UTC()
+	}
+	d.RevokedAt, d.LastPushAt, d.LastPullAt = ms(revoked), ms(push), ms(pull)
+	return d, nil
+}
+
+func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, error) {
+	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id.String()))
+	if err == sql.ErrNoRows {
+		return nil, fmt.Errorf("device %s: %w", id, ErrUnknownDevice)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// activeDevice returns the device, or a *wire.Error if it may not sync.
+func activeDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, error) {
+	d, err := lookupDevice(ctx, q, id)
+	if errors.Is(err, ErrUnknownDevice) {
+		return nil, &wire.Error{Code: wire.CodeForbidden, Message: "device is not enrolled"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !d.RevokedAt.IsZero() {
+		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
+	}
+	return d, nil
+}
+
+// mutationHash identifies a mutation's content, to tell a retry from a
+// different mutation that reuses a number.
+func mutationHash(m *wire.Mutation) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", m.Kind, m.ID, m.Version)
+	h.Write(m.Fields)
+	return h.Sum(nil)[:16]
+}
+
+// Push applies a device's mutations in one transaction, in order, each
+// exactly once, and returns one result per mutation. A mutation numbered
+// at or below the last one processed is a duplicate (if its content is the
+// same) or rejected with CodeSeqReused (if not); a first mutation beyond
+// the next expected number fails the whole push with CodeSeqGap. Invalid
+// or out-of-scope mutations are rejected individually; they count as
+// processed. Errors that concern the whole request are *wire.Error.
+func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer tx.Rollback()
+
+	dev, err := activeDevice(ctx, tx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Mutations) > 0 && req.Mutations[0].Seq > dev.LastSeq+1 {
+		return nil, &wire.Error{Code: wire.CodeSeqGap, Expected: dev.LastSeq + 1, Message: fmt.Sprintf(
+			"first mutation is %d but the server has processed up to %d: send from %d", req.Mutations[0].Seq, dev.LastSeq, dev.LastSeq+1)}
+	}
+	if s.plausible(req.Clock, dev, now) {
+		s.clock.Observe(req.Clock)
+	}
+
+	a := &applier{s: s, rs: newRowStore(tx), tx: tx, dev: dev, now: now, seq: s.seq}
+	defer a.rs.close()
+	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
+	seen, err := tx.PrepareContext(ctx, `SELECT hash, code, field, rule, message FROM device_mutations WHERE device_id = ? AND seq = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer seen.Close()
+	record, err := tx.PrepareContext(ctx, `INSERT INTO device_mutations (device_id, seq, hash, code, field, rule, message) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	defer record.Close()
+
+	devID := deviceID.String()
+	last := dev.LastSeq
+	for i := range req.Mutations {
+		m := &req.Mutations[i]
+		hash := mutationHash(m)
+		if m.Seq <= last {
+			res, err := a.replay(ctx, seen, m, hash)
+			if err != nil {
+				return nil, fmt.Errorf("push: %w", err)
+			}
+			resp.Results = append(resp.Results, res)
+			continue
+		}
+		res, err := a.apply(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("push: mutation %d: %w", m.Seq, err)
+		}
+		resp.Results = append(resp.Results, res)
+		var code, field, rule, msg any
+		if e := res.Error; e != nil {
+			code, field, rule, msg = string(e.Code), e.Field, string(e.Rule), e.Message
+		}
+		if _, err := record.ExecContext(ctx, devID, m.Seq, hash, code, field, rule, msg); err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		last = m.Seq
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ? WHERE id = ?`,
+		last, now.UnixMilli(), devID); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	if err := s.saveCounters(ctx, tx, a.seq); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	s.seq = a.seq
+	resp.LastSeq = last
+	resp.Clock = s.clock.Now()
+	return resp, nil
+}
+
+func (s *Server) saveCounters(ctx context.Context, tx *sql.Tx, seq int64) error {
+	if seq != s.seq {
+		if err := setMeta(ctx, tx, "change_seq", seq); err != nil {
+			return err
+		}
+	}
+	return setMeta(ctx, tx, "hlc", s.clock.Last().String())
+}
+
+// replay answers a mutation processed before: a duplicate if it was
+// applied, the same rejection if it was rejected, and CodeSeqReused if its
+// number was processed with other content.
+func (a *applier) replay(ctx context.Context, seen *sql.Stmt, m *wire.Mutation, hash []byte) (wire.Result, error) {
+	var old []byte
+	var code, field, rule, msg sql.NullString
+	err := seen.QueryRowContext(ctx, a.dev.ID.String(), m.Seq).Scan(&old, &code, &field, &rule, &msg)
+	switch {
+	case err == sql.ErrNoRows:
+		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
+	case err != nil:
+		return wire.Result{}, err
+	case string(old) != string(hash):
+		return rejected(m, &wire.Error{Code: wire.CodeSeqReused, Field: "seq", Message: fmt.Sprintf(
+			"mutation %d was already processed with other content: the device's queue was restored or reset; re-enrol it", m.Seq)}), nil
+	case !code.Valid:
+		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
+	}
+	res := rejected(m, &wire.Error{Code: wire.Code(code.String), Field: field.String, Rule: schema.Rule(rule.String), Message: msg.String})
+	if row, err := a.rs.load(ctx, m.Kind, m.ID); err != nil {
+		return wire.Result{}, err
+	} else if row != nil && a.inScope(row) {
+		c := ChangeOf(row)
+		res.Current = &c
+	}
+	return res, nil
+}
+
+// plausible reports whether a device's timestamp is within the clock
+// policy's bounds: not ahead of the server by more than MaxSkew, not
+// before the device's enrolment.
+func (s *Server) plausible(ts hlc.Timestamp, dev *Enrolment, now time.Time) bool {
+	wall := ts.WallMillis()
+	return wall <= now.Add(s.maxSkew).UnixMilli() && wall >= dev.EnrolledAt.Add(-s.maxSkew).UnixMilli()
+}
+
+// applier applies the mutations of one push.
+type applier struct {
+	s   *Server
+	rs  *rowStore
+	tx  *sql.Tx
+	dev *Enrolment
+	now time.Time
+	seq int64 // the last change sequence number assigned
+	// staff and contacts seen in this push, by id: their unit
+	units map[uuid.UUID]uuid.UUID
+}
+
+func rejected(m *wire.Mutation, e *wire.Error) wire.Result {
+	return wire.Result{Seq: m.Seq, Status: wire.Rejected, Error: e}
+}
+
+// apply applies one mutation. Rejections are results; errors are failures
+// of the database.
+func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, error) {
+	if e := m.Check(); e != nil {
+		return rejected(m, e), nil
+	}
+	ts := m.Version
+	if a.s.plausible(ts, a.dev, a.now) {
+		a.s.clock.Observe(ts)
+	} else {
+		ts = a.s.clock.Now()
+	}
+	w, err := DecodeWrite(m.Kind, m.ID, m.Fields, Key(ts, a.dev.ID))
+	if err != nil {
+		return a.reject(ctx, m, nil, err)
+	}
+	row, err := a.rs.load(ctx, m.Kind, m.ID)
+	if err != nil {
+		return wire.Result{}, err
+	}
+	if row != nil && !a.inScope(row) {
+		row = nil // another unit's record is as good as absent
+	}
+	var merged *Row
+	if row == nil {
+		if !w.IsCreate() {
+			return rejected(m, &wire.Error{Code: wire.CodeNotFound, Field: "id",
+				Message: fmt.Sprintf("no %s %s to change", m.Kind, m.ID)}), nil
+		}
+		if e, err := a.checkCreate(ctx, w); e != nil || err != nil {
+			if err != nil {
+				return wire.Result{}, err
+			}
+			return rejected(m, e), nil
+		}
+		merged = w
+	} else {
+		if e := a.checkUpdate(row, w); e != nil {
+			return a.reject(ctx, m, row, e)
+		}
+		merged = row.Clone()
+		changed, err := Join(merged, w)
+		if err != nil {
+			return a.reject(ctx, m, row, err)
+		}
+		if !changed {
+			return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+		}
+	}
+	if err := merged.Record.Validate(a.now); err != nil {
+		return a.reject(ctx, m, row, err)
+	}
+	a.seq++
+	merged.Seq = a.seq
+	if err := a.rs.save(ctx, merged); err != nil {
+		return wire.Result{}, err
+	}
+	return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+}
+
+// reject builds a rejection carrying the current state of the record.
+func (a *applier) reject(ctx context.Context, m *wire.Mutation, current *Row, err error) (wire.Result, error) {
+	res := wire.Result{Seq: m.Seq, Status: wire.Rejected}
+	var fe *schema.FieldError
+	var we *wire.Error
+	switch {
+	case errors.As(err, &fe):
+		res.Error = wire.FromFieldError(fe)
+	case errors.As(err, &we):
+		res.Error = we
+	default:
+		return wire.Result{}, err
+	}
+	if current != nil {
+		c := ChangeOf(current)
+		res.Current = &c
+	}
+	return res, nil
+}
+
+// inScope reports whether the device may see row.
+func (a *applier) inScope(row *Row) bool {
+	return inScope(row, a.dev.UnitID)
+}
+
+func inScope(row *Row, unit uuid.UUID) bool {
+	if rec, ok := row.Record.(*schema.Referral); ok {
+		return rec.UnitID == unit || rec.ToUnitID == unit
+	}
+	if h := schema.HeaderOf(row.Record); h != nil {
+		return h.UnitID == unit
+	}
+	return true // reference data
+}
+
+// receiverFields are the fields of a referral its receiving unit may write.
+var receiverFields = map[string]bool{"status": true, "reopened": true}
+
+// checkUpdate checks that the device may write w's fields of row.
+func (a *applier) checkUpdate(row, w *Row) *wire.Error {
+	h := schema.HeaderOf(row.Record)
+	if h.UnitID == a.dev.UnitID {
+		return nil
+	}
+	for i, f := range w.fields {
+		if w.keys[i] != "" && f.Name != "id" && !receiverFields[f.Name] {
+			return &wire.Error{Code: wire.CodeOutOfScope, Field: f.Name,
+				Message: "the receiving unit may only change a referral's status"}
+		}
+	}
+	return nil
+}
+
+// checkCreate checks a new record against the device and the reference
+// data: it must belong to the device's unit and device, be made by staff of
+// the unit, and point at records and units that exist.
+func (a *applier) checkCreate(ctx context.Context, w *Row) (*wire.Error, error) {
+	h := schema.HeaderOf(w.Record)
+	if h.UnitID != a.dev.UnitID {
+		return &wire.Error{Code: wire.CodeOutOfScope, Field: "unit_id", Message: "a device creates records of its own unit only"}, nil
+	}
+	if h.DeviceID != a.dev.ID {
+		return &wire.Error{Code: wire.CodeOutOfScope, Field: "device_id", Message: "device_id is not the pushing device"}, nil
+	}
+	if e, err := a.refUnit(ctx, schema.KindStaff, h.StaffID, "staff_id", a.dev.UnitID); e != nil || err != nil {
+		return e, err
+	}
+	switch rec := w.Record.(type) {
+	case *schema.SyringeExchange:
+		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
+	case *schema.NaloxoneHandout:
+		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
+	case *schema.Reversal:
+		if rec.ContactID != uuid.Nil {
+			return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
+		}
+	case *schema.Referral:
+		if rec.ContactID != uuid.Nil {
+			if e, err := a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID); e != nil || err != nil {
+				return e, err
+			}
+		}
+		return a.refUnit(ctx, schema.KindUnit, rec.ToUnitID, "to_unit_id", uuid.Nil)
+	}
+	return nil, nil
+}
+
+// refUnit checks that the record of kind k with id exists and, unless
+// unit is nil, belongs to unit.
+func (a *applier) refUnit(ctx context.Context, k schema.Kind, id uuid.UUID, field string, unit uuid.UUID) (*wire.Error, error) {
+	if a.units == nil {
+		a.units = map[uuid.UUID]uuid.UUID{}
+	}
+	owner, ok := a.units[id]
+	if !ok {
+		col := "unit_id"
+		if k == schema.KindUnit {
+			col = "id"
+		}
+		var s string
+		err := a.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, col, k), id.String()).Scan(&s)
+		if err == sql.ErrNoRows {
+			return &wire.Error{Code: wire.CodeNotFound, Field: field, Message: fmt.Sprintf("%s %s does not exist", field, id)}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		owner, _ = uuid.Parse(s)
+		a.units[id] = owner
+	}
+	if unit != uuid.Nil && owner != unit {
+		return &wire.Error{Code: wire.CodeNotFound, Field: field, Message: fmt.Sprintf("%s %s does not exist in the device's unit", field, id)}, nil
+	}
+	return nil, nil
+}
+
+// PutReference writes reference data (organisations, units, staff,
+// services) as the server, after validating it.
+func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put reference: %w", err)
+	}
+	defer tx.Rollback()
+	rs := newRowStore(tx)
+	defer rs.close()
+	seq := s.seq
+	for _, rec := range recs {
+		if schema.IsFieldKind(rec.Kind()) {
+			return fmt.Errorf("put reference: %s are field records", rec.Kind())
+		}
+		if err := rec.Validate(now); err != nil {
+			return fmt.Errorf("put reference: %w", err)
+		}
+		w := RowOf(rec, Key(s.clock.Now(), s.id))
+		row, err := rs.load(ctx, rec.Kind(), rec.RecordID())
+		if err != nil {
+			return fmt.Errorf("put reference: %w", err)
+		}
+		if row != nil {
+			if _, err := Join(row, w); err != nil {
+				return fmt.Errorf("put reference: %w", err)
+			}
+			w = row
+		}
+		seq++
+		w.Seq = seq
+		if err := rs.save(ctx, w); err != nil {
+			return fmt.Errorf("put reference: %w", err)
+		}
+	}
+	if err := s.saveCounters(ctx, tx, seq); err != nil {
+		return fmt.Errorf("put reference: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("put reference: %w", err)
+	}
+	s.seq = seq
+	return nil
+}
+
+// Get returns the row of kind k with id, or nil if there is none.
+func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
+	rs := newRowStore(s.db.read)
+	defer rs.close()
+	return rs.load(ctx, k, id)
+}
+
+// Pull returns the changes in a device's scope after the request's cursor:
+// the device's unit's records, referrals to its unit and all reference
+// data, oldest change first. A cursor that is malformed, of another
+// database or ahead of this one's changes fails with CodeCursorInvalid.
+func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
+	limit := req.Limit
+	if limit <= 0 || limit > wire.MaxPullLimit {
+		limit = wire.DefaultPullLimit
+	}
+	cur, err := wire.ParseCursor(req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	defer tx.Rollback()
+	dev, err := activeDevice(ctx, tx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	var maxSeq int64
+	if _, err := getMeta(ctx, tx, "change_seq", &maxSeq); err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if req.Cursor != "" && (cur.Store != s.id || cur.Seq > maxSeq) {
+		return nil, &wire.Error{Code: wire.CodeCursorInvalid, Field: "cursor",
+			Message: "cursor belongs to another or a restored database: start over with an empty cursor"}
+	}
+	rows, err := scopeChanges(ctx, tx, dev.UnitID, cur.Seq, limit+1)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	resp := &wire.PullResponse{Versions: wire.Current(), Since: req.Cursor, Changes: make([]wire.Change, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		resp.HasMore = true
+	}
+	next := cur.Seq
+	for _, r := range rows {
+		resp.Changes = append(resp.Changes, ChangeOf(r))
+		next = r.Seq
+	}
+	if !resp.HasMore {
+		next = max(next, maxSeq) // nothing in scope up to maxSeq is left
+	}
+	resp.Cursor = wire.Cursor{Store: s.id, Seq: next}.String()
+	resp.Clock = s.clock.Now()
+	return resp, nil
+}
+
+// scopeChanges returns up to limit rows in unit's scope with seq > after,
+// ordered by seq.
+func scopeChanges(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]*Row, error) {
+	var all []*Row
+	u := unit.String()
+	add := func(k schema.Kind, where string, args ...any) error {
+		rows, err := queryRows(ctx, q, k, where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
+		all = append(all, rows...)
+		return err
+	}
+	for _, k := range schema.ReferenceKinds {
+		if err := add(k, `WHERE seq > ?`, after); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range schema.FieldKinds {
+		if err := add(k, `WHERE unit_id = ? AND seq > ?`, u, after); err != nil {
+			return nil, err
+		}
+	}
+	if err := add(schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, u, after); err != nil {
+		return nil, err
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+
+// ScopeRows returns every row in unit's scope, for checks and tests.
+func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
+	return scopeChanges(ctx, s.db.read, unit, 0, 1<<31)
+}

@@ -1,0 +1,228 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// queryer is what both *sql.Tx and *sql.DB provide.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// columns returns the column list of kind k's table: its fields, then v,
+// cv and seq.
+func columns(k schema.Kind) string {
+	return strings.Join(kinds[k].names, ", ") + ", v, cv, seq"
+}
+
+// rowStore reads and writes rows of one transaction, preparing each
+// statement once.
+type rowStore struct {
+	q     queryer
+	loads map[schema.Kind]*sql.Stmt
+	saves map[schema.Kind]*sql.Stmt
+}
+
+func newRowStore(q queryer) *rowStore {
+	return &rowStore{q: q, loads: map[schema.Kind]*sql.Stmt{}, saves: map[schema.Kind]*sql.Stmt{}}
+}
+
+func (s *rowStore) close() {
+	for _, st := range s.loads {
+		st.Close()
+	}
+	for _, st := range s.saves {
+		st.Close()
+	}
+}
+
+// load returns the row of kind k with id, or nil if there is none.
+func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
+	st, ok := s.loads[k]
+	if !ok {
+		var err error
+		st, err = s.q.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, columns(k), k))
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", k, err)
+		}
+		s.loads[k] = st
+	}
+	rows, err := st.QueryContext(ctx, id.String())
+	if err != nil {
+		return nil, fmt.Errorf("load %s %s: %w", k, id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	r := NewRow(k)
+	if err := scanRow(rows, r); err != nil {
+		return nil, fmt.Errorf("load %s %s: %w", k, id, err)
+	}
+	return r, rows.Err()
+}
+
+// scanRow reads one result row of columns(r.Kind) into r.
+func scanRow(rows *sql.Rows, r *Row) error {
+	n := len(r.fields)
+	vals := make([]any, n+3)
+	ptrs := make([]any, n+3)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return err
+	}
+	for i, f := range r.fields {
+		if err := f.ScanSQL(vals[i]); err != nil {
+			return err
+		}
+	}
+	v, _ := vals[n].(string)
+	var cv map[string]string
+	switch c := vals[n+1].(type) {
+	case string:
+		if err := json.Unmarshal([]byte(c), &cv); err != nil {
+			return fmt.Errorf("versions: %w", err)
+		}
+	case []byte:
+		if err := json.Unmarshal(c, &cv); err != nil {
+			return fmt.Errorf("versions: %w", err)
+		}
+	}
+	if err := r.setVersions(v, cv); err != nil {
+		return err
+	}
+	r.Seq, _ = vals[n+2].(int64)
+	return nil
+}
+
+// save writes r, inserting or replacing the stored row.
+func (s *rowStore) save(ctx context.Context, r *Row) error {
+	st, ok := s.saves[r.Kind]
+	if !ok {
+		names := kinds[r.Kind].names
+		set := make([]string, 0, len(names)+2)
+		for _, n := range names[1:] { // the id never changes
+			set = append(set, n+" = excluded."+n)
+		}
+		set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
+		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s`,
+			r.Kind, columns(r.Kind), strings.Repeat("?, ", len(names)+2)+"?", strings.Join(set, ", "))
+		var err error
+		if st, err = s.q.PrepareContext(ctx, q); err != nil {
+			return fmt.Errorf("save %s: %w", r.Kind, err)
+		}
+		s.saves[r.Kind] = st
+	}
+	args := make([]any, 0, len(r.fields)+3)
+	for _, f := range r.fields {
+		args = append(args, f.SQLValue())
+	}
+	v, cv := r.Versions()
+	var cvText any
+	if cv != nil {
+		b, _ := json.Marshal(cv) // sorted keys: canonical
+		cvText = string(b)
+	}
+	args = append(args, v, cvText, r.Seq)
+	if _, err := st.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
+	}
+	return nil
+}
+
+// remove deletes the row of kind k with id.
+func (s *rowStore) remove(ctx context.Context, k schema.Kind, id uuid.UUID) error {
+	if _, err := s.q.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE id = ?`, k), id.String()); err != nil {
+		return fmt.Errorf("remove %s %s: %w", k, id, err)
+	}
+	return nil
+}
+
+// queryRows returns the rows of kind k that a query selects; where and
+// args follow "SELECT columns FROM k".
+func queryRows(ctx context.Context, q queryer, k schema.Kind, where string, args ...any) ([]*Row, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s %s`, columns(k), k, where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", k, err)
+	}
+	defer rows.Close()
+	var out []*Row
+	for rows.Next() {
+		r := NewRow(k)
+		if err := scanRow(rows, r); err != nil {
+			return nil, fmt.Errorf("query %s: %w", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// getMeta reads a value of the meta table into dst; it reports whether
+// the key exists.
+func getMeta(ctx context.Context, q queryer, key string, dst any) (bool, error) {
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(dst)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("meta %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func setMeta(ctx context.Context, q queryer, key string, value any) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("meta %s: %w", key, err)
+	}
+	return nil
+}
+
+// ChangeOf returns the wire form of a row.
+func ChangeOf(r *Row) wire.Change {
+	v, cv := r.Versions()
+	return wire.Change{Kind: r.Kind, ID: r.ID(), Seq: r.Seq, Fields: r.FieldsJSON(), V: v, CV: cv}
+}
+
+// RowOfChange decodes a change from a pull into a full row, checking its
+// kind, fields and versions.
+func RowOfChange(c *wire.Change) (*Row, error) {
+	r := NewRow(c.Kind)
+	if r == nil {
+		return nil, fmt.Errorf("change of unknown kind %q", c.Kind)
+	}
+	w, err := DecodeWrite(c.Kind, c.ID, c.Fields, c.V)
+	if err != nil {
+		return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
+	}
+	if !w.IsCreate() {
+		return nil, fmt.Errorf("change %s %s: fields lack the id", c.Kind, c.ID)
+	}
+	if _, _, err := ParseKey(c.V); err != nil {
+		return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
+	}
+	if err := w.setVersions(c.V, c.CV); err != nil {
+		return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
+	}
+	for i, f := range w.fields {
+		if err := checkFieldKey(f, w.keys[i]); err != nil {
+			return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
+		}
+	}
+	w.Seq = c.Seq
+	return w, nil
+}

@@ -1,0 +1,365 @@
+// Package wire declares what crosses the network between a device and the
+// server: push and pull messages, cursors, the protocol version, limits and
+// the coded errors a client may branch on. Messages are JSON, optionally
+// gzip-compressed; decoders here enforce the limits and the structure, so
+// that nothing unchecked reaches the sync engine.
+package wire
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+)
+
+// Protocol is the version of the sync protocol this package speaks.
+const Protocol = 1
+
+// Limits. A device pushes at most MaxMutations per request and a request
+// body, decompressed, is at most MaxBodyBytes.
+const (
+	MaxMutations     = 1000
+	MaxBodyBytes     = 8 << 20
+	MaxFieldsBytes   = 16 << 10
+	DefaultPullLimit = 500
+	MaxPullLimit     = 2000
+)
+
+// Versions is carried by every request and response: the protocol and the
+// data model version (schema.Version) the sender speaks.
+type Versions struct {
+	Protocol int `json:"protocol"`
+	Schema   int `json:"schema"`
+}
+
+// Current returns the versions this program speaks.
+func Current() Versions { return Versions{Protocol: Protocol, Schema: schema.Version} }
+
+// Check returns an *Error with CodeUnsupportedVersion unless v is the
+// current version.
+func (v Versions) Check() error {
+	if v.Protocol != Protocol || v.Schema != schema.Version {
+		return &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf(
+			"protocol %d, schema %d not supported: this server speaks protocol %d, schema %d; update the app",
+			v.Protocol, v.Schema, Protocol, schema.Version)}
+	}
+	return nil
+}
+
+// PushRequest carries a device's mutations, numbered 1, 2, 3, ... without
+// gaps over the device's life, in order.
+type PushRequest struct {
+	Versions
+	// Clock is the device's hybrid logical clock when it sent the request.
+	Clock     hlc.Timestamp `json:"clock"`
+	Mutations []Mutation    `json:"mutations"`
+}
+
+// Mutation is one write a device made: the fields it set on one record, at
+// one version. A create sets every field; a correction or a void sets only
+// the fields it changes.
+type Mutation struct {
+	// Seq is the mutation's number on its device.
+	Seq int64 `json:"seq"`
+	// Kind is the record's kind.
+	Kind schema.Kind `json:"kind"`
+	// ID is the record's id.
+	ID uuid.UUID `json:"id"`
+	// Version is the device's hybrid logical clock when it made the write.
+	Version hlc.Timestamp `json:"version"`
+	// Fields is a JSON object of field name to value, as schema.Field
+	// encodes them.
+	Fields json.RawMessage `json:"fields"`
+}
+
+// Status is the outcome of one mutation.
+type Status string
+
+// Statuses. Every one is final: the device removes the mutation from its
+// queue and goes on with the next.
+const (
+	Applied   Status = "applied"   // the mutation's effect is merged in
+	Duplicate Status = "duplicate" // it had been applied before: a retry
+	Rejected  Status = "rejected"  // it was refused, see Error; it will never apply
+)
+
+// Result is the outcome of one mutation.
+type Result struct {
+	Seq    int64  `json:"seq"`
+	Status Status `json:"status"`
+	Error  *Error `json:"error,omitempty"`
+	// Current is, for a rejected mutation, the server's state of the
+	// record, so the device can drop its rejected local effect; nil if the
+	// server has no such record in the device's scope.
+	Current *Change `json:"current,omitempty"`
+}
+
+// PushResponse answers a PushRequest with one result per mutation, in order.
+type PushResponse struct {
+	Versions
+	// LastSeq is the highest mutation number the server has processed for
+	// the device. Mutations up to it may be dropped from the queue.
+	LastSeq int64         `json:"last_seq"`
+	Clock   hlc.Timestamp `json:"clock"`
+	Results []Result      `json:"results"`
+}
+
+// PullRequest asks for the changes in the device's scope after Cursor.
+type PullRequest struct {
+	Versions
+	// Cursor is the cursor of the previous page, or empty to start over.
+	Cursor string `json:"cursor,omitempty"`
+	// Limit is the most changes to return; 0 means DefaultPullLimit.
+	Limit int `json:"limit,omitempty"`
+}
+
+// PullResponse is a page of changes.
+type PullResponse struct {
+	Versions
+	// Since is the request's cursor: the page continues from it. A device
+	// applies a page only if its cursor is still Since, so that a late or
+	// repeated answer cannot move it back or skip changes.
+	Since   string   `json:"since"`
+	Changes []Change `json:"changes"`
+	// Cursor is where the next pull continues.
+	Cursor string `json:"cursor"`
+	// HasMore says another page follows at once.
+	HasMore bool          `json:"has_more"`
+	Clock   hlc.Timestamp `json:"clock"`
+}
+
+// Change is the current state of one record: all its fields and their
+// versions. V is the version of every field not named in CV.
+type Change struct {
+	Kind   schema.Kind       `json:"kind"`
+	ID     uuid.UUID         `json:"id"`
+	Seq    int64             `json:"seq"`
+	Fields json.RawMessage   `json:"fields"`
+	V      string            `json:"v"`
+	CV     map[string]string `json:"cv,omitempty"`
+}
+
+// Code is a stable error code that clients branch on.
+type Code string
+
+// Error codes. docs/errors.md says what each means and what a client does.
+const (
+	CodeMalformed          Code = "malformed_request"
+	CodeUnsupportedVersion Code = "unsupported_version"
+	CodeBatchTooLarge      Code = "batch_too_large"
+	CodeBodyTooLarge       Code = "body_too_large"
+	CodeSeqGap             Code = "seq_gap"
+	CodeSeqReused          Code = "seq_reused"
+	CodeInvalidRecord      Code = "invalid_record"
+	CodeUnknownKind        Code = "unknown_kind"
+	CodeImmutable          Code = "immutable_field"
+	CodeNotFound           Code = "not_found"
+	CodeOutOfScope         Code = "out_of_scope"
+	CodeCursorInvalid      Code = "cursor_invalid"
+	CodeUnauthorized       Code = "unauthorized"
+	CodeForbidden          Code = "forbidden"
+	CodeDeviceRevoked      Code = "device_revoked"
+	CodeRateLimited        Code = "rate_limited"
+	CodeInternal           Code = "internal"
+)
+
+// Error is a coded error as a client sees it.
+type Error struct {
+	Code Code `json:"code"`
+	// Field names the offending field, if one does.
+	Field string `json:"field,omitempty"`
+	// Rule is the schema rule an invalid record broke.
+	Rule schema.Rule `json:"rule,omitempty"`
+	// Message is a sentence for a person.
+	Message string `json:"message"`
+	// Expected is, for CodeSeqGap, the mutation number the server expects
+	// next.
+	Expected int64 `json:"expected,omitempty"`
+}
+
+// Error returns "code: message".
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return string(e.Code) + ": " + e.Field + ": " + e.Message
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// ErrorCode returns the code of err if it is or wraps an *Error, a
+// schema.FieldError's CodeInvalidRecord, or CodeInternal.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, schema.ErrInvalid) {
+		return CodeInvalidRecord
+	}
+	return CodeInternal
+}
+
+// FromFieldError converts a schema validation error.
+func FromFieldError(fe *schema.FieldError) *Error {
+	code := CodeInvalidRecord
+	if fe.Rule == schema.RuleImmutable {
+		code = CodeImmutable
+	}
+	return &Error{Code: code, Field: fe.Field, Rule: fe.Rule, Message: fe.Error()}
+}
+
+func errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Body returns a reader of a request or response body, decompressing it if
+// contentEncoding is "gzip" and failing with CodeBodyTooLarge past
+// MaxBodyBytes of decompressed data.
+func Body(r io.Reader, contentEncoding string) (io.Reader, error) {
+	switch contentEncoding {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, errorf(CodeMalformed, "body is not valid gzip: %v", err)
+		}
+		r = zr
+	default:
+		return nil, errorf(CodeMalformed, "content encoding %q not supported: use gzip or none", contentEncoding)
+	}
+	return &limitedReader{r: r, left: MaxBodyBytes}, nil
+}
+
+type limitedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One more byte tells a body of exactly the limit from a longer one.
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, errorf(CodeBodyTooLarge, "body exceeds %d bytes", MaxBodyBytes)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// decode reads exactly one JSON value into v, refusing unknown fields and
+// trailing data.
+func decode(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return errorf(CodeMalformed, "body is not a valid message: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return errorf(CodeMalformed, "body has data after the message")
+	}
+	return nil
+}
+
+// DecodePushRequest reads and checks a push request: versions, batch size
+// and the numbering of the mutations (positive and consecutive). It does
+// not check the mutations' content: that is per mutation, see
+// Mutation.Check, so one bad record does not fail the others.
+func DecodePushRequest(r io.Reader) (*PushRequest, error) {
+	var req PushRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if err := req.Versions.Check(); err != nil {
+		return nil, err
+	}
+	if len(req.Mutations) > MaxMutations {
+		return nil, errorf(CodeBatchTooLarge, "%d mutations in one request, at most %d", len(req.Mutations), MaxMutations)
+	}
+	for i, m := range req.Mutations {
+		if m.Seq < 1 {
+			return nil, errorf(CodeMalformed, "mutation %d: seq %d, want 1 or more", i, m.Seq)
+		}
+		if i > 0 && m.Seq != req.Mutations[i-1].Seq+1 {
+			return nil, errorf(CodeMalformed, "mutation %d: seq %d follows %d, want consecutive numbers", i, m.Seq, req.Mutations[i-1].Seq)
+		}
+	}
+	return &req, nil
+}
+
+// Check checks what can be checked of a mutation without a database: a
+// known field record kind, an id, a version and a fields object within
+// MaxFieldsBytes. It returns nil or an *Error.
+func (m *Mutation) Check() *Error {
+	if !schema.IsFieldKind(m.Kind) {
+		return &Error{Code: CodeUnknownKind, Field: "kind", Message: fmt.Sprintf("%q is not a kind of record a device writes", m.Kind)}
+	}
+	if m.ID == uuid.Nil {
+		return &Error{Code: CodeInvalidRecord, Field: "id", Rule: schema.RuleRequired, Message: "id is required"}
+	}
+	if m.Version.IsZero() {
+		return &Error{Code: CodeMalformed, Field: "version", Message: "version is required"}
+	}
+	if len(m.Fields) > MaxFieldsBytes {
+		return &Error{Code: CodeInvalidRecord, Field: "fields", Rule: schema.RuleRange, Message: fmt.Sprintf("fields take %d bytes, at most %d", len(m.Fields), MaxFieldsBytes)}
+	}
+	if f := bytes.TrimSpace(m.Fields); len(f) == 0 || f[0] != '{' {
+		return &Error{Code: CodeMalformed, Field: "fields", Message: "fields must be a JSON object"}
+	}
+	return nil
+}
+
+// DecodePullRequest reads and checks a pull request.
+func DecodePullRequest(r io.Reader) (*PullRequest, error) {
+	var req PullRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if err := req.Versions.Check(); err != nil {
+		return nil, err
+	}
+	if req.Limit < 0 || req.Limit > MaxPullLimit {
+		return nil, errorf(CodeMalformed, "limit %d, want 0..%d", req.Limit, MaxPullLimit)
+	}
+	if req.Limit == 0 {
+		req.Limit = DefaultPullLimit
+	}
+	return &req, nil
+}
+
+// DecodePushResponse reads a push response, for clients.
+func DecodePushResponse(r io.Reader) (*PushResponse, error) {
+	var resp PushResponse
+	if err := decode(r, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, resp.Versions.Check()
+}
+
+// DecodePullResponse reads a pull response, for clients.
+func DecodePullResponse(r io.Reader) (*PullResponse, error) {
+	var resp PullResponse
+	if err := decode(r, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, resp.Versions.Check()
+}
