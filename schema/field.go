@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -249,10 +248,17 @@ func (f Field) UnmarshalJSON(data []byte) error {
 	bad := func(want string) error {
 		return &FieldError{Field: f.Name, Rule: RuleType, Message: "want " + want}
 	}
+	str := func() (string, bool) {
+		if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+			return "", false
+		}
+		s, err := unquote(data)
+		return s, err == nil
+	}
 	switch p := f.ptr.(type) {
 	case *uuid.UUID:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		s, ok := str()
+		if !ok {
 			return bad("a UUID string")
 		}
 		id, err := uuid.Parse(s)
@@ -261,36 +267,35 @@ func (f Field) UnmarshalJSON(data []byte) error {
 		}
 		*p = id
 	case *string:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		s, ok := str()
+		if !ok {
 			return bad("a string")
 		}
 		*p = s
 	case *ClientCode:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		s, ok := str()
+		if !ok {
 			return bad("a client code string")
 		}
 		*p = ClientCode(s)
 	case *int:
-		var n json.Number
-		if data[0] == '"' || json.Unmarshal(data, &n) != nil {
-			return bad("an integer")
-		}
-		i, err := n.Int64()
-		if err != nil || i > math.MaxInt32 || i < math.MinInt32 {
+		i, err := strconv.ParseInt(string(data), 10, 32)
+		if err != nil || data[0] == '+' {
 			return bad("an integer between -2147483648 and 2147483647")
 		}
 		*p = int(i)
 	case *bool:
-		var b bool
-		if json.Unmarshal(data, &b) != nil {
+		switch string(data) {
+		case "true":
+			*p = true
+		case "false":
+			*p = false
+		default:
 			return bad("true or false")
 		}
-		*p = b
 	case *time.Time:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		s, ok := str()
+		if !ok {
 			return bad("an RFC 3339 time string")
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
@@ -299,17 +304,17 @@ func (f Field) UnmarshalJSON(data []byte) error {
 		}
 		*p = t.UTC().Truncate(time.Millisecond)
 	case *Supplies:
-		var raw map[string]json.RawMessage
-		if json.Unmarshal(data, &raw) != nil {
-			return bad("an object of supply codes to counts")
-		}
-		m := make(Supplies, len(raw))
-		for k, v := range raw {
+		m := Supplies{}
+		err := EachMember(data, func(k string, v []byte) error {
 			var n int
 			if err := intField(f.Name, &n).UnmarshalJSON(v); err != nil {
-				return bad("an object of supply codes to integer counts")
+				return err
 			}
 			m[Supply(k)] = n
+			return nil
+		})
+		if err != nil {
+			return bad("an object of supply codes to integer counts")
 		}
 		*p = m
 	}

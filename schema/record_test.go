@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -305,4 +306,41 @@ func TestReferralStatusRank(t *testing.T) {
 			t.Errorf("status %s has no rank", c)
 		}
 	}
+}
+
+// FuzzEachMember holds the fast object scanner to encoding/json: whatever
+// it accepts, encoding/json accepts with the same members, and it accepts
+// every object encoding/json accepts whose text is valid UTF-8.
+func FuzzEachMember(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":"x\"y","c":{"d":[1,2]},"e":null,"f":true,"g":-2.5e3}`))
+	f.Add([]byte(` { } `))
+	f.Add([]byte(`{"a":1,}`))
+	f.Add([]byte(`{"a" 1}`))
+	f.Add([]byte(`{"a":01}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got := map[string]string{}
+		err := schema.EachMember(data, func(k string, v []byte) error {
+			got[k] = string(v)
+			return nil
+		})
+		var want map[string]json.RawMessage
+		jerr := json.Unmarshal(data, &want)
+		if err == nil {
+			if jerr != nil || want == nil {
+				t.Fatalf("EachMember accepted %q, encoding/json: %v", data, jerr)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%q: %d members, encoding/json %d", data, len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] != string(v) {
+					t.Fatalf("%q: member %q is %q, encoding/json %q", data, k, got[k], v)
+				}
+			}
+			return
+		}
+		if jerr == nil && want != nil && utf8.Valid(data) {
+			t.Fatalf("EachMember refused %q: %v", data, err)
+		}
+	})
 }

@@ -10,17 +10,16 @@ CREATE TABLE devices (
     last_pull_at INTEGER
 );
 
--- One row per processed mutation: its number and a hash of its content,
--- so that a device restored from a backup that reuses numbers for other
--- content is refused instead of being told "duplicate" and losing records;
--- and for a rejected one the error, so that a retry gets the same answer.
-CREATE TABLE device_mutations (
-    device_id TEXT NOT NULL,
-    seq       INTEGER NOT NULL,
-    hash      BLOB NOT NULL,
-    code      TEXT,    -- NULL if applied
-    field     TEXT,
-    rule      TEXT,
-    message   TEXT,
-    PRIMARY KEY (device_id, seq)
+-- One row per push: the range of mutation numbers it processed, a hash of
+-- each mutation's content, so that a device restored from a backup that
+-- reuses numbers for other content is refused instead of being told
+-- "duplicate" and losing records; and the rejections, so that a retry gets
+-- the same answer.
+CREATE TABLE device_pushes (
+    device_id  TEXT NOT NULL,
+    first_seq  INTEGER NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    hashes     BLOB NOT NULL,   -- 16 bytes per mutation, first_seq's first
+    rejections TEXT,            -- JSON object of seq to error, or NULL
+    PRIMARY KEY (device_id, first_seq)
 ) WITHOUT ROWID;

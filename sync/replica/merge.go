@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -22,24 +23,28 @@ func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base st
 	if r == nil {
 		return nil, &schema.FieldError{Kind: kind, Field: "kind", Rule: schema.RuleEnum, Message: fmt.Sprintf("%q is not a kind", kind)}
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(fields, &raw); err != nil {
-		return nil, &schema.FieldError{Kind: kind, Field: "fields", Rule: schema.RuleType, Message: "want a JSON object"}
-	}
 	info := kinds[kind]
 	written := make([]bool, len(r.fields))
-	for name, v := range raw {
+	err := schema.EachMember(fields, func(name string, v []byte) error {
 		i, ok := info.index[name]
 		if !ok {
-			return nil, &schema.FieldError{Kind: kind, Field: name, Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
+			return &schema.FieldError{Kind: kind, Field: name, Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
 		}
 		if err := r.fields[i].UnmarshalJSON(v); err != nil {
 			if fe, ok := err.(*schema.FieldError); ok {
 				fe.Kind = kind
 			}
-			return nil, err
+			return err
 		}
 		written[i] = true
+		return nil
+	})
+	var fe *schema.FieldError
+	if err != nil && !errors.As(err, &fe) {
+		return nil, &schema.FieldError{Kind: kind, Field: "fields", Rule: schema.RuleType, Message: "want a JSON object"}
+	}
+	if err != nil {
+		return nil, err
 	}
 	create := written[info.idField]
 	if create && r.ID() != id {

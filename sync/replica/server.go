@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -248,10 +250,14 @@ func activeDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, err
 // mutationHash identifies a mutation's content, to tell a retry from a
 // different mutation that reuses a number.
 func mutationHash(m *wire.Mutation) []byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", m.Kind, m.ID, m.Version)
-	h.Write(m.Fields)
-	return h.Sum(nil)[:16]
+	b := make([]byte, 0, 64+len(m.Fields))
+	b = append(b, m.Kind...)
+	b = append(b, 0)
+	b = append(b, m.ID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Version))
+	b = append(b, m.Fields...)
+	sum := sha256.Sum256(b)
+	return sum[:16]
 }
 
 // Push applies a device's mutations in one transaction, in order, each
@@ -285,26 +291,17 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	}
 
 	a := &applier{s: s, rs: newRowStore(tx), tx: tx, dev: dev, now: now, seq: s.seq}
-	defer a.rs.close()
+	defer a.close()
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
-	seen, err := tx.PrepareContext(ctx, `SELECT hash, code, field, rule, message FROM device_mutations WHERE device_id = ? AND seq = ?`)
-	if err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	defer seen.Close()
-	record, err := tx.PrepareContext(ctx, `INSERT INTO device_mutations (device_id, seq, hash, code, field, rule, message) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	defer record.Close()
-
-	devID := deviceID.String()
 	last := dev.LastSeq
+	first := last + 1
+	var hashes []byte
+	rejections := map[int64]*wire.Error{}
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
 		hash := mutationHash(m)
 		if m.Seq <= last {
-			res, err := a.replay(ctx, seen, m, hash)
+			res, err := a.replay(ctx, m, hash)
 			if err != nil {
 				return nil, fmt.Errorf("push: %w", err)
 			}
@@ -316,17 +313,28 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 			return nil, fmt.Errorf("push: mutation %d: %w", m.Seq, err)
 		}
 		resp.Results = append(resp.Results, res)
-		var code, field, rule, msg any
-		if e := res.Error; e != nil {
-			code, field, rule, msg = string(e.Code), e.Field, string(e.Rule), e.Message
-		}
-		if _, err := record.ExecContext(ctx, devID, m.Seq, hash, code, field, rule, msg); err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+		hashes = append(hashes, hash...)
+		if res.Error != nil {
+			rejections[m.Seq] = res.Error
 		}
 		last = m.Seq
 	}
+	if last >= first {
+		var rej any
+		if len(rejections) > 0 {
+			b, err := json.Marshal(rejections)
+			if err != nil {
+				return nil, fmt.Errorf("push: %w", err)
+			}
+			rej = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections) VALUES (?, ?, ?, ?, ?)`,
+			deviceID.String(), first, last, hashes, rej); err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ? WHERE id = ?`,
-		last, now.UnixMilli(), devID); err != nil {
+		last, now.UnixMilli(), deviceID.String()); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	if err := s.saveCounters(ctx, tx, a.seq); err != nil {
@@ -350,25 +358,47 @@ func (s *Server) saveCounters(ctx context.Context, tx *sql.Tx, seq int64) error 
 	return setMeta(ctx, tx, "hlc", s.clock.Last().String())
 }
 
+// pushRecord is a processed push as device_pushes keeps it.
+type pushRecord struct {
+	first, last int64
+	hashes      []byte
+	rejections  map[int64]*wire.Error
+}
+
 // replay answers a mutation processed before: a duplicate if it was
 // applied, the same rejection if it was rejected, and CodeSeqReused if its
 // number was processed with other content.
-func (a *applier) replay(ctx context.Context, seen *sql.Stmt, m *wire.Mutation, hash []byte) (wire.Result, error) {
-	var old []byte
-	var code, field, rule, msg sql.NullString
-	err := seen.QueryRowContext(ctx, a.dev.ID.String(), m.Seq).Scan(&old, &code, &field, &rule, &msg)
-	switch {
-	case err == sql.ErrNoRows:
-		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
-	case err != nil:
-		return wire.Result{}, err
-	case string(old) != string(hash):
+func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wire.Result, error) {
+	p := a.pushed
+	if p == nil || m.Seq < p.first || m.Seq > p.last {
+		p = &pushRecord{}
+		var rej sql.NullString
+		err := a.tx.QueryRowContext(ctx, `SELECT first_seq, last_seq, hashes, rejections FROM device_pushes
+			WHERE device_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1`, a.dev.ID.String(), m.Seq).
+			Scan(&p.first, &p.last, &p.hashes, &rej)
+		if err == sql.ErrNoRows || (err == nil && m.Seq > p.last) {
+			return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil // processed before records were kept
+		}
+		if err != nil {
+			return wire.Result{}, err
+		}
+		if rej.Valid {
+			if err := json.Unmarshal([]byte(rej.String), &p.rejections); err != nil {
+				return wire.Result{}, fmt.Errorf("rejections of push %d..%d: %w", p.first, p.last, err)
+			}
+		}
+		a.pushed = p
+	}
+	i := (m.Seq - p.first) * 16
+	if int64(len(p.hashes)) < i+16 || string(p.hashes[i:i+16]) != string(hash) {
 		return rejected(m, &wire.Error{Code: wire.CodeSeqReused, Field: "seq", Message: fmt.Sprintf(
 			"mutation %d was already processed with other content: the device's queue was restored or reset; re-enrol it", m.Seq)}), nil
-	case !code.Valid:
+	}
+	e, ok := p.rejections[m.Seq]
+	if !ok {
 		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
 	}
-	res := rejected(m, &wire.Error{Code: wire.Code(code.String), Field: field.String, Rule: schema.Rule(rule.String), Message: msg.String})
+	res := rejected(m, e)
 	if row, err := a.rs.load(ctx, m.Kind, m.ID); err != nil {
 		return wire.Result{}, err
 	} else if row != nil && a.inScope(row) {
@@ -394,8 +424,18 @@ type applier struct {
 	dev *Enrolment
 	now time.Time
 	seq int64 // the last change sequence number assigned
-	// staff and contacts seen in this push, by id: their unit
+	// staff, contacts and units seen in this push, by id: their unit
 	units map[uuid.UUID]uuid.UUID
+	refs  map[schema.Kind]*sql.Stmt // lookups by id, prepared once
+	// pushed is the record of the earlier push last replayed from
+	pushed *pushRecord
+}
+
+func (a *applier) close() {
+	a.rs.close()
+	for _, st := range a.refs {
+		st.Close()
+	}
 }
 
 func rejected(m *wire.Mutation, e *wire.Error) wire.Result {
@@ -418,38 +458,52 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, err
 	if err != nil {
 		return a.reject(ctx, m, nil, err)
 	}
-	row, err := a.rs.load(ctx, m.Kind, m.ID)
-	if err != nil {
-		return wire.Result{}, err
-	}
-	if row != nil && !a.inScope(row) {
-		row = nil // another unit's record is as good as absent
-	}
-	var merged *Row
-	if row == nil {
-		if !w.IsCreate() {
-			return rejected(m, &wire.Error{Code: wire.CodeNotFound, Field: "id",
-				Message: fmt.Sprintf("no %s %s to change", m.Kind, m.ID)}), nil
-		}
+	if w.IsCreate() {
+		// Most mutations create a record: check it and insert it without
+		// looking for an existing one first.
 		if e, err := a.checkCreate(ctx, w); e != nil || err != nil {
 			if err != nil {
 				return wire.Result{}, err
 			}
 			return rejected(m, e), nil
 		}
-		merged = w
-	} else {
-		if e := a.checkUpdate(row, w); e != nil {
-			return a.reject(ctx, m, row, e)
+		if err := w.Record.Validate(a.now); err != nil {
+			return a.reject(ctx, m, nil, err)
 		}
-		merged = row.Clone()
-		changed, err := Join(merged, w)
+		w.Seq = a.seq + 1
+		inserted, err := a.rs.insert(ctx, w)
 		if err != nil {
-			return a.reject(ctx, m, row, err)
+			return wire.Result{}, err
 		}
-		if !changed {
+		if inserted {
+			a.seq++
+			a.created(w)
 			return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
 		}
+	}
+	row, err := a.rs.load(ctx, m.Kind, m.ID)
+	if err != nil {
+		return wire.Result{}, err
+	}
+	if row == nil || !a.inScope(row) {
+		// Another unit's record is as good as absent.
+		if row != nil && w.IsCreate() {
+			return rejected(m, &wire.Error{Code: wire.CodeOutOfScope, Field: "id",
+				Message: fmt.Sprintf("id %s is taken by a record outside the device's scope", m.ID)}), nil
+		}
+		return rejected(m, &wire.Error{Code: wire.CodeNotFound, Field: "id",
+			Message: fmt.Sprintf("no %s %s to change", m.Kind, m.ID)}), nil
+	}
+	if e := a.checkUpdate(row, w); e != nil {
+		return a.reject(ctx, m, row, e)
+	}
+	merged := row.Clone()
+	changed, err := Join(merged, w)
+	if err != nil {
+		return a.reject(ctx, m, row, err)
+	}
+	if !changed {
+		return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
 	}
 	if err := merged.Record.Validate(a.now); err != nil {
 		return a.reject(ctx, m, row, err)
@@ -460,6 +514,17 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, err
 		return wire.Result{}, err
 	}
 	return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+}
+
+// created remembers the unit of a record created in this push, so that
+// records pointing at it need not look it up.
+func (a *applier) created(w *Row) {
+	if w.Kind == schema.KindContact {
+		if a.units == nil {
+			a.units = map[uuid.UUID]uuid.UUID{}
+		}
+		a.units[w.ID()] = schema.HeaderOf(w.Record).UnitID
+	}
 }
 
 // reject builds a rejection carrying the current state of the record.
@@ -557,12 +622,23 @@ func (a *applier) refUnit(ctx context.Context, k schema.Kind, id uuid.UUID, fiel
 	}
 	owner, ok := a.units[id]
 	if !ok {
-		col := "unit_id"
-		if k == schema.KindUnit {
-			col = "id"
+		if a.refs == nil {
+			a.refs = map[schema.Kind]*sql.Stmt{}
+		}
+		st, ok := a.refs[k]
+		if !ok {
+			col := "unit_id"
+			if k == schema.KindUnit {
+				col = "id"
+			}
+			var err error
+			if st, err = a.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, col, k)); err != nil {
+				return nil, err
+			}
+			a.refs[k] = st
 		}
 		var s string
-		err := a.tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, col, k), id.String()).Scan(&s)
+		err := st.QueryRowContext(ctx, id.String()).Scan(&s)
 		if err == sql.ErrNoRows {
 			return &wire.Error{Code: wire.CodeNotFound, Field: field, Message: fmt.Sprintf("%s %s does not exist", field, id)}, nil
 		}

@@ -30,21 +30,21 @@ func columns(k schema.Kind) string {
 // rowStore reads and writes rows of one transaction, preparing each
 // statement once.
 type rowStore struct {
-	q     queryer
-	loads map[schema.Kind]*sql.Stmt
-	saves map[schema.Kind]*sql.Stmt
+	q       queryer
+	loads   map[schema.Kind]*sql.Stmt
+	saves   map[schema.Kind]*sql.Stmt
+	inserts map[schema.Kind]*sql.Stmt
 }
 
 func newRowStore(q queryer) *rowStore {
-	return &rowStore{q: q, loads: map[schema.Kind]*sql.Stmt{}, saves: map[schema.Kind]*sql.Stmt{}}
+	return &rowStore{q: q, loads: map[schema.Kind]*sql.Stmt{}, saves: map[schema.Kind]*sql.Stmt{}, inserts: map[schema.Kind]*sql.Stmt{}}
 }
 
 func (s *rowStore) close() {
-	for _, st := range s.loads {
-		st.Close()
-	}
-	for _, st := range s.saves {
-		st.Close()
+	for _, m := range []map[schema.Kind]*sql.Stmt{s.loads, s.saves, s.inserts} {
+		for _, st := range m {
+			st.Close()
+		}
 	}
 }
 
@@ -119,14 +119,42 @@ func (s *rowStore) save(ctx context.Context, r *Row) error {
 			set = append(set, n+" = excluded."+n)
 		}
 		set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
-		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s`,
-			r.Kind, columns(r.Kind), strings.Repeat("?, ", len(names)+2)+"?", strings.Join(set, ", "))
 		var err error
-		if st, err = s.q.PrepareContext(ctx, q); err != nil {
+		if st, err = s.q.PrepareContext(ctx, insertSQL(r.Kind)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", ")); err != nil {
 			return fmt.Errorf("save %s: %w", r.Kind, err)
 		}
 		s.saves[r.Kind] = st
 	}
+	if _, err := st.ExecContext(ctx, rowArgs(r)...); err != nil {
+		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
+	}
+	return nil
+}
+
+// insert writes r unless a row with its id exists, and reports whether it
+// did.
+func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
+	st, ok := s.inserts[r.Kind]
+	if !ok {
+		var err error
+		if st, err = s.q.PrepareContext(ctx, insertSQL(r.Kind)+` ON CONFLICT (id) DO NOTHING`); err != nil {
+			return false, fmt.Errorf("insert %s: %w", r.Kind, err)
+		}
+		s.inserts[r.Kind] = st
+	}
+	res, err := st.ExecContext(ctx, rowArgs(r)...)
+	if err != nil {
+		return false, fmt.Errorf("insert %s %s: %w", r.Kind, r.ID(), err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func insertSQL(k schema.Kind) string {
+	return fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, columns(k), strings.Repeat("?, ", len(kinds[k].names)+2)+"?")
+}
+
+func rowArgs(r *Row) []any {
 	args := make([]any, 0, len(r.fields)+3)
 	for _, f := range r.fields {
 		args = append(args, f.SQLValue())
@@ -137,11 +165,7 @@ func (s *rowStore) save(ctx context.Context, r *Row) error {
 		b, _ := json.Marshal(cv) // sorted keys: canonical
 		cvText = string(b)
 	}
-	args = append(args, v, cvText, r.Seq)
-	if _, err := st.ExecContext(ctx, args...); err != nil {
-		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
-	}
-	return nil
+	return append(args, v, cvText, r.Seq)
 }
 
 // remove deletes the row of kind k with id.

@@ -1,0 +1,188 @@
+package replica_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// benchDB is a server database preloaded with BRYGGA_BENCH_ROWS records
+// (default 1,000,000), shared by the benchmarks of one run.
+type benchDB struct {
+	s      *replica.Server
+	w      world
+	device uuid.UUID
+	clock  *hlc.Clock
+	seq    int64
+	now    *testClock
+}
+
+var (
+	benchOnce sync.Once
+	bench     *benchDB
+	benchErr  error
+	benchDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench != nil {
+		bench.s.Close()
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+func openBench(b *testing.B) *benchDB {
+	benchOnce.Do(func() {
+		rows := 1_000_000
+		if s := os.Getenv("BRYGGA_BENCH_ROWS"); s != "" {
+			rows, _ = strconv.Atoi(s)
+		}
+		benchDir, benchErr = os.MkdirTemp("", "brygga-bench-")
+		if benchErr != nil {
+			return
+		}
+		now := newTestClock()
+		w := newWorld(b)
+		s, err := replica.OpenServer(context.Background(), filepath.Join(benchDir, "server.db"), replica.ServerConfig{Now: now.Now})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		if err := s.PutReference(context.Background(), w.reference()...); err != nil {
+			benchErr = err
+			return
+		}
+		db := &benchDB{s: s, w: w, device: newID(b), clock: hlc.NewClock(now.Now, 0), now: now}
+		if _, err := s.RegisterDevice(context.Background(), db.device, w.unitA); err != nil {
+			benchErr = err
+			return
+		}
+		start := time.Now()
+		for n := 0; n < rows; n += 1000 {
+			if _, err := db.push(db.batch(1000)); err != nil {
+				benchErr = err
+				return
+			}
+		}
+		b.Logf("preloaded %d records in %v", rows, time.Since(start).Round(time.Millisecond))
+		bench = db
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return bench
+}
+
+// batch makes n mutations as a tablet makes them: contacts, each with a
+// syringe exchange.
+func (db *benchDB) batch(n int) *wire.PushRequest {
+	req := &wire.PushRequest{Versions: wire.Current(), Mutations: make([]wire.Mutation, 0, n)}
+	at := db.now.Now().Add(-time.Hour)
+	var contact uuid.UUID
+	for i := range n {
+		id := uuid.Must(uuid.NewV7())
+		h := schema.Header{ID: id, UnitID: db.w.unitA, DeviceID: db.device, StaffID: db.w.staffA, OccurredAt: at}
+		var rec schema.Record
+		if i%2 == 0 {
+			contact = id
+			rec = &schema.Contact{Header: h, Gender: schema.GenderWoman, AgeBand: schema.Age25to29, Setting: schema.SettingStreet, AreaCode: "2380"}
+		} else {
+			rec = &schema.SyringeExchange{Header: h, ContactID: contact, SyringesOut: 20, NeedlesOut: 20, SyringesReturned: 12}
+		}
+		obj := map[string]json.RawMessage{}
+		for _, f := range rec.Fields() {
+			v, _ := f.MarshalJSON()
+			obj[f.Name] = v
+		}
+		fields, _ := json.Marshal(obj)
+		db.seq++
+		req.Mutations = append(req.Mutations, wire.Mutation{Seq: db.seq, Kind: rec.Kind(), ID: id, Version: db.clock.Now(), Fields: fields})
+	}
+	req.Clock = db.clock.Now()
+	return req
+}
+
+func (db *benchDB) push(req *wire.PushRequest) (*wire.PushResponse, error) {
+	resp, err := db.s.Push(context.Background(), db.device, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range resp.Results {
+		if r.Status != wire.Applied {
+			return nil, fmt.Errorf("mutation %d: %s %v", r.Seq, r.Status, r.Error)
+		}
+	}
+	return resp, nil
+}
+
+// BenchmarkPushApply applies 1000-mutation pushes to a database that
+// already holds a million records: the server's write path, in process.
+func BenchmarkPushApply(b *testing.B) {
+	db := openBench(b)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		req := db.batch(1000)
+		b.StartTimer()
+		if _, err := db.push(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPushReplay answers a retried 1000-mutation push: all duplicates.
+func BenchmarkPushReplay(b *testing.B) {
+	db := openBench(b)
+	req := db.batch(1000)
+	if _, err := db.push(req); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := db.s.Push(context.Background(), db.device, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPullPage builds a 500-change pull page from the middle of the
+// million-record database.
+func BenchmarkPullPage(b *testing.B) {
+	db := openBench(b)
+	ctx := context.Background()
+	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := wire.ParseCursor(first.Cursor)
+	c.Seq = int64(db.seq / 2)
+	req := &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: 500}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := db.s.Pull(ctx, db.device, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(resp.Changes) != 500 {
+			b.Fatalf("page of %d", len(resp.Changes))
+		}
+	}
+	b.ReportMetric(float64(b.N)*500/b.Elapsed().Seconds(), "changes/s")
+}
