@@ -12,10 +12,13 @@ all: build
 build:
 	$(GO) build ./...
 
-## test: the whole test suite, with the race detector
+## test: the whole test suite: every package with the race detector, then
+## SCHEDULES random sync schedules of the convergence test
+SCHEDULES ?= 3000
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -short -count=1 -timeout 30m ./...
+	BRYGGA_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergence$$' ./sync/replica
 
 ## test-short: the suite without the race detector, for a quick check
 test-short:
@@ -35,7 +38,12 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseClientCode$$' -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz='^FuzzParseClientQR$$' -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz='^FuzzEachMember$$' -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./sync/hlc
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCursor$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzJoin$$' -fuzztime=$(FUZZTIME) ./sync/replica
 
 clean:
 	rm -rf bin

@@ -27,13 +27,13 @@ import (
 // must hold exactly the server's state of its scope, and the server must
 // hold the effect of every accepted mutation exactly once.
 //
-// BRYGGA_SCHEDULES sets the number of schedules (default 1000, 100 with
+// BRYGGA_SCHEDULES sets the number of schedules (default 1000, 200 with
 // -short) and BRYGGA_SEED the first seed; a failure prints the seed that
 // replays it.
 func TestConvergence(t *testing.T) {
 	n := 1000
 	if testing.Short() {
-		n = 100
+		n = 200
 	}
 	if s := os.Getenv("BRYGGA_SCHEDULES"); s != "" {
 		n, _ = strconv.Atoi(s)
