@@ -184,7 +184,12 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The time is at least what the clock last heard from the server: a
+	// tablet whose clock was reset still validates times as of then.
 	now := d.now()
+	if known := d.clock.Last().Wall(); known.After(now) {
+		now = known
+	}
 	ts := d.clock.Now()
 	w, err := DecodeWrite(k, id, fields, Key(ts, d.id))
 	if err != nil {

@@ -1,0 +1,314 @@
+package replica_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+func newContact(tb testing.TB, w world, dev uuid.UUID, at time.Time) *schema.Contact {
+	return &schema.Contact{
+		Header: schema.Header{ID: newID(tb), UnitID: w.unitA, DeviceID: dev, StaffID: w.staffA, OccurredAt: at},
+		Gender: schema.GenderNotStated, AgeBand: schema.AgeNotStated, Setting: schema.SettingStreet, AreaCode: "2380",
+	}
+}
+
+func mutation(tb testing.TB, seq int64, rec schema.Record, ts hlc.Timestamp) wire.Mutation {
+	return wire.Mutation{Seq: seq, Kind: rec.Kind(), ID: rec.RecordID(), Version: ts, Fields: json.RawMessage(fieldsOf(tb, rec))}
+}
+
+func push(tb testing.TB, s *replica.Server, dev uuid.UUID, ms ...wire.Mutation) *wire.PushResponse {
+	tb.Helper()
+	resp, err := s.Push(context.Background(), dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(resp.Results) != len(ms) {
+		tb.Fatalf("%d results for %d mutations", len(resp.Results), len(ms))
+	}
+	return resp
+}
+
+func TestPushExactlyOnce(t *testing.T) {
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	dev := newID(t)
+	s.RegisterDevice(context.Background(), dev, w.unitA)
+	hc := hlc.NewClock(clock.Now, 0)
+
+	good1 := newContact(t, w, dev, clock.Now().Add(-time.Hour))
+	bad := newContact(t, w, dev, clock.Now().Add(-time.Hour))
+	bad.StaffID = w.staffB // staff of another unit
+	good2 := newContact(t, w, dev, clock.Now().Add(-time.Hour))
+	batch := []wire.Mutation{mutation(t, 1, good1, hc.Now()), mutation(t, 2, bad, hc.Now()), mutation(t, 3, good2, hc.Now())}
+
+	resp := push(t, s, dev, batch...)
+	if resp.LastSeq != 3 {
+		t.Errorf("last seq %d", resp.LastSeq)
+	}
+	want := []wire.Status{wire.Applied, wire.Rejected, wire.Applied}
+	for i, r := range resp.Results {
+		if r.Status != want[i] || r.Seq != int64(i+1) {
+			t.Errorf("result %d: %+v, want %s", i, r, want[i])
+		}
+	}
+	if e := resp.Results[1].Error; e == nil || e.Code != wire.CodeNotFound || e.Field != "staff_id" {
+		t.Errorf("rejection: %+v", e)
+	}
+
+	// The retry of the same batch applies nothing twice and answers the
+	// rejection again.
+	again := push(t, s, dev, batch...)
+	want = []wire.Status{wire.Duplicate, wire.Rejected, wire.Duplicate}
+	for i, r := range again.Results {
+		if r.Status != want[i] {
+			t.Errorf("retry result %d: %s, want %s", i, r.Status, want[i])
+		}
+	}
+	rows, _ := s.ScopeRows(context.Background(), w.unitA)
+	contacts := 0
+	for _, r := range rows {
+		if r.Kind == schema.KindContact {
+			contacts++
+		}
+	}
+	if contacts != 2 {
+		t.Errorf("%d contacts stored, want 2", contacts)
+	}
+
+	// A restored device reusing number 3 for another record is refused.
+	other := newContact(t, w, dev, clock.Now().Add(-time.Hour))
+	reused := push(t, s, dev, mutation(t, 3, other, hc.Now()))
+	if r := reused.Results[0]; r.Status != wire.Rejected || r.Error.Code != wire.CodeSeqReused {
+		t.Errorf("reused number: %+v", r)
+	}
+
+	// A push that skips numbers is refused as a whole.
+	_, err := s.Push(context.Background(), dev, &wire.PushRequest{Versions: wire.Current(), Mutations: []wire.Mutation{mutation(t, 9, other, hc.Now())}})
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeSeqGap || we.Expected != 4 {
+		t.Errorf("gap: got %v", err)
+	}
+}
+
+func TestPushScope(t *testing.T) {
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	devA, devB := newID(t), newID(t)
+	s.RegisterDevice(context.Background(), devA, w.unitA)
+	s.RegisterDevice(context.Background(), devB, w.unitB)
+	hc := hlc.NewClock(clock.Now, 0)
+
+	c := newContact(t, w, devA, clock.Now().Add(-time.Hour))
+	ref := &schema.Referral{Header: c.Header, Service: schema.ServiceOpioidSubstitution, ToUnitID: w.unitB, Status: schema.StatusSent}
+	ref.ID = newID(t)
+	push(t, s, devA, mutation(t, 1, c, hc.Now()), mutation(t, 2, ref, hc.Now()))
+
+	// Unit B's device: may move the referral's status, nothing else of it,
+	// and cannot see or change unit A's contact.
+	steps := []struct {
+		kind   schema.Kind
+		id     uuid.UUID
+		fields string
+		code   wire.Code
+	}{
+		{schema.KindReferral, ref.ID, `{"status":"received","reopened":0}`, ""},
+		{schema.KindReferral, ref.ID, `{"service":"housing"}`, wire.CodeOutOfScope},
+		{schema.KindContact, c.ID, `{"voided":true}`, wire.CodeNotFound},
+		{schema.KindContact, c.ID, fieldsOf(t, c), wire.CodeOutOfScope},
+	}
+	for i, st := range steps {
+		resp := push(t, s, devB, wire.Mutation{Seq: int64(i + 1), Kind: st.kind, ID: st.id, Version: hc.Now(), Fields: json.RawMessage(st.fields)})
+		r := resp.Results[0]
+		if st.code == "" && r.Status != wire.Applied || st.code != "" && (r.Error == nil || r.Error.Code != st.code) {
+			t.Errorf("step %d %s: %+v %+v, want %q", i, st.fields, r, r.Error, st.code)
+		}
+	}
+	got, _ := s.Get(context.Background(), schema.KindReferral, ref.ID)
+	if r := got.Record.(*schema.Referral); r.Status != schema.StatusReceived || r.Service != schema.ServiceOpioidSubstitution {
+		t.Errorf("referral %+v", r)
+	}
+	if got, _ := s.Get(context.Background(), schema.KindContact, c.ID); got.Record.(*schema.Contact).Voided {
+		t.Error("another unit voided the contact")
+	}
+}
+
+// TestClockPolicy: a tablet set a week ahead does not win later
+// conflicts, and one reset to the year 2000 keeps its records.
+func TestClockPolicy(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+
+	ahead := MustOpenDevice(t, func() time.Time { return clock.Now().Add(7 * 24 * time.Hour) }, s, w.unitA)
+	honest := MustOpenDevice(t, clock.Now, s, w.unitA)
+
+	c := newContact(t, w, ahead.ID(), clock.Now().Add(-time.Hour))
+	if err := ahead.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.Setting = schema.SettingShelter
+	if err := ahead.Update(ctx, c, "setting"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, s, ahead)
+	row, _ := s.Get(ctx, schema.KindContact, c.ID)
+	ts, _, err := replica.ParseKey(row.Key("setting"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Wall().After(clock.Now().Add(replica.DefaultMaxSkew)) {
+		t.Fatalf("a week-ahead stamp was kept: %v", ts.Wall())
+	}
+	if s.Clock().Wall().After(clock.Now().Add(time.Second)) {
+		t.Errorf("the server's clock was dragged ahead to %v", s.Clock().Wall())
+	}
+
+	// A correction made later on an honest tablet wins.
+	clock.Advance(time.Minute)
+	syncAll(t, s, honest)
+	hc, _ := honest.Get(ctx, schema.KindContact, c.ID)
+	rec := hc.Record.(*schema.Contact)
+	rec.Setting = schema.SettingFixedSite
+	if err := honest.Update(ctx, rec, "setting"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, s, honest)
+	syncAll(t, s, ahead)
+	for _, d := range []*replica.Device{honest, ahead} {
+		r, _ := d.Get(ctx, schema.KindContact, c.ID)
+		if got := r.Record.(*schema.Contact).Setting; got != schema.SettingFixedSite {
+			t.Errorf("device %s: setting %s, want the later correction fixed_site", d.ID(), got)
+		}
+	}
+
+	// A tablet whose clock is reset to 2000 keeps stamping after what it
+	// knew: its new records and corrections arrive and order correctly.
+	var reset bool
+	resetNow := func() time.Time {
+		if reset {
+			return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		return clock.Now()
+	}
+	dir := t.TempDir()
+	id := newID(t)
+	s.RegisterDevice(ctx, id, w.unitA)
+	path := filepath.Join(dir, "reset.db")
+	d, err := replica.OpenDevice(ctx, path, replica.DeviceConfig{ID: id, UnitID: w.unitA, Now: resetNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	syncAll(t, s, d)
+	reset = true
+	c2 := newContact(t, w, id, clock.Now().Add(-time.Minute)) // the worker enters the true time
+	if err := d.Create(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := d.Get(ctx, schema.KindContact, c.ID)
+	rec2 := r2.Record.(*schema.Contact)
+	rec2.Setting = schema.SettingMobileUnit
+	if err := d.Update(ctx, rec2, "setting"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, s, d)
+	if got, _ := s.Get(ctx, schema.KindContact, c2.ID); got == nil {
+		t.Fatal("the reset tablet's record was lost")
+	}
+	if got, _ := s.Get(ctx, schema.KindContact, c.ID); got.Record.(*schema.Contact).Setting != schema.SettingMobileUnit {
+		t.Errorf("the reset tablet's correction lost to an older one: %s", got.Record.(*schema.Contact).Setting)
+	}
+}
+
+func TestPullCursor(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	for range 25 {
+		if err := d.Create(ctx, newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, s, d)
+
+	// Pages of 10 from the start cover everything once, in order.
+	seen := map[uuid.UUID]bool{}
+	cursor, pages := "", 0
+	var last int64
+	for {
+		resp, err := s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, c := range resp.Changes {
+			if seen[c.ID] || c.Seq <= last {
+				t.Fatalf("change %s out of order or repeated", c.ID)
+			}
+			seen[c.ID], last = true, c.Seq
+		}
+		if resp.Since != cursor {
+			t.Errorf("page says it continues from %q, asked %q", resp.Since, cursor)
+		}
+		cursor = resp.Cursor
+		if !resp.HasMore {
+			break
+		}
+	}
+	if want := 25 + len(w.reference()); len(seen) != want || pages != 4 {
+		t.Errorf("%d changes in %d pages, want %d in 4", len(seen), pages, want)
+	}
+
+	// Bad cursors ask the device to start over.
+	other := wire.Cursor{Store: uuid.Must(uuid.NewRandom()), Seq: 3}.String()
+	ahead := wire.Cursor{Store: s.ID(), Seq: last + 1000}.String()
+	for _, c := range []string{"garbage", other, ahead} {
+		_, err := s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: c})
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeCursorInvalid {
+			t.Errorf("cursor %q: got %v", c, err)
+		}
+	}
+
+	// A restored server database: the device's cursor is refused, it starts
+	// over and ends with the same state.
+	s2path := filepath.Join(t.TempDir(), "other.db")
+	s2, err := replica.OpenServer(ctx, s2path, replica.ServerConfig{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	s2.PutReference(ctx, w.reference()...)
+	s2.RegisterDevice(ctx, d.ID(), w.unitA)
+	syncAll(t, s2, d)
+	n, _ := d.Rows(ctx, schema.KindContact)
+	if len(n) != 25 {
+		t.Errorf("device holds %d contacts after starting over", len(n))
+	}
+
+	// Revoked devices may not pull.
+	if err := s.RevokeDevice(ctx, d.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current()})
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeDeviceRevoked {
+		t.Errorf("revoked device pulled: %v", err)
+	}
+}
