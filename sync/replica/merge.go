@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,6 +144,3 @@ func (r *Row) Complete() bool {
 	}
 	return true
 }
-
-// rawEqual reports whether two JSON texts are byte-equal after trimming.
-func rawEqual(a, b json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b)) }
