@@ -71,6 +71,8 @@ type Enrolment struct {
 	LastSeq    int64     // last mutation number processed
 	LastPushAt time.Time // zero if never
 	LastPullAt time.Time // zero if never
+	Protocol   int       // the protocol it last pushed with; 0 if never
+	Rejected   int       // how many of its mutations were rejected
 }
 
 // OpenServer opens or creates the server database at path.
@@ -196,7 +198,7 @@ func (s *Server) Devices(ctx context.Context) ([]*Enrolment, error) {
 	return out, rows.Err()
 }
 
-const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at`
+const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected`
 
 type scanner interface{ Scan(...any) error }
 
@@ -205,7 +207,7 @@ func scanDevice(row scanner) (*Enrolment, error) {
 	var enrolled int64
 	var revoked, push, pull sql.NullInt64
 	d := &Enrolment{}
-	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull); err != nil {
+	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected); err != nil {
 		return nil, err
 	}
 	d.ID, _ = uuid.Parse(id)
@@ -333,8 +335,8 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 			return nil, fmt.Errorf("push: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ? WHERE id = ?`,
-		last, now.UnixMilli(), deviceID.String()); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ? WHERE id = ?`,
+		last, now.UnixMilli(), req.Protocol, len(rejections), deviceID.String()); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	if err := s.saveCounters(ctx, tx, a.seq); err != nil {
@@ -700,6 +702,15 @@ func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error 
 	}
 	s.seq = seq
 	return nil
+}
+
+// NotePull records that a device pulled, for managers to see when each
+// device last synced.
+func (s *Server) NotePull(ctx context.Context, deviceID uuid.UUID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.db.write.ExecContext(ctx, `UPDATE devices SET last_pull_at = ? WHERE id = ?`, s.now().UnixMilli(), deviceID.String())
+	return err
 }
 
 // Get returns the row of kind k with id, or nil if there is none.

@@ -167,6 +167,10 @@ const (
 	CodeForbidden          Code = "forbidden"
 	CodeDeviceRevoked      Code = "device_revoked"
 	CodeRateLimited        Code = "rate_limited"
+	CodeSessionRevoked     Code = "session_revoked"
+	CodeEnrolCodeInvalid   Code = "enrol_code_invalid"
+	CodeMethodNotAllowed   Code = "method_not_allowed"
+	CodeUnsupportedMedia   Code = "unsupported_media_type"
 	CodeInternal           Code = "internal"
 )
 
@@ -363,3 +367,8 @@ func DecodePullResponse(r io.Reader) (*PullResponse, error) {
 	}
 	return &resp, resp.Versions.Check()
 }
+
+// DecodeJSON reads exactly one JSON value into v, refusing unknown fields
+// and trailing data, with errors as *Error. It is for the small messages
+// around sync (logins, enrolments); push and pull have their own decoders.
+func DecodeJSON(r io.Reader, v any) error { return decode(r, v) }

@@ -1,0 +1,505 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// Errors of account administration.
+var (
+	ErrUserExists  = errors.New("username is taken")
+	ErrNotFound    = errors.New("not found")
+	ErrBadArgument = errors.New("invalid argument")
+)
+
+// User is a staff account.
+type User struct {
+	ID       uuid.UUID `json:"id"`
+	Username string    `json:"username"`
+	Role     Role      `json:"role"`
+	OrgID    uuid.UUID `json:"org_id"`
+	UnitID   uuid.UUID `json:"unit_id"`
+}
+
+// AddOrganisation creates an organisation.
+func (s *Server) AddOrganisation(ctx context.Context, kind schema.OrgKind, name, regionCode string) (*schema.Organisation, error) {
+	o := &schema.Organisation{ID: uuid.Must(uuid.NewV7()), OrgKind: kind, Name: name, RegionCode: regionCode, Active: true}
+	if err := s.store.PutReference(ctx, o); err != nil {
+		return nil, fmt.Errorf("add organisation: %w", err)
+	}
+	return o, nil
+}
+
+// AddUnit creates a unit of an organisation, and the services it offers.
+func (s *Server) AddUnit(ctx context.Context, orgID uuid.UUID, name, areaCode string, services ...schema.ServiceCategory) (*schema.Unit, error) {
+	if _, err := s.organisation(ctx, orgID); err != nil {
+		return nil, fmt.Errorf("add unit: %w", err)
+	}
+	u := &schema.Unit{ID: uuid.Must(uuid.NewV7()), OrgID: orgID, Name: name, AreaCode: areaCode, Active: true}
+	recs := []schema.Record{u}
+	for _, c := range services {
+		recs = append(recs, &schema.Service{ID: uuid.Must(uuid.NewV7()), UnitID: u.ID, Category: c, Active: true})
+	}
+	if err := s.store.PutReference(ctx, recs...); err != nil {
+		return nil, fmt.Errorf("add unit: %w", err)
+	}
+	return u, nil
+}
+
+// AddStaff creates a staff record of a unit without an account: someone
+// who records on the unit's devices.
+func (s *Server) AddStaff(ctx context.Context, unitID uuid.UUID, role schema.StaffRole) (*schema.Staff, error) {
+	if _, err := s.unit(ctx, unitID); err != nil {
+		return nil, fmt.Errorf("add staff: %w", err)
+	}
+	st := &schema.Staff{ID: uuid.Must(uuid.NewV7()), UnitID: unitID, Role: role, Active: true}
+	if err := s.store.PutReference(ctx, st); err != nil {
+		return nil, fmt.Errorf("add staff: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Server) organisation(ctx context.Context, id uuid.UUID) (*schema.Organisation, error) {
+	row, err := s.store.Get(ctx, schema.KindOrganisation, id)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil {
+		return nil, fmt.Errorf("organisation %s: %w", id, ErrNotFound)
+	}
+	return row.Record.(*schema.Organisation), nil
+}
+
+func (s *Server) unit(ctx context.Context, id uuid.UUID) (*schema.Unit, error) {
+	row, err := s.store.Get(ctx, schema.KindUnit, id)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil {
+		return nil, fmt.Errorf("unit %s: %w", id, ErrNotFound)
+	}
+	return row.Record.(*schema.Unit), nil
+}
+
+// Organisations returns every organisation, by name.
+func (s *Server) Organisations(ctx context.Context) ([]*schema.Organisation, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id FROM organisations ORDER BY name, id`)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*schema.Organisation, 0, len(ids))
+	for _, id := range ids {
+		o, err := s.organisation(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// Units returns the units of an organisation, or all if orgID is nil, by
+// name.
+func (s *Server) Units(ctx context.Context, orgID uuid.UUID) ([]*schema.Unit, error) {
+	q, args := `SELECT id FROM units ORDER BY name, id`, []any{}
+	if orgID != uuid.Nil {
+		q, args = `SELECT id FROM units WHERE org_id = ? ORDER BY name, id`, []any{orgID.String()}
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*schema.Unit, 0, len(ids))
+	for _, id := range ids {
+		u, err := s.unit(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func scanIDs(rows *sql.Rows) ([]uuid.UUID, error) {
+	defer rows.Close()
+	var ids []uuid.UUID
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// AddUser creates a staff account. Outreach staff and managers belong to a
+// unit (and so its organisation); an authority user to an organisation,
+// normally the region; an admin to none. An outreach user is also a staff
+// record of the unit, with the same id.
+func (s *Server) AddUser(ctx context.Context, username, password string, role Role, orgID, unitID uuid.UUID) (*User, error) {
+	username = strings.TrimSpace(username)
+	switch {
+	case !role.Valid():
+		return nil, fmt.Errorf("add user: %w: role %q is not one of outreach, manager, authority, admin", ErrBadArgument, role)
+	case len(username) < 2 || len(username) > 64 || strings.ContainsAny(username, " \t\r\n"):
+		return nil, fmt.Errorf("add user: %w: a username has 2 to 64 characters and no spaces", ErrBadArgument)
+	case len(password) < MinPasswordLength:
+		return nil, fmt.Errorf("add user: %w: a password has at least %d characters", ErrBadArgument, MinPasswordLength)
+	}
+	if unitID != uuid.Nil {
+		u, err := s.unit(ctx, unitID)
+		if err != nil {
+			return nil, fmt.Errorf("add user: %w", err)
+		}
+		if orgID != uuid.Nil && orgID != u.OrgID {
+			return nil, fmt.Errorf("add user: %w: unit %s is not of organisation %s", ErrBadArgument, unitID, orgID)
+		}
+		orgID = u.OrgID
+	} else if orgID != uuid.Nil {
+		if _, err := s.organisation(ctx, orgID); err != nil {
+			return nil, fmt.Errorf("add user: %w", err)
+		}
+	}
+	switch role {
+	case RoleOutreach:
+		if unitID == uuid.Nil {
+			return nil, fmt.Errorf("add user: %w: outreach staff belong to a unit (--unit)", ErrBadArgument)
+		}
+	case RoleManager, RoleAuthority:
+		if orgID == uuid.Nil {
+			return nil, fmt.Errorf("add user: %w: a %s belongs to an organisation (--org or --unit)", ErrBadArgument, role)
+		}
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: uuid.Must(uuid.NewV7()), Username: username, Role: role, OrgID: orgID, UnitID: unitID}
+	_, err = s.db.Writer().ExecContext(ctx, `INSERT INTO users (id, username, password_hash, role, org_id, unit_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID.String(), u.Username, hash, string(role), nullID(orgID), nullID(unitID), s.now().UnixMilli())
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return nil, fmt.Errorf("add user %s: %w", username, ErrUserExists)
+		}
+		return nil, fmt.Errorf("add user: %w", err)
+	}
+	if role == RoleOutreach || (role == RoleManager && unitID != uuid.Nil) {
+		staffRole := schema.RoleOutreachWorker
+		if role == RoleManager {
+			staffRole = schema.RoleManager
+		}
+		if err := s.store.PutReference(ctx, &schema.Staff{ID: u.ID, UnitID: unitID, Role: staffRole, Active: true}); err != nil {
+			return nil, fmt.Errorf("add user: %w", err)
+		}
+	}
+	return u, nil
+}
+
+func nullID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id.String()
+}
+
+// Users returns every account, by username.
+func (s *Server) Users(ctx context.Context) ([]*User, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, username, role, COALESCE(org_id, ''), COALESCE(unit_id, '') FROM users ORDER BY username`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*User
+	for rows.Next() {
+		var u User
+		var id, org, unit string
+		if err := rows.Scan(&id, &u.Username, &u.Role, &org, &unit); err != nil {
+			return nil, err
+		}
+		u.ID, _ = uuid.Parse(id)
+		u.OrgID, _ = uuid.Parse(org)
+		u.UnitID, _ = uuid.Parse(unit)
+		out = append(out, &u)
+	}
+	return out, rows.Err()
+}
+
+// authenticate checks a username and password.
+func (s *Server) authenticate(ctx context.Context, username, password string) (*User, bool, error) {
+	var u User
+	var id, hash, org, unit string
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT id, password_hash, role, COALESCE(org_id, ''), COALESCE(unit_id, '')
+		FROM users WHERE username = ? AND disabled_at IS NULL`, username).Scan(&id, &hash, &u.Role, &org, &unit)
+	if err == sql.ErrNoRows {
+		// Spend the same time as a real check, so timing does not tell
+		// which usernames exist.
+		checkPassword(s.dummyHash, password)
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !checkPassword(hash, password) {
+		return nil, false, nil
+	}
+	u.ID, _ = uuid.Parse(id)
+	u.OrgID, _ = uuid.Parse(org)
+	u.UnitID, _ = uuid.Parse(unit)
+	u.Username = username
+	return &u, true, nil
+}
+
+// Enrolment codes: 12 Crockford base32 symbols (60 bits), shown as
+// XXXX-XXXX-XXXX and as a QR code.
+const enrolAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// EnrolCode is a one-time code that enrols a device for a unit.
+type EnrolCode struct {
+	Code      string    `json:"code"`
+	UnitID    uuid.UUID `json:"unit_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// QRPayload is what the QR code holds: the code and the server's URL.
+	QRPayload string `json:"qr_payload"`
+}
+
+// NewEnrolCode creates a one-time enrolment code for unitID on behalf of
+// actor, valid for the configured time.
+func (s *Server) NewEnrolCode(ctx context.Context, unitID uuid.UUID, actor string) (*EnrolCode, error) {
+	if _, err := s.unit(ctx, unitID); err != nil {
+		return nil, fmt.Errorf("enrolment code: %w", err)
+	}
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	var sb strings.Builder
+	for i, v := range b {
+		if i > 0 && i%4 == 0 {
+			sb.WriteByte('-')
+		}
+		sb.WriteByte(enrolAlphabet[v&31])
+	}
+	now := s.now()
+	code := &EnrolCode{Code: sb.String(), UnitID: unitID, ExpiresAt: now.Add(s.cfg.EnrolTTL).UTC().Truncate(time.Second)}
+	code.QRPayload = "BRYGGA:E1:" + strings.ReplaceAll(code.Code, "-", "") + ":" + s.cfg.PublicURL
+	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO enrol_codes (code_hash, unit_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		hashToken(normaliseEnrolCode(code.Code)), unitID.String(), actor, now.UnixMilli(), code.ExpiresAt.UnixMilli()); err != nil {
+		return nil, fmt.Errorf("enrolment code: %w", err)
+	}
+	s.audit(ctx, actor, "enrol_code", "unit:"+unitID.String(), "ok", 0, "")
+	return code, nil
+}
+
+// normaliseEnrolCode reads a typed code forgivingly: case, hyphens and
+// spaces do not matter; I and L read as 1, O as 0.
+func normaliseEnrolCode(s string) string {
+	r := strings.NewReplacer("-", "", " ", "", "I", "1", "L", "1", "O", "0")
+	return r.Replace(strings.ToUpper(strings.TrimSpace(s)))
+}
+
+// Enrolment is what a device receives when it enrols.
+type Enrolment struct {
+	DeviceID     uuid.UUID `json:"device_id"`
+	UnitID       uuid.UUID `json:"unit_id"`
+	OrgID        uuid.UUID `json:"org_id"`
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type"`
+	ExpiresIn    int       `json:"expires_in"`
+	RefreshToken string    `json:"refresh_token"`
+}
+
+// Enrol consumes a one-time code and enrols a new device for its unit.
+func (s *Server) Enrol(ctx context.Context, code string) (*Enrolment, error) {
+	now := s.now()
+	hash := hashToken(normaliseEnrolCode(code))
+	deviceID := uuid.Must(uuid.NewV7())
+	var unit string
+	err := s.db.Writer().QueryRowContext(ctx, `UPDATE enrol_codes SET used_at = ?, device_id = ?
+		WHERE code_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING unit_id`,
+		now.UnixMilli(), deviceID.String(), hash, now.UnixMilli()).Scan(&unit)
+	if err == sql.ErrNoRows {
+		s.audit(ctx, "anonymous", "enrol", "", string(wire.CodeEnrolCodeInvalid), 0, "")
+		return nil, &wire.Error{Code: wire.CodeEnrolCodeInvalid, Field: "code", Message: "the enrolment code is unknown, used or expired: ask for a new one"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	unitID, _ := uuid.Parse(unit)
+	u, err := s.unit(ctx, unitID)
+	if err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	if _, err := s.store.RegisterDevice(ctx, deviceID, unitID); err != nil {
+		return nil, fmt.Errorf("enrol: %w", err)
+	}
+	e := &Enrolment{DeviceID: deviceID, UnitID: unitID, OrgID: u.OrgID}
+	if err := s.issueDeviceTokens(ctx, e); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+unit, "ok", 0, "")
+	return e, nil
+}
+
+func (s *Server) issueDeviceTokens(ctx context.Context, e *Enrolment) error {
+	now := s.now()
+	access, err := s.keys.sign(&Claims{
+		RegisteredClaims: registered(now, s.cfg.AccessTTL, "device:"+e.DeviceID.String()),
+		OrgID:            e.OrgID.String(), UnitID: e.UnitID.String(),
+	})
+	if err != nil {
+		return fmt.Errorf("issue token: %w", err)
+	}
+	refresh, err := randomToken(32)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		hashToken(refresh), e.DeviceID.String(), now.UnixMilli(), now.Add(s.cfg.RefreshTTL).UnixMilli()); err != nil {
+		return fmt.Errorf("issue token: %w", err)
+	}
+	e.AccessToken, e.RefreshToken, e.TokenType, e.ExpiresIn = access, refresh, "Bearer", int(s.cfg.AccessTTL.Seconds())
+	return nil
+}
+
+// Refresh exchanges a device's refresh token for a new pair. A token that
+// was already exchanged ends the device's session: every refresh token of
+// the device is revoked, and it must be enrolled again.
+func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) {
+	now := s.now()
+	hash := hashToken(token)
+	var device string
+	var expires int64
+	var replaced sql.NullInt64
+	err := s.db.Writer().QueryRowContext(ctx, `SELECT device_id, expires_at, replaced_at FROM refresh_tokens WHERE token_hash = ?`, hash).
+		Scan(&device, &expires, &replaced)
+	if err == sql.ErrNoRows {
+		return nil, unauthorized("unknown refresh token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if replaced.Valid {
+		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
+		s.audit(ctx, "device:"+device, "refresh_reused", "device:"+device, string(wire.CodeSessionRevoked), 0, "")
+		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before: the device's session is ended; enrol it again"}
+	}
+	if expires <= now.UnixMilli() {
+		return nil, unauthorized("the refresh token has expired: enrol the device again")
+	}
+	res, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET replaced_at = ? WHERE token_hash = ? AND replaced_at IS NULL`, now.UnixMilli(), hash)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before"}
+	}
+	id, _ := uuid.Parse(device)
+	dev, err := s.store.LookupDevice(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if !dev.RevokedAt.IsZero() {
+		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
+	}
+	u, err := s.unit(ctx, dev.UnitID)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	e := &Enrolment{DeviceID: id, UnitID: dev.UnitID, OrgID: u.OrgID}
+	if err := s.issueDeviceTokens(ctx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// RevokeDevice revokes a device: its next request is answered
+// device_revoked, and its refresh tokens stop working.
+func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID, actor string) error {
+	if err := s.store.RevokeDevice(ctx, id); err != nil {
+		return err
+	}
+	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, id.String()); err != nil {
+		return err
+	}
+	s.audit(ctx, actor, "revoke", "device:"+id.String(), "ok", 0, "")
+	return nil
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	Target    string    `json:"target,omitempty"`
+	Outcome   string    `json:"outcome"`
+	Rows      int64     `json:"rows,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+// audit appends to the audit log. A failure to write it is logged: the
+// action it records has already happened.
+func (s *Server) audit(ctx context.Context, actor, action, target, outcome string, rows int64, requestID string) {
+	_, err := s.db.Writer().ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, outcome, rows, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.now().UnixMilli(), actor, action, nullString(target), outcome, rows, nullString(requestID))
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit write failed", "action", action, "actor", actor, "err", err)
+	}
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Audit returns up to limit audit entries before id (0: the newest),
+// newest first.
+func (s *Server) Audit(ctx context.Context, before int64, limit int) ([]AuditEntry, error) {
+	if before <= 0 {
+		before = 1 << 62
+	}
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, at, actor, action, COALESCE(target, ''), outcome, COALESCE(rows, 0), COALESCE(request_id, '')
+		FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []AuditEntry{}
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Rows, &e.RequestID); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,312 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// Role is what a staff user may do.
+type Role string
+
+// Roles.
+const (
+	// RoleOutreach is outreach staff: they work through enrolled devices.
+	RoleOutreach Role = "outreach"
+	// RoleManager manages the units and devices of one organisation and
+	// sees its statistics.
+	RoleManager Role = "manager"
+	// RoleAuthority is the regional health authority: aggregates only.
+	RoleAuthority Role = "authority"
+	// RoleAdmin administers the whole server.
+	RoleAdmin Role = "admin"
+)
+
+// Valid reports whether r is a role.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleOutreach, RoleManager, RoleAuthority, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+// Token issuer and audience; the parser accepts nothing else.
+const (
+	issuer   = "brygga"
+	audience = "brygga-api"
+)
+
+// Claims are the claims of an access token. The subject is "user:<id>" or
+// "device:<id>"; scope comes from the server's records at issue time, never
+// from the client.
+type Claims struct {
+	jwt.RegisteredClaims
+	Role   Role   `json:"role,omitempty"`
+	OrgID  string `json:"org,omitempty"`
+	UnitID string `json:"unit,omitempty"`
+}
+
+// Principal is who makes a request, as the access token says.
+type Principal struct {
+	Kind   string // "user" or "device"
+	ID     uuid.UUID
+	Role   Role // users only
+	OrgID  uuid.UUID
+	UnitID uuid.UUID
+}
+
+// Actor names the principal in the audit log.
+func (p *Principal) Actor() string {
+	if p == nil {
+		return "anonymous"
+	}
+	return p.Kind + ":" + p.ID.String()
+}
+
+// keyring holds the Ed25519 signing keys. It is safe for concurrent use.
+type keyring struct {
+	mu      sync.RWMutex
+	signing string // kid of the key that signs
+	keys    map[string]ed25519.PrivateKey
+	retired map[string]time.Time
+}
+
+// loadKeys reads the signing keys, creating one on first start.
+func loadKeys(ctx context.Context, db *sql.DB, now time.Time) (*keyring, error) {
+	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}}
+	if err := k.reload(ctx, db); err != nil {
+		return nil, err
+	}
+	if k.signing == "" {
+		if _, err := rotateKey(ctx, db, now); err != nil {
+			return nil, err
+		}
+		if err := k.reload(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+func (k *keyring) reload(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT kid, private_key, retired_at FROM signing_keys ORDER BY created_at`)
+	if err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	defer rows.Close()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.signing = ""
+	for rows.Next() {
+		var kid string
+		var seed []byte
+		var retired sql.NullInt64
+		if err := rows.Scan(&kid, &seed, &retired); err != nil {
+			return fmt.Errorf("load keys: %w", err)
+		}
+		if len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("load keys: key %s is malformed", kid)
+		}
+		k.keys[kid] = ed25519.NewKeyFromSeed(seed)
+		if retired.Valid {
+			k.retired[kid] = time.UnixMilli(retired.Int64)
+		} else {
+			k.signing = kid
+		}
+	}
+	return rows.Err()
+}
+
+// rotateKey creates a new signing key and retires the others; tokens they
+// signed stay valid until they expire.
+func rotateKey(ctx context.Context, db *sql.DB, now time.Time) (string, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	kid := uuid.Must(uuid.NewV7()).String()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, now.UnixMilli()); err != nil {
+		return "", fmt.Errorf("rotate key: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
+		kid, []byte(priv.Seed()), now.UnixMilli()); err != nil {
+		return "", fmt.Errorf("rotate key: %w", err)
+	}
+	return kid, tx.Commit()
+}
+
+// sign issues a signed access token.
+func (k *keyring) sign(c *Claims) (string, error) {
+	k.mu.RLock()
+	kid, key := k.signing, k.keys[k.signing]
+	k.mu.RUnlock()
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = kid
+	return t.SignedString(key)
+}
+
+// parse verifies an access token: EdDSA only, our issuer and audience, an
+// expiry that has not passed, a known key that was not retired before the
+// token was issued.
+func (k *keyring) parse(token string, now time.Time) (*Claims, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k.mu.RLock()
+		defer k.mu.RUnlock()
+		key, ok := k.keys[kid]
+		if !ok {
+			return nil, errors.New("unknown key")
+		}
+		return key.Public(), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// jwks returns the public keys as a JSON Web Key Set.
+func (k *keyring) jwks() map[string]any {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	keys := make([]map[string]string, 0, len(k.keys))
+	for kid, priv := range k.keys {
+		keys = append(keys, map[string]string{
+			"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
+			"x": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)),
+		})
+	}
+	return map[string]any{"keys": keys}
+}
+
+// Password hashing: argon2id with the parameters OWASP recommends as a
+// minimum (19 MiB, 2 passes, 1 lane).
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword returns the argon2id hash of password in PHC string format.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	sum := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
+}
+
+// checkPassword reports whether password matches the PHC-format hash.
+func checkPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 12
+
+// randomToken returns n random bytes, URL-safe base64 encoded.
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// loginLimiter counts failed logins per username in a sliding window. It
+// is safe for concurrent use.
+type loginLimiter struct {
+	mu       sync.Mutex
+	max      int
+	window   time.Duration
+	failures map[string][]time.Time
+}
+
+func newLoginLimiter(max int, window time.Duration) *loginLimiter {
+	return &loginLimiter{max: max, window: window, failures: map[string][]time.Time{}}
+}
+
+// allowed reports whether username may try to log in at now.
+func (l *loginLimiter) allowed(username string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	recent := l.failures[username][:0]
+	for _, t := range l.failures[username] {
+		if now.Sub(t) < l.window {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) == 0 {
+		delete(l.failures, username)
+	} else {
+		l.failures[username] = recent
+	}
+	return len(recent) < l.max
+}
+
+func (l *loginLimiter) fail(username string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures[username] = append(l.failures[username], now)
+}
+
+func (l *loginLimiter) reset(username string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.failures, username)
+}
+
+func unauthorized(msg string) *wire.Error { return &wire.Error{Code: wire.CodeUnauthorized, Message: msg} }
+func forbidden(msg string) *wire.Error    { return &wire.Error{Code: wire.CodeForbidden, Message: msg} }

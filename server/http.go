@@ -1,0 +1,493 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/google/uuid"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+const principalKey = "principal"
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	return id
+}
+
+func (s *Server) newApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "bryggad",
+		BodyLimit:             wire.MaxBodyBytes,
+		ReadTimeout:           time.Minute,
+		WriteTimeout:          time.Minute,
+		IdleTimeout:           2 * time.Minute,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+	})
+	app.Use(requestid.New())
+	app.Use(s.withContext)
+	app.Use(s.metrics.middleware)
+	app.Use(compress.New())
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metrics.handler)
+	app.Get("/.well-known/jwks.json", func(c *fiber.Ctx) error { return c.JSON(s.keys.jwks()) })
+
+	v1 := app.Group("/v1")
+	v1.Post("/auth/login", limiter.New(limiter.Config{
+		Max: 30, Expiration: time.Minute,
+		LimitReached: func(c *fiber.Ctx) error {
+			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many login attempts from this address: wait a minute"}
+		},
+	}), s.login)
+	v1.Post("/auth/refresh", s.refresh)
+	v1.Post("/devices/enroll", s.enroll)
+
+	v1.Post("/sync/push", s.requireDevice, s.push)
+	v1.Get("/sync/pull", s.requireDevice, s.pull)
+
+	v1.Get("/units", s.requireUser(RoleManager, RoleAuthority, RoleAdmin), s.listUnits)
+	v1.Post("/devices/enroll-codes", s.requireUser(RoleManager, RoleAdmin), s.createEnrolCode)
+	v1.Get("/devices", s.requireUser(RoleManager, RoleAdmin), s.listDevices)
+	v1.Post("/devices/:id/revoke", s.requireUser(RoleManager, RoleAdmin), s.revokeDevice)
+	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
+	return app
+}
+
+// withContext gives every request a context with a deadline and a logger
+// line at its end.
+func (s *Server) withContext(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.app.ErrorHandler(c, err); herr != nil {
+			return herr
+		}
+	}
+	s.log.InfoContext(ctx, "request", "request_id", requestID(c), "method", c.Method(), "path", c.Path(),
+		"status", c.Response().StatusCode(), "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if err := s.db.Reader().PingContext(c.UserContext()); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: &wire.Error{Code: wire.CodeInternal, Message: "database not ready"}})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// authenticate reads the bearer token into the request's principal.
+func (s *Server) principal(c *fiber.Ctx) (*Principal, error) {
+	if p, ok := c.Locals(principalKey).(*Principal); ok {
+		return p, nil
+	}
+	h := c.Get(fiber.HeaderAuthorization)
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return nil, unauthorized("send an access token: Authorization: Bearer <token>")
+	}
+	claims, err := s.keys.parse(token, s.now())
+	if err != nil {
+		return nil, unauthorized("the access token is invalid or expired: refresh it or log in")
+	}
+	kind, id, ok := strings.Cut(claims.Subject, ":")
+	uid, perr := uuid.Parse(id)
+	if !ok || perr != nil || (kind != "user" && kind != "device") {
+		return nil, unauthorized("the access token has no valid subject")
+	}
+	p := &Principal{Kind: kind, ID: uid, Role: claims.Role}
+	p.OrgID, _ = uuid.Parse(claims.OrgID)
+	p.UnitID, _ = uuid.Parse(claims.UnitID)
+	c.Locals(principalKey, p)
+	return p, nil
+}
+
+func (s *Server) requireDevice(c *fiber.Ctx) error {
+	p, err := s.principal(c)
+	if err != nil {
+		return err
+	}
+	if p.Kind != "device" {
+		return forbidden("only enrolled devices sync")
+	}
+	return c.Next()
+}
+
+func (s *Server) requireUser(roles ...Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, err := s.principal(c)
+		if err != nil {
+			return err
+		}
+		if p.Kind != "user" {
+			return forbidden("this endpoint is for staff accounts")
+		}
+		for _, r := range roles {
+			if p.Role == r {
+				return c.Next()
+			}
+		}
+		return forbidden("your role may not do this")
+	}
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// LoginResponse answers a successful login.
+type LoginResponse struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	ExpiresIn   int       `json:"expires_in"`
+	Role        Role      `json:"role"`
+	OrgID       uuid.UUID `json:"org_id"`
+	UnitID      uuid.UUID `json:"unit_id"`
+}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var req loginRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Username == "" || req.Password == "" {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "username", Message: "username and password are required"}
+	}
+	ctx := c.UserContext()
+	now := s.now()
+	if !s.logins.allowed(req.Username, now) {
+		s.audit(ctx, "anonymous", "login_failed", "username:"+req.Username, string(wire.CodeRateLimited), 0, requestID(c))
+		return &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
+	}
+	u, ok, err := s.authenticate(ctx, req.Username, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.logins.fail(req.Username, now)
+		s.audit(ctx, "anonymous", "login_failed", "username:"+req.Username, string(wire.CodeUnauthorized), 0, requestID(c))
+		return unauthorized("wrong username or password")
+	}
+	s.logins.reset(req.Username)
+	token, err := s.keys.sign(&Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
+		Role: u.Role, OrgID: idString(u.OrgID), UnitID: idString(u.UnitID)})
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "user:"+u.ID.String(), "login", "", "ok", 0, requestID(c))
+	return c.JSON(LoginResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTTL.Seconds()), Role: u.Role, OrgID: u.OrgID, UnitID: u.UnitID})
+}
+
+func idString(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return ""
+	}
+	return id.String()
+}
+
+func (s *Server) refresh(c *fiber.Ctx) error {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.RefreshToken == "" {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "refresh_token", Message: "refresh_token is required"}
+	}
+	e, err := s.Refresh(c.UserContext(), req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	return c.JSON(e)
+}
+
+func (s *Server) enroll(c *fiber.Ctx) error {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Code == "" {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "code", Message: "code is required"}
+	}
+	e, err := s.Enrol(c.UserContext(), req.Code)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(e)
+}
+
+func (s *Server) push(c *fiber.Ctx) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	p, _ := s.principal(c)
+	body, err := wire.Body(bytes.NewReader(c.Body()), c.Get(fiber.HeaderContentEncoding))
+	if err != nil {
+		return err
+	}
+	req, err := wire.DecodePushRequest(body)
+	if err != nil {
+		return err
+	}
+	resp, err := s.store.Push(c.UserContext(), p.ID, req)
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			s.audit(c.UserContext(), p.Actor(), "push", "unit:"+p.UnitID.String(), string(we.Code), 0, requestID(c))
+		}
+		return err
+	}
+	s.metrics.observePush(resp)
+	return c.JSON(resp)
+}
+
+func (s *Server) pull(c *fiber.Ctx) error {
+	p, _ := s.principal(c)
+	req := &wire.PullRequest{Cursor: c.Query("cursor")}
+	var err error
+	if req.Protocol, err = queryInt(c, "protocol", -1); err != nil {
+		return err
+	}
+	if req.Schema, err = queryInt(c, "schema", -1); err != nil {
+		return err
+	}
+	if err := req.Versions.Check(); err != nil {
+		return err
+	}
+	if req.Limit, err = queryInt(c, "limit", wire.DefaultPullLimit); err != nil {
+		return err
+	}
+	if req.Limit < 1 || req.Limit > wire.MaxPullLimit {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "limit", Message: "limit must be between 1 and 2000"}
+	}
+	ctx := c.UserContext()
+	resp, err := s.store.Pull(ctx, p.ID, req)
+	outcome := "ok"
+	var we *wire.Error
+	if errors.As(err, &we) {
+		outcome = string(we.Code)
+	}
+	rows := 0
+	if resp != nil {
+		rows = len(resp.Changes)
+	}
+	s.audit(ctx, p.Actor(), "pull", "unit:"+p.UnitID.String(), outcome, int64(rows), requestID(c))
+	if err != nil {
+		return err
+	}
+	if !resp.HasMore {
+		if err := s.store.NotePull(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	s.metrics.pulled.Add(float64(rows))
+	return c.JSON(resp)
+}
+
+func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		if def < 0 {
+			return 0, &wire.Error{Code: wire.CodeUnsupportedVersion, Field: name,
+				Message: name + " is required: this server speaks protocol " + strconv.Itoa(wire.Protocol) + ", schema " + strconv.Itoa(schema.Version) + "; update the app"}
+		}
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, &wire.Error{Code: wire.CodeMalformed, Field: name, Message: name + " must be an integer"}
+	}
+	return n, nil
+}
+
+// scopeOrg returns the organisation a user's requests are limited to, or
+// nil for an admin.
+func scopeOrg(p *Principal) uuid.UUID {
+	if p.Role == RoleAdmin {
+		return uuid.Nil
+	}
+	return p.OrgID
+}
+
+func (s *Server) listUnits(c *fiber.Ctx) error {
+	p, _ := s.principal(c)
+	org := scopeOrg(p)
+	if p.Role == RoleAuthority {
+		org = uuid.Nil // the authority sees the region's units, not their records
+	}
+	units, err := s.Units(c.UserContext(), org)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"units": units})
+}
+
+// unitInScope checks that a user may manage unitID.
+func (s *Server) unitInScope(ctx context.Context, p *Principal, unitID uuid.UUID) error {
+	u, err := s.unit(ctx, unitID)
+	if err != nil {
+		return err
+	}
+	if org := scopeOrg(p); org != uuid.Nil && u.OrgID != org {
+		return &wire.Error{Code: wire.CodeNotFound, Field: "unit_id", Message: "no such unit in your organisation"}
+	}
+	return nil
+}
+
+func (s *Server) createEnrolCode(c *fiber.Ctx) error {
+	p, _ := s.principal(c)
+	var req struct {
+		UnitID uuid.UUID `json:"unit_id"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.UnitID == uuid.Nil {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "unit_id", Message: "unit_id is required"}
+	}
+	if err := s.unitInScope(c.UserContext(), p, req.UnitID); err != nil {
+		return err
+	}
+	code, err := s.NewEnrolCode(c.UserContext(), req.UnitID, p.Actor())
+	if err != nil {
+		return err
+	}
+	png, err := qrcode.Encode(code.QRPayload, qrcode.Medium, 320)
+	if err != nil {
+		return err
+	}
+	if c.Accepts(fiber.MIMEApplicationJSON, "image/png") == "image/png" {
+		c.Set("X-Brygga-Enrol-Code", code.Code)
+		c.Set(fiber.HeaderContentType, "image/png")
+		return c.Status(fiber.StatusCreated).Send(png)
+	}
+	return c.Status(fiber.StatusCreated).JSON(struct {
+		*EnrolCode
+		QRPNG string `json:"qr_png"`
+	}{code, base64.StdEncoding.EncodeToString(png)})
+}
+
+// DeviceInfo is a device as managers see it.
+type DeviceInfo struct {
+	ID         uuid.UUID  `json:"id"`
+	UnitID     uuid.UUID  `json:"unit_id"`
+	EnrolledAt time.Time  `json:"enrolled_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
+	Protocol   int        `json:"protocol,omitempty"`
+	LastSeq    int64      `json:"last_seq"`
+	Rejected   int        `json:"rejected"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// DevicesOf returns the devices of an organisation's units, or all if org
+// is nil.
+func (s *Server) DevicesOf(ctx context.Context, org uuid.UUID) ([]DeviceInfo, error) {
+	devs, err := s.store.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inOrg := map[uuid.UUID]bool{}
+	if org != uuid.Nil {
+		units, err := s.Units(ctx, org)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range units {
+			inOrg[u.ID] = true
+		}
+	}
+	out := []DeviceInfo{}
+	for _, d := range devs {
+		if org != uuid.Nil && !inOrg[d.UnitID] {
+			continue
+		}
+		last := d.LastPushAt
+		if d.LastPullAt.After(last) {
+			last = d.LastPullAt
+		}
+		out = append(out, DeviceInfo{ID: d.ID, UnitID: d.UnitID, EnrolledAt: d.EnrolledAt, RevokedAt: timePtr(d.RevokedAt),
+			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected})
+	}
+	return out, nil
+}
+
+func (s *Server) listDevices(c *fiber.Ctx) error {
+	p, _ := s.principal(c)
+	devs, err := s.DevicesOf(c.UserContext(), scopeOrg(p))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"devices": devs})
+}
+
+func (s *Server) revokeDevice(c *fiber.Ctx) error {
+	p, _ := s.principal(c)
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "id", Message: "id must be a device id"}
+	}
+	ctx := c.UserContext()
+	d, err := s.store.LookupDevice(ctx, id)
+	if err != nil {
+		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
+	}
+	if err := s.unitInScope(ctx, p, d.UnitID); err != nil {
+		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
+	}
+	if !d.RevokedAt.IsZero() {
+		return c.JSON(fiber.Map{"id": id, "revoked": true})
+	}
+	if err := s.RevokeDevice(ctx, id, p.Actor()); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"id": id, "revoked": true})
+}
+
+func (s *Server) listAudit(c *fiber.Ctx) error {
+	before, err := queryInt(c, "before", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 100)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > 1000 {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "limit", Message: "limit must be between 1 and 1000"}
+	}
+	entries, err := s.Audit(c.UserContext(), int64(before), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"entries": entries})
+}

@@ -1,0 +1,269 @@
+// Package server is Brygga's sync server: a Fiber app that enrols devices,
+// authenticates staff and devices with short-lived EdDSA-signed tokens,
+// serves sync push and pull for each device's scope, keeps an append-only
+// audit log and exposes health and metrics.
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// SyncStore is the storage the server syncs through. replica.Server is the
+// SQLite implementation; a PostgreSQL one will follow.
+type SyncStore interface {
+	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
+	Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error)
+	NotePull(ctx context.Context, deviceID uuid.UUID) error
+	RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*replica.Enrolment, error)
+	RevokeDevice(ctx context.Context, id uuid.UUID) error
+	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.Enrolment, error)
+	Devices(ctx context.Context) ([]*replica.Enrolment, error)
+	PutReference(ctx context.Context, recs ...schema.Record) error
+	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*replica.Row, error)
+	Clock() hlc.Timestamp
+	DB() *replica.DB
+	Close() error
+}
+
+var _ SyncStore = (*replica.Server)(nil)
+
+// Config configures a Server. Zero values mean the defaults.
+type Config struct {
+	// DBPath is the SQLite database file; it is created and migrated if
+	// needed.
+	DBPath string
+	// PublicURL is the URL devices reach the server at, put into
+	// enrolment QR codes.
+	PublicURL string
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// AccessTTL is the lifetime of access tokens (15 minutes).
+	AccessTTL time.Duration
+	// RefreshTTL is the lifetime of device refresh tokens (90 days).
+	RefreshTTL time.Duration
+	// EnrolTTL is the lifetime of enrolment codes (15 minutes).
+	EnrolTTL time.Duration
+	// RequestTimeout bounds every request (30 seconds).
+	RequestTimeout time.Duration
+	// LoginFailures is how many failed logins of one username within
+	// LoginWindow lock it out until the window has passed (5, 15 minutes).
+	LoginFailures int
+	LoginWindow   time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.AccessTTL == 0 {
+		c.AccessTTL = 15 * time.Minute
+	}
+	if c.RefreshTTL == 0 {
+		c.RefreshTTL = 90 * 24 * time.Hour
+	}
+	if c.EnrolTTL == 0 {
+		c.EnrolTTL = 15 * time.Minute
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.LoginFailures == 0 {
+		c.LoginFailures = 5
+	}
+	if c.LoginWindow == 0 {
+		c.LoginWindow = 15 * time.Minute
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://localhost:8080"
+	}
+}
+
+// Server is the sync server. Open starts it, Serve serves HTTP on a
+// listener, Shutdown stops serving after in-flight requests, and Close
+// closes the database. It is safe for concurrent use.
+type Server struct {
+	cfg       Config
+	store     SyncStore
+	db        *replica.DB
+	keys      *keyring
+	logins    *loginLimiter
+	log       *slog.Logger
+	app       *fiber.App
+	metrics   *metrics
+	now       func() time.Time
+	dummyHash string
+}
+
+// Open opens the database at cfg.DBPath, creating and migrating it, loads
+// or creates the signing keys and builds the HTTP app.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.defaults()
+	store, err := replica.OpenServer(ctx, cfg.DBPath, replica.ServerConfig{Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
+		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow)}
+	if s.keys, err = loadKeys(ctx, s.db.Writer(), cfg.Now()); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if s.dummyHash, err = HashPassword("not a password of anyone"); err != nil {
+		store.Close()
+		return nil, err
+	}
+	s.metrics = newMetrics(s)
+	s.app = s.newApp()
+	return s, nil
+}
+
+// App returns the Fiber app, for tests that drive it without a listener.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve serves HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting requests and waits for in-flight ones, up to
+// ctx's deadline. A push either commits or rolls back as a whole.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// Close closes the database.
+func (s *Server) Close() error { return s.store.Close() }
+
+// RotateKey creates a new signing key; tokens signed by the old ones stay
+// valid until they expire.
+func (s *Server) RotateKey(ctx context.Context) (string, error) {
+	kid, err := rotateKey(ctx, s.db.Writer(), s.now())
+	if err != nil {
+		return "", err
+	}
+	return kid, s.keys.reload(ctx, s.db.Writer())
+}
+
+func registered(now time.Time, ttl time.Duration, subject string) jwt.RegisteredClaims {
+	return jwt.RegisteredClaims{
+		Issuer: issuer, Audience: jwt.ClaimStrings{audience}, Subject: subject,
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), ID: uuid.Must(uuid.NewV7()).String(),
+	}
+}
+
+// statusOf maps error codes to HTTP statuses: the one place it is done.
+var statusOf = map[wire.Code]int{
+	wire.CodeMalformed:          fiber.StatusBadRequest,
+	wire.CodeUnsupportedVersion: fiber.StatusUpgradeRequired,
+	wire.CodeBatchTooLarge:      fiber.StatusRequestEntityTooLarge,
+	wire.CodeBodyTooLarge:       fiber.StatusRequestEntityTooLarge,
+	wire.CodeSeqGap:             fiber.StatusConflict,
+	wire.CodeCursorInvalid:      fiber.StatusGone,
+	wire.CodeUnauthorized:       fiber.StatusUnauthorized,
+	wire.CodeSessionRevoked:     fiber.StatusUnauthorized,
+	wire.CodeEnrolCodeInvalid:   fiber.StatusUnauthorized,
+	wire.CodeForbidden:          fiber.StatusForbidden,
+	wire.CodeDeviceRevoked:      fiber.StatusForbidden,
+	wire.CodeRateLimited:        fiber.StatusTooManyRequests,
+	wire.CodeNotFound:           fiber.StatusNotFound,
+	wire.CodeInvalidRecord:      fiber.StatusUnprocessableEntity,
+	wire.CodeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
+	wire.CodeUnsupportedMedia:   fiber.StatusUnsupportedMediaType,
+	wire.CodeInternal:           fiber.StatusInternalServerError,
+}
+
+// StatusOf returns the HTTP status of an error code.
+func StatusOf(code wire.Code) int {
+	if st, ok := statusOf[code]; ok {
+		return st
+	}
+	return fiber.StatusBadRequest
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Error *wire.Error `json:"error"`
+}
+
+// handleError turns any error into the one error model. Unknown errors are
+// a 500 with a generic message; the detail goes to the log with the
+// request id.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	var we *wire.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &we):
+	case errors.Is(err, ErrNotFound):
+		we = &wire.Error{Code: wire.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, ErrBadArgument), errors.Is(err, schema.ErrInvalid):
+		we = &wire.Error{Code: wire.CodeMalformed, Message: err.Error()}
+	case errors.As(err, &fe):
+		we = fromFiber(fe)
+	default:
+		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		we = &wire.Error{Code: wire.CodeInternal, Message: "the server failed; the request id is " + requestID(c)}
+	}
+	return c.Status(StatusOf(we.Code)).JSON(errorBody{Error: we})
+}
+
+func fromFiber(fe *fiber.Error) *wire.Error {
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		return &wire.Error{Code: wire.CodeNotFound, Message: "no such endpoint"}
+	case fiber.StatusMethodNotAllowed:
+		return &wire.Error{Code: wire.CodeMethodNotAllowed, Message: "method not allowed"}
+	case fiber.StatusRequestEntityTooLarge:
+		return &wire.Error{Code: wire.CodeBodyTooLarge, Message: fmt.Sprintf("body exceeds %d bytes", wire.MaxBodyBytes)}
+	case fiber.StatusUnsupportedMediaType:
+		return &wire.Error{Code: wire.CodeUnsupportedMedia, Message: fe.Message}
+	case fiber.StatusTooManyRequests:
+		return &wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: wait and retry"}
+	case fiber.StatusUnauthorized:
+		return &wire.Error{Code: wire.CodeUnauthorized, Message: fe.Message}
+	}
+	if fe.Code >= 500 {
+		return &wire.Error{Code: wire.CodeInternal, Message: "the server failed"}
+	}
+	return &wire.Error{Code: wire.CodeMalformed, Message: fe.Message}
+}
+
+// decodeJSON reads a small JSON request body into v strictly: the right
+// content type, no unknown fields, nothing after it.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	r, err := wire.Body(bytes.NewReader(c.Body()), c.Get(fiber.HeaderContentEncoding))
+	if err != nil {
+		return err
+	}
+	return wire.DecodeJSON(r, v)
+}
+
+func requireJSON(c *fiber.Ctx) error {
+	ct := string(c.Request().Header.ContentType())
+	if i := bytes.IndexByte([]byte(ct), ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if ct != fiber.MIMEApplicationJSON {
+		return &wire.Error{Code: wire.CodeUnsupportedMedia, Message: "send application/json"}
+	}
+	return nil
+}
