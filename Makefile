@@ -4,6 +4,9 @@ GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
 
+DB          ?= data/brygga.db
+ADDR        ?= 127.0.0.1:8080
+
 .PHONY: all build run test test-short lint bench fuzz clean
 
 all: build
@@ -11,6 +14,12 @@ all: build
 ## build: compile every package and the binaries into bin/
 build:
 	$(GO) build ./...
+	$(GO) build -o bin/bryggad ./server/cmd/bryggad
+
+## run: serve on ADDR with the SQLite database DB, seeding the demo region on first start
+run:
+	@mkdir -p $(dir $(DB))
+	$(GO) run ./server/cmd/bryggad serve --db $(DB) --addr $(ADDR) --demo
 
 ## test: the whole test suite: every package with the race detector, then
 ## SCHEDULES random sync schedules of the convergence test

@@ -94,7 +94,7 @@ func (c *Config) defaults() {
 		c.LoginWindow = 15 * time.Minute
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://localhost:8080"
+		c.PublicURL = "http://127.0.0.1:8080"
 	}
 }
 

@@ -148,9 +148,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 			printDemo(stdout, d, *db)
+		} else {
+			fmt.Fprintf(stdout, "The database already holds data; the demo logins were printed on its first start (delete %s to start afresh).\n", *db)
 		}
 	}
 	fmt.Fprintf(stdout, "bryggad listening on %s (database %s)\n", url, *db)
+	fmt.Fprintf(stdout, "  health %s/healthz, metrics %s/metrics, signing keys %s/.well-known/jwks.json\n", url, url, url)
+	fmt.Fprintf(stdout, "  units and their ids: bryggad unit list --db %s\n", *db)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -242,6 +246,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		fs.BoolVar(pwStdin, "password-stdin", false, "read the password from standard input")
 	case "device enroll-code":
 		fs.StringVar(unit, "unit", "", "unit `id` to enrol a device for")
+		fs.StringVar(id, "public-url", "http://127.0.0.1:8080", "the `URL` devices reach the server at")
 	case "device revoke":
 		fs.StringVar(id, "id", "", "device `id`")
 	case "org list", "user list", "device list", "key rotate":
@@ -251,7 +256,11 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := open(ctx, *db, server.Config{})
+	cfg := server.Config{}
+	if cmd == "device enroll-code" {
+		cfg.PublicURL = *id
+	}
+	s, err := open(ctx, *db, cfg)
 	if err != nil {
 		return err
 	}
@@ -353,7 +362,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 			return err
 		}
 		fmt.Fprint(stdout, qr.ToSmallString(false))
-		fmt.Fprintf(stdout, "valid until %s; enrol with: brygga --db tablet.db enroll %s %s\n",
+		fmt.Fprintf(stdout, "valid until %s; a device enrols with POST %s/v1/devices/enroll {\"code\":\"%s\"}\n",
 			code.ExpiresAt.Format(time.RFC3339), publicURLOf(code.QRPayload), code.Code)
 	case "device revoke":
 		devID, err := parseID("id", *id)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/sync/hlc"
@@ -56,7 +58,9 @@ func startBryggad(t *testing.T) *bryggad {
 	db := filepath.Join(t.TempDir(), "brygga.db")
 	out := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--demo"}, nil, out, io.Discard) }()
+	go func() {
+		done <- Run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--demo"}, nil, out, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -538,4 +542,95 @@ func TestAdminCommands(t *testing.T) {
 	if n != 1 {
 		t.Errorf("user list: %q", users)
 	}
+}
+
+// TestShutdownDuringPush stops the server while a large push is in
+// flight: afterwards the push is either wholly applied or not at all.
+func TestShutdownDuringPush(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	db := filepath.Join(t.TempDir(), "brygga.db")
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve", "--db", db, "--addr", "127.0.0.1:0", "--demo"}, nil, out, io.Discard)
+	}()
+	var b *bryggad
+	for b == nil {
+		if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(out.String()); m != nil {
+			b = &bryggad{url: m[1], accounts: map[string]string{}}
+			for _, line := range strings.Split(out.String(), "\n") {
+				if f := strings.Fields(line); len(f) == 3 && f[0] == "manager" {
+					b.accounts["manager"] = f[1] + ":" + f[2]
+				}
+				if m := regexp.MustCompile(`--unit (\S+)`).FindStringSubmatch(line); m != nil {
+					b.outreach = uuid.MustParse(m[1])
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	manager := b.login(t, "manager")
+	var dev enrolment
+	b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": b.enrolCode(t, manager, b.outreach)}, &dev)
+	var staff uuid.UUID
+	for _, c := range pullAll(t, b, dev.AccessToken) {
+		var st schema.Staff
+		if c.Kind == schema.KindStaff && json.Unmarshal(c.Fields, &st) == nil && st.UnitID == b.outreach {
+			staff = st.ID
+		}
+	}
+	clock := hlc.NewClock(nil, 0)
+	req := wire.PushRequest{Versions: wire.Current(), Clock: clock.Now()}
+	for i := range wire.MaxMutations {
+		c := &schema.Contact{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: dev.UnitID, DeviceID: dev.DeviceID, StaffID: staff,
+			OccurredAt: time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)},
+			Gender: schema.GenderMan, AgeBand: schema.Age30to39, Setting: schema.SettingFixedSite, AreaCode: "2380"}
+		obj := map[string]json.RawMessage{}
+		for _, f := range c.Fields() {
+			obj[f.Name], _ = f.MarshalJSON()
+		}
+		fields, _ := json.Marshal(obj)
+		req.Mutations = append(req.Mutations, wire.Mutation{Seq: int64(i + 1), Kind: c.Kind(), ID: c.ID, Version: clock.Now(), Fields: fields})
+	}
+	body, _ := json.Marshal(req)
+	pushed := make(chan int, 1)
+	go func() {
+		r, _ := http.NewRequest("POST", b.url+"/v1/sync/push", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+dev.AccessToken)
+		resp, err := client.Do(r)
+		if err != nil {
+			pushed <- 0
+			return
+		}
+		resp.Body.Close()
+		pushed <- resp.StatusCode
+	}()
+	time.Sleep(5 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	status := <-pushed
+
+	// Reopen the database: all of the push or none of it.
+	var contacts, lastSeq int
+	dbh, err := replicaOpen(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbh.Close()
+	dbh.QueryRow(`SELECT count(*) FROM contacts`).Scan(&contacts)
+	dbh.QueryRow(`SELECT last_seq FROM devices WHERE id = ?`, dev.DeviceID.String()).Scan(&lastSeq)
+	if !(contacts == 0 && lastSeq == 0) && !(contacts == wire.MaxMutations && lastSeq == wire.MaxMutations) {
+		t.Errorf("half a push applied: %d contacts, last seq %d", contacts, lastSeq)
+	}
+	if status == 200 && contacts != wire.MaxMutations {
+		t.Errorf("push answered 200 but %d contacts stored", contacts)
+	}
+	t.Logf("push answered %d; %d contacts stored", status, contacts)
+}
+
+func replicaOpen(path string) (*sql.DB, error) {
+	return sql.Open("sqlite3", "file:"+path+"?mode=ro")
 }
