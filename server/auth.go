@@ -308,5 +308,7 @@ func (l *loginLimiter) reset(username string) {
 	delete(l.failures, username)
 }
 
-func unauthorized(msg string) *wire.Error { return &wire.Error{Code: wire.CodeUnauthorized, Message: msg} }
-func forbidden(msg string) *wire.Error    { return &wire.Error{Code: wire.CodeForbidden, Message: msg} }
+func unauthorized(msg string) *wire.Error {
+	return &wire.Error{Code: wire.CodeUnauthorized, Message: msg}
+}
+func forbidden(msg string) *wire.Error { return &wire.Error{Code: wire.CodeForbidden, Message: msg} }
