@@ -91,6 +91,20 @@ func (s *Server) unit(ctx context.Context, id uuid.UUID) (*schema.Unit, error) {
 	return row.Record.(*schema.Unit), nil
 }
 
+// Record returns the record of kind k with id as the server holds it;
+// ErrNotFound if there is none. It is for administration and tests: row
+// level data leaves the server only through a device's pull of its scope.
+func (s *Server) Record(ctx context.Context, k schema.Kind, id uuid.UUID) (schema.Record, error) {
+	row, err := s.store.Get(ctx, k, id)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil {
+		return nil, fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
+	}
+	return row.Record, nil
+}
+
 // Organisations returns every organisation, by name.
 func (s *Server) Organisations(ctx context.Context) ([]*schema.Organisation, error) {
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id FROM organisations ORDER BY name, id`)
@@ -329,6 +343,11 @@ type Enrolment struct {
 	TokenType    string    `json:"token_type"`
 	ExpiresIn    int       `json:"expires_in"`
 	RefreshToken string    `json:"refresh_token"`
+	// LeaseSeconds is how long the device may go without syncing before
+	// its SDK refuses reads until it syncs again.
+	LeaseSeconds int64 `json:"lease_seconds"`
+	// RetentionDays is how long synced records stay on the device.
+	RetentionDays int `json:"retention_days"`
 }
 
 // Enrol consumes a one-time code and enrols a new device for its unit.
@@ -381,6 +400,7 @@ func (s *Server) issueDeviceTokens(ctx context.Context, e *Enrolment) error {
 		return fmt.Errorf("issue token: %w", err)
 	}
 	e.AccessToken, e.RefreshToken, e.TokenType, e.ExpiresIn = access, refresh, "Bearer", int(s.cfg.AccessTTL.Seconds())
+	e.LeaseSeconds, e.RetentionDays = int64(s.cfg.DeviceLease.Seconds()), s.cfg.RetentionDays
 	return nil
 }
 

@@ -244,7 +244,7 @@ func (s *Server) push(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := s.principal(c)
-	body, err := wire.Body(bytes.NewReader(c.Body()), c.Get(fiber.HeaderContentEncoding))
+	body, err := wire.Body(bytes.NewReader(c.Request().Body()), c.Get(fiber.HeaderContentEncoding))
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// LoginWindow lock it out until the window has passed (5, 15 minutes).
 	LoginFailures int
 	LoginWindow   time.Duration
+	// DeviceLease is how long a device may go without syncing before it
+	// refuses reads (14 days); RetentionDays how long synced records stay
+	// on a device (90).
+	DeviceLease   time.Duration
+	RetentionDays int
 }
 
 func (c *Config) defaults() {
@@ -92,6 +97,12 @@ func (c *Config) defaults() {
 	}
 	if c.LoginWindow == 0 {
 		c.LoginWindow = 15 * time.Minute
+	}
+	if c.DeviceLease == 0 {
+		c.DeviceLease = 14 * 24 * time.Hour
+	}
+	if c.RetentionDays == 0 {
+		c.RetentionDays = 90
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://127.0.0.1:8080"
@@ -250,7 +261,7 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if err := requireJSON(c); err != nil {
 		return err
 	}
-	r, err := wire.Body(bytes.NewReader(c.Body()), c.Get(fiber.HeaderContentEncoding))
+	r, err := wire.Body(bytes.NewReader(c.Request().Body()), c.Get(fiber.HeaderContentEncoding))
 	if err != nil {
 		return err
 	}

@@ -51,14 +51,36 @@ type Device struct {
 	mu sync.Mutex // serialises writes
 }
 
-// OpenDevice opens or creates the device replica at path.
+// ErrNoIdentity means a replica was opened without ids and holds none: the
+// device has not been enrolled.
+var ErrNoIdentity = errors.New("replica has no device identity")
+
+// OpenDevice opens or creates the device replica at path. With zero ids in
+// cfg it opens an existing replica as the device it belongs to, and fails
+// with ErrNoIdentity if it belongs to none.
 func OpenDevice(ctx context.Context, path string, cfg DeviceConfig) (*Device, error) {
-	if cfg.ID == uuid.Nil || cfg.UnitID == uuid.Nil {
-		return nil, fmt.Errorf("open device replica: device and unit ids are required")
+	if (cfg.ID == uuid.Nil) != (cfg.UnitID == uuid.Nil) {
+		return nil, fmt.Errorf("open device replica: give both the device and the unit id, or neither")
 	}
 	db, err := OpenDB(ctx, path, schema.DeviceDB)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ID == uuid.Nil {
+		var id, unit string
+		okID, err := getMeta(ctx, db.read, "device_id", &id)
+		if err == nil && okID {
+			_, err = getMeta(ctx, db.read, "unit_id", &unit)
+		}
+		if err != nil || !okID {
+			db.Close()
+			if err == nil {
+				err = ErrNoIdentity
+			}
+			return nil, fmt.Errorf("open device replica: %w", err)
+		}
+		cfg.ID, _ = uuid.Parse(id)
+		cfg.UnitID, _ = uuid.Parse(unit)
 	}
 	d := &Device{db: db, id: cfg.ID, unit: cfg.UnitID, now: cfg.Now}
 	if d.now == nil {
@@ -494,6 +516,58 @@ func (d *Device) AcceptPull(ctx context.Context, resp *wire.PullResponse) (bool,
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
 	return true, nil
+}
+
+// Meta returns a value the device keeps beside its records (for the SDK:
+// the server's URL, the refresh token, the last sync); "" if unset.
+func (d *Device) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	_, err := getMeta(ctx, d.db.read, "sdk."+key, &v)
+	return v, err
+}
+
+// SetMeta sets a value kept beside the records.
+func (d *Device) SetMeta(ctx context.Context, key, value string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return setMeta(ctx, d.db.write, "sdk."+key, value)
+}
+
+// Select returns the rows of kind k that a WHERE clause (with ? arguments)
+// selects, followed by an optional ORDER BY and LIMIT: the reads an app
+// makes of its replica.
+func (d *Device) Select(ctx context.Context, k schema.Kind, where string, args ...any) ([]*Row, error) {
+	if _, ok := kinds[k]; !ok {
+		return nil, fmt.Errorf("select: unknown kind %q", k)
+	}
+	return queryRows(ctx, d.db.read, k, where, args...)
+}
+
+// Purge deletes synced field records that happened before cutoff and have
+// no queued writes, except referrals that are still open, and returns how
+// many it deleted. It keeps a device from holding more than it needs.
+func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var total int64
+	for _, k := range schema.FieldKinds {
+		q := fmt.Sprintf(`DELETE FROM %s WHERE occurred_at < ? AND seq > 0 AND id NOT IN (SELECT id FROM outbox)`, k)
+		if k == schema.KindReferral {
+			q += ` AND (voided = 1 OR status IN ('closed', 'declined', 'not_reached'))`
+		}
+		res, err := tx.ExecContext(ctx, q, cutoff.UnixMilli())
+		if err != nil {
+			return 0, fmt.Errorf("purge %s: %w", k, err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, tx.Commit()
 }
 
 // Rejections returns the mutations the server rejected, newest first.

@@ -768,6 +768,7 @@ func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 		next = max(next, maxSeq) // nothing in scope up to maxSeq is left
 	}
 	resp.Cursor = wire.Cursor{Store: s.id, Seq: next}.String()
+	resp.Head = maxSeq
 	resp.Clock = s.clock.Now()
 	return resp, nil
 }

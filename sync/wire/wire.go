@@ -131,8 +131,12 @@ type PullResponse struct {
 	// Cursor is where the next pull continues.
 	Cursor string `json:"cursor"`
 	// HasMore says another page follows at once.
-	HasMore bool          `json:"has_more"`
-	Clock   hlc.Timestamp `json:"clock"`
+	HasMore bool `json:"has_more"`
+	// Head is the server's latest change sequence number when the page was
+	// made; with the cursors' positions it tells a client how far along a
+	// long pull is.
+	Head  int64         `json:"head"`
+	Clock hlc.Timestamp `json:"clock"`
 }
 
 // Change is the current state of one record: all its fields and their

@@ -1,0 +1,301 @@
+// Package brygga is the SDK a tablet app embeds to record outreach work
+// offline and sync it with a Brygga server.
+//
+// A Client owns the device's SQLite replica. Recording works with no
+// network at all: each call validates its input, writes the record and its
+// queued mutation in one local transaction and returns. Sync pushes the
+// queue and pulls what others changed, through the same merge code as the
+// server; a background loop (Start) does it soon after writes, periodically
+// and when the app calls SyncNow.
+package brygga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// Errors an app branches on, with errors.Is. Server errors arrive as
+// *APIError, which matches the sentinel of its code.
+var (
+	ErrNotEnrolled     = errors.New("brygga: the device is not enrolled")
+	ErrAlreadyEnrolled = errors.New("brygga: the device is already enrolled")
+	ErrRevoked         = errors.New("brygga: the device was revoked and its replica wiped")
+	ErrSessionEnded    = errors.New("brygga: the device's session ended; enrol it again")
+	ErrUpdateRequired  = errors.New("brygga: the server needs a newer version of the app")
+	ErrEnrolCode       = errors.New("brygga: the enrolment code is unknown, used or expired")
+	ErrLeaseExpired    = errors.New("brygga: the device has not synced for too long; sync before reading")
+	ErrUnauthorized    = errors.New("brygga: not authorised")
+	ErrForbidden       = errors.New("brygga: forbidden")
+	ErrRateLimited     = errors.New("brygga: too many requests")
+	ErrServer          = errors.New("brygga: the server failed")
+	ErrStatusBackwards = errors.New("brygga: a referral's status cannot move back; reopen it")
+	// ErrInvalid is matched by every validation error, a
+	// *schema.FieldError naming the field and the rule.
+	ErrInvalid = schema.ErrInvalid
+	// ErrNotFound means there is no such record on the device.
+	ErrNotFound = replica.ErrNotFound
+)
+
+// APIError is an error answer of the server: the HTTP status and the coded
+// error of docs/errors.md.
+type APIError struct {
+	Status   int
+	Code     wire.Code
+	Field    string
+	Message  string
+	Expected int64 // the next mutation number, for wire.CodeSeqGap
+}
+
+// Error returns the server's code and message.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("brygga: server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Is matches the sentinel of the error's code.
+func (e *APIError) Is(target error) bool {
+	switch e.Code {
+	case wire.CodeDeviceRevoked:
+		return target == ErrRevoked
+	case wire.CodeSessionRevoked:
+		return target == ErrSessionEnded
+	case wire.CodeUnsupportedVersion:
+		return target == ErrUpdateRequired
+	case wire.CodeEnrolCodeInvalid:
+		return target == ErrEnrolCode
+	case wire.CodeUnauthorized:
+		return target == ErrUnauthorized
+	case wire.CodeForbidden:
+		return target == ErrForbidden
+	case wire.CodeRateLimited:
+		return target == ErrRateLimited
+	case wire.CodeInternal:
+		return target == ErrServer
+	case wire.CodeNotFound:
+		return target == ErrNotFound
+	}
+	return false
+}
+
+// Options configures a Client. The zero value is usable.
+type Options struct {
+	// HTTPClient makes the requests; nil means a client with a 30 second
+	// timeout. Never http.DefaultClient, which has none.
+	HTTPClient *http.Client
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Location is the time zone of "today"; nil means time.Local.
+	Location *time.Location
+	// Logger receives the background loop's logs; nil discards them.
+	Logger *slog.Logger
+	// PushBatch is the most mutations per push (500); PullPage the most
+	// changes per pull page (500).
+	PushBatch, PullPage int
+	// OnProgress, if set, is called as a sync advances.
+	OnProgress func(Progress)
+	// SyncInterval is how often the background loop syncs when nothing
+	// happens (5 minutes); SyncDelay how long after a write it syncs (2
+	// seconds).
+	SyncInterval, SyncDelay time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PushBatch <= 0 || o.PushBatch > wire.MaxMutations {
+		o.PushBatch = 500
+	}
+	if o.PullPage <= 0 || o.PullPage > wire.MaxPullLimit {
+		o.PullPage = 500
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 5 * time.Minute
+	}
+	if o.SyncDelay <= 0 {
+		o.SyncDelay = 2 * time.Second
+	}
+}
+
+// Client is a device's handle on its replica and its server. It is safe
+// for concurrent use.
+type Client struct {
+	path string
+	opts Options
+
+	mu        sync.Mutex // guards the fields below
+	dev       *replica.Device
+	access    string
+	accessExp time.Time
+	staff     uuid.UUID
+	lastErr   error
+
+	syncMu sync.Mutex // one sync at a time
+	loop   *loop
+}
+
+// Meta keys the SDK keeps in the replica.
+const (
+	metaServer    = "server_url"
+	metaRefresh   = "refresh_token"
+	metaOrg       = "org_id"
+	metaLastSync  = "last_sync"
+	metaLease     = "lease_seconds"
+	metaRetention = "retention_days"
+	metaStaff     = "staff_id"
+)
+
+// Open opens the device's replica at path. A device that has not been
+// enrolled yet has no replica: Open returns a Client on which Enroll is
+// the only thing to do.
+func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
+	c := &Client{path: path}
+	if opts != nil {
+		c.opts = *opts
+	}
+	c.opts.defaults()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	dev, err := replica.OpenDevice(ctx, path, replica.DeviceConfig{Now: c.opts.Now})
+	if errors.Is(err, replica.ErrNoIdentity) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("brygga: open %s: %w", path, err)
+	}
+	c.dev = dev
+	if s, _ := dev.Meta(ctx, metaStaff); s != "" {
+		c.staff, _ = uuid.Parse(s)
+	}
+	return c, nil
+}
+
+// Close stops the background loop and closes the replica.
+func (c *Client) Close() error {
+	c.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev == nil {
+		return nil
+	}
+	err := c.dev.Close()
+	c.dev = nil
+	return err
+}
+
+// device returns the replica, or ErrNotEnrolled.
+func (c *Client) device() (*replica.Device, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev == nil {
+		return nil, ErrNotEnrolled
+	}
+	return c.dev, nil
+}
+
+// Enrolled reports whether the device is enrolled.
+func (c *Client) Enrolled() bool {
+	_, err := c.device()
+	return err == nil
+}
+
+// DeviceID returns the device's id, or the nil id before enrolment.
+func (c *Client) DeviceID() uuid.UUID {
+	if d, err := c.device(); err == nil {
+		return d.ID()
+	}
+	return uuid.Nil
+}
+
+// UnitID returns the device's unit, or the nil id before enrolment.
+func (c *Client) UnitID() uuid.UUID {
+	if d, err := c.device(); err == nil {
+		return d.UnitID()
+	}
+	return uuid.Nil
+}
+
+// Enroll binds the device to the server at serverURL and the unit of a
+// one-time enrolment code, and creates the replica. It then pulls the
+// reference data if the server can be reached.
+func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
+	if c.Enrolled() {
+		return ErrAlreadyEnrolled
+	}
+	var e enrolment
+	if err := c.call(ctx, serverURL, "POST", "/v1/devices/enroll", "", map[string]string{"code": code}, &e); err != nil {
+		return fmt.Errorf("brygga: enrol: %w", err)
+	}
+	dev, err := replica.OpenDevice(ctx, c.path, replica.DeviceConfig{ID: e.DeviceID, UnitID: e.UnitID, Now: c.opts.Now})
+	if err != nil {
+		return fmt.Errorf("brygga: enrol: %w", err)
+	}
+	for k, v := range map[string]string{
+		metaServer: serverURL, metaRefresh: e.RefreshToken, metaOrg: e.OrgID.String(),
+		metaLease: strconv.FormatInt(e.LeaseSeconds, 10), metaRetention: strconv.Itoa(e.RetentionDays),
+		metaLastSync: c.opts.Now().UTC().Format(time.RFC3339Nano),
+	} {
+		if err := dev.SetMeta(ctx, k, v); err != nil {
+			dev.Close()
+			return fmt.Errorf("brygga: enrol: %w", err)
+		}
+	}
+	c.mu.Lock()
+	c.dev = dev
+	c.access, c.accessExp = e.AccessToken, c.opts.Now().Add(time.Duration(e.ExpiresIn)*time.Second)
+	c.mu.Unlock()
+	return nil
+}
+
+// enrolment is the server's answer to an enrolment or a refresh.
+type enrolment struct {
+	DeviceID      uuid.UUID `json:"device_id"`
+	UnitID        uuid.UUID `json:"unit_id"`
+	OrgID         uuid.UUID `json:"org_id"`
+	AccessToken   string    `json:"access_token"`
+	TokenType     string    `json:"token_type"`
+	ExpiresIn     int       `json:"expires_in"`
+	RefreshToken  string    `json:"refresh_token"`
+	LeaseSeconds  int64     `json:"lease_seconds"`
+	RetentionDays int       `json:"retention_days"`
+}
+
+// wipe removes the replica's files: the answer to a revocation.
+func (c *Client) wipe() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev != nil {
+		c.dev.Close()
+		c.dev = nil
+	}
+	c.access = ""
+	var first error
+	for _, p := range []string{c.path, c.path + "-wal", c.path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,242 @@
+package brygga
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// Progress reports how far a sync is: in phase "push" Done of Total
+// mutations are pushed; in phase "pull" Done of Total changes of the
+// server's sequence are pulled.
+type Progress struct {
+	Phase string
+	Done  int64
+	Total int64
+}
+
+func (c *Client) progress(p Progress) {
+	if c.opts.OnProgress != nil {
+		c.opts.OnProgress(p)
+	}
+}
+
+// Sync pushes every queued mutation in batches, then pulls pages until the
+// device is caught up. Interrupted, it resumes where it stopped on the next
+// call: nothing is applied twice and nothing is lost. On a revoked answer it
+// wipes the replica and returns ErrRevoked.
+func (c *Client) Sync(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	err := c.sync(ctx)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == wire.CodeDeviceRevoked {
+		if werr := c.wipe(); werr != nil {
+			err = fmt.Errorf("%w (wiping failed: %v)", ErrRevoked, werr)
+		} else {
+			err = ErrRevoked
+		}
+	}
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Client) sync(ctx context.Context) error {
+	dev, err := c.device()
+	if err != nil {
+		return err
+	}
+	pending, err := dev.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	var pushed int64
+	c.progress(Progress{Phase: "push", Done: 0, Total: int64(pending)})
+	for {
+		req, err := dev.NextPush(ctx, c.opts.PushBatch)
+		if err != nil {
+			return err
+		}
+		if req == nil {
+			break
+		}
+		var resp wire.PushResponse
+		err = c.authed(ctx, "POST", "/v1/sync/push", req, &resp)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == wire.CodeSeqGap {
+			if err := dev.SkipTo(ctx, ae.Expected); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("brygga: push: %w", err)
+		}
+		if err := dev.AcceptPush(ctx, &resp); err != nil {
+			return err
+		}
+		pushed += int64(len(resp.Results))
+		c.progress(Progress{Phase: "push", Done: min(pushed, int64(pending)), Total: int64(pending)})
+	}
+
+	var start int64 = -1
+	for restarts := 0; ; {
+		req, err := dev.PullRequest(ctx, c.opts.PullPage)
+		if err != nil {
+			return err
+		}
+		q := url.Values{}
+		q.Set("protocol", strconv.Itoa(wire.Protocol))
+		q.Set("schema", strconv.Itoa(schema.Version))
+		q.Set("limit", strconv.Itoa(req.Limit))
+		if req.Cursor != "" {
+			q.Set("cursor", req.Cursor)
+		}
+		var resp wire.PullResponse
+		err = c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, &resp)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == wire.CodeCursorInvalid && restarts < 3 {
+			restarts++
+			if err := dev.ResetCursor(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("brygga: pull: %w", err)
+		}
+		if start < 0 {
+			from, _ := wire.ParseCursor(req.Cursor)
+			start = from.Seq
+		}
+		if _, err := dev.AcceptPull(ctx, &resp); err != nil {
+			return err
+		}
+		at, _ := wire.ParseCursor(resp.Cursor)
+		c.progress(Progress{Phase: "pull", Done: at.Seq - start, Total: max(resp.Head-start, at.Seq-start)})
+		if !resp.HasMore {
+			break
+		}
+	}
+	now := c.opts.Now()
+	if err := dev.SetMeta(ctx, metaLastSync, now.UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
+	if days, _ := dev.Meta(ctx, metaRetention); days != "" {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			if _, err := dev.Purge(ctx, now.AddDate(0, 0, -n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loop is the background sync loop.
+type loop struct {
+	kick   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start runs a background loop that syncs SyncDelay after local writes,
+// every SyncInterval, and at SyncNow; after a failure it retries with
+// exponential backoff and jitter, up to the interval. Stop ends it.
+func (c *Client) Start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loop{kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	c.loop = l
+	go c.run(ctx, l)
+}
+
+// Stop ends the background loop and waits for a sync in progress to end.
+func (c *Client) Stop() {
+	c.mu.Lock()
+	l := c.loop
+	c.loop = nil
+	c.mu.Unlock()
+	if l != nil {
+		l.cancel()
+		<-l.done
+	}
+}
+
+// SyncNow asks the background loop to sync at once, as when the app sees
+// the network come back. Without a loop it does nothing.
+func (c *Client) SyncNow() {
+	c.mu.Lock()
+	l := c.loop
+	c.mu.Unlock()
+	if l != nil {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// written tells the loop a local write happened.
+func (c *Client) written() {
+	c.mu.Lock()
+	l := c.loop
+	c.mu.Unlock()
+	if l == nil {
+		return
+	}
+	go func() {
+		t := time.NewTimer(c.opts.SyncDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.SyncNow()
+		case <-l.done:
+		}
+	}()
+}
+
+func (c *Client) run(ctx context.Context, l *loop) {
+	defer close(l.done)
+	wait := c.opts.SyncInterval
+	failures := 0
+	for {
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-l.kick:
+			timer.Stop()
+		case <-timer.C:
+		}
+		err := c.Sync(ctx)
+		switch {
+		case err == nil:
+			failures, wait = 0, c.opts.SyncInterval
+		case errors.Is(err, ErrRevoked), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrSessionEnded), errors.Is(err, ErrUpdateRequired):
+			c.opts.Logger.Warn("background sync stopped", "err", err)
+			return
+		case ctx.Err() != nil:
+			return
+		default:
+			failures++
+			backoff := time.Second << min(failures, 16)
+			backoff = backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+			wait = min(backoff, c.opts.SyncInterval)
+			c.opts.Logger.Info("background sync failed", "err", err, "retry_in", wait)
+		}
+	}
+}
