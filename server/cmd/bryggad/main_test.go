@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -457,6 +458,31 @@ func TestEndpoints(t *testing.T) {
 		if resp.StatusCode != 413 {
 			t.Errorf("oversized body: %d, want 413", resp.StatusCode)
 		}
+	}
+
+	// A gzip-compressed push is read; a gzip bomb is refused with 413.
+	gzipPost := func(payload []byte) int {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(payload)
+		zw.Close()
+		req, _ := http.NewRequest("POST", b.url+"/v1/sync/push", &zb)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Encoding", "gzip")
+		req.Header.Set("Authorization", "Bearer "+dev.AccessToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := gzipPost([]byte(push(""))); st != 200 {
+		t.Errorf("gzip push: %d", st)
+	}
+	bomb := []byte(`{"protocol":1,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`)
+	if st := gzipPost(bomb); st != 413 {
+		t.Errorf("gzip bomb: %d, want 413", st)
 	}
 
 	// The PNG of an enrolment code.

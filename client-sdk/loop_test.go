@@ -1,0 +1,121 @@
+package brygga_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	brygga "github.com/brygga/brygga/client-sdk"
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server"
+)
+
+// fakeNow is a settable clock for the SDK.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeNow) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeNow) Add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+func TestLeaseAndRetention(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), DeviceLease: 48 * time.Hour, RetentionDays: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	org, _ := srv.AddOrganisation(ctx, schema.OrgNGO, "Stiftelsen Bryggan", "23")
+	unit, _ := srv.AddUnit(ctx, org.ID, "Lågtröskelmottagningen", "2380")
+	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleCounsellor)
+	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+
+	clock := &fakeNow{t: time.Now()}
+	c, err := brygga.Open(ctx, filepath.Join(dir, "t.db"), &brygga.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Enroll(ctx, "http://"+ln.Addr().String(), code.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.SetStaff(ctx, staff.ID)
+	old := contact(schema.SettingFixedSite)
+	old.OccurredAt = time.Now().Add(-40 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	recent := contact(schema.SettingFixedSite)
+	for _, rec := range []*schema.Contact{old, recent} {
+		if err := c.Add(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Three days without a sync: reads are refused, recording is not.
+	clock.Add(72 * time.Hour)
+	if _, err := c.Contacts(ctx, 10); !errors.Is(err, brygga.ErrLeaseExpired) {
+		t.Fatalf("read after the lease: %v", err)
+	}
+	late := contact(schema.SettingStreet)
+	late.OccurredAt = time.Now().UTC().Truncate(time.Millisecond) // the worker enters the true time
+	if err := c.Add(ctx, late); err != nil {
+		t.Fatalf("recording after the lease: %v", err)
+	}
+	// A sync renews the lease and purges what is older than 30 days.
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Contacts(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Errorf("%d contacts on the device, want 2 (the 40-day-old one purged)", len(got))
+	}
+	if _, err := srv.Record(ctx, schema.KindContact, old.ID); err != nil {
+		t.Errorf("the purged contact is not on the server: %v", err)
+	}
+}
+
+func TestBackgroundLoop(t *testing.T) {
+	ctx := context.Background()
+	r := startRegion(t)
+	c := r.deviceWith(r.url(), r.team, r.teamStaf, &brygga.Options{SyncDelay: 20 * time.Millisecond, SyncInterval: time.Hour})
+	c.Start()
+	defer c.Stop()
+	rec := contact(schema.SettingMobileUnit)
+	if err := c.Add(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := r.srv.Record(ctx, schema.KindContact, rec.ID); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background loop did not sync the write")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Stop()
+	c.Stop() // twice is harmless
+}
