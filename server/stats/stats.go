@@ -1,0 +1,365 @@
+// Package stats computes the indicators of outreach work from the synced
+// records, exactly as devices recorded them (voided records out,
+// corrections in), and the aggregate reports that leave an organisation,
+// with small numbers suppressed.
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+)
+
+// Indicator names a figure.
+type Indicator string
+
+// The indicators. Syringes, needles and naloxone are counted in pieces and
+// doses; contacts are visits, not people; unique clients are distinct
+// client codes among the contacts; referrals attended are those whose
+// status reached attended or closed.
+const (
+	Contacts          Indicator = "contacts"
+	UniqueClients     Indicator = "unique_clients"
+	SyringesOut       Indicator = "syringes_out"
+	NeedlesOut        Indicator = "needles_out"
+	SyringesReturned  Indicator = "syringes_returned"
+	NaloxoneDoses     Indicator = "naloxone_doses"
+	NaloxoneHandouts  Indicator = "naloxone_handouts"
+	Reversals         Indicator = "reversals"
+	Referrals         Indicator = "referrals"
+	ReferralsAttended Indicator = "referrals_attended"
+)
+
+// ReferralsTo is the indicator of referrals made to one service category.
+func ReferralsTo(s schema.ServiceCategory) Indicator { return Indicator("referrals." + string(s)) }
+
+// Indicators lists every indicator in report order.
+var Indicators = func() []Indicator {
+	is := []Indicator{Contacts, UniqueClients, SyringesOut, NeedlesOut, SyringesReturned, NaloxoneDoses, NaloxoneHandouts, Reversals, Referrals, ReferralsAttended}
+	for _, c := range schema.ServiceCategoryEnum.Codes() {
+		is = append(is, ReferralsTo(schema.ServiceCategory(c)))
+	}
+	return is
+}()
+
+// Additive reports whether an indicator's groups add up to its total;
+// unique clients do not (one client may visit two units).
+func (i Indicator) Additive() bool { return i != UniqueClients }
+
+// Period is the length of the buckets figures are counted in.
+type Period string
+
+// Periods.
+const (
+	Week    Period = "week"
+	Month   Period = "month"
+	Quarter Period = "quarter"
+	Year    Period = "year"
+)
+
+// Valid reports whether p is a period.
+func (p Period) Valid() bool { return p == Week || p == Month || p == Quarter || p == Year }
+
+// key returns the bucket of t: 2026-W11, 2026-03, 2026-Q1, 2026.
+func (p Period) key(t time.Time) string {
+	switch p {
+	case Week:
+		y, w := t.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w)
+	case Quarter:
+		return fmt.Sprintf("%d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
+	case Year:
+		return fmt.Sprintf("%d", t.Year())
+	}
+	return t.Format("2006-01")
+}
+
+// Dim is what figures are broken down by.
+type Dim string
+
+// Breakdowns. A unit's municipality is the area code of the unit.
+const (
+	ByTotal        Dim = ""
+	ByUnit         Dim = "unit"
+	ByMunicipality Dim = "municipality"
+	ByOrganisation Dim = "organisation"
+	ByGender       Dim = "gender"
+	ByAgeBand      Dim = "age_band"
+)
+
+// Valid reports whether d is a breakdown.
+func (d Dim) Valid() bool {
+	switch d {
+	case ByTotal, ByUnit, ByMunicipality, ByOrganisation, ByGender, ByAgeBand:
+		return true
+	}
+	return false
+}
+
+// Query selects what to count.
+type Query struct {
+	// From and To bound occurred_at: From <= t < To.
+	From, To time.Time
+	Period   Period
+	By       Dim
+	// Orgs limits the count to the units of these organisations; nil
+	// counts the whole region.
+	Orgs []uuid.UUID
+	// Location is the time zone periods are cut in; nil means UTC.
+	Location *time.Location
+}
+
+// Group is one value of the breakdown.
+type Group struct {
+	Key   string `json:"key"`
+	Label string `json:"label"`
+}
+
+// Key addresses a figure: an indicator in a period and group; the group
+// "" is the period's total.
+type Key struct {
+	Period    string
+	Group     string
+	Indicator Indicator
+}
+
+// Result holds the figures of a query.
+type Result struct {
+	Query   Query
+	Periods []string
+	Groups  []Group
+	// Units maps each unit in the result to its municipality, for the
+	// relations between a by-unit and a by-municipality report.
+	UnitMunicipality map[string]string
+	// UnitOrganisation maps each unit in the result to its organisation.
+	UnitOrganisation map[string]string
+	Values           map[Key]int64
+}
+
+// Value returns a figure, 0 where nothing was counted.
+func (r *Result) Value(period, group string, i Indicator) int64 {
+	return r.Values[Key{period, group, i}]
+}
+
+type unitInfo struct {
+	org, area, name string
+}
+
+type acc struct {
+	values  map[Indicator]int64
+	clients map[string]bool
+}
+
+// Compute counts the indicators of q from the database, read in one
+// transaction.
+func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
+	if !q.Period.Valid() {
+		return nil, fmt.Errorf("stats: unknown period %q", q.Period)
+	}
+	if !q.By.Valid() {
+		return nil, fmt.Errorf("stats: unknown breakdown %q", q.By)
+	}
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+
+	units := map[string]unitInfo{}
+	orgNames := map[string]string{}
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.org_id, u.area_code, u.name, o.name FROM units u JOIN organisations o ON o.id = u.org_id`)
+	if err != nil {
+		return nil, err
+	}
+	orgs := map[string]bool{}
+	for _, o := range q.Orgs {
+		orgs[o.String()] = true
+	}
+	for rows.Next() {
+		var id string
+		var u unitInfo
+		var orgName string
+		if err := rows.Scan(&id, &u.org, &u.area, &u.name, &orgName); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(orgs) == 0 || orgs[u.org] {
+			units[id] = u
+			orgNames[u.org] = orgName
+		}
+	}
+	rows.Close()
+
+	res := &Result{Query: q, Values: map[Key]int64{}, UnitMunicipality: map[string]string{}, UnitOrganisation: map[string]string{}}
+	cells := map[[2]string]*acc{} // period, group
+	periods := map[string]bool{}
+	groups := map[string]string{}
+	add := func(at int64, unit, gender, age string, f func(a *acc)) {
+		u, ok := units[unit]
+		if !ok {
+			return
+		}
+		p := q.Period.key(time.UnixMilli(at).In(loc))
+		periods[p] = true
+		res.UnitMunicipality[unit] = u.area
+		res.UnitOrganisation[unit] = u.org
+		var g, label string
+		switch q.By {
+		case ByUnit:
+			g, label = unit, u.name
+		case ByMunicipality:
+			g, label = u.area, u.area
+		case ByOrganisation:
+			g, label = u.org, orgNames[u.org]
+		case ByGender:
+			g, label = gender, schema.GenderEnum.Label(gender, schema.English)
+		case ByAgeBand:
+			g, label = age, schema.AgeBandEnum.Label(age, schema.English)
+		}
+		keys := [][2]string{{p, ""}, {p, g}}
+		if q.By == ByTotal {
+			keys = keys[:1]
+		}
+		for _, key := range keys {
+			a := cells[key]
+			if a == nil {
+				a = &acc{values: map[Indicator]int64{}, clients: map[string]bool{}}
+				cells[key] = a
+			}
+			f(a)
+		}
+		if q.By != ByTotal {
+			groups[g] = label
+		}
+	}
+
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	scan := func(query string, each func(r *sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, query, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var at int64
+	var unit, gender, age string
+	err = scan(`SELECT occurred_at, unit_id, gender, age_band, COALESCE(client_code, '') FROM contacts
+		WHERE voided = 0 AND occurred_at >= ? AND occurred_at < ?`, func(r *sql.Rows) error {
+		var code string
+		if err := r.Scan(&at, &unit, &gender, &age, &code); err != nil {
+			return err
+		}
+		add(at, unit, gender, age, func(a *acc) {
+			a.values[Contacts]++
+			if code != "" {
+				a.clients[code] = true
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: contacts: %w", err)
+	}
+	var n1, n2, n3 int64
+	err = scan(`SELECT x.occurred_at, x.unit_id, c.gender, c.age_band, x.syringes_out, x.needles_out, x.syringes_returned
+		FROM syringe_exchanges x JOIN contacts c ON c.id = x.contact_id
+		WHERE x.voided = 0 AND c.voided = 0 AND x.occurred_at >= ? AND x.occurred_at < ?`, func(r *sql.Rows) error {
+		if err := r.Scan(&at, &unit, &gender, &age, &n1, &n2, &n3); err != nil {
+			return err
+		}
+		add(at, unit, gender, age, func(a *acc) {
+			a.values[SyringesOut] += n1
+			a.values[NeedlesOut] += n2
+			a.values[SyringesReturned] += n3
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: exchanges: %w", err)
+	}
+	err = scan(`SELECT n.occurred_at, n.unit_id, c.gender, c.age_band, n.doses
+		FROM naloxone_handouts n JOIN contacts c ON c.id = n.contact_id
+		WHERE n.voided = 0 AND c.voided = 0 AND n.occurred_at >= ? AND n.occurred_at < ?`, func(r *sql.Rows) error {
+		if err := r.Scan(&at, &unit, &gender, &age, &n1); err != nil {
+			return err
+		}
+		add(at, unit, gender, age, func(a *acc) {
+			a.values[NaloxoneDoses] += n1
+			a.values[NaloxoneHandouts]++
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: naloxone: %w", err)
+	}
+	err = scan(`SELECT r.occurred_at, r.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated')
+		FROM reversals r LEFT JOIN contacts c ON c.id = r.contact_id
+		WHERE r.voided = 0 AND COALESCE(c.voided, 0) = 0 AND r.occurred_at >= ? AND r.occurred_at < ?`, func(r *sql.Rows) error {
+		if err := r.Scan(&at, &unit, &gender, &age); err != nil {
+			return err
+		}
+		add(at, unit, gender, age, func(a *acc) { a.values[Reversals]++ })
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: reversals: %w", err)
+	}
+	var service, status string
+	err = scan(`SELECT f.occurred_at, f.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), f.service, f.status
+		FROM referrals f LEFT JOIN contacts c ON c.id = f.contact_id
+		WHERE f.voided = 0 AND COALESCE(c.voided, 0) = 0 AND f.occurred_at >= ? AND f.occurred_at < ?`, func(r *sql.Rows) error {
+		if err := r.Scan(&at, &unit, &gender, &age, &service, &status); err != nil {
+			return err
+		}
+		add(at, unit, gender, age, func(a *acc) {
+			a.values[Referrals]++
+			a.values[ReferralsTo(schema.ServiceCategory(service))]++
+			if status == string(schema.StatusAttended) || status == string(schema.StatusClosed) {
+				a.values[ReferralsAttended]++
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: referrals: %w", err)
+	}
+
+	for key, a := range cells {
+		for i, v := range a.values {
+			res.Values[Key{key[0], key[1], i}] = v
+		}
+		if len(a.clients) > 0 {
+			res.Values[Key{key[0], key[1], UniqueClients}] = int64(len(a.clients))
+		}
+	}
+	for p := range periods {
+		res.Periods = append(res.Periods, p)
+	}
+	sort.Strings(res.Periods)
+	for g, label := range groups {
+		res.Groups = append(res.Groups, Group{Key: g, Label: label})
+	}
+	sort.Slice(res.Groups, func(i, j int) bool {
+		if res.Groups[i].Label != res.Groups[j].Label {
+			return res.Groups[i].Label < res.Groups[j].Label
+		}
+		return res.Groups[i].Key < res.Groups[j].Key
+	})
+	return res, nil
+}

@@ -1,0 +1,553 @@
+package stats_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server/stats"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+var now = time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
+
+type unitDef struct {
+	id, org uuid.UUID
+	area    string
+	staff   uuid.UUID
+	device  uuid.UUID
+}
+
+// dataset is a region with synced records, and the test's own model of
+// what every record finally says.
+type dataset struct {
+	store    *replica.Server
+	units    []unitDef
+	contacts map[uuid.UUID]*schema.Contact
+	exch     map[uuid.UUID]*schema.SyringeExchange
+	nalox    map[uuid.UUID]*schema.NaloxoneHandout
+	revs     map[uuid.UUID]*schema.Reversal
+	refs     map[uuid.UUID]*schema.Referral
+}
+
+func fields(rec schema.Record, only ...string) json.RawMessage {
+	obj := map[string]json.RawMessage{}
+	want := map[string]bool{}
+	for _, n := range only {
+		want[n] = true
+	}
+	for _, f := range rec.Fields() {
+		if len(only) == 0 || want[f.Name] {
+			obj[f.Name], _ = f.MarshalJSON()
+		}
+	}
+	b, _ := json.Marshal(obj)
+	return b
+}
+
+// newDataset makes n contacts with their exchanges, naloxone, reversals
+// and referrals over 2026, then corrects and voids some of them, all
+// through the sync engine's push.
+func newDataset(t *testing.T, seed uint64, n int) *dataset {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	s, err := replica.OpenServer(ctx, filepath.Join(t.TempDir(), "s.db"), replica.ServerConfig{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	d := &dataset{store: s, contacts: map[uuid.UUID]*schema.Contact{}, exch: map[uuid.UUID]*schema.SyringeExchange{},
+		nalox: map[uuid.UUID]*schema.NaloxoneHandout{}, revs: map[uuid.UUID]*schema.Reversal{}, refs: map[uuid.UUID]*schema.Referral{}}
+	orgs := []*schema.Organisation{
+		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Östersunds kommun", RegionCode: "23", Active: true},
+		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
+		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgRegion, Name: "Region Jämtland Härjedalen", RegionCode: "23", Active: true},
+	}
+	var refs []schema.Record
+	for _, o := range orgs {
+		refs = append(refs, o)
+	}
+	for i, u := range []struct {
+		org  int
+		area string
+	}{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}} {
+		def := unitDef{id: uuid.Must(uuid.NewV7()), org: orgs[u.org].ID, area: u.area, staff: uuid.Must(uuid.NewV7()), device: uuid.Must(uuid.NewV7())}
+		d.units = append(d.units, def)
+		refs = append(refs, &schema.Unit{ID: def.id, OrgID: def.org, Name: fmt.Sprintf("Enhet %d", i), AreaCode: u.area, Active: true},
+			&schema.Staff{ID: def.staff, UnitID: def.id, Role: schema.RoleNurse, Active: true})
+	}
+	if err := s.PutReference(ctx, refs...); err != nil {
+		t.Fatal(err)
+	}
+	pending := map[uuid.UUID][]wire.Mutation{}
+	clock := hlc.NewClock(func() time.Time { return now }, 0)
+	queue := func(u unitDef, rec schema.Record, only ...string) {
+		ms := pending[u.device]
+		pending[u.device] = append(ms, wire.Mutation{Seq: int64(len(ms) + 1), Kind: rec.Kind(), ID: rec.RecordID(), Version: clock.Now(), Fields: fields(rec, only...)})
+	}
+	for _, u := range d.units {
+		if _, err := s.RegisterDevice(ctx, u.device, u.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codes := make([]schema.ClientCode, 12)
+	for i := range codes {
+		codes[i], _ = schema.NewClientCode(rngReader{rng})
+	}
+	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
+	services, statuses := schema.ServiceCategoryEnum.Codes(), schema.ReferralStatusEnum.Codes()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range n {
+		u := d.units[rng.IntN(len(d.units))]
+		at := start.Add(time.Duration(rng.Int64N(int64(360 * 24 * time.Hour)))).Truncate(time.Millisecond)
+		h := func() schema.Header {
+			return schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at}
+		}
+		c := &schema.Contact{Header: h(), Gender: schema.Gender(genders[rng.IntN(len(genders))]), AgeBand: schema.AgeBand(ages[rng.IntN(len(ages))]),
+			Setting: schema.SettingStreet, AreaCode: u.area}
+		if rng.IntN(3) > 0 {
+			c.ClientCode = codes[rng.IntN(len(codes))]
+		}
+		d.contacts[c.ID] = c
+		queue(u, c)
+		if rng.IntN(2) == 0 {
+			x := &schema.SyringeExchange{Header: h(), ContactID: c.ID, SyringesOut: rng.IntN(40), NeedlesOut: rng.IntN(40), SyringesReturned: 1 + rng.IntN(30)}
+			d.exch[x.ID] = x
+			queue(u, x)
+		}
+		if rng.IntN(5) == 0 {
+			x := &schema.NaloxoneHandout{Header: h(), ContactID: c.ID, Doses: 1 + rng.IntN(4), Reason: schema.NaloxoneFirstKit}
+			d.nalox[x.ID] = x
+			queue(u, x)
+		}
+		if rng.IntN(12) == 0 {
+			x := &schema.Reversal{Header: h(), NaloxoneUsed: true, DosesUsed: 1, Outcome: schema.OutcomeRecovered}
+			if rng.IntN(2) == 0 {
+				x.ContactID = c.ID
+			}
+			d.revs[x.ID] = x
+			queue(u, x)
+		}
+		if rng.IntN(6) == 0 {
+			other := d.units[(indexOf(d.units, u)+1+rng.IntN(len(d.units)-1))%len(d.units)]
+			x := &schema.Referral{Header: h(), Service: schema.ServiceCategory(services[rng.IntN(len(services))]), ToUnitID: other.id,
+				Status: schema.ReferralStatus(statuses[rng.IntN(len(statuses))])}
+			if rng.IntN(2) == 0 {
+				x.ContactID = c.ID
+			}
+			d.refs[x.ID] = x
+			queue(u, x)
+		}
+	}
+	// Corrections and voids, as devices send them later.
+	for _, c := range d.contacts {
+		u := d.unit(c.UnitID)
+		switch rng.IntN(10) {
+		case 0:
+			c.Voided = true
+			queue(u, c, "voided")
+		case 1:
+			c.Gender = schema.GenderOther
+			queue(u, c, "gender")
+		}
+	}
+	for _, x := range d.exch {
+		if rng.IntN(10) == 0 {
+			x.SyringesOut += 5
+			queue(d.unit(x.UnitID), x, "syringes_out")
+		} else if rng.IntN(15) == 0 {
+			x.Voided = true
+			queue(d.unit(x.UnitID), x, "voided")
+		}
+	}
+	for dev, ms := range pending {
+		for i := 0; i < len(ms); i += 1000 {
+			resp, err := s.Push(ctx, dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms[i:min(i+1000, len(ms))]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Results {
+				if r.Status != wire.Applied {
+					t.Fatalf("mutation %d: %s %v", r.Seq, r.Status, r.Error)
+				}
+			}
+		}
+	}
+	return d
+}
+
+type rngReader struct{ r *rand.Rand }
+
+func (r rngReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r.r.UintN(256))
+	}
+	return len(p), nil
+}
+
+func indexOf(us []unitDef, u unitDef) int {
+	for i := range us {
+		if us[i].id == u.id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *dataset) unit(id uuid.UUID) unitDef {
+	for _, u := range d.units {
+		if u.id == id {
+			return u
+		}
+	}
+	panic("no unit")
+}
+
+// expect computes the indicators from the test's model, independently of
+// the package.
+func (d *dataset) expect(q stats.Query) map[stats.Key]int64 {
+	out := map[stats.Key]int64{}
+	clients := map[stats.Key]map[schema.ClientCode]bool{}
+	bucket := func(t time.Time) string {
+		switch q.Period {
+		case stats.Week:
+			y, w := t.ISOWeek()
+			return fmt.Sprintf("%d-W%02d", y, w)
+		case stats.Quarter:
+			return fmt.Sprintf("%d-Q%d", t.Year(), (int(t.Month())+2)/3)
+		case stats.Year:
+			return fmt.Sprint(t.Year())
+		}
+		return fmt.Sprintf("%d-%02d", t.Year(), int(t.Month()))
+	}
+	group := func(unit uuid.UUID, c *schema.Contact) string {
+		u := d.unit(unit)
+		g, a := "not_stated", "not_stated"
+		if c != nil {
+			g, a = string(c.Gender), string(c.AgeBand)
+		}
+		switch q.By {
+		case stats.ByUnit:
+			return u.id.String()
+		case stats.ByMunicipality:
+			return u.area
+		case stats.ByOrganisation:
+			return u.org.String()
+		case stats.ByGender:
+			return g
+		case stats.ByAgeBand:
+			return a
+		}
+		return ""
+	}
+	count := func(at time.Time, unit uuid.UUID, c *schema.Contact, ind stats.Indicator, v int64) {
+		if at.Before(q.From) || !at.Before(q.To) {
+			return
+		}
+		p := bucket(at)
+		out[stats.Key{Period: p, Group: "", Indicator: ind}] += v
+		if q.By != stats.ByTotal {
+			out[stats.Key{Period: p, Group: group(unit, c), Indicator: ind}] += v
+		}
+	}
+	for _, c := range d.contacts {
+		if c.Voided {
+			continue
+		}
+		count(c.OccurredAt, c.UnitID, c, stats.Contacts, 1)
+		if c.ClientCode != "" {
+			for _, g := range []string{"", group(c.UnitID, c)} {
+				if g != "" && q.By == stats.ByTotal || c.OccurredAt.Before(q.From) || !c.OccurredAt.Before(q.To) {
+					continue
+				}
+				k := stats.Key{Period: bucket(c.OccurredAt), Group: g, Indicator: stats.UniqueClients}
+				if clients[k] == nil {
+					clients[k] = map[schema.ClientCode]bool{}
+				}
+				clients[k][c.ClientCode] = true
+			}
+		}
+	}
+	live := func(id uuid.UUID) *schema.Contact {
+		if c := d.contacts[id]; c != nil && !c.Voided {
+			return c
+		}
+		return nil
+	}
+	for _, x := range d.exch {
+		if c := live(x.ContactID); c != nil && !x.Voided {
+			count(x.OccurredAt, x.UnitID, c, stats.SyringesOut, int64(x.SyringesOut))
+			count(x.OccurredAt, x.UnitID, c, stats.NeedlesOut, int64(x.NeedlesOut))
+			count(x.OccurredAt, x.UnitID, c, stats.SyringesReturned, int64(x.SyringesReturned))
+		}
+	}
+	for _, x := range d.nalox {
+		if c := live(x.ContactID); c != nil && !x.Voided {
+			count(x.OccurredAt, x.UnitID, c, stats.NaloxoneDoses, int64(x.Doses))
+			count(x.OccurredAt, x.UnitID, c, stats.NaloxoneHandouts, 1)
+		}
+	}
+	for _, x := range d.revs {
+		c := live(x.ContactID)
+		if x.ContactID != uuid.Nil && c == nil {
+			continue
+		}
+		count(x.OccurredAt, x.UnitID, c, stats.Reversals, 1)
+	}
+	for _, x := range d.refs {
+		c := live(x.ContactID)
+		if x.ContactID != uuid.Nil && c == nil {
+			continue
+		}
+		count(x.OccurredAt, x.UnitID, c, stats.Referrals, 1)
+		count(x.OccurredAt, x.UnitID, c, stats.ReferralsTo(x.Service), 1)
+		if x.Status == schema.StatusAttended || x.Status == schema.StatusClosed {
+			count(x.OccurredAt, x.UnitID, c, stats.ReferralsAttended, 1)
+		}
+	}
+	for k, set := range clients {
+		out[k] = int64(len(set))
+	}
+	for k, v := range out {
+		if v == 0 {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+func TestIndicators(t *testing.T) {
+	d := newDataset(t, 1, 1500)
+	ctx := context.Background()
+	for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
+		for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+			q := stats.Query{From: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Period: p, By: by}
+			got, err := stats.Compute(ctx, d.store.DB().Reader(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := d.expect(q)
+			gotValues := map[stats.Key]int64{}
+			for k, v := range got.Values {
+				if v != 0 {
+					gotValues[k] = v
+				}
+			}
+			if len(gotValues) != len(want) {
+				t.Errorf("%s by %q: %d figures, want %d", p, by, len(gotValues), len(want))
+			}
+			for k, v := range want {
+				if gotValues[k] != v {
+					t.Errorf("%s by %q: %+v = %d, want %d", p, by, k, gotValues[k], v)
+				}
+			}
+		}
+	}
+}
+
+// TestNoSuppressedCellCanBeRecovered plays the reader who holds every
+// report of a period (by unit, municipality, organisation, gender and age
+// band), knows which unit lies in which municipality and organisation,
+// and solves the linear equations the totals give for the hidden cells.
+// No hidden cell may be determined, and no shown count may be from 1 to
+// k-1.
+func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
+	ctx := context.Background()
+	hiddenTotal, checked := 0, 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		d := newDataset(t, seed, 40+int(seed)*15)
+		q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Quarter}
+		reports := map[stats.Dim]*stats.Report{}
+		for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+			q.By = by
+			r, err := stats.BuildReport(ctx, d.store.DB().Reader(), q, stats.DefaultK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reports[by] = r
+		}
+		for _, ind := range stats.Indicators {
+			if !ind.Additive() {
+				continue
+			}
+			for _, period := range periodsOf(reports[stats.ByUnit]) {
+				h, c := attack(t, d, reports, period, ind)
+				hiddenTotal += h
+				checked += c
+			}
+		}
+	}
+	if hiddenTotal < 50 {
+		t.Fatalf("only %d hidden cells in the test data: the test proves little", hiddenTotal)
+	}
+	t.Logf("%d hidden cells in %d tables, none recoverable", hiddenTotal, checked)
+}
+
+func periodsOf(r *stats.Report) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, row := range r.Rows {
+		if !seen[row.Period] {
+			seen[row.Period] = true
+			out = append(out, row.Period)
+		}
+	}
+	return out
+}
+
+// attack solves for the hidden cells of one indicator in one period.
+func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, period string, ind stats.Indicator) (hidden, tables int) {
+	type cellID struct {
+		by    stats.Dim
+		group string
+	}
+	vars := map[cellID]int{}
+	known := map[cellID]float64{}
+	for by, r := range reports {
+		for _, row := range r.Rows {
+			if row.Period != period {
+				continue
+			}
+			id := cellID{by, row.Group}
+			if row.Group == stats.TotalGroup {
+				id.by = ""
+			}
+			c := row.Indicators[ind]
+			if c.Suppressed {
+				if _, ok := vars[id]; !ok {
+					vars[id] = len(vars)
+				}
+				continue
+			}
+			if *c.Value >= 1 && *c.Value < stats.DefaultK {
+				t.Fatalf("%s %s %s/%s shows %d", period, ind, by, row.Group, *c.Value)
+			}
+			if old, ok := known[id]; ok && old != float64(*c.Value) {
+				t.Fatalf("the total differs between reports: %v vs %d", old, *c.Value)
+			}
+			known[id] = float64(*c.Value)
+		}
+	}
+	if len(vars) == 0 {
+		return 0, 1
+	}
+	// Equations: each breakdown adds up to the total; units add up to
+	// their municipality and their organisation.
+	var eqs [][]float64 // coefficients of vars, then the constant
+	addEq := func(parts []cellID, sum cellID) {
+		row := make([]float64, len(vars)+1)
+		term := func(id cellID, sign float64) {
+			if i, ok := vars[id]; ok {
+				row[i] += sign
+			} else {
+				row[len(vars)] -= sign * known[id] // move known terms to the right
+			}
+		}
+		for _, p := range parts {
+			term(p, 1)
+		}
+		term(sum, -1)
+		eqs = append(eqs, row)
+	}
+	total := cellID{"", stats.TotalGroup}
+	groups := map[stats.Dim][]cellID{}
+	for id := range known {
+		if id.by != "" {
+			groups[id.by] = append(groups[id.by], id)
+		}
+	}
+	for id := range vars {
+		if id.by != "" {
+			groups[id.by] = append(groups[id.by], id)
+		}
+	}
+	for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+		addEq(groups[by], total)
+	}
+	inMuni, inOrg := map[string][]cellID{}, map[string][]cellID{}
+	for _, u := range groups[stats.ByUnit] {
+		def := d.unit(uuid.MustParse(u.group))
+		inMuni[def.area] = append(inMuni[def.area], u)
+		inOrg[def.org.String()] = append(inOrg[def.org.String()], u)
+	}
+	for m, us := range inMuni {
+		addEq(us, cellID{stats.ByMunicipality, m})
+	}
+	for o, us := range inOrg {
+		addEq(us, cellID{stats.ByOrganisation, o})
+	}
+	for id, v := range vars {
+		if determined(eqs, v, len(vars)) {
+			t.Errorf("%s %s: hidden cell %s/%s can be recovered", period, ind, id.by, id.group)
+		}
+	}
+	return len(vars), 1
+}
+
+// determined reports whether variable v is fixed by the equations: after
+// Gaussian elimination, a row has v as its only unknown.
+func determined(eqs [][]float64, v, n int) bool {
+	m := make([][]float64, len(eqs))
+	for i := range eqs {
+		m[i] = append([]float64{}, eqs[i]...)
+	}
+	row := 0
+	for col := 0; col < n && row < len(m); col++ {
+		pivot := -1
+		for r := row; r < len(m); r++ {
+			if math.Abs(m[r][col]) > 1e-9 {
+				pivot = r
+				break
+			}
+		}
+		if pivot < 0 {
+			continue
+		}
+		m[row], m[pivot] = m[pivot], m[row]
+		for r := range m {
+			if r != row && math.Abs(m[r][col]) > 1e-9 {
+				f := m[r][col] / m[row][col]
+				for c := range m[r] {
+					m[r][c] -= f * m[row][c]
+				}
+			}
+		}
+		row++
+	}
+	for _, r := range m {
+		nonzero := 0
+		for c := 0; c < n; c++ {
+			if math.Abs(r[c]) > 1e-9 {
+				nonzero++
+			}
+		}
+		if nonzero == 1 && math.Abs(r[v]) > 1e-9 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSuppressSimple(t *testing.T) {
+	// 3 + 10 + 12 = 25: the 3 is hidden, and so is the 10, the smallest
+	// other part; the total stays.
+	hidden := stats.Suppress([]int64{3, 10, 12, 25}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
+	if want := []bool{true, true, false, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
+		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+	// Zeros are shown; with one small part only, another part goes.
+	hidden = stats.Suppress([]int64{0, 4, 30, 34}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
+	if want := []bool{false, true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
+		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+}
