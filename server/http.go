@@ -65,6 +65,9 @@ func (s *Server) newApp() *fiber.App {
 	v1.Get("/devices", s.requireUser(RoleManager, RoleAdmin), s.listDevices)
 	v1.Post("/devices/:id/revoke", s.requireUser(RoleManager, RoleAdmin), s.revokeDevice)
 	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
+	v1.Get("/stats", s.requireUser(RoleManager, RoleAdmin), s.getStats)
+	v1.Get("/reports/indicators", s.requireUser(RoleAuthority, RoleAdmin), s.getReport)
+	v1.Get("/client-cards", s.requireUser(RoleOutreach, RoleManager, RoleAdmin), s.getClientCards)
 	return app
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
@@ -71,6 +72,9 @@ type Config struct {
 	// on a device (90).
 	DeviceLease   time.Duration
 	RetentionDays int
+	// K is the disclosure threshold of aggregate reports: counts from 1
+	// to K-1 are suppressed (5).
+	K int64
 }
 
 func (c *Config) defaults() {
@@ -97,6 +101,9 @@ func (c *Config) defaults() {
 	}
 	if c.LoginWindow == 0 {
 		c.LoginWindow = 15 * time.Minute
+	}
+	if c.K < 2 {
+		c.K = stats.DefaultK
 	}
 	if c.DeviceLease == 0 {
 		c.DeviceLease = 14 * 24 * time.Hour

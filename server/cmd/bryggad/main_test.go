@@ -302,6 +302,50 @@ func TestFlow(t *testing.T) {
 		t.Errorf("device list: %+v", list.Devices)
 	}
 
+	// The manager sees the organisation's figures as recorded; the
+	// authority's report suppresses the count of one.
+	var figures struct {
+		Rows []struct {
+			Group      string           `json:"group"`
+			Indicators map[string]int64 `json:"indicators"`
+		} `json:"rows"`
+	}
+	b.call(t, "GET", "/v1/stats?period=year", manager, nil, &figures)
+	var contacts, syringes int64
+	for _, r := range figures.Rows {
+		if r.Group == "total" {
+			contacts += r.Indicators["contacts"]
+			syringes += r.Indicators["syringes_out"]
+		}
+	}
+	if contacts != 1 || syringes != 30 {
+		t.Errorf("manager's stats: %d contacts, %d syringes; want 1 and 30", contacts, syringes)
+	}
+	authority := b.login(t, "authority")
+	req2, _ := http.NewRequest("GET", b.url+"/v1/reports/indicators?period=year&by=municipality&format=csv", nil)
+	req2.Header.Set("Authorization", "Bearer "+authority)
+	resp2, err := client.Do(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBody, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if !strings.HasPrefix(string(csvBody), "period,by,group,label,indicator,value,suppressed\n") {
+		t.Fatalf("report csv: %.200s", csvBody)
+	}
+	suppressedTotal := false
+	for _, line := range strings.Split(string(csvBody), "\n") {
+		if strings.Contains(line, ",total,Total,contacts,") {
+			suppressedTotal = strings.HasSuffix(line, ",,true")
+		}
+		if strings.Contains(line, string(contact.ID.String())) {
+			t.Error("the report holds a record id")
+		}
+	}
+	if !suppressedTotal {
+		t.Errorf("a count of one contact was not suppressed:\n%s", csvBody)
+	}
+
 	// Refresh: the pair is replaced; using the old refresh token again
 	// ends the session, and the new one stops working too.
 	var next enrolment
@@ -337,7 +381,7 @@ func TestFlow(t *testing.T) {
 	for _, a := range audit.Entries {
 		actions[a.Action]++
 	}
-	for _, a := range []string{"login", "enrol_code", "enrol", "pull", "refresh_reused", "revoke"} {
+	for _, a := range []string{"login", "enrol_code", "enrol", "pull", "refresh_reused", "revoke", "stats", "report"} {
 		if actions[a] == 0 {
 			t.Errorf("audit has no %s: %v", a, actions)
 		}
@@ -424,6 +468,24 @@ func TestEndpoints(t *testing.T) {
 		{"pull bad cursor", "GET", "/v1/sync/pull?" + v + "&cursor=xyz", dev.AccessToken, nil, 410, wire.CodeCursorInvalid},
 		{"pull bad limit", "GET", "/v1/sync/pull?" + v + "&limit=100000", dev.AccessToken, nil, 400, wire.CodeMalformed},
 		{"pull by user", "GET", "/v1/sync/pull?" + v, admin, nil, 403, wire.CodeForbidden},
+
+		{"stats by manager", "GET", "/v1/stats?period=month&by=gender", manager, nil, 200, ""},
+		{"stats by authority", "GET", "/v1/stats", authority, nil, 403, wire.CodeForbidden},
+		{"stats by device", "GET", "/v1/stats", dev.AccessToken, nil, 403, wire.CodeForbidden},
+		{"stats bad period", "GET", "/v1/stats?period=fortnight", manager, nil, 400, wire.CodeMalformed},
+		{"stats bad breakdown", "GET", "/v1/stats?by=client", manager, nil, 400, wire.CodeMalformed},
+		{"stats bad date", "GET", "/v1/stats?from=yesterday", manager, nil, 400, wire.CodeMalformed},
+		{"stats reversed dates", "GET", "/v1/stats?from=2026-05-01&to=2026-04-01", manager, nil, 400, wire.CodeMalformed},
+		{"stats by admin needs org", "GET", "/v1/stats", admin, nil, 400, wire.CodeMalformed},
+		{"report by authority", "GET", "/v1/reports/indicators?by=municipality&period=quarter", authority, nil, 200, ""},
+		{"report csv", "GET", "/v1/reports/indicators?by=age_band&format=csv", authority, nil, 200, ""},
+		{"report bad format", "GET", "/v1/reports/indicators?format=xml", authority, nil, 400, wire.CodeMalformed},
+		{"report by manager", "GET", "/v1/reports/indicators", manager, nil, 403, wire.CodeForbidden},
+		{"report without token", "GET", "/v1/reports/indicators", "", nil, 401, wire.CodeUnauthorized},
+		{"client cards", "GET", "/v1/client-cards?count=6", manager, nil, 200, ""},
+		{"client card png", "GET", "/v1/client-cards?count=1&format=png", manager, nil, 200, ""},
+		{"client cards too many", "GET", "/v1/client-cards?count=5000", manager, nil, 400, wire.CodeMalformed},
+		{"client cards by authority", "GET", "/v1/client-cards", authority, nil, 403, wire.CodeForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
