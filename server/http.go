@@ -47,6 +47,9 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/metrics", s.metrics.handler)
 	app.Get("/.well-known/jwks.json", func(c *fiber.Ctx) error { return c.JSON(s.keys.jwks()) })
 
+	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/dashboard/", fiber.StatusSeeOther) })
+	s.dashboardRoutes(app)
+
 	v1 := app.Group("/v1")
 	v1.Post("/auth/login", limiter.New(limiter.Config{
 		Max: 30, Expiration: time.Minute,

@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ type SyncStore interface {
 	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.Enrolment, error)
 	Devices(ctx context.Context) ([]*replica.Enrolment, error)
 	PutReference(ctx context.Context, recs ...schema.Record) error
+	Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error
 	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*replica.Row, error)
 	Clock() hlc.Timestamp
 	DB() *replica.DB
@@ -228,7 +230,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &we):
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, replica.ErrUnknownDevice), errors.Is(err, replica.ErrNotFound):
 		we = &wire.Error{Code: wire.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, ErrBadArgument), errors.Is(err, schema.ErrInvalid):
 		we = &wire.Error{Code: wire.CodeMalformed, Message: err.Error()}

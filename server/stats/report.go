@@ -46,7 +46,7 @@ func BuildReport(ctx context.Context, db *sql.DB, q Query, k int64) (*Report, er
 	if k < 1 {
 		k = DefaultK
 	}
-	rep := &Report{From: q.From, To: q.To, Period: q.Period, By: q.By, K: k}
+	rep := &Report{From: q.From, To: q.To, Period: q.Period, By: q.By, K: k, Rows: []Row{}}
 	switch q.By {
 	case ByUnit, ByMunicipality, ByOrganisation:
 		return rep, spatial(ctx, db, q, rep)

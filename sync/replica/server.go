@@ -401,6 +401,9 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
 	}
 	res := rejected(m, e)
+	if !schema.IsFieldKind(m.Kind) {
+		return res, nil
+	}
 	if row, err := a.rs.load(ctx, m.Kind, m.ID); err != nil {
 		return wire.Result{}, err
 	} else if row != nil && a.inScope(row) {
@@ -711,6 +714,58 @@ func (s *Server) NotePull(ctx context.Context, deviceID uuid.UUID) error {
 	defer s.mu.Unlock()
 	_, err := s.db.write.ExecContext(ctx, `UPDATE devices SET last_pull_at = ? WHERE id = ?`, s.now().UnixMilli(), deviceID.String())
 	return err
+}
+
+// Write applies a write made on the server itself, such as a manager's
+// status update of a referral in the dashboard: stamped with the server's
+// clock and the store's id as node, merged like any device's write, and
+// pulled by devices like any other change. The caller checks who may
+// write what. Errors: *schema.FieldError for an invalid write,
+// ErrNotFound for a record that does not exist.
+func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	w, err := DecodeWrite(k, id, fields, Key(s.clock.Now(), s.id))
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rs := newRowStore(tx)
+	defer rs.close()
+	row, err := rs.load(ctx, k, id)
+	if err != nil {
+		return err
+	}
+	if row == nil {
+		return fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
+	}
+	changed, err := Join(row, w)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return nil
+	}
+	if err := row.Record.Validate(now); err != nil {
+		return err
+	}
+	row.Seq = s.seq + 1
+	if err := rs.save(ctx, row); err != nil {
+		return err
+	}
+	if err := s.saveCounters(ctx, tx, s.seq+1); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.seq++
+	return nil
 }
 
 // Get returns the row of kind k with id, or nil if there is none.

@@ -94,10 +94,18 @@ func TestPushExactlyOnce(t *testing.T) {
 		t.Errorf("reused number: %+v", r)
 	}
 
+	// A mutation of an unknown kind is rejected, and so is its retry.
+	odd := wire.Mutation{Seq: 4, Kind: "patients", ID: newID(t), Version: hc.Now(), Fields: json.RawMessage(`{}`)}
+	for range 2 {
+		if r := push(t, s, dev, odd).Results[0]; r.Status != wire.Rejected || r.Error.Code != wire.CodeUnknownKind {
+			t.Errorf("unknown kind: %+v", r)
+		}
+	}
+
 	// A push that skips numbers is refused as a whole.
 	_, err := s.Push(context.Background(), dev, &wire.PushRequest{Versions: wire.Current(), Mutations: []wire.Mutation{mutation(t, 9, other, hc.Now())}})
 	var we *wire.Error
-	if !errors.As(err, &we) || we.Code != wire.CodeSeqGap || we.Expected != 4 {
+	if !errors.As(err, &we) || we.Code != wire.CodeSeqGap || we.Expected != 5 {
 		t.Errorf("gap: got %v", err)
 	}
 }
