@@ -164,6 +164,7 @@ const (
 	metaLease     = "lease_seconds"
 	metaRetention = "retention_days"
 	metaStaff     = "staff_id"
+	metaLastError = "last_error"
 )
 
 // Open opens the device's replica at path. A device that has not been
@@ -238,8 +239,8 @@ func (c *Client) UnitID() uuid.UUID {
 }
 
 // Enroll binds the device to the server at serverURL and the unit of a
-// one-time enrolment code, and creates the replica. It then pulls the
-// reference data if the server can be reached.
+// one-time enrolment code, and creates the replica. A first Sync then
+// brings the unit's reference data (staff, units, services).
 func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	if c.Enrolled() {
 		return ErrAlreadyEnrolled

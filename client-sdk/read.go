@@ -72,13 +72,14 @@ func (c *Client) Today(ctx context.Context) ([]*schema.Contact, error) {
 	return c.ContactsOn(ctx, c.opts.Now())
 }
 
-// Contacts returns the unit's contacts, newest first, at most limit.
+// Contacts returns the unit's contacts, newest first, at most limit,
+// voided ones left out.
 func (c *Client) Contacts(ctx context.Context, limit int) ([]*schema.Contact, error) {
 	dev, err := c.readable(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := dev.Select(ctx, schema.KindContact, `WHERE unit_id = ? ORDER BY occurred_at DESC, id LIMIT ?`, dev.UnitID().String(), limit)
+	rows, err := dev.Select(ctx, schema.KindContact, `WHERE unit_id = ? AND voided = 0 ORDER BY occurred_at DESC, id LIMIT ?`, dev.UnitID().String(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +167,14 @@ func (c *Client) Services(ctx context.Context) ([]*schema.Service, error) {
 	return records[*schema.Service](rows), err
 }
 
+// CurrentStaff returns the staff member the device records for (see
+// SetStaff), or the nil id if none is set.
+func (c *Client) CurrentStaff() uuid.UUID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.staff
+}
+
 // StaffList returns the unit's active staff.
 func (c *Client) StaffList(ctx context.Context) ([]*schema.Staff, error) {
 	dev, err := c.readable(ctx)
@@ -200,6 +209,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	dev, err := c.device()
 	if err != nil {
 		return st, nil
+	}
+	if st.LastError == "" {
+		st.LastError, _ = dev.Meta(ctx, metaLastError)
 	}
 	st.Enrolled, st.DeviceID, st.UnitID = true, dev.ID(), dev.UnitID()
 	st.Server, _ = dev.Meta(ctx, metaServer)

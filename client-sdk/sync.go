@@ -47,6 +47,13 @@ func (c *Client) Sync(ctx context.Context) error {
 	c.mu.Lock()
 	c.lastErr = err
 	c.mu.Unlock()
+	if dev, derr := c.device(); derr == nil {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		dev.SetMeta(ctx, metaLastError, msg) // best effort: the sync's own error is what matters
+	}
 	return err
 }
 

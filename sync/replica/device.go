@@ -326,11 +326,11 @@ func (d *Device) NextPush(ctx context.Context, limit int) (*wire.PushRequest, er
 // Rejection is a mutation the server refused, kept so the worker can see
 // what did not sync and why.
 type Rejection struct {
-	Seq        int64
-	Kind       schema.Kind
-	ID         uuid.UUID
-	Error      wire.Error
-	RejectedAt time.Time
+	Seq        int64       `json:"seq"`
+	Kind       schema.Kind `json:"kind"`
+	ID         uuid.UUID   `json:"id"`
+	Error      wire.Error  `json:"error"`
+	RejectedAt time.Time   `json:"rejected_at"`
 }
 
 // AcceptPush applies the server's answer to a push: acknowledged mutations
