@@ -119,3 +119,56 @@ func TestBackgroundLoop(t *testing.T) {
 	c.Stop()
 	c.Stop() // twice is harmless
 }
+
+// TestTokensRefresh: with access tokens that live ten seconds the SDK
+// refreshes before every request, rotating the refresh token each time,
+// and syncs without a hitch.
+func TestTokensRefresh(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), AccessTTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Krokoms kommun", "23")
+	unit, _ := srv.AddUnit(ctx, org.ID, "Teamet", "2309")
+	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
+	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+	c, _ := brygga.Open(ctx, filepath.Join(dir, "t.db"), nil)
+	defer c.Close()
+	if err := c.Enroll(ctx, "http://"+ln.Addr().String(), code.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.SetStaff(ctx, staff.ID)
+	for range 3 {
+		if err := c.Add(ctx, contact(schema.SettingStreet)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Sync(ctx); err != nil {
+			t.Fatalf("sync with short-lived tokens: %v", err)
+		}
+	}
+	entries, err := srv.Audit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls := 0
+	for _, e := range entries {
+		if e.Action == "refresh_reused" {
+			t.Error("a refresh token was used twice")
+		}
+		if e.Action == "pull" && e.Outcome == "ok" {
+			pulls++
+		}
+	}
+	if pulls < 4 {
+		t.Errorf("%d pulls audited, want at least 4", pulls)
+	}
+}

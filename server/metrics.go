@@ -1,6 +1,7 @@
 package server
 
 import (
+	"os"
 	"strconv"
 	"time"
 
@@ -35,6 +36,9 @@ func newMetrics(s *Server) *metrics {
 	m.mutations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "brygga_sync_mutations_total", Help: "Pushed mutations by outcome.",
 	}, []string{"status"})
+	for _, st := range []wire.Status{wire.Applied, wire.Duplicate, wire.Rejected} {
+		m.mutations.WithLabelValues(string(st)) // every outcome shows, at 0 until it happens
+	}
 	m.pulled = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "brygga_sync_pulled_changes_total", Help: "Changes sent to devices by pulls.",
 	})
@@ -43,7 +47,18 @@ func newMetrics(s *Server) *metrics {
 	}, func() float64 {
 		return float64(s.db.Writer().Stats().OpenConnections + s.db.Reader().Stats().OpenConnections)
 	})
-	m.reg.MustRegister(m.requests, m.duration, m.mutations, m.pulled, stats,
+	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "brygga_db_size_bytes", Help: "Size of the database file and its write-ahead log.",
+	}, func() float64 {
+		var n int64
+		for _, p := range []string{s.db.Path(), s.db.Path() + "-wal"} {
+			if fi, err := os.Stat(p); err == nil {
+				n += fi.Size()
+			}
+		}
+		return float64(n)
+	})
+	m.reg.MustRegister(m.requests, m.duration, m.mutations, m.pulled, stats, size,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m

@@ -547,6 +547,19 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("gzip bomb: %d, want 413", st)
 	}
 
+	// Metrics carry request, sync and database figures.
+	resp, err = client.Get(b.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"brygga_http_requests_total", "brygga_sync_mutations_total", "brygga_db_size_bytes", "brygga_db_open_connections"} {
+		if !strings.Contains(string(metricsText), m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+
 	// The PNG of an enrolment code.
 	req, _ = http.NewRequest("POST", b.url+"/v1/devices/enroll-codes", strings.NewReader(`{"unit_id":"`+b.outreach.String()+`"}`))
 	req.Header.Set("Content-Type", "application/json")
