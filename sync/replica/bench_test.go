@@ -186,3 +186,41 @@ func BenchmarkPullPage(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*500/b.Elapsed().Seconds(), "changes/s")
 }
+
+// BenchmarkAcceptPullPage applies 2000-change pull pages to a fresh device
+// replica: the device's side of a first sync.
+func BenchmarkAcceptPullPage(b *testing.B) {
+	db := openBench(b)
+	ctx := context.Background()
+	dev, err := replica.OpenDevice(ctx, filepath.Join(b.TempDir(), "d.db"), replica.DeviceConfig{ID: db.device, UnitID: db.w.unitA})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dev.Close()
+	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := wire.ParseCursor(first.Cursor)
+	var pages []*wire.PullResponse
+	for i := range 20 {
+		c.Seq = int64(i) * 2000
+		p, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: 2000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pages = append(pages, p)
+	}
+	b.ResetTimer()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		p := *pages[i%len(pages)]
+		cur, _ := dev.PullRequest(ctx, 0)
+		p.Since = cur.Cursor
+		if ok, err := dev.AcceptPull(ctx, &p); err != nil || !ok {
+			b.Fatal(err)
+		}
+		n += len(p.Changes)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}

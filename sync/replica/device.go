@@ -497,12 +497,21 @@ func (d *Device) AcceptPull(ctx context.Context, resp *wire.PullResponse) (bool,
 	}
 	rs := newRowStore(tx)
 	defer rs.close()
+	var queued int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
+		return false, fmt.Errorf("accept pull: %w", err)
+	}
 	for i := range resp.Changes {
 		row, err := RowOfChange(&resp.Changes[i])
 		if err != nil {
 			return false, fmt.Errorf("accept pull: %w", err)
 		}
-		if err := d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
+		if queued == 0 { // nothing to replay: the common case of a first sync
+			err = rs.save(ctx, row)
+		} else {
+			err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row)
+		}
+		if err != nil {
 			return false, fmt.Errorf("accept pull: %w", err)
 		}
 	}

@@ -243,6 +243,9 @@ func RowOfChange(c *wire.Change) (*Row, error) {
 		return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
 	}
 	for i, f := range w.fields {
+		if w.keys[i] == c.V {
+			continue // checked above
+		}
 		if err := checkFieldKey(f, w.keys[i]); err != nil {
 			return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
 		}
