@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -150,6 +151,9 @@ type Client struct {
 	accessExp time.Time
 	staff     uuid.UUID
 	lastErr   error
+	// offset is how far the server's clock was ahead of the device's at
+	// the last sync: the device's idea of now is corrected by it.
+	offset time.Duration
 
 	syncMu sync.Mutex // one sync at a time
 	loop   *loop
@@ -165,6 +169,9 @@ const (
 	metaRetention = "retention_days"
 	metaStaff     = "staff_id"
 	metaLastError = "last_error"
+	metaOffset    = "clock_offset_ms"
+	metaAccess    = "access_token"
+	metaAccessExp = "access_expires"
 )
 
 // Open opens the device's replica at path. A device that has not been
@@ -190,7 +197,57 @@ func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
 	if s, _ := dev.Meta(ctx, metaStaff); s != "" {
 		c.staff, _ = uuid.Parse(s)
 	}
+	if ms, _ := dev.Meta(ctx, metaOffset); ms != "" {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			c.offset = time.Duration(n) * time.Millisecond
+		}
+	}
+	// An access token from before a restart is used while it lives, so
+	// that reopening the app does not cost a refresh.
+	if tok, _ := dev.Meta(ctx, metaAccess); tok != "" {
+		exp, _ := dev.Meta(ctx, metaAccessExp)
+		if t, err := time.Parse(time.RFC3339Nano, exp); err == nil {
+			c.access, c.accessExp = tok, t
+		}
+	}
 	return c, nil
+}
+
+// now is the device's clock corrected by what the server said at the last
+// sync: a tablet whose clock is days off still records the right time by
+// default and judges its lease correctly.
+func (c *Client) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opts.Now().Add(c.offset)
+}
+
+// noteServerClock learns the offset of the device's clock from the
+// server's.
+func (c *Client) noteServerClock(ctx context.Context, server hlc.Timestamp) {
+	if server.IsZero() {
+		return
+	}
+	off := server.Wall().Sub(c.opts.Now()).Truncate(time.Second)
+	c.mu.Lock()
+	c.offset = off
+	c.mu.Unlock()
+	if dev, err := c.device(); err == nil {
+		dev.SetMeta(ctx, metaOffset, strconv.FormatInt(off.Milliseconds(), 10)) // best effort: it is learned again at the next sync
+	}
+}
+
+// keepAccess stores the access token with its expiry, beside the refresh
+// token.
+func (c *Client) keepAccess(ctx context.Context, token string, exp time.Time) error {
+	dev, err := c.device()
+	if err != nil {
+		return err
+	}
+	if err := dev.SetMeta(ctx, metaAccessExp, exp.UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
+	return dev.SetMeta(ctx, metaAccess, token)
 }
 
 // Close stops the background loop and closes the replica.
@@ -267,7 +324,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	c.dev = dev
 	c.access, c.accessExp = e.AccessToken, c.opts.Now().Add(time.Duration(e.ExpiresIn)*time.Second)
 	c.mu.Unlock()
-	return nil
+	return c.keepAccess(ctx, c.access, c.accessExp)
 }
 
 // enrolment is the server's answer to an enrolment or a refresh.

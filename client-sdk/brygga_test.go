@@ -464,3 +464,11 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	}
 }
+
+func listen(t *testing.T) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

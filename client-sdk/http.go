@@ -126,8 +126,12 @@ func (c *Client) refresh(ctx context.Context, base string) (string, error) {
 	if err := dev.SetMeta(ctx, metaRefresh, e.RefreshToken); err != nil {
 		return "", err
 	}
+	exp := c.opts.Now().Add(time.Duration(e.ExpiresIn) * time.Second)
 	c.mu.Lock()
-	c.access, c.accessExp = e.AccessToken, c.opts.Now().Add(time.Duration(e.ExpiresIn)*time.Second)
+	c.access, c.accessExp = e.AccessToken, exp
 	c.mu.Unlock()
+	if err := c.keepAccess(ctx, e.AccessToken, exp); err != nil {
+		return "", err
+	}
 	return e.AccessToken, nil
 }

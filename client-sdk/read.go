@@ -23,7 +23,7 @@ func (c *Client) readable(ctx context.Context) (*replica.Device, error) {
 	last, _ := dev.Meta(ctx, metaLastSync)
 	secs, _ := strconv.ParseInt(lease, 10, 64)
 	at, err := time.Parse(time.RFC3339Nano, last)
-	if secs > 0 && err == nil && c.opts.Now().Sub(at) > time.Duration(secs)*time.Second {
+	if secs > 0 && err == nil && c.now().Sub(at) > time.Duration(secs)*time.Second {
 		return nil, ErrLeaseExpired
 	}
 	return dev, nil
@@ -69,7 +69,7 @@ func (c *Client) ContactsOn(ctx context.Context, day time.Time) ([]*schema.Conta
 
 // Today returns today's contacts of the unit.
 func (c *Client) Today(ctx context.Context) ([]*schema.Contact, error) {
-	return c.ContactsOn(ctx, c.opts.Now())
+	return c.ContactsOn(ctx, c.now())
 }
 
 // Contacts returns the unit's contacts, newest first, at most limit,

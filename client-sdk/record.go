@@ -69,7 +69,7 @@ func (c *Client) Add(ctx context.Context, rec schema.Record) error {
 		}
 	}
 	if h.OccurredAt.IsZero() {
-		h.OccurredAt = c.opts.Now().UTC().Truncate(time.Millisecond)
+		h.OccurredAt = c.now().UTC().Truncate(time.Millisecond)
 	}
 	if err := dev.Create(ctx, rec); err != nil {
 		return err

@@ -88,6 +88,7 @@ func (c *Client) sync(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("brygga: push: %w", err)
 		}
+		c.noteServerClock(ctx, resp.Clock)
 		if err := dev.AcceptPush(ctx, &resp); err != nil {
 			return err
 		}
@@ -125,6 +126,7 @@ func (c *Client) sync(ctx context.Context) error {
 			from, _ := wire.ParseCursor(req.Cursor)
 			start = from.Seq
 		}
+		c.noteServerClock(ctx, resp.Clock)
 		if _, err := dev.AcceptPull(ctx, &resp); err != nil {
 			return err
 		}
@@ -134,7 +136,7 @@ func (c *Client) sync(ctx context.Context) error {
 			break
 		}
 	}
-	now := c.opts.Now()
+	now := c.now()
 	if err := dev.SetMeta(ctx, metaLastSync, now.UTC().Format(time.RFC3339Nano)); err != nil {
 		return err
 	}

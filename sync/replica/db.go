@@ -69,11 +69,13 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	return db, nil
 }
 
-// Close closes both pools.
+// Close closes both pools, the readers first: the writer, closing last,
+// checkpoints the write-ahead log into the database file, so that the file
+// alone is the whole database (as a copy or backup of it expects).
 func (db *DB) Close() error {
-	err := db.write.Close()
-	if rerr := db.read.Close(); err == nil {
-		err = rerr
+	err := db.read.Close()
+	if werr := db.write.Close(); err == nil {
+		err = werr
 	}
 	return err
 }
