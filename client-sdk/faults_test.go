@@ -58,6 +58,12 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
+func (f *flaky) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cuts
+}
+
 func (f *flaky) set(on bool) {
 	f.mu.Lock()
 	f.on = on
@@ -92,7 +98,7 @@ func TestRandomCuts(t *testing.T) {
 	var made []uuid.UUID
 	var refs []uuid.UUID
 	failures := 0
-	for i := 0; i < 400 && f.cuts < 300; i++ {
+	for i := 0; i < 400 && f.count() < 300; i++ {
 		d := all[rng.IntN(len(all))]
 		if d == clinic {
 			if in, err := clinic.IncomingReferrals(ctx); err == nil && len(in) > 0 {
@@ -122,8 +128,8 @@ func TestRandomCuts(t *testing.T) {
 			failures++
 		}
 	}
-	if f.cuts < 200 {
-		t.Fatalf("only %d cuts", f.cuts)
+	if n := f.count(); n < 200 {
+		t.Fatalf("only %d cuts", n)
 	}
 	f.set(false)
 	for range 2 {
@@ -133,7 +139,7 @@ func TestRandomCuts(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d connections cut, %d syncs failed, %d contacts and %d referrals made", f.cuts, failures, len(made), len(refs))
+	t.Logf("%d connections cut, %d syncs failed, %d contacts and %d referrals made", f.count(), failures, len(made), len(refs))
 
 	if n := r.count(t, schema.KindContact, made); n != len(made) {
 		t.Errorf("server holds %d of %d contacts", n, len(made))
