@@ -170,6 +170,7 @@ const (
 	metaStaff     = "staff_id"
 	metaLastError = "last_error"
 	metaOffset    = "clock_offset_ms"
+	metaLastPurge = "last_purge"
 	metaAccess    = "access_token"
 	metaAccessExp = "access_expires"
 )

@@ -35,7 +35,8 @@ func (f *fakeNow) Add(d time.Duration) {
 func TestLeaseAndRetention(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), DeviceLease: 48 * time.Hour, RetentionDays: 30})
+	clock := &fakeNow{t: time.Now()}
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), DeviceLease: 48 * time.Hour, RetentionDays: 30, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,6 @@ func TestLeaseAndRetention(t *testing.T) {
 	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleCounsellor)
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
 
-	clock := &fakeNow{t: time.Now()}
 	c, err := brygga.Open(ctx, filepath.Join(dir, "t.db"), &brygga.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestLeaseAndRetention(t *testing.T) {
 	}
 	c.SetStaff(ctx, staff.ID)
 	old := contact(schema.SettingFixedSite)
-	old.OccurredAt = time.Now().Add(-40 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	old.OccurredAt = clock.Now().Add(-40 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
 	recent := contact(schema.SettingFixedSite)
 	for _, rec := range []*schema.Contact{old, recent} {
 		if err := c.Add(ctx, rec); err != nil {
@@ -76,7 +76,6 @@ func TestLeaseAndRetention(t *testing.T) {
 		t.Fatalf("read after the lease: %v", err)
 	}
 	late := contact(schema.SettingStreet)
-	late.OccurredAt = time.Now().UTC().Truncate(time.Millisecond) // the worker enters the true time
 	if err := c.Add(ctx, late); err != nil {
 		t.Fatalf("recording after the lease: %v", err)
 	}

@@ -140,6 +140,11 @@ func (c *Client) sync(ctx context.Context) error {
 	if err := dev.SetMeta(ctx, metaLastSync, now.UTC().Format(time.RFC3339Nano)); err != nil {
 		return err
 	}
+	// Retention: at most once a day, as it reads every record table.
+	last, _ := dev.Meta(ctx, metaLastPurge)
+	if t, err := time.Parse(time.RFC3339Nano, last); err == nil && now.Sub(t) < 24*time.Hour {
+		return nil
+	}
 	if days, _ := dev.Meta(ctx, metaRetention); days != "" {
 		if n, err := strconv.Atoi(days); err == nil && n > 0 {
 			if _, err := dev.Purge(ctx, now.AddDate(0, 0, -n)); err != nil {
@@ -147,7 +152,7 @@ func (c *Client) sync(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
+	return dev.SetMeta(ctx, metaLastPurge, now.UTC().Format(time.RFC3339Nano))
 }
 
 // loop is the background sync loop.
