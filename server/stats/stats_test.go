@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"path/filepath"
 	"testing"
 	"time"
@@ -58,7 +60,7 @@ func fields(rec schema.Record, only ...string) json.RawMessage {
 // newDataset makes n contacts with their exchanges, naloxone, reversals
 // and referrals over 2026, then corrects and voids some of them, all
 // through the sync engine's push.
-func newDataset(t *testing.T, seed uint64, n int) *dataset {
+func newDataset(t testing.TB, seed uint64, n int) *dataset {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	s, err := replica.OpenServer(ctx, filepath.Join(t.TempDir(), "s.db"), replica.ServerConfig{Now: func() time.Time { return now }})
@@ -549,5 +551,23 @@ func TestSuppressSimple(t *testing.T) {
 	hidden = stats.Suppress([]int64{0, 4, 30, 34}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
 	if want := []bool{false, true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
 		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+}
+
+// BenchmarkIndicatorsYear computes a year's indicators by month over the
+// records of BRYGGA_BENCH_EVENTS contacts (default 20,000) with their
+// exchanges, naloxone, reversals and referrals.
+func BenchmarkIndicatorsYear(b *testing.B) {
+	n := 20000
+	if s := os.Getenv("BRYGGA_BENCH_EVENTS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	d := newDataset(b, 1, n)
+	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Month}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := stats.Compute(context.Background(), d.store.DB().Reader(), q); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
