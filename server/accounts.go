@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -178,8 +179,9 @@ func (s *Server) AddUser(ctx context.Context, username, password string, role Ro
 	switch {
 	case !role.Valid():
 		return nil, fmt.Errorf("add user: %w: role %q is not one of outreach, manager, authority, admin", ErrBadArgument, role)
-	case len(username) < 2 || len(username) > 64 || strings.ContainsAny(username, " \t\r\n"):
-		return nil, fmt.Errorf("add user: %w: a username has 2 to 64 characters and no spaces", ErrBadArgument)
+	case !utf8.ValidString(username) || utf8.RuneCountInString(username) < 2 || utf8.RuneCountInString(username) > maxUsername ||
+		strings.ContainsAny(username, " \t\r\n"):
+		return nil, fmt.Errorf("add user: %w: a username has 2 to %d characters and no spaces", ErrBadArgument, maxUsername)
 	case len(password) < MinPasswordLength:
 		return nil, fmt.Errorf("add user: %w: a password has at least %d characters", ErrBadArgument, MinPasswordLength)
 	}
@@ -259,6 +261,56 @@ func (s *Server) Users(ctx context.Context) ([]*User, error) {
 		out = append(out, &u)
 	}
 	return out, rows.Err()
+}
+
+// maxUsername is the most characters a username has.
+const maxUsername = 64
+
+// loginName is username as the login limiter and the audit log keep it. No
+// username has more than maxUsername characters, so a longer one is cut
+// there and marked: an anonymous caller must not write megabytes into a log
+// that is never pruned, nor into the limiter's memory.
+func loginName(username string) string {
+	if utf8.ValidString(username) && utf8.RuneCountInString(username) <= maxUsername {
+		return username
+	}
+	cut := username[:min(len(username), maxUsername*utf8.UTFMax)]
+	return strings.ToValidUTF8(cut, "\uFFFD") + "…"
+}
+
+// staffLogin checks a staff member's username and password and issues an
+// access token, for the API and the dashboard alike (target names which in
+// the audit log). Failed logins are limited per username; every attempt is
+// audited. The errors are *wire.Error with code rate_limited, unauthorized,
+// or forbidden for a role that allowed refuses.
+func (s *Server) staffLogin(ctx context.Context, username, password, target, requestID string, allowed func(Role) bool) (*User, string, error) {
+	now := s.now()
+	name := loginName(username)
+	if !s.logins.allowed(name, now) {
+		s.audit(ctx, "anonymous", "login_failed", "username:"+name, string(wire.CodeRateLimited), 0, requestID)
+		return nil, "", &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
+	}
+	u, ok, err := s.authenticate(ctx, username, password)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		s.logins.fail(name, now)
+		s.audit(ctx, "anonymous", "login_failed", "username:"+name, string(wire.CodeUnauthorized), 0, requestID)
+		return nil, "", unauthorized("wrong username or password")
+	}
+	s.logins.reset(name)
+	if !allowed(u.Role) {
+		s.audit(ctx, "user:"+u.ID.String(), "login", target, string(wire.CodeForbidden), 0, requestID)
+		return nil, "", forbidden("this role may not log in here")
+	}
+	token, err := s.keys.sign(&Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
+		Role: u.Role, OrgID: idString(u.OrgID), UnitID: idString(u.UnitID)})
+	if err != nil {
+		return nil, "", err
+	}
+	s.audit(ctx, "user:"+u.ID.String(), "login", target, "ok", 0, requestID)
+	return u, token, nil
 }
 
 // authenticate checks a username and password.
@@ -421,6 +473,17 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
+	// A revoked device is told so whatever the state of its token (the
+	// revocation also expired them all), so that it wipes its replica.
+	id, _ := uuid.Parse(device)
+	dev, err := s.store.LookupDevice(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if !dev.RevokedAt.IsZero() {
+		s.audit(ctx, "device:"+device, "refresh", "device:"+device, string(wire.CodeDeviceRevoked), 0, "")
+		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
+	}
 	if replaced.Valid {
 		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
@@ -437,14 +500,6 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before"}
-	}
-	id, _ := uuid.Parse(device)
-	dev, err := s.store.LookupDevice(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("refresh: %w", err)
-	}
-	if !dev.RevokedAt.IsZero() {
-		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
 	}
 	u, err := s.unit(ctx, dev.UnitID)
 	if err != nil {

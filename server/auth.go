@@ -85,11 +85,14 @@ type keyring struct {
 	signing string // kid of the key that signs
 	keys    map[string]ed25519.PrivateKey
 	retired map[string]time.Time
+	// ttl is the lifetime of the tokens the server issues: a token that
+	// claims a longer one was not made here.
+	ttl time.Duration
 }
 
 // loadKeys reads the signing keys, creating one on first start.
-func loadKeys(ctx context.Context, db *sql.DB, now time.Time) (*keyring, error) {
-	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}}
+func loadKeys(ctx context.Context, db *sql.DB, now time.Time, ttl time.Duration) (*keyring, error) {
+	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl}
 	if err := k.reload(ctx, db); err != nil {
 		return nil, err
 	}
@@ -167,11 +170,13 @@ func (k *keyring) sign(c *Claims) (string, error) {
 }
 
 // parse verifies an access token: EdDSA only, our issuer and audience, an
-// expiry that has not passed, a known key that was not retired before the
-// token was issued.
+// expiry that has not passed, a time of issue, a lifetime no longer than
+// the server gives its tokens, and a known key that was not retired before
+// the token was issued. A retired key that leaked thus mints nothing that
+// is accepted.
 func (k *keyring) parse(token string, now time.Time) (*Claims, error) {
 	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k.mu.RLock()
 		defer k.mu.RUnlock()
@@ -190,6 +195,23 @@ func (k *keyring) parse(token string, now time.Time) (*Claims, error) {
 	)
 	if err != nil {
 		return nil, err
+	}
+	if c.IssuedAt == nil {
+		return nil, errors.New("token has no time of issue")
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > k.ttl {
+		return nil, errors.New("token lives longer than the server's tokens")
+	}
+	kid, _ := t.Header["kid"].(string)
+	k.mu.RLock()
+	retired, ok := k.retired[kid]
+	k.mu.RUnlock()
+	// Times of issue have whole seconds: a token of the second of the
+	// rotation passes, one of any later second does not. A key that leaked
+	// can still backdate; the lifetime bound above keeps what it signs
+	// from outliving the rotation by more than one token's lifetime.
+	if ok && !c.IssuedAt.Before(retired) {
+		return nil, errors.New("token was signed by a retired key")
 	}
 	return &c, nil
 }

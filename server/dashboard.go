@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"sort"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server/stats"
+	"github.com/brygga/brygga/sync/wire"
 )
 
 //go:embed templates/*.html
@@ -169,30 +171,21 @@ func (s *Server) dashLogin(c *fiber.Ctx) error {
 	fail := func(key string) error {
 		return s.render(c.Status(fiber.StatusUnauthorized), "login", l, map[string]any{"Error": text(key, l), "Title": text("login", l)})
 	}
-	now := s.now()
-	if !s.logins.allowed(username, now) {
-		s.audit(c.UserContext(), "anonymous", "login_failed", "username:"+username, "rate_limited", 0, requestID(c))
+	_, token, err := s.staffLogin(c.UserContext(), username, password, "dashboard", requestID(c), func(r Role) bool {
+		return r == RoleManager || r == RoleAdmin
+	})
+	var werr *wire.Error
+	switch {
+	case errors.As(err, &werr) && werr.Code == wire.CodeRateLimited:
 		return fail("locked")
-	}
-	u, ok, err := s.authenticate(c.UserContext(), username, password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		s.logins.fail(username, now)
-		s.audit(c.UserContext(), "anonymous", "login_failed", "username:"+username, "unauthorized", 0, requestID(c))
+	case errors.As(err, &werr) && werr.Code == wire.CodeUnauthorized:
 		return fail("bad_login")
-	}
-	if u.Role != RoleManager && u.Role != RoleAdmin {
+	case errors.As(err, &werr) && werr.Code == wire.CodeForbidden:
 		return fail("no_access")
-	}
-	s.logins.reset(username)
-	token, err := s.keys.sign(&Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
-		Role: u.Role, OrgID: idString(u.OrgID), UnitID: idString(u.UnitID)})
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	s.audit(c.UserContext(), "user:"+u.ID.String(), "login", "dashboard", "ok", 0, requestID(c))
+	now := s.now()
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: token, Path: "/dashboard", HTTPOnly: true, SameSite: "Strict",
 		Expires: now.Add(s.cfg.AccessTTL), Secure: strings.HasPrefix(s.cfg.PublicURL, "https://")})
 	return c.Redirect("/dashboard/", fiber.StatusSeeOther)

@@ -179,28 +179,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if req.Username == "" || req.Password == "" {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "username", Message: "username and password are required"}
 	}
-	ctx := c.UserContext()
-	now := s.now()
-	if !s.logins.allowed(req.Username, now) {
-		s.audit(ctx, "anonymous", "login_failed", "username:"+req.Username, string(wire.CodeRateLimited), 0, requestID(c))
-		return &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
-	}
-	u, ok, err := s.authenticate(ctx, req.Username, req.Password)
+	u, token, err := s.staffLogin(c.UserContext(), req.Username, req.Password, "", requestID(c), func(Role) bool { return true })
 	if err != nil {
 		return err
 	}
-	if !ok {
-		s.logins.fail(req.Username, now)
-		s.audit(ctx, "anonymous", "login_failed", "username:"+req.Username, string(wire.CodeUnauthorized), 0, requestID(c))
-		return unauthorized("wrong username or password")
-	}
-	s.logins.reset(req.Username)
-	token, err := s.keys.sign(&Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
-		Role: u.Role, OrgID: idString(u.OrgID), UnitID: idString(u.UnitID)})
-	if err != nil {
-		return err
-	}
-	s.audit(ctx, "user:"+u.ID.String(), "login", "", "ok", 0, requestID(c))
 	return c.JSON(LoginResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTTL.Seconds()), Role: u.Role, OrgID: u.OrgID, UnitID: u.UnitID})
 }
 

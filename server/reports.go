@@ -43,6 +43,9 @@ func (s *Server) statsQuery(c *fiber.Ctx) (stats.Query, error) {
 		if err != nil {
 			return t, &wire.Error{Code: wire.CodeMalformed, Field: name, Message: name + " must be a date YYYY-MM-DD"}
 		}
+		if t.Year() < 2000 || t.Year() > 2999 {
+			return t, &wire.Error{Code: wire.CodeMalformed, Field: name, Message: name + " must be a date from 2000 to 2999"}
+		}
 		return t, nil
 	}
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, stockholm)
@@ -62,7 +65,7 @@ func (s *Server) statsQuery(c *fiber.Ctx) (stats.Query, error) {
 		return q, &wire.Error{Code: wire.CodeMalformed, Field: "by", Message: "by must be unit, municipality, organisation, gender or age_band"}
 	case !q.To.After(q.From):
 		return q, &wire.Error{Code: wire.CodeMalformed, Field: "to", Message: "to must not be before from"}
-	case q.To.Sub(q.From) > 11*366*24*time.Hour:
+	case q.To.After(q.From.AddDate(10, 0, 0)):
 		return q, &wire.Error{Code: wire.CodeMalformed, Field: "from", Message: "at most ten years at a time"}
 	}
 	return q, nil
