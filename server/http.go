@@ -38,8 +38,10 @@ func (s *Server) newApp() *fiber.App {
 		DisableStartupMessage: true,
 	})
 	app.Use(requestid.New())
-	app.Use(s.withContext)
+	// Metrics come first: they count each request with the status its
+	// error was answered with, which withContext writes.
 	app.Use(s.metrics.middleware)
+	app.Use(s.withContext)
 	app.Use(compress.New())
 
 	app.Get("/healthz", s.healthz)

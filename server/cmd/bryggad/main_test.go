@@ -559,6 +559,10 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("metrics lack %s", m)
 		}
 	}
+	// Refused requests are counted with the status they were answered.
+	if want := `brygga_http_requests_total{method="POST",route="/v1/sync/push",status="413"} 1`; !strings.Contains(string(metricsText), want) {
+		t.Errorf("metrics lack %s", want)
+	}
 
 	// The PNG of an enrolment code.
 	req, _ = http.NewRequest("POST", b.url+"/v1/devices/enroll-codes", strings.NewReader(`{"unit_id":"`+b.outreach.String()+`"}`))
