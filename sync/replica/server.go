@@ -57,8 +57,7 @@ type Server struct {
 	maxSkew time.Duration
 	id      uuid.UUID
 
-	mu    sync.Mutex // serialises writes; guards seq
-	seq   int64
+	mu    sync.Mutex // serialises this process's writes
 	clock *hlc.Clock
 }
 
@@ -118,9 +117,6 @@ func (s *Server) load(ctx context.Context) error {
 	}
 	if s.id, err = uuid.Parse(id); err != nil {
 		return fmt.Errorf("store id: %w", err)
-	}
-	if _, err := getMeta(ctx, tx, "change_seq", &s.seq); err != nil {
-		return err
 	}
 	var last string
 	ts := hlc.Timestamp(0)
@@ -274,7 +270,7 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	defer s.mu.Unlock()
 	now := s.now()
 
-	tx, err := s.db.write.BeginTx(ctx, nil)
+	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
@@ -292,7 +288,7 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		s.clock.Observe(req.Clock)
 	}
 
-	a := &applier{s: s, rs: newRowStore(tx), tx: tx, dev: dev, now: now, seq: s.seq}
+	a := &applier{s: s, rs: newRowStore(tx), tx: tx, dev: dev, now: now, seq: seq}
 	defer a.close()
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
 	last := dev.LastSeq
@@ -339,20 +335,54 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		last, now.UnixMilli(), req.Protocol, len(rejections), deviceID.String()); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	if err := s.saveCounters(ctx, tx, a.seq); err != nil {
+	if err := s.saveCounters(ctx, tx, seq, a.seq); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
-	s.seq = a.seq
 	resp.LastSeq = last
 	resp.Clock = s.clock.Now()
 	return resp, nil
 }
 
-func (s *Server) saveCounters(ctx context.Context, tx *sql.Tx, seq int64) error {
-	if seq != s.seq {
+// beginWrite begins a write transaction and reads the counters in it: the
+// last change sequence number, and the clock as the last write left it,
+// which the clock observes. They are read anew in every transaction, never
+// kept between them, so that another process writing to the same database
+// (an admin command while the server runs) neither reuses a sequence
+// number, which would hide a change from the devices past it, nor stamps
+// behind the other's clock. SQLite's write lock, taken at BEGIN, keeps them
+// current until the commit.
+func (s *Server) beginWrite(ctx context.Context) (*sql.Tx, int64, error) {
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	var seq int64
+	var last string
+	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
+		tx.Rollback()
+		return nil, 0, err
+	}
+	if ok, err := getMeta(ctx, tx, "hlc", &last); err != nil {
+		tx.Rollback()
+		return nil, 0, err
+	} else if ok {
+		ts, err := hlc.Parse(last)
+		if err != nil {
+			tx.Rollback()
+			return nil, 0, fmt.Errorf("stored clock: %w", err)
+		}
+		s.clock.Observe(ts)
+	}
+	return tx, seq, nil
+}
+
+// saveCounters stores the counters of a write transaction that began at
+// sequence number from and ends at seq.
+func (s *Server) saveCounters(ctx context.Context, tx *sql.Tx, from, seq int64) error {
+	if seq != from {
 		if err := setMeta(ctx, tx, "change_seq", seq); err != nil {
 			return err
 		}
@@ -665,14 +695,14 @@ func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	tx, err := s.db.write.BeginTx(ctx, nil)
+	tx, from, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("put reference: %w", err)
 	}
 	defer tx.Rollback()
 	rs := newRowStore(tx)
 	defer rs.close()
-	seq := s.seq
+	seq := from
 	for _, rec := range recs {
 		if schema.IsFieldKind(rec.Kind()) {
 			return fmt.Errorf("put reference: %s are field records", rec.Kind())
@@ -697,13 +727,12 @@ func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error 
 			return fmt.Errorf("put reference: %w", err)
 		}
 	}
-	if err := s.saveCounters(ctx, tx, seq); err != nil {
+	if err := s.saveCounters(ctx, tx, from, seq); err != nil {
 		return fmt.Errorf("put reference: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put reference: %w", err)
 	}
-	s.seq = seq
 	return nil
 }
 
@@ -726,15 +755,15 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	w, err := DecodeWrite(k, id, fields, Key(s.clock.Now(), s.id))
-	if err != nil {
-		return err
-	}
-	tx, err := s.db.write.BeginTx(ctx, nil)
+	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	w, err := DecodeWrite(k, id, fields, Key(s.clock.Now(), s.id))
+	if err != nil {
+		return err
+	}
 	rs := newRowStore(tx)
 	defer rs.close()
 	row, err := rs.load(ctx, k, id)
@@ -754,18 +783,14 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err := row.Record.Validate(now); err != nil {
 		return err
 	}
-	row.Seq = s.seq + 1
+	row.Seq = seq + 1
 	if err := rs.save(ctx, row); err != nil {
 		return err
 	}
-	if err := s.saveCounters(ctx, tx, s.seq+1); err != nil {
+	if err := s.saveCounters(ctx, tx, seq, seq+1); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.seq++
-	return nil
+	return tx.Commit()
 }
 
 // Get returns the row of kind k with id, or nil if there is none.

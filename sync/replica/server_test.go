@@ -320,3 +320,72 @@ func TestPullCursor(t *testing.T) {
 		t.Errorf("revoked device pulled: %v", err)
 	}
 }
+
+// TestTwoWritersOneFile has two server stores write to one database file,
+// as an admin command does while the server runs: every change gets its
+// own sequence number, and a device that syncs through one of them
+// receives what the other wrote, after its cursor as much as before.
+func TestTwoWritersOneFile(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	path := filepath.Join(t.TempDir(), "server.db")
+	open := func() *replica.Server {
+		s, err := replica.OpenServer(ctx, path, replica.ServerConfig{Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	serving, admin := open(), open()
+	if err := serving.PutReference(ctx, w.reference()...); err != nil {
+		t.Fatal(err)
+	}
+	d := MustOpenDevice(t, clock.Now, serving, w.unitA)
+	syncAll(t, serving, d)
+
+	var added []uuid.UUID
+	for i := range 3 {
+		staff := &schema.Staff{ID: newID(t), UnitID: w.unitA, Role: schema.RoleOutreachWorker, Active: true}
+		writer := admin
+		if i == 1 {
+			writer = serving
+		}
+		if err := writer.PutReference(ctx, staff); err != nil {
+			t.Fatal(err)
+		}
+		added = append(added, staff.ID)
+		if err := d.Create(ctx, newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		syncAll(t, serving, d)
+	}
+
+	// The device holds every staff member either store wrote.
+	rows, err := d.Rows(ctx, schema.KindStaff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[uuid.UUID]bool{}
+	for _, r := range rows {
+		held[r.Record.RecordID()] = true
+	}
+	for _, id := range added {
+		if !held[id] {
+			t.Errorf("staff %s, written by the other store, never reached the device", id)
+		}
+	}
+	// And no two changes share a sequence number.
+	resp, err := serving.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := map[int64]uuid.UUID{}
+	for _, c := range resp.Changes {
+		if other, ok := seqs[c.Seq]; ok {
+			t.Errorf("changes %s and %s share sequence number %d", other, c.ID, c.Seq)
+		}
+		seqs[c.Seq] = c.ID
+	}
+}
