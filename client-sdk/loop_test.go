@@ -171,3 +171,65 @@ func TestTokensRefresh(t *testing.T) {
 		t.Errorf("%d pulls audited, want at least 4", pulls)
 	}
 }
+
+// TestLostRefreshAnswer loses the server's answer to a token refresh on
+// the way to the tablet, as a dropped connection in a stairwell does: the
+// tablet presents its refresh token again at its next sync, gets a new
+// pair, and its records reach the server. Its session is not ended.
+func TestLostRefreshAnswer(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := &fakeNow{t: time.Now()}
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), Now: now.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	cut, via := startCutter(t, "http://"+ln.Addr().String())
+	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Åre kommun", "23")
+	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2321")
+	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
+	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+	c, _ := brygga.Open(ctx, filepath.Join(dir, "t.db"), nil)
+	defer c.Close()
+	if err := c.Enroll(ctx, via, code.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.SetStaff(ctx, staff.ID)
+	rec := contact(schema.SettingStreet)
+	if err := c.Add(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+
+	// The access token expires; the answer to the refresh is lost.
+	now.Add(20 * time.Minute)
+	cut.path.Store("/v1/auth/refresh")
+	cut.cut.Store(1)
+	if err := c.Sync(ctx); err == nil {
+		t.Fatal("sync succeeded although the refresh answer was lost")
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("sync after a lost refresh answer: %v", err)
+	}
+	if st, _ := c.Status(ctx); st.Pending != 0 {
+		t.Errorf("%d mutations still pending", st.Pending)
+	}
+	if _, err := srv.Record(ctx, schema.KindContact, rec.ID); err != nil {
+		t.Errorf("the contact is not on the server: %v", err)
+	}
+	entries, err := srv.Audit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == "refresh_reused" {
+			t.Errorf("the lost answer ended the session: %+v", e)
+		}
+	}
+}

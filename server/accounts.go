@@ -427,46 +427,66 @@ func (s *Server) Enrol(ctx context.Context, code string) (*Enrolment, error) {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
 	e := &Enrolment{DeviceID: deviceID, UnitID: unitID, OrgID: u.OrgID}
-	if err := s.issueDeviceTokens(ctx, e); err != nil {
+	if _, err := s.issueDeviceTokens(ctx, s.db.Writer(), e); err != nil {
 		return nil, err
 	}
 	s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+unit, "ok", 0, "")
 	return e, nil
 }
 
-func (s *Server) issueDeviceTokens(ctx context.Context, e *Enrolment) error {
+// execer is a database handle or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// issueDeviceTokens signs an access token for e's device and stores a new
+// refresh token through db, and returns the refresh token's hash.
+func (s *Server) issueDeviceTokens(ctx context.Context, db execer, e *Enrolment) ([]byte, error) {
 	now := s.now()
 	access, err := s.keys.sign(&Claims{
 		RegisteredClaims: registered(now, s.cfg.AccessTTL, "device:"+e.DeviceID.String()),
 		OrgID:            e.OrgID.String(), UnitID: e.UnitID.String(),
 	})
 	if err != nil {
-		return fmt.Errorf("issue token: %w", err)
+		return nil, fmt.Errorf("issue token: %w", err)
 	}
 	refresh, err := randomToken(32)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		hashToken(refresh), e.DeviceID.String(), now.UnixMilli(), now.Add(s.cfg.RefreshTTL).UnixMilli()); err != nil {
-		return fmt.Errorf("issue token: %w", err)
+	hash := hashToken(refresh)
+	if _, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (token_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		hash, e.DeviceID.String(), now.UnixMilli(), now.Add(s.cfg.RefreshTTL).UnixMilli()); err != nil {
+		return nil, fmt.Errorf("issue token: %w", err)
 	}
 	e.AccessToken, e.RefreshToken, e.TokenType, e.ExpiresIn = access, refresh, "Bearer", int(s.cfg.AccessTTL.Seconds())
 	e.LeaseSeconds, e.RetentionDays = int64(s.cfg.DeviceLease.Seconds()), s.cfg.RetentionDays
-	return nil
+	return hash, nil
 }
 
-// Refresh exchanges a device's refresh token for a new pair. A token that
-// was already exchanged ends the device's session: every refresh token of
-// the device is revoked, and it must be enrolled again.
+// Refresh exchanges a device's refresh token for a new pair, in one
+// transaction. Each refresh token works once: a token that was already
+// exchanged ends the device's session (every refresh token of the device is
+// revoked, and it must be enrolled again), unless the token that replaced
+// it has never been used. Then the answer that carried the replacement was
+// lost on the way, and the device gets a new pair while the unused
+// replacement stops working. Errors: *wire.Error with CodeUnauthorized for
+// an unknown or expired token, CodeDeviceRevoked for a revoked device,
+// CodeSessionRevoked for a reused one.
 func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) {
-	now := s.now()
+	now := s.now().UnixMilli()
 	hash := hashToken(token)
+	tx, err := s.db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	defer tx.Rollback()
 	var device string
 	var expires int64
 	var replaced sql.NullInt64
-	err := s.db.Writer().QueryRowContext(ctx, `SELECT device_id, expires_at, replaced_at FROM refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&device, &expires, &replaced)
+	var successor []byte
+	err = tx.QueryRowContext(ctx, `SELECT device_id, expires_at, replaced_at, successor FROM refresh_tokens WHERE token_hash = ?`, hash).
+		Scan(&device, &expires, &replaced, &successor)
 	if err == sql.ErrNoRows {
 		return nil, unauthorized("unknown refresh token")
 	}
@@ -481,35 +501,63 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	if !dev.RevokedAt.IsZero() {
+		tx.Rollback()
 		s.audit(ctx, "device:"+device, "refresh", "device:"+device, string(wire.CodeDeviceRevoked), 0, "")
 		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
 	}
 	if replaced.Valid {
-		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
+		lost, err := lostAnswer(ctx, tx, successor, now)
+		if err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
 		}
-		s.audit(ctx, "device:"+device, "refresh_reused", "device:"+device, string(wire.CodeSessionRevoked), 0, "")
-		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before: the device's session is ended; enrol it again"}
-	}
-	if expires <= now.UnixMilli() {
+		if !lost || expires <= now {
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
+				return nil, fmt.Errorf("refresh: %w", err)
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, fmt.Errorf("refresh: %w", err)
+			}
+			s.audit(ctx, "device:"+device, "refresh_reused", "device:"+device, string(wire.CodeSessionRevoked), 0, "")
+			return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before: the device's session is ended; enrol it again"}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE token_hash = ?`, successor); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
+	} else if expires <= now {
 		return nil, unauthorized("the refresh token has expired: enrol the device again")
-	}
-	res, err := s.db.Writer().ExecContext(ctx, `UPDATE refresh_tokens SET replaced_at = ? WHERE token_hash = ? AND replaced_at IS NULL`, now.UnixMilli(), hash)
-	if err != nil {
-		return nil, fmt.Errorf("refresh: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before"}
 	}
 	u, err := s.unit(ctx, dev.UnitID)
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	e := &Enrolment{DeviceID: id, UnitID: dev.UnitID, OrgID: u.OrgID}
-	if err := s.issueDeviceTokens(ctx, e); err != nil {
+	next, err := s.issueDeviceTokens(ctx, tx, e)
+	if err != nil {
 		return nil, err
 	}
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET replaced_at = COALESCE(replaced_at, ?), successor = ? WHERE token_hash = ?`,
+		now, next, hash); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if replaced.Valid {
+		s.audit(ctx, "device:"+device, "refresh", "device:"+device, "lost_answer", 0, "")
+	}
 	return e, nil
+}
+
+// lostAnswer reports whether the refresh token whose hash is successor
+// exists, has never been used and has not expired at now.
+func lostAnswer(ctx context.Context, tx *sql.Tx, successor []byte, now int64) (bool, error) {
+	if successor == nil {
+		return false, nil
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens WHERE token_hash = ? AND replaced_at IS NULL AND expires_at > ?`,
+		successor, now).Scan(&n)
+	return n == 1, err
 }
 
 // RevokeDevice revokes a device: its next request is answered

@@ -294,6 +294,7 @@ type loginLimiter struct {
 	max      int
 	window   time.Duration
 	failures map[string][]time.Time
+	swept    time.Time // when fail last dropped the counts of past windows
 }
 
 func newLoginLimiter(max int, window time.Duration) *loginLimiter {
@@ -318,9 +319,20 @@ func (l *loginLimiter) allowed(username string, now time.Time) bool {
 	return len(recent) < l.max
 }
 
+// fail counts a failed login of username at now. Once a window, it drops
+// the counts whose failures have all left the window, so that trying many
+// usernames does not grow the limiter without end.
 func (l *loginLimiter) fail(username string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Sub(l.swept) >= l.window {
+		for name, ts := range l.failures {
+			if now.Sub(ts[len(ts)-1]) >= l.window {
+				delete(l.failures, name)
+			}
+		}
+		l.swept = now
+	}
 	l.failures[username] = append(l.failures[username], now)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/google/uuid"
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -150,7 +151,13 @@ func (s *Server) dashboardRoutes(app *fiber.App) {
 	d.Get("/login", func(c *fiber.Ctx) error {
 		return s.render(c, "login", lang(c), map[string]any{"Title": text("login", lang(c))})
 	})
-	d.Post("/login", s.dashLogin)
+	d.Post("/login", limiter.New(limiter.Config{
+		Max: loginsPerAddress, Expiration: time.Minute,
+		LimitReached: func(c *fiber.Ctx) error {
+			l := lang(c)
+			return s.render(c.Status(fiber.StatusTooManyRequests), "login", l, map[string]any{"Error": text("locked", l), "Title": text("login", l)})
+		},
+	}), s.dashLogin)
 	d.Post("/logout", func(c *fiber.Ctx) error {
 		c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", MaxAge: -1, HTTPOnly: true, SameSite: "Strict"})
 		return c.Redirect("/dashboard/login", fiber.StatusSeeOther)

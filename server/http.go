@@ -27,6 +27,10 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
+// loginsPerAddress is how many logins one address may try a minute, at
+// the API and at the dashboard each.
+const loginsPerAddress = 30
+
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "bryggad",
@@ -54,7 +58,7 @@ func (s *Server) newApp() *fiber.App {
 
 	v1 := app.Group("/v1")
 	v1.Post("/auth/login", limiter.New(limiter.Config{
-		Max: 30, Expiration: time.Minute,
+		Max: loginsPerAddress, Expiration: time.Minute,
 		LimitReached: func(c *fiber.Ctx) error {
 			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many login attempts from this address: wait a minute"}
 		},

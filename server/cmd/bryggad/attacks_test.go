@@ -643,7 +643,8 @@ func TestAttacks(t *testing.T) {
 		probe{name: "revocation: pull with the revoked device's valid token", send: getAs(b, fmt.Sprintf("/v1/sync/pull?protocol=%d&schema=%d", wire.Protocol, schema.Version), devRevoked.AccessToken), status: 403, code: wire.CodeDeviceRevoked},
 		probe{name: "revocation: refresh of the revoked device", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devRevoked.RefreshToken}), status: 403, code: wire.CodeDeviceRevoked},
 
-		// A stolen refresh token: whoever uses it second ends the session.
+		// A stolen refresh token: the thief uses it and the token it got;
+		// when the device presents the stolen one, the session ends.
 		probe{name: "refresh: first use rotates", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 200,
 			check: func(t *testing.T, r reply) {
 				json.Unmarshal(r.body, &rotated)
@@ -651,6 +652,11 @@ func TestAttacks(t *testing.T) {
 					t.Errorf("refresh did not rotate: %s", r.body)
 				}
 			}},
+		probe{name: "refresh: the thief refreshes again", send: func(t *testing.T) reply {
+			r := postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken})(t)
+			json.Unmarshal(r.body, &rotated)
+			return r
+		}, status: 200},
 		probe{name: "refresh: reuse of the replaced token", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 401, code: wire.CodeSessionRevoked},
 		probe{name: "refresh: the rotated token after the reuse", send: func(t *testing.T) reply {
 			return postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken})(t)
@@ -1376,5 +1382,35 @@ func TestHostileInput(t *testing.T) {
 	}
 	if st, e := b.call(t, "GET", "/healthz", "", nil, nil); st != 200 {
 		t.Errorf("health after hostile input: %d %v", st, e)
+	}
+}
+
+// TestDashboardLoginByAddress guesses at the dashboard's login form with a
+// new username each time, which the per-username limit does not see: after
+// 30 tries in a minute the address is refused, even with the right
+// password, while the API's own limit is untouched.
+func TestDashboardLoginByAddress(t *testing.T) {
+	b, stop := serveOn(t, filepath.Join(t.TempDir(), "brygga.db"), true)
+	defer stop()
+	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := func(user, pw string) int {
+		resp, err := noRedirect.PostForm(b.url+"/dashboard/login", url.Values{"username": {user}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 30 {
+		if st := form(fmt.Sprintf("guess%d", i), "a guessed password"); st != 401 {
+			t.Fatalf("guess %d: status %d, want 401", i+1, st)
+		}
+	}
+	user, pw, _ := strings.Cut(b.accounts["manager"], ":")
+	if st := form(user, pw); st != 429 {
+		t.Errorf("the 31st login of the minute: status %d, want 429", st)
+	}
+	if tok := b.login(t, "manager"); tok == "" {
+		t.Error("the API login was refused")
 	}
 }

@@ -346,19 +346,40 @@ func TestFlow(t *testing.T) {
 		t.Errorf("a count of one contact was not suppressed:\n%s", csvBody)
 	}
 
-	// Refresh: the pair is replaced; using the old refresh token again
-	// ends the session, and the new one stops working too.
-	var next enrolment
-	if st, e := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": dev.RefreshToken}, &next); e != nil {
-		t.Fatalf("refresh: %d %v", st, e)
+	// Refresh: the pair is replaced.
+	refresh := func(token string) (enrolment, *wire.Error) {
+		var next enrolment
+		_, e := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": token}, &next)
+		return next, e
 	}
-	if next.RefreshToken == dev.RefreshToken || next.AccessToken == "" {
+	lost, e := refresh(dev.RefreshToken)
+	if e != nil {
+		t.Fatalf("refresh: %v", e)
+	}
+	if lost.RefreshToken == dev.RefreshToken || lost.AccessToken == "" {
 		t.Fatal("refresh did not rotate the token")
 	}
-	if _, e := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": dev.RefreshToken}, nil); e == nil || e.Code != wire.CodeSessionRevoked {
+	// The answer is lost on the way: the device presents its token again
+	// and gets a new pair, and the pair it never saw stops working.
+	next, e := refresh(dev.RefreshToken)
+	if e != nil {
+		t.Fatalf("refresh after a lost answer: %v", e)
+	}
+	if next.RefreshToken == lost.RefreshToken || next.RefreshToken == dev.RefreshToken {
+		t.Fatal("refresh after a lost answer did not rotate the token")
+	}
+	if _, e := refresh(lost.RefreshToken); e == nil || e.Code != wire.CodeUnauthorized {
+		t.Errorf("the lost refresh token: %v, want unauthorized", e)
+	}
+	// Once the new token has been used, the old one is a stolen one:
+	// presenting it ends the session, and the newest token stops working.
+	if next, e = refresh(next.RefreshToken); e != nil {
+		t.Fatalf("refresh: %v", e)
+	}
+	if _, e := refresh(dev.RefreshToken); e == nil || e.Code != wire.CodeSessionRevoked {
 		t.Errorf("reused refresh token: %v", e)
 	}
-	if _, e := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": next.RefreshToken}, nil); e == nil {
+	if _, e := refresh(next.RefreshToken); e == nil {
 		t.Error("the session survived a reused refresh token")
 	}
 
