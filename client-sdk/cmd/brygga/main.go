@@ -5,10 +5,10 @@
 //	brygga [--db FILE] enroll [--staff ID] SERVER CODE
 //	brygga [--db FILE] staff [--set ID]
 //	brygga [--db FILE] contact [--setting S] [--client CODE] [--gender G] [--age-band A] [--area NNNN] [--substance S] [--at RFC3339]
-//	brygga [--db FILE] exchange --contact ID [--syringes N] [--needles N] [--returned N] [--supply code=N ...]
-//	brygga [--db FILE] naloxone --contact ID --doses N [--training] [--reason R]
-//	brygga [--db FILE] reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O]
-//	brygga [--db FILE] refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE]
+//	brygga [--db FILE] exchange --contact ID [--syringes N] [--needles N] [--returned N] [--supply code=N ...] [--at RFC3339]
+//	brygga [--db FILE] naloxone --contact ID --doses N [--training] [--reason R] [--at RFC3339]
+//	brygga [--db FILE] reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
+//	brygga [--db FILE] refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
 //	brygga [--db FILE] referral-status --id ID (--status STATUS | --reopen)
 //	brygga [--db FILE] client new [--gender G] [--birth-year YYYY | --age-band A] [--qr]
 //	brygga [--db FILE] client show CODE [--json]
@@ -80,10 +80,10 @@ const usage = `usage: brygga [--db FILE] COMMAND [flags]
 
 Recording (offline):
   contact [--setting S] [--client CODE] [--gender G] [--age-band A] [--area NNNN] [--substance S] [--at RFC3339]
-  exchange --contact ID [--syringes N] [--needles N] [--returned N] [--supply code=N ...]
-  naloxone --contact ID --doses N [--training] [--reason R]
-  reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O]
-  refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE]
+  exchange --contact ID [--syringes N] [--needles N] [--returned N] [--supply code=N ...] [--at RFC3339]
+  naloxone --contact ID --doses N [--training] [--reason R] [--at RFC3339]
+  reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
+  refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
   referral-status --id ID (--status STATUS | --reopen)
   client new [--gender G] [--birth-year YYYY | --age-band A] [--qr]
   client show CODE [--json]
@@ -259,6 +259,21 @@ func parseClientCode(kind schema.Kind, s string) (schema.ClientCode, error) {
 		return "", &schema.FieldError{Kind: kind, Field: "client_code", Rule: schema.RuleClientCode, Message: err.Error()}
 	}
 	return code, nil
+}
+
+// atFlag defines the --at flag of a record made at a contact: by default
+// it happened when the contact did, or now if there is none.
+func atFlag(fs *flag.FlagSet) *string {
+	return fs.String("at", "", "when it happened, RFC 3339 `time` (default the contact's time, or now)")
+}
+
+// occurredAt is when a record made at con happened: --at if given, else
+// the contact's time (zero, meaning now, without a contact).
+func occurredAt(at string, con *schema.Contact) (time.Time, error) {
+	if at != "" || con == nil {
+		return parseAt(at)
+	}
+	return con.OccurredAt, nil
 }
 
 // parseAt parses the --at flag: empty means now.
@@ -494,10 +509,14 @@ func (c *cli) exchange(args []string) error {
 	returned := fs.Int("returned", 0, "used syringes taken back")
 	supplies := supplyFlag{}
 	fs.Var(supplies, "supply", "other supplies handed out, code=N, repeatable; codes: "+codes(schema.SupplyEnum))
+	at := atFlag(fs)
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	if _, err := parseID("contact", *contact, true); err != nil {
+		return err
+	}
+	if _, err := parseAt(*at); err != nil {
 		return err
 	}
 	cl, err := c.openEnrolled(nil)
@@ -509,7 +528,12 @@ func (c *cli) exchange(args []string) error {
 	if err != nil {
 		return err
 	}
-	rec := &schema.SyringeExchange{ContactID: con.ID, SyringesOut: *syringes, NeedlesOut: *needles, SyringesReturned: *returned}
+	when, err := occurredAt(*at, con)
+	if err != nil {
+		return err
+	}
+	rec := &schema.SyringeExchange{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
+		SyringesOut: *syringes, NeedlesOut: *needles, SyringesReturned: *returned}
 	if len(supplies) > 0 {
 		rec.Supplies = schema.Supplies(supplies)
 	}
@@ -526,10 +550,14 @@ func (c *cli) naloxone(args []string) error {
 	doses := fs.Int("doses", 0, "doses handed out (a kit of two is 2)")
 	training := fs.Bool("training", false, "training was given")
 	reason := fs.String("reason", string(schema.NaloxoneFirstKit), codes(schema.NaloxoneReasonEnum))
+	at := atFlag(fs)
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	if _, err := parseID("contact", *contact, true); err != nil {
+		return err
+	}
+	if _, err := parseAt(*at); err != nil {
 		return err
 	}
 	cl, err := c.openEnrolled(nil)
@@ -541,7 +569,12 @@ func (c *cli) naloxone(args []string) error {
 	if err != nil {
 		return err
 	}
-	rec := &schema.NaloxoneHandout{ContactID: con.ID, Doses: *doses, TrainingGiven: *training, Reason: schema.NaloxoneReason(*reason)}
+	when, err := occurredAt(*at, con)
+	if err != nil {
+		return err
+	}
+	rec := &schema.NaloxoneHandout{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
+		Doses: *doses, TrainingGiven: *training, Reason: schema.NaloxoneReason(*reason)}
 	if err := cl.Add(c.ctx, rec); err != nil {
 		return err
 	}
@@ -556,10 +589,14 @@ func (c *cli) reversal(args []string) error {
 	doses := fs.Int("doses", 0, "doses of naloxone used")
 	ems := fs.Bool("ems-called", false, "an ambulance was called")
 	outcome := fs.String("outcome", string(schema.OutcomeNotReported), codes(schema.ReversalOutcomeEnum))
+	at := atFlag(fs)
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	if _, err := parseID("contact", *contact, false); err != nil {
+		return err
+	}
+	if _, err := parseAt(*at); err != nil {
 		return err
 	}
 	cl, err := c.openEnrolled(nil)
@@ -568,10 +605,15 @@ func (c *cli) reversal(args []string) error {
 	}
 	defer cl.Close()
 	rec := &schema.Reversal{NaloxoneUsed: *used, DosesUsed: *doses, EMSCalled: *ems, Outcome: schema.ReversalOutcome(*outcome)}
-	if con, err := c.requireContact(cl, *contact, false); err != nil {
+	con, err := c.requireContact(cl, *contact, false)
+	if err != nil {
 		return err
-	} else if con != nil {
+	}
+	if con != nil {
 		rec.ContactID = con.ID
+	}
+	if rec.OccurredAt, err = occurredAt(*at, con); err != nil {
+		return err
 	}
 	if err := cl.Add(c.ctx, rec); err != nil {
 		return err
@@ -586,7 +628,11 @@ func (c *cli) refer(args []string) error {
 	to := fs.String("to", "", "the receiving unit's `id` (default the only other unit offering the service)")
 	contact := fs.String("contact", "", "the contact's `id` the referral was made at")
 	client := fs.String("client", "", "the client's `code` (default the contact's)")
+	at := atFlag(fs)
 	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	if _, err := parseAt(*at); err != nil {
 		return err
 	}
 	if *service == "" {
@@ -609,13 +655,18 @@ func (c *cli) refer(args []string) error {
 	}
 	defer cl.Close()
 	rec := &schema.Referral{Service: schema.ServiceCategory(*service), ClientCode: code, Status: schema.StatusSent}
-	if con, err := c.requireContact(cl, *contact, false); err != nil {
+	con, err := c.requireContact(cl, *contact, false)
+	if err != nil {
 		return err
-	} else if con != nil {
+	}
+	if con != nil {
 		rec.ContactID = con.ID
 		if rec.ClientCode == "" {
 			rec.ClientCode = con.ClientCode
 		}
+	}
+	if rec.OccurredAt, err = occurredAt(*at, con); err != nil {
+		return err
 	}
 	units, err := cl.Units(c.ctx)
 	if errors.Is(err, brygga.ErrLeaseExpired) && toID != uuid.Nil {

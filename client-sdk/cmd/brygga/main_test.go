@@ -152,6 +152,8 @@ func TestUsageErrors(t *testing.T) {
 		{"missing contact", []string{"--db", db, "exchange", "--syringes", "5"}},
 		{"bad contact id", []string{"--db", db, "naloxone", "--contact", "42", "--doses", "2"}},
 		{"bad time", []string{"--db", db, "contact", "--at", "yesterday"}},
+		{"bad exchange time", []string{"--db", db, "exchange", "--contact", uuid.NewString(), "--at", "2026-13-01T00:00:00Z"}},
+		{"bad referral time", []string{"--db", db, "refer", "--service", "housing", "--at", "noon"}},
 		{"bad supply", []string{"--db", db, "exchange", "--contact", uuid.NewString(), "--supply", "swabs"}},
 		{"enroll without code", []string{"--db", db, "enroll", "http://127.0.0.1:1"}},
 		{"enroll with a bad URL", []string{"--db", db, "enroll", "example.org", "AAAA-BBBB-CCCC"}},
@@ -309,7 +311,12 @@ func TestRecordingOptions(t *testing.T) {
 		"--area", "2309", "--substance", "opioids", "--at", at.Format(time.RFC3339))
 	rev := mustID(t, "--db", db, "reversal", "--contact", full.String(), "--naloxone-used", "--doses", "2",
 		"--ems-called", "--outcome", "taken_to_hospital")
-	alone := mustID(t, "--db", db, "reversal")
+	// Records at a contact happened when it did, unless --at says when.
+	atContact := mustID(t, "--db", db, "exchange", "--contact", full.String(), "--syringes", "10")
+	later := at.Add(20 * time.Minute)
+	nal := mustID(t, "--db", db, "naloxone", "--contact", full.String(), "--doses", "2", "--at", later.Format(time.RFC3339))
+	reported := time.Now().Add(-26 * time.Hour).UTC().Truncate(time.Second)
+	alone := mustID(t, "--db", db, "reversal", "--at", reported.Format(time.RFC3339))
 	plain := mustID(t, "--db", db, "contact")
 
 	out := must(t, "--db", db, "client", "new", "--gender", "man", "--birth-year", "1990")
@@ -370,7 +377,17 @@ func TestRecordingOptions(t *testing.T) {
 		!v.EMSCalled || v.Outcome != schema.OutcomeHospital {
 		t.Errorf("reversal: %+v", v)
 	}
-	if v := get(schema.KindReversal, alone).(*schema.Reversal); v.ContactID != uuid.Nil || v.Outcome != schema.OutcomeNotReported {
+	if x := get(schema.KindSyringeExchange, atContact).(*schema.SyringeExchange); !x.OccurredAt.Equal(at) {
+		t.Errorf("exchange at the contact happened at %v, want the contact's %v", x.OccurredAt, at)
+	}
+	if n := get(schema.KindNaloxone, nal).(*schema.NaloxoneHandout); !n.OccurredAt.Equal(later) {
+		t.Errorf("naloxone with --at happened at %v, want %v", n.OccurredAt, later)
+	}
+	if v := get(schema.KindReversal, rev).(*schema.Reversal); !v.OccurredAt.Equal(at) {
+		t.Errorf("reversal at the contact happened at %v, want %v", v.OccurredAt, at)
+	}
+	if v := get(schema.KindReversal, alone).(*schema.Reversal); v.ContactID != uuid.Nil || v.Outcome != schema.OutcomeNotReported ||
+		!v.OccurredAt.Equal(reported) {
 		t.Errorf("reversal without a contact: %+v", v)
 	}
 	if c := get(schema.KindContact, typed).(*schema.Contact); c.ClientCode != code {
