@@ -314,12 +314,17 @@ func TestReferralAcrossOrganisations(t *testing.T) {
 	if err != nil || len(in) != 1 || in[0].ID != ref.ID {
 		t.Fatalf("incoming referrals: %v %v", in, err)
 	}
-	// Offline, concurrently: one clinic device records attendance, the
-	// other (later, by the clock) that the referral was received.
+	// Offline, concurrently, in two organisations: a clinic device (the
+	// region's) records attendance; later by the clock, the team that
+	// sent the referral (the municipality's) and another clinic device
+	// record that it was received. The furthest status wins everywhere.
 	if err := clinic1.SetReferralStatus(ctx, ref.ID, schema.StatusAttended); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
+	if err := team.SetReferralStatus(ctx, ref.ID, schema.StatusReceived); err != nil {
+		t.Fatal(err)
+	}
 	if err := clinic2.SetReferralStatus(ctx, ref.ID, schema.StatusReceived); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +332,7 @@ func TestReferralAcrossOrganisations(t *testing.T) {
 		t.Errorf("moving back: %v", err)
 	}
 	for range 2 {
-		for _, c := range []*brygga.Client{clinic2, clinic1, team} {
+		for _, c := range []*brygga.Client{team, clinic2, clinic1} {
 			if err := c.Sync(ctx); err != nil {
 				t.Fatal(err)
 			}

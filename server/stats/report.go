@@ -6,8 +6,11 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
+
+	"github.com/brygga/brygga/schema"
 )
 
 // Cell is a figure of a report: its value, or nothing if suppressed.
@@ -42,6 +45,8 @@ const TotalGroup = "total"
 // unit, municipality and organisation breakdowns nest (units lie in one
 // municipality and one organisation), so their suppression is computed
 // jointly: a cell hidden in one of them cannot be recovered from another.
+// Indicators that add up (the referrals to each service add up to the
+// referrals, in every row) are suppressed jointly too.
 func BuildReport(ctx context.Context, db *sql.DB, q Query, k int64) (*Report, error) {
 	if k < 1 {
 		k = DefaultK
@@ -55,35 +60,103 @@ func BuildReport(ctx context.Context, db *sql.DB, q Query, k int64) (*Report, er
 	if err != nil {
 		return nil, err
 	}
+	total := len(r.Groups)
+	var lines []Line
+	if q.By != ByTotal {
+		parts := make([]int, len(r.Groups))
+		for i := range r.Groups {
+			parts[i] = i
+		}
+		lines = []Line{{Parts: parts, Sum: total}}
+	}
 	for _, p := range r.Periods {
 		rows := make([]Row, len(r.Groups)+1)
 		for i, g := range r.Groups {
 			rows[i] = Row{Period: p, Group: g.Key, Label: g.Label, Indicators: map[Indicator]Cell{}}
 		}
-		rows[len(r.Groups)] = Row{Period: p, Group: TotalGroup, Label: "Total", Indicators: map[Indicator]Cell{}}
-		for _, ind := range Indicators {
-			values := make([]int64, len(r.Groups)+1)
-			parts := make([]int, len(r.Groups))
+		rows[total] = Row{Period: p, Group: TotalGroup, Label: "Total", Indicators: map[Indicator]Cell{}}
+		values := func(ind Indicator) []int64 {
+			vs := make([]int64, total+1)
 			for i, g := range r.Groups {
-				values[i] = r.Value(p, g.Key, ind)
-				parts[i] = i
+				vs[i] = r.Value(p, g.Key, ind)
 			}
-			total := len(r.Groups)
-			values[total] = r.Value(p, "", ind)
-			shared := make([]bool, len(values))
-			shared[total] = true
-			var lines []Line
-			if q.By != ByTotal {
-				lines = []Line{{Parts: parts, Sum: total}}
-			}
-			hidden := Suppress(values, lines, shared, k)
-			for i := range values {
-				rows[i].Indicators[ind] = cell(values[i], hidden[i])
+			vs[total] = r.Value(p, "", ind)
+			return vs
+		}
+		for ind, hidden := range suppressAll(values, lines, k) {
+			vs := values(ind)
+			for i := range vs {
+				rows[i].Indicators[ind] = cell(vs[i], hidden[i])
 			}
 		}
 		rep.Rows = append(rep.Rows, rows...)
 	}
 	return rep, nil
+}
+
+// sums lists the sums between indicators that hold in every row of a
+// report: the first indicator of each is the sum of the others. A referral
+// is made to exactly one service category, so the referrals to the
+// categories add up to the referrals. No other indicator is the sum of
+// others: referrals attended are at most the referrals, unique clients at
+// most the contacts and handouts at most the doses, bounds rather than
+// sums; syringes, needles, returns and reversals are counted independently.
+var sums = func() [][]Indicator {
+	refs := []Indicator{Referrals}
+	for _, c := range schema.ServiceCategoryEnum.Codes() {
+		refs = append(refs, ReferralsTo(schema.ServiceCategory(c)))
+	}
+	return [][]Indicator{refs}
+}()
+
+// suppressAll suppresses every indicator of one period and returns the
+// hidden cells of each. values returns an indicator's cells, the period's
+// total last, in the same order for every indicator; lines are the sums
+// between the cells of one indicator. The indicators of a sum in sums are
+// suppressed together, with a line of the sum in every row.
+func suppressAll(values func(Indicator) []int64, lines []Line, k int64) map[Indicator][]bool {
+	out := map[Indicator][]bool{}
+	for _, ind := range Indicators {
+		if _, ok := out[ind]; ok {
+			continue
+		}
+		family := []Indicator{ind}
+		for _, sum := range sums {
+			if slices.Contains(sum, ind) {
+				family = sum
+			}
+		}
+		var vs []int64
+		var all []Line
+		var shared []bool
+		n := 0
+		for _, fi := range family {
+			v := values(fi)
+			n = len(v)
+			off := len(vs)
+			vs = append(vs, v...)
+			for _, l := range lines {
+				all = append(all, l.shift(off))
+			}
+			sh := make([]bool, n)
+			sh[n-1] = true
+			shared = append(shared, sh...)
+		}
+		if len(family) > 1 {
+			for c := range n {
+				l := Line{Sum: c}
+				for f := 1; f < len(family); f++ {
+					l.Parts = append(l.Parts, f*n+c)
+				}
+				all = append(all, l)
+			}
+		}
+		hidden := Suppress(vs, all, shared, k)
+		for f, fi := range family {
+			out[fi] = hidden[f*n : (f+1)*n]
+		}
+	}
+	return out
 }
 
 func cell(v int64, hidden bool) Cell {
@@ -146,25 +219,26 @@ func spatial(ctx context.Context, db *sql.DB, q Query, rep *Report) error {
 			rows[i] = Row{Period: p, Group: g.Key, Label: g.Label, Indicators: map[Indicator]Cell{}}
 		}
 		rows[len(pub.Groups)] = Row{Period: p, Group: TotalGroup, Label: "Total", Indicators: map[Indicator]Cell{}}
-		for _, ind := range Indicators {
-			values := make([]int64, total+1)
+		values := func(ind Indicator) []int64 {
+			vs := make([]int64, total+1)
 			for _, r := range []struct {
 				res *Result
 				idx map[string]int
 			}{{units, ui}, {munis, mi}, {orgs, oi}} {
 				for key, i := range r.idx {
-					values[i] = r.res.Value(p, key, ind)
+					vs[i] = r.res.Value(p, key, ind)
 				}
 			}
-			values[total] = units.Value(p, "", ind)
-			shared := make([]bool, len(values))
-			shared[total] = true
-			hidden := Suppress(values, lines, shared, rep.K)
+			vs[total] = units.Value(p, "", ind)
+			return vs
+		}
+		for ind, hidden := range suppressAll(values, lines, rep.K) {
+			vs := values(ind)
 			for i, g := range pub.Groups {
 				j := pubIndex[g.Key]
-				rows[i].Indicators[ind] = cell(values[j], hidden[j])
+				rows[i].Indicators[ind] = cell(vs[j], hidden[j])
 			}
-			rows[len(pub.Groups)].Indicators[ind] = cell(values[total], hidden[total])
+			rows[len(pub.Groups)].Indicators[ind] = cell(vs[total], hidden[total])
 		}
 		rep.Rows = append(rep.Rows, rows...)
 	}

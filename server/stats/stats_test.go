@@ -109,6 +109,8 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
 	services, statuses := schema.ServiceCategoryEnum.Codes(), schema.ReferralStatusEnum.Codes()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var contacts []*schema.Contact
+	var exchanges []*schema.SyringeExchange
 	for range n {
 		u := d.units[rng.IntN(len(d.units))]
 		at := start.Add(time.Duration(rng.Int64N(int64(360 * 24 * time.Hour)))).Truncate(time.Millisecond)
@@ -121,10 +123,12 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 			c.ClientCode = codes[rng.IntN(len(codes))]
 		}
 		d.contacts[c.ID] = c
+		contacts = append(contacts, c)
 		queue(u, c)
 		if rng.IntN(2) == 0 {
 			x := &schema.SyringeExchange{Header: h(), ContactID: c.ID, SyringesOut: rng.IntN(40), NeedlesOut: rng.IntN(40), SyringesReturned: 1 + rng.IntN(30)}
 			d.exch[x.ID] = x
+			exchanges = append(exchanges, x)
 			queue(u, x)
 		}
 		if rng.IntN(5) == 0 {
@@ -151,8 +155,9 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 			queue(u, x)
 		}
 	}
-	// Corrections and voids, as devices send them later.
-	for _, c := range d.contacts {
+	// Corrections and voids, as devices send them later, in the order the
+	// records were made so that a seed always gives the same data.
+	for _, c := range contacts {
 		u := d.unit(c.UnitID)
 		switch rng.IntN(10) {
 		case 0:
@@ -163,7 +168,7 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 			queue(u, c, "gender")
 		}
 	}
-	for _, x := range d.exch {
+	for _, x := range exchanges {
 		if rng.IntN(10) == 0 {
 			x.SyringesOut += 5
 			queue(d.unit(x.UnitID), x, "syringes_out")
@@ -358,11 +363,12 @@ func TestIndicators(t *testing.T) {
 }
 
 // TestNoSuppressedCellCanBeRecovered plays the reader who holds every
-// report of a period (by unit, municipality, organisation, gender and age
-// band), knows which unit lies in which municipality and organisation,
-// and solves the linear equations the totals give for the hidden cells.
-// No hidden cell may be determined, and no shown count may be from 1 to
-// k-1.
+// report of a period (the total, by unit, municipality, organisation,
+// gender and age band), knows which unit lies in which municipality and organisation, and
+// knows that every referral has exactly one service, so that in every row
+// referrals add up over the services. It solves the linear equations all
+// these sums give for the hidden cells. No hidden cell may be determined,
+// and no shown count may be from 1 to k-1.
 func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 	ctx := context.Background()
 	hiddenTotal, checked := 0, 0
@@ -370,7 +376,7 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 		d := newDataset(t, seed, 40+int(seed)*15)
 		q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Quarter}
 		reports := map[stats.Dim]*stats.Report{}
-		for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+		for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
 			q.By = by
 			r, err := stats.BuildReport(ctx, d.store.DB().Reader(), q, stats.DefaultK)
 			if err != nil {
@@ -378,12 +384,9 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 			}
 			reports[by] = r
 		}
-		for _, ind := range stats.Indicators {
-			if !ind.Additive() {
-				continue
-			}
+		for _, inds := range readerFamilies() {
 			for _, period := range periodsOf(reports[stats.ByUnit]) {
-				h, c := attack(t, d, reports, period, ind)
+				h, c := attack(t, d, reports, period, inds)
 				hiddenTotal += h
 				checked += c
 			}
@@ -392,7 +395,31 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 	if hiddenTotal < 50 {
 		t.Fatalf("only %d hidden cells in the test data: the test proves little", hiddenTotal)
 	}
-	t.Logf("%d hidden cells in %d tables, none recoverable", hiddenTotal, checked)
+	if !t.Failed() {
+		t.Logf("%d hidden cells in %d tables, none recoverable", hiddenTotal, checked)
+	}
+}
+
+// readerFamilies returns the indicators a reader solves for together: the
+// referrals with the referrals to each service category (a referral is
+// made to exactly one category, so in every row the first is the sum of
+// the others), and every other additive indicator alone.
+func readerFamilies() [][]stats.Indicator {
+	refs := []stats.Indicator{stats.Referrals}
+	for _, c := range schema.ServiceCategoryEnum.Codes() {
+		refs = append(refs, stats.ReferralsTo(schema.ServiceCategory(c)))
+	}
+	inRefs := map[stats.Indicator]bool{}
+	for _, i := range refs {
+		inRefs[i] = true
+	}
+	out := [][]stats.Indicator{refs}
+	for _, ind := range stats.Indicators {
+		if ind.Additive() && !inRefs[ind] {
+			out = append(out, []stats.Indicator{ind})
+		}
+	}
+	return out
 }
 
 func periodsOf(r *stats.Report) []string {
@@ -407,9 +434,12 @@ func periodsOf(r *stats.Report) []string {
 	return out
 }
 
-// attack solves for the hidden cells of one indicator in one period.
-func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, period string, ind stats.Indicator) (hidden, tables int) {
+// attack solves for the hidden cells of the indicators inds in one period,
+// all together. With more than one indicator, inds[0] is the sum of the
+// others in every row.
+func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, period string, inds []stats.Indicator) (hidden, tables int) {
 	type cellID struct {
+		ind   stats.Indicator
 		by    stats.Dim
 		group string
 	}
@@ -420,31 +450,39 @@ func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, perio
 			if row.Period != period {
 				continue
 			}
-			id := cellID{by, row.Group}
-			if row.Group == stats.TotalGroup {
-				id.by = ""
-			}
-			c := row.Indicators[ind]
-			if c.Suppressed {
-				if _, ok := vars[id]; !ok {
-					vars[id] = len(vars)
+			for _, ind := range inds {
+				id := cellID{ind, by, row.Group}
+				if row.Group == stats.TotalGroup {
+					id.by = ""
 				}
-				continue
+				c := row.Indicators[ind]
+				if c.Suppressed {
+					if _, ok := vars[id]; !ok {
+						vars[id] = len(vars)
+					}
+					continue
+				}
+				if *c.Value >= 1 && *c.Value < stats.DefaultK {
+					t.Fatalf("%s %s %s/%s shows %d", period, ind, by, row.Group, *c.Value)
+				}
+				if old, ok := known[id]; ok && old != float64(*c.Value) {
+					t.Fatalf("the total differs between reports: %v vs %d", old, *c.Value)
+				}
+				known[id] = float64(*c.Value)
 			}
-			if *c.Value >= 1 && *c.Value < stats.DefaultK {
-				t.Fatalf("%s %s %s/%s shows %d", period, ind, by, row.Group, *c.Value)
-			}
-			if old, ok := known[id]; ok && old != float64(*c.Value) {
-				t.Fatalf("the total differs between reports: %v vs %d", old, *c.Value)
-			}
-			known[id] = float64(*c.Value)
+		}
+	}
+	for id := range vars {
+		if _, ok := known[id]; ok {
+			t.Errorf("%s %s: cell %s/%s is hidden in one report and shown in another", period, id.ind, id.by, id.group)
 		}
 	}
 	if len(vars) == 0 {
 		return 0, 1
 	}
 	// Equations: each breakdown adds up to the total; units add up to
-	// their municipality and their organisation.
+	// their municipality and their organisation; the services add up to
+	// the referrals.
 	var eqs [][]float64 // coefficients of vars, then the constant
 	addEq := func(parts []cellID, sum cellID) {
 		row := make([]float64, len(vars)+1)
@@ -461,36 +499,54 @@ func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, perio
 		term(sum, -1)
 		eqs = append(eqs, row)
 	}
-	total := cellID{"", stats.TotalGroup}
-	groups := map[stats.Dim][]cellID{}
-	for id := range known {
-		if id.by != "" {
-			groups[id.by] = append(groups[id.by], id)
+	for _, ind := range inds {
+		total := cellID{ind, "", stats.TotalGroup}
+		groups := map[stats.Dim][]cellID{}
+		for id := range known {
+			if id.ind == ind && id.by != "" {
+				groups[id.by] = append(groups[id.by], id)
+			}
+		}
+		for id := range vars {
+			if id.ind == ind && id.by != "" {
+				groups[id.by] = append(groups[id.by], id)
+			}
+		}
+		for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+			addEq(groups[by], total)
+		}
+		inMuni, inOrg := map[string][]cellID{}, map[string][]cellID{}
+		for _, u := range groups[stats.ByUnit] {
+			def := d.unit(uuid.MustParse(u.group))
+			inMuni[def.area] = append(inMuni[def.area], u)
+			inOrg[def.org.String()] = append(inOrg[def.org.String()], u)
+		}
+		for m, us := range inMuni {
+			addEq(us, cellID{ind, stats.ByMunicipality, m})
+		}
+		for o, us := range inOrg {
+			addEq(us, cellID{ind, stats.ByOrganisation, o})
 		}
 	}
-	for id := range vars {
-		if id.by != "" {
-			groups[id.by] = append(groups[id.by], id)
+	if len(inds) > 1 {
+		rows := map[cellID]bool{} // the rows, as cells of inds[0]
+		for id := range vars {
+			rows[cellID{inds[0], id.by, id.group}] = true
 		}
-	}
-	for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
-		addEq(groups[by], total)
-	}
-	inMuni, inOrg := map[string][]cellID{}, map[string][]cellID{}
-	for _, u := range groups[stats.ByUnit] {
-		def := d.unit(uuid.MustParse(u.group))
-		inMuni[def.area] = append(inMuni[def.area], u)
-		inOrg[def.org.String()] = append(inOrg[def.org.String()], u)
-	}
-	for m, us := range inMuni {
-		addEq(us, cellID{stats.ByMunicipality, m})
-	}
-	for o, us := range inOrg {
-		addEq(us, cellID{stats.ByOrganisation, o})
+		for id := range known {
+			rows[cellID{inds[0], id.by, id.group}] = true
+		}
+		for sum := range rows {
+			var parts []cellID
+			for _, ind := range inds[1:] {
+				parts = append(parts, cellID{ind, sum.by, sum.group})
+			}
+			addEq(parts, sum)
+		}
 	}
 	for id, v := range vars {
 		if determined(eqs, v, len(vars)) {
-			t.Errorf("%s %s: hidden cell %s/%s can be recovered", period, ind, id.by, id.group)
+			t.Errorf("%s %s: hidden cell %s/%s can be recovered", period, id.ind, id.by, id.group)
 		}
 	}
 	return len(vars), 1
@@ -551,6 +607,120 @@ func TestSuppressSimple(t *testing.T) {
 	hidden = stats.Suppress([]int64{0, 4, 30, 34}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
 	if want := []bool{false, true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
 		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+	// A line of shared cells alone (the totals of two services and of the
+	// referrals, 3 + 17 = 20): the 3 is hidden, and so is the 17, though
+	// shared, since every report decides it alike from the same totals.
+	hidden = stats.Suppress([]int64{3, 17, 20}, []stats.Line{{Parts: []int{0, 1}, Sum: 2}}, []bool{true, true, true}, 5)
+	if want := []bool{true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
+		t.Errorf("hidden %v, want %v", hidden, want)
+	}
+}
+
+// serviceTable lays out one breakdown of the referrals of a period for
+// Suppress: row 0 the referrals, then one row per service category (the
+// counts of parts, by group); in each row the groups, then the period's
+// total. Its lines are the sums a reader knows: in each row the groups add
+// up to the total, in each column the services add up to the referrals.
+func serviceTable(parts [][]int64) (values []int64, lines []stats.Line, shared []bool, n int) {
+	groups := len(parts[0])
+	n = groups + 1
+	values = make([]int64, (len(parts)+1)*n)
+	shared = make([]bool, len(values))
+	for s, row := range parts {
+		for g, v := range row {
+			for _, c := range []int{(s+1)*n + g, (s+1)*n + groups, g, groups} {
+				values[c] += v
+			}
+		}
+	}
+	for r := 0; r <= len(parts); r++ {
+		l := stats.Line{Sum: r*n + groups}
+		for g := range groups {
+			l.Parts = append(l.Parts, r*n+g)
+		}
+		lines = append(lines, l)
+		shared[r*n+groups] = true
+	}
+	for g := 0; g <= groups; g++ {
+		l := stats.Line{Sum: g}
+		for s := range parts {
+			l.Parts = append(l.Parts, (s+1)*n+g)
+		}
+		lines = append(lines, l)
+	}
+	return values, lines, shared, n
+}
+
+// TestSuppressReportsSharingTotals suppresses two breakdowns of the
+// referrals of one period, by service, which publish the same totals, and
+// plays the reader who holds both: a tie between hidden totals that one
+// breakdown reveals (two services' totals add up to a known number) must
+// not combine with a tie from the other into a value.
+func TestSuppressReportsSharingTotals(t *testing.T) {
+	a := [][]int64{{7, 10}, {2, 0}, {0, 3}, {0, 1}, {3, 0}}
+	b := [][]int64{{6, 11}, {2, 0}, {0, 3}, {0, 1}, {2, 1}}
+	va, la, sa, na := serviceTable(a)
+	vb, lb, sb, nb := serviceTable(b)
+	ha := stats.Suppress(va, la, sa, stats.DefaultK)
+	hb := stats.Suppress(vb, lb, sb, stats.DefaultK)
+
+	// The joint cells: a's, then b's except its totals, which are a's.
+	joint := func(c int) int {
+		if sb[c] {
+			return (c/nb)*na + na - 1
+		}
+		return len(va) + c
+	}
+	values := append(append([]int64{}, va...), vb...)
+	hidden := append(append([]bool{}, ha...), hb...)
+	for c, v := range values {
+		if !hidden[c] && v >= 1 && v < stats.DefaultK {
+			t.Fatalf("cell %d shows %d", c, v)
+		}
+	}
+	for c := range vb {
+		if sb[c] && hb[c] != ha[joint(c)] {
+			t.Fatalf("total %d hidden in one breakdown only", c/nb)
+		}
+	}
+	lines := append([]stats.Line{}, la...)
+	for _, l := range lb {
+		m := stats.Line{Sum: joint(l.Sum)}
+		for _, p := range l.Parts {
+			m.Parts = append(m.Parts, joint(p))
+		}
+		lines = append(lines, m)
+	}
+	vars := map[int]int{}
+	for c, h := range hidden {
+		if h && (c < len(va) || !sb[c-len(va)]) {
+			vars[c] = len(vars)
+		}
+	}
+	var eqs [][]float64
+	for _, l := range lines {
+		row := make([]float64, len(vars)+1)
+		term := func(c int, sign float64) {
+			if i, ok := vars[c]; ok {
+				row[i] += sign
+			} else {
+				row[len(vars)] -= sign * float64(values[c])
+			}
+		}
+		for _, p := range l.Parts {
+			term(p, 1)
+		}
+		term(l.Sum, -1)
+		eqs = append(eqs, row)
+	}
+	if len(vars) == 0 {
+		t.Fatal("nothing hidden")
+	}
+	for c, v := range vars {
+		if determined(eqs, v, len(vars)) {
+			t.Errorf("hidden cell %d can be recovered from both breakdowns", c)
+		}
 	}
 }
 
