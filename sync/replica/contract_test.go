@@ -299,6 +299,20 @@ var contractCases = []struct {
 			t.Errorf("status %s, want attended", got.Status)
 		}
 	}},
+	{"a status without its reopen count is refused", func(t *testing.T, tg target, w world) {
+		r := referral(t, tg, w)
+		mustWrite(t, tg, schema.KindReferral, r.ID, fieldsOf(t, r))
+		mustWrite(t, tg, schema.KindReferral, r.ID, `{"status":"sent","reopened":1}`)
+		err := tg.Write(context.Background(), schema.KindReferral, r.ID, `{"status":"attended"}`)
+		var fe *schema.FieldError
+		var we *wire.Error
+		if ruleOf(err) != schema.RuleRequired || !(errors.As(err, &fe) && fe.Field == "reopened" || errors.As(err, &we) && we.Field == "reopened") {
+			t.Errorf("got %v, want reopened required", err)
+		}
+		if got := mustGet(t, tg, schema.KindReferral, r.ID).Record.(*schema.Referral); got.Status != schema.StatusSent {
+			t.Errorf("status %s, want sent", got.Status)
+		}
+	}},
 	{"a referral to the referring unit is refused", func(t *testing.T, tg target, w world) {
 		r := referral(t, tg, w)
 		r.ToUnitID = tg.Unit()

@@ -50,6 +50,13 @@ func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base st
 		return nil, &schema.FieldError{Kind: kind, Field: "id", Rule: schema.RuleConsistency, Message: "id in fields differs from the mutation's id"}
 	}
 	r.fields[info.idField].ScanSQL(id.String())
+	// A status is ranked within the reopening it was made under, which
+	// only the write itself can say: without it, a status set after a
+	// reopening would lose to the status before it, silently.
+	if st, ok := info.index["status"]; ok && written[st] && !create && !written[info.index["reopened"]] {
+		return nil, &schema.FieldError{Kind: kind, Field: "reopened", Rule: schema.RuleRequired,
+			Message: "a status write carries the reopened count of the referral it was made on"}
+	}
 	epoch := r.reopened()
 	for i, f := range r.fields {
 		if written[i] || create {

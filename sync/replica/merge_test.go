@@ -46,7 +46,8 @@ func writeFrom(t *testing.T, data []byte) (*replica.Row, []byte) {
 	if mask&2 != 0 {
 		fields["status"] = statuses[int(next())%len(statuses)]
 	}
-	if mask&4 != 0 {
+	// A status write carries the reopen count it was made under.
+	if mask&4 != 0 || mask&3 == 2 {
 		fields["reopened"] = int(next() % 4)
 	}
 	if mask&8 != 0 {
