@@ -304,7 +304,7 @@ func (s *Server) staffLogin(ctx context.Context, username, password, target, req
 		s.audit(ctx, "user:"+u.ID.String(), "login", target, string(wire.CodeForbidden), 0, requestID)
 		return nil, "", forbidden("this role may not log in here")
 	}
-	token, err := s.keys.sign(&Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
+	token, err := s.keys.sign(ctx, &Claims{RegisteredClaims: registered(now, s.cfg.AccessTTL, "user:"+u.ID.String()),
 		Role: u.Role, OrgID: idString(u.OrgID), UnitID: idString(u.UnitID)})
 	if err != nil {
 		return nil, "", err
@@ -443,7 +443,7 @@ type execer interface {
 // refresh token through db, and returns the refresh token's hash.
 func (s *Server) issueDeviceTokens(ctx context.Context, db execer, e *Enrolment) ([]byte, error) {
 	now := s.now()
-	access, err := s.keys.sign(&Claims{
+	access, err := s.keys.sign(ctx, &Claims{
 		RegisteredClaims: registered(now, s.cfg.AccessTTL, "device:"+e.DeviceID.String()),
 		OrgID:            e.OrgID.String(), UnitID: e.UnitID.String(),
 	})

@@ -88,33 +88,43 @@ type keyring struct {
 	// ttl is the lifetime of the tokens the server issues: a token that
 	// claims a longer one was not made here.
 	ttl time.Duration
+	// db is where the keys are kept; loaded is when they were last read
+	// from it, so that a rotation by another process is seen within
+	// keyReload.
+	db     *sql.DB
+	loaded time.Time
 }
+
+// keyReload is how often the keyring reads the keys again.
+const keyReload = time.Minute
 
 // loadKeys reads the signing keys, creating one on first start.
 func loadKeys(ctx context.Context, db *sql.DB, now time.Time, ttl time.Duration) (*keyring, error) {
-	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl}
-	if err := k.reload(ctx, db); err != nil {
+	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl, db: db}
+	if err := k.reload(ctx, now); err != nil {
 		return nil, err
 	}
 	if k.signing == "" {
 		if _, err := rotateKey(ctx, db, now); err != nil {
 			return nil, err
 		}
-		if err := k.reload(ctx, db); err != nil {
+		if err := k.reload(ctx, now); err != nil {
 			return nil, err
 		}
 	}
 	return k, nil
 }
 
-func (k *keyring) reload(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, `SELECT kid, private_key, retired_at FROM signing_keys ORDER BY created_at`)
+// reload reads the keys from the database at now.
+func (k *keyring) reload(ctx context.Context, now time.Time) error {
+	rows, err := k.db.QueryContext(ctx, `SELECT kid, private_key, retired_at FROM signing_keys ORDER BY created_at`)
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
 	defer rows.Close()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.loaded = now
 	k.signing = ""
 	for rows.Next() {
 		var kid string
@@ -159,8 +169,21 @@ func rotateKey(ctx context.Context, db *sql.DB, now time.Time) (string, error) {
 	return kid, tx.Commit()
 }
 
-// sign issues a signed access token.
-func (k *keyring) sign(c *Claims) (string, error) {
+// fresh reads the keys again if they were read keyReload or longer before
+// now. A failed read keeps the keys as they are, and is tried again on the
+// next call.
+func (k *keyring) fresh(ctx context.Context, now time.Time) {
+	k.mu.RLock()
+	stale := now.Sub(k.loaded) >= keyReload
+	k.mu.RUnlock()
+	if stale {
+		k.reload(ctx, now)
+	}
+}
+
+// sign issues a signed access token with the current signing key.
+func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
+	k.fresh(ctx, c.IssuedAt.Time)
 	k.mu.RLock()
 	kid, key := k.signing, k.keys[k.signing]
 	k.mu.RUnlock()
@@ -174,7 +197,8 @@ func (k *keyring) sign(c *Claims) (string, error) {
 // the server gives its tokens, and a known key that was not retired before
 // the token was issued. A retired key that leaked thus mints nothing that
 // is accepted.
-func (k *keyring) parse(token string, now time.Time) (*Claims, error) {
+func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Claims, error) {
+	k.fresh(ctx, now)
 	var c Claims
 	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)

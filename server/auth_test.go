@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -105,4 +107,75 @@ func TestKeyRotation(t *testing.T) {
 
 func decodeSegment(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// TestKeyRotationByAnotherProcess rotates the key with a second handle on
+// the database, as `bryggad key rotate` does while the server runs: within
+// a minute the running server signs with the new key, and refuses what the
+// retired key signs after the rotation.
+func TestKeyRotationByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "s.db")
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv, err := server.Open(ctx, server.Config{DBPath: db, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(ctx) })
+	base := "http://" + ln.Addr().String()
+	org, _ := srv.AddOrganisation(ctx, schema.OrgRegion, "Region Jämtland Härjedalen", "23")
+	if _, err := srv.AddUser(ctx, "uppfoljning", "ett långt lösenord", server.RoleAuthority, org.ID, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	login := func() (string, string) {
+		resp, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"uppfoljning","password":"ett långt lösenord"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		part, _, _ := strings.Cut(out.AccessToken, ".")
+		b, _ := decodeSegment(part)
+		var h struct {
+			Kid string `json:"kid"`
+		}
+		json.Unmarshal(b, &h)
+		return out.AccessToken, h.Kid
+	}
+	_, first := login()
+
+	admin, err := server.Open(ctx, server.Config{DBPath: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := admin.RotateKey(ctx)
+	admin.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	tok, kid := login()
+	if kid != rotated || kid == first {
+		t.Errorf("the running server signs with key %s; the rotation made %s (the first was %s)", kid, rotated, first)
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/units", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a token of the new key: status %d", resp.StatusCode)
+	}
 }

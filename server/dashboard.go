@@ -201,7 +201,7 @@ func (s *Server) dashLogin(c *fiber.Ctx) error {
 // dashSession admits requests with a valid session cookie of a manager or
 // admin; others go to the login page.
 func (s *Server) dashSession(c *fiber.Ctx) error {
-	claims, err := s.keys.parse(c.Cookies(sessionCookie), s.now())
+	claims, err := s.keys.parse(c.UserContext(), c.Cookies(sessionCookie), s.now())
 	if err != nil || (claims.Role != RoleManager && claims.Role != RoleAdmin) {
 		return c.Redirect("/dashboard/login", fiber.StatusSeeOther)
 	}

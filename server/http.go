@@ -117,7 +117,7 @@ func (s *Server) principal(c *fiber.Ctx) (*Principal, error) {
 	if !ok || token == "" {
 		return nil, unauthorized("send an access token: Authorization: Bearer <token>")
 	}
-	claims, err := s.keys.parse(token, s.now())
+	claims, err := s.keys.parse(c.UserContext(), token, s.now())
 	if err != nil {
 		return nil, unauthorized("the access token is invalid or expired: refresh it or log in")
 	}

@@ -177,7 +177,7 @@ func (s *Server) RotateKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return kid, s.keys.reload(ctx, s.db.Writer())
+	return kid, s.keys.reload(ctx, s.now())
 }
 
 func registered(now time.Time, ttl time.Duration, subject string) jwt.RegisteredClaims {
