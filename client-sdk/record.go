@@ -122,7 +122,9 @@ func (c *Client) Void(ctx context.Context, k schema.Kind, id uuid.UUID) error {
 
 // SetReferralStatus moves a referral along its lifecycle, as its receiving
 // unit does. A status before the current one is ErrStatusBackwards: reopen
-// the referral instead.
+// the referral instead. Closing a referral that was not attended is a
+// *schema.FieldError with schema.RuleTransition: a closed referral is one
+// that was attended.
 func (c *Client) SetReferralStatus(ctx context.Context, id uuid.UUID, status schema.ReferralStatus) error {
 	ref, err := c.referral(ctx, id)
 	if err != nil {

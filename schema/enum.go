@@ -329,6 +329,11 @@ func (s ReferralStatus) Rank() int {
 	return -1
 }
 
+// Closes reports whether a referral of status s may be closed: only once it
+// was attended (or is closed already), so that every closed referral is
+// known to have been attended.
+func (s ReferralStatus) Closes() bool { return s == StatusAttended || s == StatusClosed }
+
 // Substance is the substance category a contact mainly concerns. The
 // categories follow the Swedish definition of addiction: alcohol, narcotics,
 // other addictive substances, prescription drugs, doping and gambling.

@@ -34,6 +34,7 @@ const (
 	RuleConsistency  Rule = "consistency"   // fields contradict each other
 	RuleImmutable    Rule = "immutable"     // a change to a field that may not change
 	RuleUnknownField Rule = "unknown_field" // a field the record type does not have
+	RuleTransition   Rule = "transition"    // a status that may not follow the current one
 )
 
 // FieldError is a violation of a rule by one field of a record. It matches

@@ -88,8 +88,8 @@ type keyring struct {
 	// ttl is the lifetime of the tokens the server issues: a token that
 	// claims a longer one was not made here.
 	ttl time.Duration
-	// db is where the keys are kept; loaded is when they were last read
-	// from it, so that a rotation by another process is seen within
+	// db is the read pool of the database that keeps the keys; loaded is
+	// when they were last read from it, so that a rotation by another process is seen within
 	// keyReload.
 	db     *sql.DB
 	loaded time.Time
@@ -98,14 +98,16 @@ type keyring struct {
 // keyReload is how often the keyring reads the keys again.
 const keyReload = time.Minute
 
-// loadKeys reads the signing keys, creating one on first start.
-func loadKeys(ctx context.Context, db *sql.DB, now time.Time, ttl time.Duration) (*keyring, error) {
-	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl, db: db}
+// loadKeys reads the signing keys from read, creating one through write on
+// first start. The keyring reads them again from read, never from the
+// writer, so that signing inside a write transaction cannot wait on it.
+func loadKeys(ctx context.Context, write, read *sql.DB, now time.Time, ttl time.Duration) (*keyring, error) {
+	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl, db: read}
 	if err := k.reload(ctx, now); err != nil {
 		return nil, err
 	}
 	if k.signing == "" {
-		if _, err := rotateKey(ctx, db, now); err != nil {
+		if _, err := rotateKey(ctx, write, now); err != nil {
 			return nil, err
 		}
 		if err := k.reload(ctx, now); err != nil {

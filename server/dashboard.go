@@ -546,7 +546,7 @@ func (s *Server) dashReferrals(c *fiber.Ctx) error {
 			row := referralRow{ID: r.ID.String(), Date: r.OccurredAt.In(stockholm).Format("2006-01-02"), Unit: names[r.ToUnitID],
 				Service: schema.ServiceCategoryEnum.Label(string(r.Service), l), Status: schema.ReferralStatusEnum.Label(string(r.Status), l)}
 			for _, o := range schema.ReferralStatusEnum.Options {
-				if schema.ReferralStatus(o.Code).Rank() > r.Status.Rank() {
+				if next := schema.ReferralStatus(o.Code); next.Rank() > r.Status.Rank() && (next != schema.StatusClosed || r.Status.Closes()) {
 					row.Next = append(row.Next, choice{Code: o.Code, Label: o.Label(l)})
 				}
 			}

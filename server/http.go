@@ -33,8 +33,12 @@ const loginsPerAddress = 30
 
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
-		AppName:               "bryggad",
-		BodyLimit:             wire.MaxBodyBytes,
+		AppName:   "bryggad",
+		BodyLimit: wire.MaxBodyBytes,
+		// Strings from the context are copies: the metrics' labels and the
+		// login limiter keep them past the request, and fasthttp reuses
+		// its buffers.
+		Immutable:             true,
 		ReadTimeout:           time.Minute,
 		WriteTimeout:          time.Minute,
 		IdleTimeout:           2 * time.Minute,

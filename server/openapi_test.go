@@ -362,7 +362,7 @@ func TestOpenAPIRecords(t *testing.T) {
 	}
 	rules := []schema.Rule{schema.RuleRequired, schema.RuleType, schema.RuleEnum, schema.RuleRange, schema.RuleFormat,
 		schema.RuleTime, schema.RuleClientCode, schema.RuleIDVersion, schema.RuleExclusive, schema.RuleEmpty,
-		schema.RuleSameUnit, schema.RuleConsistency, schema.RuleImmutable, schema.RuleUnknownField}
+		schema.RuleSameUnit, schema.RuleConsistency, schema.RuleImmutable, schema.RuleUnknownField, schema.RuleTransition}
 	ruleCodes := make([]string, len(rules))
 	for i, r := range rules {
 		ruleCodes[i] = string(r)

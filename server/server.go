@@ -144,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
 		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow)}
-	if s.keys, err = loadKeys(ctx, s.db.Writer(), cfg.Now(), cfg.AccessTTL); err != nil {
+	if s.keys, err = loadKeys(ctx, s.db.Writer(), s.db.Reader(), cfg.Now(), cfg.AccessTTL); err != nil {
 		store.Close()
 		return nil, err
 	}

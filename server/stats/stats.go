@@ -22,7 +22,9 @@ type Indicator string
 // The indicators. Syringes, needles and naloxone are counted in pieces and
 // doses; contacts are visits, not people; unique clients are distinct
 // client codes among the contacts; referrals attended are those whose
-// status reached attended or closed.
+// status reached attended: attended or closed, since a referral is closed
+// only from attended (schema.ReferralStatus.Closes, enforced by every
+// write).
 const (
 	Contacts          Indicator = "contacts"
 	UniqueClients     Indicator = "unique_clients"

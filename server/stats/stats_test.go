@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ type dataset struct {
 	nalox    map[uuid.UUID]*schema.NaloxoneHandout
 	revs     map[uuid.UUID]*schema.Reversal
 	refs     map[uuid.UUID]*schema.Referral
+	// walks holds each referral's statuses in the order they were
+	// written, the first at its creation.
+	walks map[uuid.UUID][]schema.ReferralStatus
 }
 
 func fields(rec schema.Record, only ...string) json.RawMessage {
@@ -69,7 +73,8 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 	}
 	t.Cleanup(func() { s.Close() })
 	d := &dataset{store: s, contacts: map[uuid.UUID]*schema.Contact{}, exch: map[uuid.UUID]*schema.SyringeExchange{},
-		nalox: map[uuid.UUID]*schema.NaloxoneHandout{}, revs: map[uuid.UUID]*schema.Reversal{}, refs: map[uuid.UUID]*schema.Referral{}}
+		nalox: map[uuid.UUID]*schema.NaloxoneHandout{}, revs: map[uuid.UUID]*schema.Reversal{}, refs: map[uuid.UUID]*schema.Referral{},
+		walks: map[uuid.UUID][]schema.ReferralStatus{}}
 	orgs := []*schema.Organisation{
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Östersunds kommun", RegionCode: "23", Active: true},
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
@@ -107,7 +112,7 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 		codes[i], _ = schema.NewClientCode(rngReader{rng})
 	}
 	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
-	services, statuses := schema.ServiceCategoryEnum.Codes(), schema.ReferralStatusEnum.Codes()
+	services := schema.ServiceCategoryEnum.Codes()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var contacts []*schema.Contact
 	var exchanges []*schema.SyringeExchange
@@ -146,13 +151,19 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 		}
 		if rng.IntN(6) == 0 {
 			other := d.units[(indexOf(d.units, u)+1+rng.IntN(len(d.units)-1))%len(d.units)]
+			walk := lifecycle(rng)
 			x := &schema.Referral{Header: h(), Service: schema.ServiceCategory(services[rng.IntN(len(services))]), ToUnitID: other.id,
-				Status: schema.ReferralStatus(statuses[rng.IntN(len(statuses))])}
+				Status: walk[0]}
 			if rng.IntN(2) == 0 {
 				x.ContactID = c.ID
 			}
 			d.refs[x.ID] = x
+			d.walks[x.ID] = walk
 			queue(u, x)
+			for _, st := range walk[1:] {
+				x.Status = st
+				queue(u, x, "status", "reopened")
+			}
 		}
 	}
 	// Corrections and voids, as devices send them later, in the order the
@@ -191,6 +202,36 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 		}
 	}
 	return d
+}
+
+// lifecycle returns the statuses a referral goes through: any status but
+// closed when it is recorded, then now and then one of higher rank, closed
+// only after attended, which is all a status may be followed by without a
+// reopening.
+func lifecycle(rng *rand.Rand) []schema.ReferralStatus {
+	statuses := schema.ReferralStatusEnum.Codes()
+	first := schema.ReferralStatus(statuses[rng.IntN(len(statuses)-1)])
+	walk := []schema.ReferralStatus{first}
+	for rng.IntN(3) > 0 {
+		var next []schema.ReferralStatus
+		cur := walk[len(walk)-1]
+		for _, c := range statuses {
+			if s := schema.ReferralStatus(c); s.Rank() > cur.Rank() && (s != schema.StatusClosed || cur.Closes()) {
+				next = append(next, s)
+			}
+		}
+		if len(next) == 0 {
+			break
+		}
+		walk = append(walk, next[rng.IntN(len(next))])
+	}
+	return walk
+}
+
+// reachedAttended reports whether a referral that went through walk
+// reached attended.
+func reachedAttended(walk []schema.ReferralStatus) bool {
+	return slices.Contains(walk, schema.StatusAttended)
 }
 
 type rngReader struct{ r *rand.Rand }
@@ -318,7 +359,7 @@ func (d *dataset) expect(q stats.Query) map[stats.Key]int64 {
 		}
 		count(x.OccurredAt, x.UnitID, c, stats.Referrals, 1)
 		count(x.OccurredAt, x.UnitID, c, stats.ReferralsTo(x.Service), 1)
-		if x.Status == schema.StatusAttended || x.Status == schema.StatusClosed {
+		if reachedAttended(d.walks[x.ID]) {
 			count(x.OccurredAt, x.UnitID, c, stats.ReferralsAttended, 1)
 		}
 	}
@@ -362,34 +403,135 @@ func TestIndicators(t *testing.T) {
 	}
 }
 
+// TestReferralsAttended follows referrals along their lifecycle as the
+// units move them on, one referral a month, and checks that referrals
+// attended count a referral if and only if it reached attended. Closing a
+// referral that was not attended is refused, so that a closed referral is
+// known to have been attended.
+func TestReferralsAttended(t *testing.T) {
+	const (
+		sent       = schema.StatusSent
+		received   = schema.StatusReceived
+		declined   = schema.StatusDeclined
+		notReached = schema.StatusNotReached
+		attended   = schema.StatusAttended
+		closed     = schema.StatusClosed
+	)
+	walks := []struct {
+		statuses []schema.ReferralStatus
+		refused  bool // the last step is refused
+	}{
+		{[]schema.ReferralStatus{sent, received, attended}, false},
+		{[]schema.ReferralStatus{sent, received, attended, closed}, false},
+		{[]schema.ReferralStatus{sent, received, declined, closed}, true},
+		{[]schema.ReferralStatus{sent, notReached, closed}, true},
+		{[]schema.ReferralStatus{sent, closed}, true},
+		{[]schema.ReferralStatus{sent, received, declined, attended}, false},
+		{[]schema.ReferralStatus{sent, received, notReached}, false},
+		{[]schema.ReferralStatus{attended}, false},
+		{[]schema.ReferralStatus{closed}, true},
+		{[]schema.ReferralStatus{sent, received, notReached, attended, closed}, false},
+	}
+	ctx := context.Background()
+	d := newDataset(t, 1, 0)
+	from, to := d.units[0], d.units[2]
+	clock := hlc.NewClock(func() time.Time { return now }, 0)
+	seqs := map[uuid.UUID]int64{}
+	push := func(u unitDef, rec schema.Record, only ...string) wire.Result {
+		seqs[u.device]++
+		m := wire.Mutation{Seq: seqs[u.device], Kind: rec.Kind(), ID: rec.RecordID(), Version: clock.Now(), Fields: fields(rec, only...)}
+		resp, err := d.store.Push(ctx, u.device, &wire.PushRequest{Versions: wire.Current(), Mutations: []wire.Mutation{m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Results[0]
+	}
+	ids := make([]uuid.UUID, len(walks))
+	held := make([]bool, len(walks)) // whether the server holds the referral
+	for i, w := range walks {
+		at := time.Date(2026, time.Month(i+1), 15, 10, 0, 0, 0, time.UTC)
+		x := &schema.Referral{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: from.id, DeviceID: from.device, StaffID: from.staff, OccurredAt: at},
+			Service: schema.ServiceHousing, ToUnitID: to.id, Status: w.statuses[0]}
+		ids[i] = x.ID
+		for j, st := range w.statuses {
+			x.Status = st
+			var r wire.Result
+			if j == 0 {
+				r = push(from, x)
+			} else {
+				r = push(to, x, "status", "reopened") // moved on by the receiving unit
+			}
+			last := j == len(w.statuses)-1
+			switch {
+			case last && w.refused:
+				if r.Status != wire.Rejected || r.Error == nil || r.Error.Rule != schema.RuleTransition || r.Error.Field != "status" {
+					t.Errorf("%v: closing got %s %v, want rejected with rule transition", w.statuses, r.Status, r.Error)
+				}
+			case r.Status != wire.Applied:
+				t.Fatalf("%v: step %s: %s %v", w.statuses, st, r.Status, r.Error)
+			default:
+				held[i] = true
+			}
+		}
+	}
+	r, err := stats.Compute(ctx, d.store.DB().Reader(), stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range walks {
+		month := fmt.Sprintf("2026-%02d", i+1)
+		applied := w.statuses
+		if w.refused {
+			applied = applied[:len(applied)-1]
+		}
+		if !held[i] {
+			if n := r.Value(month, "", stats.Referrals); n != 0 {
+				t.Errorf("%v: a refused referral is counted", w.statuses)
+			}
+			continue
+		}
+		row, err := d.store.Get(ctx, schema.KindReferral, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := row.Record.(*schema.Referral).Status; got != applied[len(applied)-1] {
+			t.Fatalf("%v: the record says %s, want %s", w.statuses, got, applied[len(applied)-1])
+		}
+		want := int64(0)
+		if reachedAttended(applied) {
+			want = 1
+		}
+		if got := r.Value(month, "", stats.ReferralsAttended); got != want {
+			t.Errorf("%v: referrals attended = %d, want %d", w.statuses, got, want)
+		}
+		if n := r.Value(month, "", stats.Referrals); n != 1 {
+			t.Errorf("%v: referrals = %d, want 1", w.statuses, n)
+		}
+	}
+}
+
 // TestNoSuppressedCellCanBeRecovered plays the reader who holds every
 // report of a period (the total, by unit, municipality, organisation,
-// gender and age band), knows which unit lies in which municipality and organisation, and
-// knows that every referral has exactly one service, so that in every row
-// referrals add up over the services. It solves the linear equations all
-// these sums give for the hidden cells. No hidden cell may be determined,
+// gender and age band), knows which unit lies in which municipality and
+// organisation, and knows that every referral is made to exactly one
+// service, so that in every row the referrals to the services add up to
+// the referrals. It solves the linear equations all these sums give for
+// the hidden cells, every referral indicator together. No hidden cell may
+// be determined, none may be hidden in one report and shown in another,
 // and no shown count may be from 1 to k-1.
 func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
-	ctx := context.Background()
 	hiddenTotal, checked := 0, 0
-	for seed := uint64(1); seed <= 8; seed++ {
-		d := newDataset(t, seed, 40+int(seed)*15)
-		q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Quarter}
-		reports := map[stats.Dim]*stats.Report{}
-		for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
-			q.By = by
-			r, err := stats.BuildReport(ctx, d.store.DB().Reader(), q, stats.DefaultK)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reports[by] = r
-		}
-		for _, inds := range readerFamilies() {
-			for _, period := range periodsOf(reports[stats.ByUnit]) {
-				h, c := attack(t, d, reports, period, inds)
-				hiddenTotal += h
-				checked += c
-			}
+	// Quarters of sparse data hide many cells; years of denser data have
+	// rows where a single service is small.
+	for _, c := range []struct {
+		period  stats.Period
+		base, n int
+	}{{stats.Quarter, 40, 15}, {stats.Year, 300, 100}} {
+		for seed := uint64(1); seed <= 8; seed++ {
+			h, n := attackAll(t, newDataset(t, seed, c.base+int(seed)*c.n), c.period)
+			hiddenTotal += h
+			checked += n
 		}
 	}
 	if hiddenTotal < 50 {
@@ -398,6 +540,30 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("%d hidden cells in %d tables, none recoverable", hiddenTotal, checked)
 	}
+}
+
+// attackAll builds every report of d for 2026 by period and attacks each
+// period's tables; it returns the number of hidden cells and of tables.
+func attackAll(t *testing.T, d *dataset, period stats.Period) (hidden, tables int) {
+	ctx := context.Background()
+	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: period}
+	reports := map[stats.Dim]*stats.Report{}
+	for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+		q.By = by
+		r, err := stats.BuildReport(ctx, d.store.DB().Reader(), q, stats.DefaultK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports[by] = r
+	}
+	for _, inds := range readerFamilies() {
+		for _, period := range periodsOf(reports[stats.ByUnit]) {
+			h, c := attack(t, d, reports, period, inds)
+			hidden += h
+			tables += c
+		}
+	}
+	return hidden, tables
 }
 
 // readerFamilies returns the indicators a reader solves for together: the

@@ -59,25 +59,27 @@ func Suppress(values []int64, lines []Line, shared []bool, k int64) []bool {
 	}
 	for {
 		lineRule(values, lines, shared, hidden)
-		v := solvable(lines, hidden, shared)
-		if v < 0 {
+		solved := solvable(lines, hidden, shared)
+		if len(solved) == 0 {
 			return hidden
 		}
-		// Hide another cell of a line the solved cell lies in; never a
+		// Hide another cell of a line each solved cell lies in; never a
 		// shared cell, which another report would not hide.
 		done := false
-		for _, l := range lines {
-			if !contains(l, v) || sharedLine(l, shared) {
-				continue
-			}
-			if c := pick(values, hidden, shared, l); c >= 0 {
-				hidden[c] = true
-				done = true
-				break
+		for _, v := range solved {
+			for _, l := range lines {
+				if !contains(l, v) || sharedLine(l, shared) {
+					continue
+				}
+				if c := pick(values, hidden, shared, l); c >= 0 {
+					hidden[c] = true
+					done = true
+					break
+				}
 			}
 		}
 		if !done {
-			return hidden // nothing left to hide: every cell of its lines is hidden or shared
+			return hidden // nothing left to hide: every cell of their lines is hidden or shared
 		}
 	}
 }
@@ -133,10 +135,10 @@ func lineRule(values []int64, lines []Line, shared, hidden []bool) {
 	}
 }
 
-// solvable returns a hidden cell that the lines determine, or a hidden
-// shared cell that the lines tie to other hidden shared cells more than
-// the lines of shared cells alone do, or -1.
-func solvable(lines []Line, hidden, shared []bool) int {
+// solvable returns the hidden cells that the lines determine; or, if
+// there are none, a hidden shared cell that the lines tie to other hidden
+// shared cells more than the lines of shared cells alone do; or nothing.
+func solvable(lines []Line, hidden, shared []bool) []int {
 	// The unknowns are the hidden cells, this report's own before the
 	// shared ones, so that after elimination a row whose first unknown is
 	// shared says what the lines tell about shared cells alone.
@@ -155,7 +157,7 @@ func solvable(lines []Line, hidden, shared []bool) int {
 		}
 	}
 	if len(vars) == 0 {
-		return -1
+		return nil
 	}
 	equations := func(keep func(Line) bool) [][]float64 {
 		var m [][]float64
@@ -183,6 +185,7 @@ func solvable(lines []Line, hidden, shared []bool) int {
 	}
 	m := equations(func(Line) bool { return true })
 	r := eliminate(m)
+	var solved []int
 	var onShared [][]float64
 	for _, row := range m[:r] {
 		first, n := -1, 0
@@ -195,30 +198,30 @@ func solvable(lines []Line, hidden, shared []bool) int {
 			}
 		}
 		if n == 1 {
-			return vars[first]
+			solved = append(solved, vars[first])
 		}
 		if first >= own {
 			onShared = append(onShared, row)
 		}
 	}
-	if len(onShared) == 0 {
-		return -1
+	if len(solved) > 0 || len(onShared) == 0 {
+		return solved
 	}
 	base := equations(func(l Line) bool { return sharedLine(l, shared) })
 	r0 := eliminate(clone(base))
 	if len(onShared) == r0 {
-		return -1
+		return nil
 	}
 	for _, row := range onShared {
 		if eliminate(append(clone(base), row)) > r0 {
 			for c, v := range row {
 				if v != 0 {
-					return vars[c]
+					return []int{vars[c]}
 				}
 			}
 		}
 	}
-	return -1
+	return nil
 }
 
 // eliminate brings m to reduced row echelon form in place (Gauss-Jordan

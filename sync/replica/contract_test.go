@@ -299,6 +299,24 @@ var contractCases = []struct {
 			t.Errorf("status %s, want attended", got.Status)
 		}
 	}},
+	{"a referral is closed only from attended", func(t *testing.T, tg target, w world) {
+		r := referral(t, tg, w)
+		r.Status = schema.StatusClosed
+		if err := tg.Write(context.Background(), schema.KindReferral, r.ID, fieldsOf(t, r)); ruleOf(err) != schema.RuleTransition {
+			t.Errorf("a new closed referral: got %v, want a transition error", err)
+		}
+		r.Status = schema.StatusSent
+		mustWrite(t, tg, schema.KindReferral, r.ID, fieldsOf(t, r))
+		mustWrite(t, tg, schema.KindReferral, r.ID, `{"status":"declined","reopened":0}`)
+		if err := tg.Write(context.Background(), schema.KindReferral, r.ID, `{"status":"closed","reopened":0}`); ruleOf(err) != schema.RuleTransition {
+			t.Errorf("closing a declined referral: got %v, want a transition error", err)
+		}
+		mustWrite(t, tg, schema.KindReferral, r.ID, `{"status":"attended","reopened":0}`)
+		mustWrite(t, tg, schema.KindReferral, r.ID, `{"status":"closed","reopened":0}`)
+		if got := mustGet(t, tg, schema.KindReferral, r.ID).Record.(*schema.Referral); got.Status != schema.StatusClosed {
+			t.Errorf("status %s, want closed", got.Status)
+		}
+	}},
 	{"a status without its reopen count is refused", func(t *testing.T, tg target, w world) {
 		r := referral(t, tg, w)
 		mustWrite(t, tg, schema.KindReferral, r.ID, fieldsOf(t, r))

@@ -306,7 +306,11 @@ func (s *sim) localWrite(dev *simDevice) error {
 			ref.Reopened++
 			ref.Status = schema.StatusSent
 		} else {
-			ref.Status = schema.ReferralStatus(pick(s.rng, schema.ReferralStatusEnum.Codes()))
+			st := schema.ReferralStatus(pick(s.rng, schema.ReferralStatusEnum.Codes()))
+			if st == schema.StatusClosed && !ref.Status.Closes() {
+				st = schema.StatusAttended // closed follows attended only
+			}
+			ref.Status = st
 		}
 		s.logf("%s sets referral %s status=%s reopened=%d", short(dev.d.ID()), short(ref.ID), ref.Status, ref.Reopened)
 		return dev.d.Update(ctx, ref, "status", "reopened")

@@ -228,6 +228,12 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
 	}
+	if row == nil && !w.IsCreate() {
+		return fmt.Errorf("write %s %s: %w", k, id, ErrNotFound)
+	}
+	if err := checkStatus(row, w); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
 	merged := w
 	if row == nil {
 		if !w.IsCreate() {

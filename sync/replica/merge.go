@@ -66,6 +66,26 @@ func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base st
 	return r, nil
 }
 
+// checkStatus checks a referral's status written by w against row, the
+// record it applies to (nil for a create): a referral is closed only from
+// attended, under the same reopen count. A write that a later reopening
+// has overtaken is not checked: it loses the merge anyway. The error is a
+// *schema.FieldError with RuleTransition.
+func checkStatus(row, w *Row) error {
+	ref, ok := w.Record.(*schema.Referral)
+	if !ok || w.Key("status") == "" || ref.Status != schema.StatusClosed {
+		return nil
+	}
+	if row != nil {
+		cur := row.Record.(*schema.Referral)
+		if cur.Reopened > ref.Reopened || cur.Reopened == ref.Reopened && cur.Status.Closes() {
+			return nil
+		}
+	}
+	return &schema.FieldError{Kind: schema.KindReferral, Field: "status", Rule: schema.RuleTransition,
+		Message: "a referral is closed only after it was attended"}
+}
+
 // IsCreate reports whether the partial row w creates its record.
 func (w *Row) IsCreate() bool { return w.keys[kinds[w.Kind].idField] != "" }
 

@@ -505,6 +505,9 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, err
 		if err := w.Record.Validate(a.now); err != nil {
 			return a.reject(ctx, m, nil, err)
 		}
+		if err := checkStatus(nil, w); err != nil {
+			return a.reject(ctx, m, nil, err)
+		}
 		w.Seq = a.seq + 1
 		inserted, err := a.rs.insert(ctx, w)
 		if err != nil {
@@ -531,6 +534,9 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, err
 	}
 	if e := a.checkUpdate(row, w); e != nil {
 		return a.reject(ctx, m, row, e)
+	}
+	if err := checkStatus(row, w); err != nil {
+		return a.reject(ctx, m, row, err)
 	}
 	merged := row.Clone()
 	changed, err := Join(merged, w)
@@ -772,6 +778,9 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	}
 	if row == nil {
 		return fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
+	}
+	if err := checkStatus(row, w); err != nil {
+		return err
 	}
 	changed, err := Join(row, w)
 	if err != nil {

@@ -582,7 +582,13 @@ func TestEndpoints(t *testing.T) {
 	}
 	// Refused requests are counted with the status they were answered.
 	if want := `brygga_http_requests_total{method="POST",route="/v1/sync/push",status="413"} 1`; !strings.Contains(string(metricsText), want) {
-		t.Errorf("metrics lack %s", want)
+		var have []string
+		for _, line := range strings.Split(string(metricsText), "\n") {
+			if strings.HasPrefix(line, "brygga_http_requests_total{") {
+				have = append(have, line)
+			}
+		}
+		t.Errorf("metrics lack %s; they have\n%s", want, strings.Join(have, "\n"))
 	}
 
 	// The PNG of an enrolment code.
