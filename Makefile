@@ -14,7 +14,7 @@ all: build
 ## build: compile every package and the binaries into bin/
 build:
 	$(GO) build ./...
-	$(GO) build -o bin/bryggad ./server/cmd/bryggad
+	$(GO) build -o bin/ ./server/cmd/bryggad ./server/cmd/bryggaload ./client-sdk/cmd/brygga
 
 ## run: serve on ADDR with the SQLite database DB, seeding the demo region on first start
 run:
