@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
 
@@ -96,45 +97,10 @@ func (c *Client) sync(ctx context.Context) error {
 		c.progress(Progress{Phase: "push", Done: min(pushed, int64(pending)), Total: int64(pending)})
 	}
 
-	var start int64 = -1
-	for restarts := 0; ; {
-		req, err := dev.PullRequest(ctx, c.opts.PullPage)
-		if err != nil {
-			return err
-		}
-		q := url.Values{}
-		q.Set("protocol", strconv.Itoa(wire.Protocol))
-		q.Set("schema", strconv.Itoa(schema.Version))
-		q.Set("limit", strconv.Itoa(req.Limit))
-		if req.Cursor != "" {
-			q.Set("cursor", req.Cursor)
-		}
-		var resp wire.PullResponse
-		err = c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, &resp)
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Code == wire.CodeCursorInvalid && restarts < 3 {
-			restarts++
-			if err := dev.ResetCursor(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("brygga: pull: %w", err)
-		}
-		if start < 0 {
-			from, _ := wire.ParseCursor(req.Cursor)
-			start = from.Seq
-		}
-		c.noteServerClock(ctx, resp.Clock)
-		if _, err := dev.AcceptPull(ctx, &resp); err != nil {
-			return err
-		}
-		at, _ := wire.ParseCursor(resp.Cursor)
-		c.progress(Progress{Phase: "pull", Done: at.Seq - start, Total: max(resp.Head-start, at.Seq-start)})
-		if !resp.HasMore {
-			break
-		}
+	// Pull. While a page is applied, the next one is already on its way:
+	// the server and the network work while the device writes.
+	if err := c.pullAll(ctx, dev); err != nil {
+		return err
 	}
 	now := c.now()
 	if err := dev.SetMeta(ctx, metaLastSync, now.UTC().Format(time.RFC3339Nano)); err != nil {
@@ -253,4 +219,106 @@ func (c *Client) run(ctx context.Context, l *loop) {
 			c.opts.Logger.Info("background sync failed", "err", err, "retry_in", wait)
 		}
 	}
+}
+
+// pullAll pulls pages until the device is caught up. A goroutine fetches
+// pages one after another while the device decodes and applies the ones
+// already fetched, so that the server, the network and the device's
+// writes overlap; at most two pages wait. A page the device does not apply
+// (it does not continue from the device's cursor), and a cursor the server
+// refuses, start the fetching over from the device's cursor (for a refused
+// cursor, from the start, at most three times).
+func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
+	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
+		defer close(out)
+		for {
+			q := url.Values{}
+			q.Set("protocol", strconv.Itoa(wire.Protocol))
+			q.Set("schema", strconv.Itoa(schema.Version))
+			q.Set("limit", strconv.Itoa(limit))
+			if cursor != "" {
+				q.Set("cursor", cursor)
+			}
+			resp := new(wire.PullResponse)
+			err := c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, resp)
+			select {
+			case out <- fetched{resp, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || !resp.HasMore {
+				return
+			}
+			cursor = resp.Cursor
+		}
+	}
+	var start int64 = -1
+	for restarts := 0; ; {
+		req, err := dev.PullRequest(ctx, c.opts.PullPage)
+		if err != nil {
+			return err
+		}
+		if start < 0 {
+			from, _ := wire.ParseCursor(req.Cursor)
+			start = from.Seq
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		pages := make(chan fetched, 2)
+		go fetch(fctx, req.Cursor, req.Limit, pages)
+		caughtUp, again, err := c.applyPages(ctx, dev, pages, start)
+		cancel()
+		for range pages { // let the fetcher end
+		}
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae) && ae.Code == wire.CodeCursorInvalid && restarts < 3:
+			restarts++
+			if err := dev.ResetCursor(ctx); err != nil {
+				return err
+			}
+			start = -1
+		case err != nil:
+			return err
+		case caughtUp:
+			return nil
+		case !again:
+			return fmt.Errorf("brygga: pull: the pages ended before the device caught up")
+		}
+	}
+}
+
+// fetched is a pull page as the fetching goroutine hands it on.
+type fetched struct {
+	resp *wire.PullResponse
+	err  error
+}
+
+// applyPages applies fetched pages in order until one says no more follow
+// (caught up), one does not continue from the device's cursor (again: fetch
+// anew), or one failed.
+func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64) (caughtUp, again bool, err error) {
+	for f := range pages {
+		if f.err != nil {
+			return false, false, fmt.Errorf("brygga: pull: %w", f.err)
+		}
+		resp := f.resp
+		c.noteServerClock(ctx, resp.Clock)
+		page, err := replica.DecodePage(resp)
+		if err != nil {
+			return false, false, err
+		}
+		applied, err := dev.AcceptPage(ctx, page)
+		if err != nil {
+			return false, false, err
+		}
+		if !applied {
+			return false, true, nil
+		}
+		at, _ := wire.ParseCursor(resp.Cursor)
+		c.progress(Progress{Phase: "pull", Done: at.Seq - start, Total: max(resp.Head-start, at.Seq-start)})
+		if !resp.HasMore {
+			return true, false, nil
+		}
+	}
+	return false, true, nil
 }

@@ -484,8 +484,46 @@ func (d *Device) ResetCursor(ctx context.Context) error {
 // state with the device's queued writes replayed on top, and the cursor
 // advances, in one transaction. A page that does not continue from the
 // device's cursor (a late or repeated answer) is ignored; it reports
-// whether the page was applied.
+// whether the page was applied. It is DecodePage and AcceptPage.
 func (d *Device) AcceptPull(ctx context.Context, resp *wire.PullResponse) (bool, error) {
+	p, err := DecodePage(resp)
+	if err != nil {
+		return false, err
+	}
+	return d.AcceptPage(ctx, p)
+}
+
+// Page is a pull page decoded into rows, ready to be applied.
+type Page struct {
+	resp *wire.PullResponse
+	rows []*Row
+}
+
+// DecodePage decodes the changes of a pull page into rows. Decoding is
+// most of the cost of applying a page and needs no lock on the replica, so
+// that a client can decode one page while the replica applies another.
+// DecodePage is safe for concurrent use.
+func DecodePage(resp *wire.PullResponse) (*Page, error) {
+	p := &Page{resp: resp, rows: make([]*Row, len(resp.Changes))}
+	for i := range resp.Changes {
+		row, err := RowOfChange(&resp.Changes[i])
+		if err != nil {
+			return nil, fmt.Errorf("accept pull: %w", err)
+		}
+		p.rows[i] = row
+	}
+	return p, nil
+}
+
+// Since is the cursor the page continues from.
+func (p *Page) Since() string { return p.resp.Since }
+
+// Response is the page as it came from the server.
+func (p *Page) Response() *wire.PullResponse { return p.resp }
+
+// AcceptPage applies a decoded page as AcceptPull does.
+func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
+	resp := p.resp
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clock.Observe(resp.Clock)
@@ -507,11 +545,8 @@ func (d *Device) AcceptPull(ctx context.Context, resp *wire.PullResponse) (bool,
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
-	for i := range resp.Changes {
-		row, err := RowOfChange(&resp.Changes[i])
-		if err != nil {
-			return false, fmt.Errorf("accept pull: %w", err)
-		}
+	for _, row := range p.rows {
+		var err error
 		if queued == 0 { // nothing to replay: the common case of a first sync
 			err = rs.save(ctx, row)
 		} else {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,7 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -863,33 +864,73 @@ func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 }
 
 // scopeChanges returns up to limit rows in unit's scope with seq > after,
-// ordered by seq.
+// ordered by seq. The scope spans several tables, so it reads in two
+// passes: the sequence numbers alone first (from the (unit, seq) indexes,
+// without touching the rows), to find the last one on the page; then the
+// rows up to it, none of them to be dropped.
 func scopeChanges(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]*Row, error) {
-	var all []*Row
 	u := unit.String()
-	add := func(k schema.Kind, where string, args ...any) error {
-		rows, err := queryRows(ctx, q, k, where+` ORDER BY seq LIMIT ?`, append(args, limit)...)
-		all = append(all, rows...)
-		return err
+	type part struct {
+		kind  schema.Kind
+		where string
+		args  []any
 	}
+	var parts []part
 	for _, k := range schema.ReferenceKinds {
-		if err := add(k, `WHERE seq > ?`, after); err != nil {
-			return nil, err
-		}
+		parts = append(parts, part{k, `WHERE seq > ?`, []any{after}})
 	}
 	for _, k := range schema.FieldKinds {
-		if err := add(k, `WHERE unit_id = ? AND seq > ?`, u, after); err != nil {
+		parts = append(parts, part{k, `WHERE unit_id = ? AND seq > ?`, []any{u, after}})
+	}
+	// A referral is never to its own unit, so no row is in two parts.
+	parts = append(parts, part{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
+
+	var seqs []int64
+	found := make([]bool, len(parts))
+	for i, p := range parts {
+		n := len(seqs)
+		var err error
+		if seqs, err = querySeqs(ctx, q, p.kind, p.where, limit, seqs, p.args...); err != nil {
 			return nil, err
 		}
+		found[i] = len(seqs) > n
 	}
-	if err := add(schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, u, after); err != nil {
-		return nil, err
+	if len(seqs) == 0 {
+		return nil, nil
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Seq < all[j].Seq })
-	if len(all) > limit {
-		all = all[:limit]
+	slices.Sort(seqs)
+	last := seqs[min(limit, len(seqs))-1]
+	var all []*Row
+	for i, p := range parts {
+		if !found[i] {
+			continue
+		}
+		rows, err := queryRows(ctx, q, p.kind, p.where+` AND seq <= ? ORDER BY seq`, append(p.args, last)...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
 	}
+	slices.SortFunc(all, func(a, b *Row) int { return cmp.Compare(a.Seq, b.Seq) })
 	return all, nil
+}
+
+// querySeqs appends to seqs the sequence numbers of up to limit rows of
+// kind k that match where, in order.
+func querySeqs(ctx context.Context, q queryer, k schema.Kind, where string, limit int, seqs []int64, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT seq FROM %s %s ORDER BY seq LIMIT ?`, k, where), append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", k, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fmt.Errorf("query %s: %w", k, err)
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, rows.Err()
 }
 
 // ScopeRows returns every row in unit's scope, for checks and tests.
