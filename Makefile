@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCursor$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePullResponse$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzJoin$$' -fuzztime=$(FUZZTIME) ./sync/replica
 
 clean:

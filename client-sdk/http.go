@@ -65,7 +65,15 @@ func (c *Client) call(ctx context.Context, base, method, path, token string, bod
 		}
 		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message, Expected: e.Error.Expected}
 	}
-	if out != nil {
+	switch out := out.(type) {
+	case nil:
+	case *wire.PullResponse: // the largest answers have a reader of their own
+		page, err := wire.ParsePullResponse(data)
+		if err != nil {
+			return fmt.Errorf("%s %s: answer: %w", method, path, err)
+		}
+		*out = *page
+	default:
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("%s %s: answer: %w", method, path, err)
 		}

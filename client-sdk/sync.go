@@ -222,7 +222,7 @@ func (c *Client) run(ctx context.Context, l *loop) {
 }
 
 // pullAll pulls pages until the device is caught up. A goroutine fetches
-// pages one after another while the device decodes and applies the ones
+// and decodes pages one after another while the device applies the ones
 // already fetched, so that the server, the network and the device's
 // writes overlap; at most two pages wait. A page the device does not apply
 // (it does not continue from the device's cursor), and a cursor the server
@@ -241,8 +241,12 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			}
 			resp := new(wire.PullResponse)
 			err := c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, resp)
+			var page *replica.Page
+			if err == nil {
+				page, err = replica.DecodePage(resp)
+			}
 			select {
-			case out <- fetched{resp, err}:
+			case out <- fetched{resp, page, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -290,6 +294,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 // fetched is a pull page as the fetching goroutine hands it on.
 type fetched struct {
 	resp *wire.PullResponse
+	page *replica.Page
 	err  error
 }
 
@@ -303,11 +308,7 @@ func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-ch
 		}
 		resp := f.resp
 		c.noteServerClock(ctx, resp.Clock)
-		page, err := replica.DecodePage(resp)
-		if err != nil {
-			return false, false, err
-		}
-		applied, err := dev.AcceptPage(ctx, page)
+		applied, err := dev.AcceptPage(ctx, f.page)
 		if err != nil {
 			return false, false, err
 		}

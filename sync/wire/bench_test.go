@@ -99,3 +99,27 @@ func BenchmarkEncodePullResponseJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParsePullResponse reads a page of 1000 changes as the SDK does.
+func BenchmarkParsePullResponse(b *testing.B) {
+	data := wire.AppendPullResponse(nil, benchPage())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := wire.ParsePullResponse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParsePullResponseJSON reads the same page with encoding/json,
+// for comparison.
+func BenchmarkParsePullResponseJSON(b *testing.B) {
+	data := wire.AppendPullResponse(nil, benchPage())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var p wire.PullResponse
+		if err := json.Unmarshal(data, &p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -15,9 +17,22 @@ import (
 )
 
 // TestAppendPullResponse checks the pull page encoder against
-// encoding/json on pages of every shape, strings that need escaping among
-// them.
+// encoding/json.
 func TestAppendPullResponse(t *testing.T) {
+	for i, p := range testPages() {
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wire.AppendPullResponse(nil, p); !bytes.Equal(got, want) {
+			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// testPages returns pull pages of every shape, strings that need escaping
+// among them.
+func testPages() []*wire.PullResponse {
 	rng := rand.New(rand.NewPCG(1, 2))
 	clock := hlc.NewClock(time.Now, 0)
 	odd := []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\r", "<&>", "åäö ÅÄÖ", "\u2028\u2029", "\x00\x1f", "bad \xff utf-8"}
@@ -25,7 +40,13 @@ func TestAppendPullResponse(t *testing.T) {
 		{Versions: wire.Current()},
 		{Versions: wire.Current(), Changes: []wire.Change{}, Since: "a", Cursor: "b", HasMore: true, Head: 7, Clock: clock.Now()},
 	}
-	for range 50 {
+	plain := []string{"", "plain", "åäö ÅÄÖ", "018e3a5f0c000001@0190f000-0000-7000-8000-000000000001"}
+	all := odd
+	for i := range 50 {
+		odd := all
+		if i%2 == 0 {
+			odd = plain // a page as the server writes them
+		}
 		p := &wire.PullResponse{Versions: wire.Current(), Since: odd[rng.IntN(len(odd))], Cursor: odd[rng.IntN(len(odd))],
 			HasMore: rng.IntN(2) == 0, Head: rng.Int64(), Clock: clock.Now()}
 		for range rng.IntN(20) {
@@ -44,13 +65,89 @@ func TestAppendPullResponse(t *testing.T) {
 		}
 		pages = append(pages, p)
 	}
-	for i, p := range pages {
-		want, err := json.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
+	return pages
+}
+
+// aliases reports whether b lies within data.
+func aliases(b, data []byte) bool {
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return p >= start && p < start+uintptr(len(data))
+}
+
+// equalPages compares two decoded pages field by field.
+func equalPages(a, b *wire.PullResponse) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y) && (a.Changes == nil) == (b.Changes == nil)
+}
+
+// TestParsePullResponse reads what AppendPullResponse writes, and the
+// same pages reformatted, and gets what encoding/json gets.
+func TestParsePullResponse(t *testing.T) {
+	plain := 0
+	defer func() {
+		if plain < 5 {
+			t.Errorf("only %d pages without escapes: the fast path is barely tested", plain)
 		}
-		if got := wire.AppendPullResponse(nil, p); !bytes.Equal(got, want) {
-			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
+	}()
+	for i, p := range testPages() {
+		data := wire.AppendPullResponse(nil, p)
+		var indented bytes.Buffer
+		json.Indent(&indented, data, "", " ")
+		for _, form := range [][]byte{data, indented.Bytes()} {
+			var want wire.PullResponse
+			if err := json.Unmarshal(form, &want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := wire.ParsePullResponse(form)
+			if err != nil {
+				t.Fatalf("page %d: %v", i, err)
+			}
+			if !equalPages(got, &want) {
+				t.Fatalf("page %d:\n got %+v\nwant %+v", i, got, &want)
+			}
+		}
+		// The server's own form is read in place, the fields aliasing it,
+		// unless a string in it is escaped.
+		if bytes.ContainsRune(data, '\\') || !utf8.Valid(data) {
+			continue
+		}
+		plain++
+		got, _ := wire.ParsePullResponse(data)
+		for _, c := range got.Changes {
+			if len(c.Fields) > 0 && !aliases(c.Fields, data) {
+				t.Fatalf("page %d: the fields were copied: the page was not read in place", i)
+			}
 		}
 	}
+	for _, bad := range []string{``, `{}`, `{"protocol":1`, `[]`, `{"protocol":99,"schema":1,"since":"","changes":null,"cursor":"","has_more":false,"head":0,"clock":"0000000000000000"}`} {
+		if _, err := wire.ParsePullResponse([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// FuzzParsePullResponse checks that the fast reader never accepts what
+// encoding/json refuses, and agrees with it on what both accept.
+func FuzzParsePullResponse(f *testing.F) {
+	for _, p := range testPages()[:8] {
+		f.Add(wire.AppendPullResponse(nil, p))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want wire.PullResponse
+		stdErr := json.Unmarshal(data, &want)
+		if stdErr == nil {
+			stdErr = want.Versions.Check()
+		}
+		got, err := wire.ParsePullResponse(data)
+		switch {
+		case stdErr != nil && err == nil:
+			t.Fatalf("accepted what encoding/json refuses (%v): %q", stdErr, data)
+		case stdErr == nil && err != nil:
+			t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
+		case err == nil && !equalPages(got, &want):
+			t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
+		}
+	})
 }

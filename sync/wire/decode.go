@@ -1,0 +1,235 @@
+package wire
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+)
+
+// ParsePullResponse decodes a pull page, for clients, and checks its
+// versions. A page in the form the server writes (AppendPullResponse) is
+// read in one pass that copies nothing; any other form goes through
+// encoding/json. Either way the result is what encoding/json makes of
+// data: the fast path gives up, rather than guess, at anything it does not
+// expect, such as white space, another order of keys or an escaped string.
+// The page's fields alias data.
+func ParsePullResponse(data []byte) (*PullResponse, error) {
+	p := &PullResponse{}
+	if !(&pageParser{data: data}).page(p) {
+		*p = PullResponse{}
+		if err := json.Unmarshal(data, p); err != nil {
+			return nil, errorf(CodeMalformed, "pull response is not a valid message: %v", err)
+		}
+	}
+	return p, p.Versions.Check()
+}
+
+// pageParser reads the exact form of AppendPullResponse. Each method
+// reports whether what it expected was there.
+type pageParser struct {
+	data []byte
+	i    int
+}
+
+func (q *pageParser) lit(s string) bool {
+	if len(q.data)-q.i < len(s) || string(q.data[q.i:q.i+len(s)]) != s {
+		return false
+	}
+	q.i += len(s)
+	return true
+}
+
+// str reads a string without escapes, of valid UTF-8.
+func (q *pageParser) str() (string, bool) {
+	if q.i >= len(q.data) || q.data[q.i] != '"' {
+		return "", false
+	}
+	ascii := true
+	for j := q.i + 1; j < len(q.data); j++ {
+		switch b := q.data[j]; {
+		case b == '"':
+			s := q.data[q.i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return "", false
+			}
+			q.i = j + 1
+			return string(s), true
+		case b == '\\' || b < 0x20:
+			return "", false
+		case b >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return "", false
+}
+
+// int reads an integer as JSON writes it: no leading zeros, no fraction.
+func (q *pageParser) int() (int64, bool) {
+	j := q.i
+	if j < len(q.data) && q.data[j] == '-' {
+		j++
+	}
+	start := j
+	for j < len(q.data) && q.data[j] >= '0' && q.data[j] <= '9' {
+		j++
+	}
+	if j == start || q.data[start] == '0' && j-start > 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(q.data[q.i:j]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	q.i = j
+	return n, true
+}
+
+// object reads a JSON object without looking inside it beyond its extent,
+// then checks that it is valid JSON.
+func (q *pageParser) object() ([]byte, bool) {
+	if q.i >= len(q.data) || q.data[q.i] != '{' {
+		return nil, false
+	}
+	depth := 0
+	for j := q.i; j < len(q.data); j++ {
+		switch q.data[j] {
+		case '"':
+			for j++; j < len(q.data) && q.data[j] != '"'; j++ {
+				if q.data[j] == '\\' {
+					j++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				v := q.data[q.i : j+1 : j+1]
+				if !json.Valid(v) {
+					return nil, false
+				}
+				q.i = j + 1
+				return v, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (q *pageParser) page(p *PullResponse) bool {
+	var ok bool
+	var n int64
+	if !q.lit(`{"protocol":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	p.Protocol = int(n)
+	if !q.lit(`,"schema":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	p.Schema = int(n)
+	if !q.lit(`,"since":`) {
+		return false
+	}
+	if p.Since, ok = q.str(); !ok || !q.lit(`,"changes":`) {
+		return false
+	}
+	if !q.lit("null") {
+		if !q.lit("[") {
+			return false
+		}
+		p.Changes = []Change{}
+		for first := true; !q.lit("]"); first = false {
+			if !first && !q.lit(",") {
+				return false
+			}
+			p.Changes = append(p.Changes, Change{})
+			if !q.change(&p.Changes[len(p.Changes)-1]) {
+				return false
+			}
+		}
+	}
+	if !q.lit(`,"cursor":`) {
+		return false
+	}
+	if p.Cursor, ok = q.str(); !ok || !q.lit(`,"has_more":`) {
+		return false
+	}
+	switch {
+	case q.lit("true"):
+		p.HasMore = true
+	case q.lit("false"):
+	default:
+		return false
+	}
+	if !q.lit(`,"head":`) {
+		return false
+	}
+	if p.Head, ok = q.int(); !ok || !q.lit(`,"clock":`) {
+		return false
+	}
+	clock, ok := q.str()
+	if !ok || p.Clock.UnmarshalText([]byte(clock)) != nil {
+		return false
+	}
+	return q.lit("}") && q.i == len(q.data)
+}
+
+func (q *pageParser) change(c *Change) bool {
+	var ok bool
+	if !q.lit(`{"kind":`) {
+		return false
+	}
+	kind, ok := q.str()
+	if !ok || !q.lit(`,"id":`) {
+		return false
+	}
+	c.Kind = schema.Kind(kind)
+	id, ok := q.str()
+	if !ok {
+		return false
+	}
+	var err error
+	if c.ID, err = uuid.Parse(id); err != nil || !q.lit(`,"seq":`) {
+		return false
+	}
+	if c.Seq, ok = q.int(); !ok || !q.lit(`,"fields":`) {
+		return false
+	}
+	if !q.lit("null") {
+		if c.Fields, ok = q.object(); !ok {
+			return false
+		}
+	}
+	if !q.lit(`,"v":`) {
+		return false
+	}
+	if c.V, ok = q.str(); !ok {
+		return false
+	}
+	if q.lit(`,"cv":{`) {
+		c.CV = map[string]string{}
+		for first := true; !q.lit("}"); first = false {
+			if !first && !q.lit(",") {
+				return false
+			}
+			name, ok := q.str()
+			if !ok || !q.lit(":") {
+				return false
+			}
+			if c.CV[name], ok = q.str(); !ok {
+				return false
+			}
+		}
+	}
+	return q.lit("}")
+}
