@@ -39,6 +39,12 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
+	// The writer keeps up to 64 MiB of pages, against SQLite's 2 MiB: past
+	// a few hundred thousand records the indexes a push writes no longer
+	// fit in 2 MiB, and each insert reads pages back (measured: 1000-row
+	// pushes at 400k records, 71k rows/s with 2 MiB, 105k with 64 MiB).
+	// SQLite takes the memory only as pages are used. Readers keep 16 MiB.
+	q.Set("_cache_size", "-65536")
 	dsn := "file:" + path + "?" + q.Encode()
 
 	write, err := sql.Open("sqlite3", dsn)
@@ -51,6 +57,7 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	write.SetConnMaxIdleTime(0)
 
 	q.Set("_txlock", "deferred")
+	q.Set("_cache_size", "-16384")
 	q.Set("mode", "ro")
 	read, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {

@@ -18,6 +18,22 @@ import (
 // Errors are *schema.FieldError: an unknown field, a value of the wrong
 // type, an id that differs from id.
 func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base string) (*Row, error) {
+	r, err := decodeFields(kind, id, fields)
+	if err != nil {
+		return nil, err
+	}
+	r.rekey(base)
+	return r, nil
+}
+
+// unkeyed marks the written fields of a row that decodeFields made, until
+// rekey gives them their keys.
+const unkeyed = "\x00"
+
+// decodeFields decodes a write as DecodeWrite does, with every written
+// field marked unkeyed: the costly part of a write, which needs neither the
+// write's version nor a lock.
+func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row, error) {
 	r := NewRow(kind)
 	if r == nil {
 		return nil, &schema.FieldError{Kind: kind, Field: "kind", Rule: schema.RuleEnum, Message: fmt.Sprintf("%q is not a kind", kind)}
@@ -57,13 +73,22 @@ func DecodeWrite(kind schema.Kind, id uuid.UUID, fields json.RawMessage, base st
 		return nil, &schema.FieldError{Kind: kind, Field: "reopened", Rule: schema.RuleRequired,
 			Message: "a status write carries the reopened count of the referral it was made on"}
 	}
-	epoch := r.reopened()
-	for i, f := range r.fields {
+	for i := range r.fields {
 		if written[i] || create {
-			r.keys[i] = fieldKey(f, base, epoch)
+			r.keys[i] = unkeyed
 		}
 	}
 	return r, nil
+}
+
+// rekey gives every written field of r its key for the plain key base.
+func (r *Row) rekey(base string) {
+	epoch := r.reopened()
+	for i, f := range r.fields {
+		if r.keys[i] != "" {
+			r.keys[i] = fieldKey(f, base, epoch)
+		}
+	}
 }
 
 // checkStatus checks a referral's status written by w against row, the

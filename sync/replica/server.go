@@ -246,6 +246,22 @@ func activeDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, err
 	return d, nil
 }
 
+// prepared is a mutation as Push decodes it before it takes the lock.
+type prepared struct {
+	check *wire.Error // what Mutation.Check found, if anything
+	w     *Row        // the write, its keys to be set; nil if err
+	err   error       // why it could not be decoded
+	hash  []byte      // mutationHash
+}
+
+func prepare(m *wire.Mutation) prepared {
+	p := prepared{hash: mutationHash(m)}
+	if p.check = m.Check(); p.check == nil {
+		p.w, p.err = decodeFields(m.Kind, m.ID, m.Fields)
+	}
+	return p
+}
+
 // mutationHash identifies a mutation's content, to tell a retry from a
 // different mutation that reuses a number.
 func mutationHash(m *wire.Mutation) []byte {
@@ -267,6 +283,12 @@ func mutationHash(m *wire.Mutation) []byte {
 // or out-of-scope mutations are rejected individually; they count as
 // processed. Errors that concern the whole request are *wire.Error.
 func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
+	// Decoding needs no lock: pushes of several devices decode at once,
+	// and only apply one after another.
+	pre := make([]prepared, len(req.Mutations))
+	for i := range req.Mutations {
+		pre[i] = prepare(&req.Mutations[i])
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -298,7 +320,7 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	rejections := map[int64]*wire.Error{}
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
-		hash := mutationHash(m)
+		hash := pre[i].hash
 		if m.Seq <= last {
 			res, err := a.replay(ctx, m, hash)
 			if err != nil {
@@ -307,7 +329,7 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 			resp.Results = append(resp.Results, res)
 			continue
 		}
-		res, err := a.apply(ctx, m)
+		res, err := a.apply(ctx, m, &pre[i])
 		if err != nil {
 			return nil, fmt.Errorf("push: mutation %d: %w", m.Seq, err)
 		}
@@ -480,9 +502,9 @@ func rejected(m *wire.Mutation, e *wire.Error) wire.Result {
 
 // apply applies one mutation. Rejections are results; errors are failures
 // of the database.
-func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, error) {
-	if e := m.Check(); e != nil {
-		return rejected(m, e), nil
+func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wire.Result, error) {
+	if p.check != nil {
+		return rejected(m, p.check), nil
 	}
 	ts := m.Version
 	if a.s.plausible(ts, a.dev, a.now) {
@@ -490,10 +512,11 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation) (wire.Result, err
 	} else {
 		ts = a.s.clock.Now()
 	}
-	w, err := DecodeWrite(m.Kind, m.ID, m.Fields, Key(ts, a.dev.ID))
-	if err != nil {
-		return a.reject(ctx, m, nil, err)
+	if p.err != nil {
+		return a.reject(ctx, m, nil, p.err)
 	}
+	w := p.w
+	w.rekey(Key(ts, a.dev.ID))
 	if w.IsCreate() {
 		// Most mutations create a record: check it and insert it without
 		// looking for an existing one first.

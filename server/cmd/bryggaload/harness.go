@@ -39,12 +39,16 @@ type unitRef struct {
 // loadServer is the real server, running in this process on a loopback
 // listener with a database in a temporary directory.
 type loadServer struct {
-	srv    *server.Server
+	srv    *server.Server // nil once moved to a child
 	url    string
 	dir    string
 	served chan error
 	units  []unitRef
+	child  *child // the server's own process, if it moved to one
 }
+
+// dbPath is the server's database.
+func (ls *loadServer) dbPath() string { return filepath.Join(ls.dir, "brygga.db") }
 
 // startServer opens a server on a fresh database with one organisation of
 // units units, each with one staff member, and serves it on 127.0.0.1.
@@ -63,7 +67,7 @@ func startServer(ctx context.Context, units int) (ls *loadServer, err error) {
 		}
 	}()
 	srv, err := server.Open(ctx, server.Config{
-		DBPath: filepath.Join(dir, "brygga.db"),
+		DBPath: filepath.Join(dir, "brygga.db"), // dbPath
 		// Long enough that no token of a long run expires.
 		AccessTTL: 6 * time.Hour,
 	})
@@ -98,6 +102,23 @@ func startServer(ctx context.Context, units int) (ls *loadServer, err error) {
 
 // close stops serving, closes the database and removes its directory.
 func (ls *loadServer) close() error {
+	err := ls.stopServing()
+	if ls.child != nil {
+		if cerr := ls.child.stop(); err == nil {
+			err = cerr
+		}
+	}
+	if rerr := os.RemoveAll(ls.dir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// stopServing stops the server in this process and closes its database.
+func (ls *loadServer) stopServing() error {
+	if ls.srv == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := ls.srv.Shutdown(ctx)
@@ -111,9 +132,7 @@ func (ls *loadServer) close() error {
 	if cerr := ls.srv.Close(); err == nil {
 		err = cerr
 	}
-	if rerr := os.RemoveAll(ls.dir); err == nil {
-		err = rerr
-	}
+	ls.srv = nil
 	return err
 }
 
@@ -538,10 +557,10 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) er
 	return canceled
 }
 
-// procStatus returns a field of /proc/self/status in bytes, such as
-// VmRSS or VmHWM.
-func procStatus(field string) (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
+// procStatus returns a field of /proc/PID/status in bytes, such as VmRSS
+// or VmHWM.
+func procStatus(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -557,11 +576,5 @@ func procStatus(field string) (int64, error) {
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		return kb << 10, err
 	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
-}
-
-// resetPeakRSS resets the process's VmHWM to its current RSS, so that a
-// later reading is the peak of what follows.
-func resetPeakRSS() error {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

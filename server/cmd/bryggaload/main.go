@@ -34,7 +34,14 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if child, err := childMain(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bryggaload: server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signalContext()
 	defer stop()
 	if err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bryggaload:", err)
@@ -43,6 +50,11 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// signalContext is done at SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // errUsage marks errors in the command line.
@@ -255,7 +267,7 @@ func printNotes(w io.Writer, cfg *config) {
 	if has("many-devices") {
 		fmt.Fprintf(w, "many-devices: all %d devices start at once; the load clients share one http.Transport with MaxConnsPerHost %d, so the rest wait for a connection.\n", cfg.devices, cfg.conns)
 		fmt.Fprintln(w, "  \"connected\" latency runs from getting a connection to the end of the answer; \"issued\" latency includes the wait for a connection.")
-		fmt.Fprintln(w, "  RSS is the whole process's (server and load clients); the peak is VmHWM, reset before the scenario.")
+		fmt.Fprintln(w, "  The server runs in a process of its own on the same database for this scenario; its peak RSS is that process's VmHWM.")
 	}
 }
 

@@ -4,13 +4,29 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain serves instead of testing when many-devices starts this binary
+// as its server process.
+func TestMain(m *testing.M) {
+	if child, err := childMain(); child {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // tableRow is one parsed line of the table.
 type tableRow struct {
@@ -83,6 +99,12 @@ func TestRunEveryScenarioTiny(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no error count of many-devices:\n%s", out.String())
+	}
+	// The server's memory is measured in its own process.
+	if !slices.ContainsFunc(rows, func(r tableRow) bool {
+		return r.scenario == "many-devices" && r.figure == "server peak RSS" && r.value > 1 && r.value < 1000
+	}) {
+		t.Errorf("no plausible server peak RSS of many-devices:\n%s", out.String())
 	}
 	for _, want := range []string{"machine", "CPUs", "extrapolated"} {
 		if !strings.Contains(out.String(), want) {
