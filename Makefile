@@ -38,9 +38,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## bench: the Go benchmarks (figures on stdout)
+## bench: the Go benchmarks of the hot paths (HLC, wire encoding and
+## decoding, apply into a million-record store, pull pages, a year's
+## indicators over BENCH_EVENTS events), then bryggaload: the real server on
+## loopback with this machine's raw limits as baselines, a table of figures,
+## ratios and targets. See docs/BENCHMARKS.md.
+BENCH_EVENTS ?= 1000000
+LOADFLAGS    ?= --runs 3 --first-sync-rows 1000000 --big-rows 1000000
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+	BRYGGA_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 60m ./...
+	$(GO) run ./server/cmd/bryggaload $(LOADFLAGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each
 FUZZTIME ?= 30s

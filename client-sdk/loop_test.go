@@ -4,10 +4,16 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	brygga "github.com/brygga/brygga/client-sdk"
 	"github.com/brygga/brygga/schema"
@@ -47,6 +53,8 @@ func TestLeaseAndRetention(t *testing.T) {
 	org, _ := srv.AddOrganisation(ctx, schema.OrgNGO, "Stiftelsen Bryggan", "23")
 	unit, _ := srv.AddUnit(ctx, org.ID, "Lågtröskelmottagningen", "2380")
 	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleCounsellor)
+	region, _ := srv.AddOrganisation(ctx, schema.OrgRegion, "Region Jämtland Härjedalen", "23")
+	clinic, _ := srv.AddUnit(ctx, region.ID, "Beroendemottagningen", "2380", schema.ServiceAddictionClinic)
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
 
 	c, err := brygga.Open(ctx, filepath.Join(dir, "t.db"), &brygga.Options{Now: clock.Now})
@@ -64,7 +72,10 @@ func TestLeaseAndRetention(t *testing.T) {
 	old := contact(schema.SettingFixedSite)
 	old.OccurredAt = clock.Now().Add(-40 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
 	recent := contact(schema.SettingFixedSite)
-	for _, rec := range []*schema.Contact{old, recent} {
+	// Two referrals as old: one still open, one declined.
+	open := &schema.Referral{Header: schema.Header{OccurredAt: old.OccurredAt}, Service: schema.ServiceAddictionClinic, ToUnitID: clinic.ID, Status: schema.StatusSent}
+	done := &schema.Referral{Header: schema.Header{OccurredAt: old.OccurredAt}, Service: schema.ServiceAddictionClinic, ToUnitID: clinic.ID, Status: schema.StatusDeclined}
+	for _, rec := range []schema.Record{old, recent, open, done} {
 		if err := c.Add(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
@@ -89,6 +100,19 @@ func TestLeaseAndRetention(t *testing.T) {
 	}
 	if len(got) != 2 {
 		t.Errorf("%d contacts on the device, want 2 (the 40-day-old one purged)", len(got))
+	}
+	// The open referral stays on the device however old; the declined one
+	// leaves it. Both stay on the server.
+	if _, err := c.Get(ctx, schema.KindReferral, open.ID); err != nil {
+		t.Errorf("the open referral was purged: %v", err)
+	}
+	if _, err := c.Get(ctx, schema.KindReferral, done.ID); !errors.Is(err, brygga.ErrNotFound) {
+		t.Errorf("the declined 40-day-old referral is still on the device: %v", err)
+	}
+	for _, id := range []uuid.UUID{open.ID, done.ID} {
+		if _, err := srv.Record(ctx, schema.KindReferral, id); err != nil {
+			t.Errorf("referral %s is not on the server: %v", id, err)
+		}
 	}
 	if _, err := srv.Record(ctx, schema.KindContact, old.ID); err != nil {
 		t.Errorf("the purged contact is not on the server: %v", err)
@@ -232,4 +256,94 @@ func TestLostRefreshAnswer(t *testing.T) {
 			t.Errorf("the lost answer ended the session: %+v", e)
 		}
 	}
+}
+
+// TestBackgroundLoopRetriesAndSyncNow runs the background loop against a
+// server that is down at first: the loop keeps retrying (within the
+// interval) and syncs once the server is back; SyncNow syncs at once, as
+// an app does when it sees the network return; and with nothing written,
+// the loop still syncs every interval and brings in another device's work.
+func TestBackgroundLoopRetriesAndSyncNow(t *testing.T) {
+	ctx := context.Background()
+	r := startRegion(t)
+	// A gate in front of the server: while it is down, connections are
+	// closed before the server hears anything.
+	u, _ := url.Parse(r.url())
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	var down atomic.Bool
+	gate := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if down.Load() {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		proxy.ServeHTTP(w, req)
+	})}
+	ln := listen(t)
+	go gate.Serve(ln)
+	t.Cleanup(func() { gate.Close() })
+	via := "http://" + ln.Addr().String()
+	other := r.device(r.url(), r.team, r.teamStaf)
+
+	c := r.deviceWith(via, r.team, r.teamStaf, &brygga.Options{SyncDelay: time.Hour, SyncInterval: 200 * time.Millisecond})
+	down.Store(true)
+	rec := contact(schema.SettingStreet)
+	if err := c.Add(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer c.Stop()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not happen", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("a failed sync", func() bool { st, _ := c.Status(ctx); return st.LastError != "" })
+	time.Sleep(300 * time.Millisecond) // a few more failures
+	if _, err := r.srv.Record(ctx, schema.KindContact, rec.ID); err == nil {
+		t.Fatal("the record reached the server while it was down")
+	}
+	// Back online: a retry within the interval brings the record in.
+	down.Store(false)
+	waitFor("the retry after the server came back", func() bool {
+		_, err := r.srv.Record(ctx, schema.KindContact, rec.ID)
+		return err == nil
+	})
+	// Periodic: another device's contact reaches this one with no write here.
+	theirs := contact(schema.SettingFixedSite)
+	if err := other.Add(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the periodic sync", func() bool {
+		_, err := c.Get(ctx, schema.KindContact, theirs.ID)
+		return err == nil
+	})
+	c.Stop()
+
+	// SyncNow: with an hour's interval and delay, only SyncNow syncs soon.
+	slow := r.deviceWith(r.url(), r.team, r.teamStaf, &brygga.Options{SyncDelay: time.Hour, SyncInterval: time.Hour})
+	slow.Start()
+	defer slow.Stop()
+	now := contact(schema.SettingMobileUnit)
+	if err := slow.Add(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := r.srv.Record(ctx, schema.KindContact, now.ID); err == nil {
+		t.Fatal("synced before SyncNow")
+	}
+	slow.SyncNow()
+	waitFor("the sync SyncNow asked for", func() bool {
+		_, err := r.srv.Record(ctx, schema.KindContact, now.ID)
+		return err == nil
+	})
 }

@@ -188,6 +188,16 @@ func (c *Client) written() {
 	}()
 }
 
+// retryWait is how long the background loop waits after its failures-th
+// failure in a row: exponential backoff from one second, with jitter (a
+// random half of it, from rnd, so that the tablets of a team that lost the
+// network together do not retry together), and never longer than the
+// interval.
+func retryWait(failures int, interval time.Duration, rnd func(int64) int64) time.Duration {
+	backoff := time.Second << min(failures, 16)
+	return min(backoff/2+time.Duration(rnd(int64(backoff/2)+1)), interval)
+}
+
 func (c *Client) run(ctx context.Context, l *loop) {
 	defer close(l.done)
 	wait := c.opts.SyncInterval
@@ -213,9 +223,7 @@ func (c *Client) run(ctx context.Context, l *loop) {
 			return
 		default:
 			failures++
-			backoff := time.Second << min(failures, 16)
-			backoff = backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-			wait = min(backoff, c.opts.SyncInterval)
+			wait = retryWait(failures, c.opts.SyncInterval, rand.Int64N)
 			c.opts.Logger.Info("background sync failed", "err", err, "retry_in", wait)
 		}
 	}
