@@ -228,10 +228,12 @@ func TestRestoredBackupIsRefused(t *testing.T) {
 	}
 	defer c.Close()
 	var fresh []uuid.UUID
+	made := map[uuid.UUID]*schema.Contact{}
 	for range 2 {
 		x := contact(schema.SettingShelter)
 		c.Add(ctx, x)
 		fresh = append(fresh, x.ID)
+		made[x.ID] = x
 	}
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -242,12 +244,50 @@ func TestRestoredBackupIsRefused(t *testing.T) {
 		if rej.Error.Code == "seq_reused" {
 			reused++
 		}
+		// The refused record can be shown as it was recorded, to be
+		// recorded again.
+		rec, err := rej.Record()
+		if err != nil {
+			t.Fatalf("rejection %d: %v", rej.Seq, err)
+		}
+		want, ok := made[rej.ID]
+		got, _ := rec.(*schema.Contact)
+		if !ok || got == nil || got.Setting != want.Setting || got.Gender != want.Gender || !got.OccurredAt.Equal(want.OccurredAt) {
+			t.Errorf("rejection %d holds %+v, want %+v", rej.Seq, rec, want)
+		}
 	}
 	if reused != 2 {
 		t.Errorf("rejections after the restore: %+v", st.Rejected)
 	}
 	if n := r.count(t, schema.KindContact, fresh); n != 0 {
 		t.Errorf("%d records of the restored tablet were merged", n)
+	}
+	// Recorded again (new ids, new numbers), they reach the server; the
+	// worker dismisses the rejections.
+	var again []uuid.UUID
+	for _, rej := range st.Rejected {
+		rec, _ := rej.Record()
+		x := rec.(*schema.Contact)
+		x.ID, x.UnitID, x.DeviceID, x.StaffID, x.Voided = uuid.Nil, uuid.Nil, uuid.Nil, uuid.Nil, false
+		if err := c.Add(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, x.ID)
+		if err := c.DismissRejection(ctx, rej.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.DismissRejection(ctx, 9999); !errors.Is(err, brygga.ErrNotFound) {
+		t.Errorf("dismissing no rejection: %v", err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(t, schema.KindContact, again); n != len(again) {
+		t.Errorf("%d of %d records recorded again reached the server", n, len(again))
+	}
+	if st, _ := c.Status(ctx); len(st.Rejected) != 0 {
+		t.Errorf("rejections after dismissing them: %+v", st.Rejected)
 	}
 }
 

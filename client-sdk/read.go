@@ -197,8 +197,20 @@ type Status struct {
 	Rejected  []replica.Rejection `json:"rejected"`
 }
 
+// DismissRejection removes a rejection from Status once the worker has
+// dealt with it (recorded the record again, corrected, or let it go). The
+// rejected mutation's fields are in the rejection (Rejection.Record).
+// ErrNotFound if there is no rejection of mutation seq.
+func (c *Client) DismissRejection(ctx context.Context, seq int64) error {
+	dev, err := c.device()
+	if err != nil {
+		return err
+	}
+	return dev.DismissRejection(ctx, seq)
+}
+
 // Status returns the pending mutations, the last successful sync, the last
-// error and the rejected records with their reasons.
+// error and the rejected records with their reasons and what they wrote.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	st := &Status{Rejected: []replica.Rejection{}}
 	c.mu.Lock()

@@ -337,6 +337,20 @@ type Rejection struct {
 	ID         uuid.UUID   `json:"id"`
 	Error      wire.Error  `json:"error"`
 	RejectedAt time.Time   `json:"rejected_at"`
+	// Fields are the fields the mutation wrote, as it sent them: every
+	// field of a refused create, the changed ones of a correction.
+	Fields json.RawMessage `json:"fields"`
+}
+
+// Record returns what the rejected mutation wrote as a record of its kind,
+// the fields it did not write at their zero values, so that an app can
+// show it for the worker to record again, corrected.
+func (r *Rejection) Record() (schema.Record, error) {
+	w, err := decodeFields(r.Kind, r.ID, r.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("rejection %d: %w", r.Seq, err)
+	}
+	return w.Record, nil
 }
 
 // AcceptPush applies the server's answer to a push: acknowledged mutations
@@ -365,15 +379,14 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 		if res.Status != wire.Rejected || res.Error == nil {
 			continue
 		}
-		var kind string
-		var id string
-		err := tx.QueryRowContext(ctx, `SELECT kind, id FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id)
+		var kind, id, fields string
+		err := tx.QueryRowContext(ctx, `SELECT kind, id, fields FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id, &fields)
 		if err != nil {
 			continue // already handled by an earlier delivery of this answer
 		}
 		rid, _ := uuid.Parse(id)
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rejections (seq, kind, id, code, field, message, rejected_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			res.Seq, kind, id, string(res.Error.Code), res.Error.Field, res.Error.Message, now.UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rejections (seq, kind, id, code, field, message, rejected_at, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			res.Seq, kind, id, string(res.Error.Code), res.Error.Field, res.Error.Message, now.UnixMilli(), fields); err != nil {
 			return fmt.Errorf("accept push: %w", err)
 		}
 		resets = append(resets, target{schema.Kind(kind), rid, res.Current})
@@ -620,9 +633,24 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 	return total, tx.Commit()
 }
 
+// DismissRejection removes the rejection of mutation seq from the list,
+// once the worker has dealt with it. ErrNotFound if there is none.
+func (d *Device) DismissRejection(ctx context.Context, seq int64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res, err := d.db.write.ExecContext(ctx, `DELETE FROM rejections WHERE seq = ?`, seq)
+	if err != nil {
+		return fmt.Errorf("dismiss rejection %d: %w", seq, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("dismiss rejection %d: %w", seq, ErrNotFound)
+	}
+	return nil
+}
+
 // Rejections returns the mutations the server rejected, newest first.
 func (d *Device) Rejections(ctx context.Context) ([]Rejection, error) {
-	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, code, COALESCE(field, ''), message, rejected_at FROM rejections ORDER BY seq DESC`)
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, code, COALESCE(field, ''), message, rejected_at, COALESCE(fields, '{}') FROM rejections ORDER BY seq DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("rejections: %w", err)
 	}
@@ -632,11 +660,13 @@ func (d *Device) Rejections(ctx context.Context) ([]Rejection, error) {
 		var r Rejection
 		var id string
 		var at int64
-		if err := rows.Scan(&r.Seq, &r.Kind, &id, &r.Error.Code, &r.Error.Field, &r.Error.Message, &at); err != nil {
+		var fields string
+		if err := rows.Scan(&r.Seq, &r.Kind, &id, &r.Error.Code, &r.Error.Field, &r.Error.Message, &at, &fields); err != nil {
 			return nil, fmt.Errorf("rejections: %w", err)
 		}
 		r.ID, _ = uuid.Parse(id)
 		r.RejectedAt = time.UnixMilli(at).UTC()
+		r.Fields = json.RawMessage(fields)
 		out = append(out, r)
 	}
 	return out, rows.Err()

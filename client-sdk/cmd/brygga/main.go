@@ -15,6 +15,7 @@
 //	brygga [--db FILE] void --kind KIND --id ID
 //	brygga [--db FILE] sync
 //	brygga [--db FILE] status [--json]
+//	brygga [--db FILE] dismiss --seq N
 //	brygga [--db FILE] list contacts|referrals|units [--json] [--incoming] [--limit N]
 //	brygga simulate --server URL --devices N --days D (--code CODE ... | --codes-file FILE) [--dir DIR] [--seed N]
 //
@@ -94,6 +95,7 @@ Device and sync:
   staff [--set ID]
   sync
   status [--json]
+  dismiss --seq N
   list contacts|referrals|units [--json] [--incoming] [--limit N]
 
 Load testing:
@@ -137,6 +139,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"void":            c.void,
 		"sync":            c.sync,
 		"status":          c.status,
+		"dismiss":         c.dismiss,
 		"list":            c.list,
 		"simulate":        c.simulate,
 	}
@@ -1039,9 +1042,31 @@ func (c *cli) status(args []string) error {
 	}
 	fmt.Fprintf(tw, "rejected\t%d\n", len(st.Rejected))
 	for _, r := range st.Rejected {
-		fmt.Fprintf(tw, "\t%s %s: %s\n", r.Kind, r.ID, rejection(string(r.Error.Code), r.Error.Field, r.Error.Message))
+		fmt.Fprintf(tw, "\t%d %s %s: %s\n", r.Seq, r.Kind, r.ID, rejection(string(r.Error.Code), r.Error.Field, r.Error.Message))
+		fmt.Fprintf(tw, "\t  wrote %s\n", r.Fields)
 	}
 	return tw.Flush()
+}
+
+func (c *cli) dismiss(args []string) error {
+	fs := c.flags("dismiss")
+	seq := fs.Int64("seq", 0, "the rejected mutation's `number`, as status shows it")
+	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	if *seq <= 0 {
+		return usagef("--seq is required: the number status shows before a rejection")
+	}
+	cl, err := c.open(nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.DismissRejection(c.ctx, *seq); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "dismissed %d\n", *seq)
+	return nil
 }
 
 func (c *cli) list(args []string) error {

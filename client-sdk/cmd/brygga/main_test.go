@@ -162,6 +162,7 @@ func TestUsageErrors(t *testing.T) {
 		{"void a unit", []string{"--db", db, "void", "--kind", "units", "--id", uuid.NewString()}},
 		{"simulate without codes", []string{"simulate", "--server", "http://127.0.0.1:1", "--devices", "2", "--days", "1", "--code", "AAAA"}},
 		{"extra argument", []string{"--db", db, "sync", "now"}},
+		{"dismiss without a number", []string{"--db", db, "dismiss"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,6 +211,10 @@ func TestFieldWork(t *testing.T) {
 	if !st.Enrolled || st.UnitID != r.team.ID || !strings.Contains(out, st.DeviceID.String()) ||
 		!strings.Contains(out, r.team.ID.String()) || !strings.Contains(out, r.staff.ID.String()) {
 		t.Fatalf("enroll printed %q; status %+v", out, st)
+	}
+
+	if _, _, err := run("--db", db, "dismiss", "--seq", "7"); !errors.Is(err, brygga.ErrNotFound) {
+		t.Errorf("dismissing a rejection there is not: %v", err)
 	}
 
 	before := time.Now().Add(-time.Second)
