@@ -147,8 +147,10 @@ type Reversal struct {
 	Outcome      ReversalOutcome `json:"outcome"`
 }
 
-// Referral is a referral (hänvisning) from the owning unit to a unit of
-// another organisation. The receiving unit updates Status; Reopened counts
+// Referral is a referral (hänvisning) from the owning unit to another unit,
+// most often of another organisation (a municipality's outreach team to the
+// region's addiction clinic), possibly of its own. The receiving unit
+// updates Status; Reopened counts
 // explicit reopenings, the only way a status moves back.
 type Referral struct {
 	Header

@@ -235,9 +235,8 @@ func (r *Reversal) Validate(now time.Time) error {
 	return c.result()
 }
 
-// Validate checks the referral. It cannot know which organisation the
-// receiving unit belongs to; the server checks that against its reference
-// data.
+// Validate checks the referral. It cannot know whether the receiving unit
+// exists; the server checks that against its reference data.
 func (r *Referral) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
