@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -391,6 +392,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 		}
 		resets = append(resets, target{schema.Kind(kind), rid, res.Current})
 	}
+	if err := d.pullAgainRestamped(ctx, tx, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	// Only mutations with a result leave the queue: the server may have
 	// processed more (LastSeq) in a request whose answer was lost, and
 	// their rejections must still reach the device.
@@ -631,6 +635,52 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 		total += n
 	}
 	return total, tx.Commit()
+}
+
+// pullAgainRestamped moves the cursor back for mutations the server
+// applied at a version of its own (the device's clock was out of bounds):
+// there they have another version than here, and if the device has
+// already pulled the record (the page came before this answer), its row
+// holds the write at the local version on top of the server's. The next
+// pull brings the server's row again; pulling again is always safe.
+func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
+	back := int64(-1)
+	for _, res := range resp.Results {
+		if res.Status == wire.Rejected || res.Version == 0 {
+			continue
+		}
+		var kind, id string
+		if err := tx.QueryRowContext(ctx, `SELECT kind, id FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id); err != nil {
+			continue // already handled by an earlier delivery of this answer
+		}
+		if _, ok := kinds[schema.Kind(kind)]; !ok {
+			continue
+		}
+		var seq int64
+		err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, kind), id).Scan(&seq)
+		if err == sql.ErrNoRows || seq == 0 {
+			continue // not pulled yet: the next pull brings it
+		}
+		if err != nil {
+			return err
+		}
+		if back < 0 || seq-1 < back {
+			back = seq - 1
+		}
+	}
+	if back < 0 {
+		return nil
+	}
+	var cursor string
+	if _, err := getMeta(ctx, tx, "cursor", &cursor); err != nil {
+		return err
+	}
+	c, err := wire.ParseCursor(cursor)
+	if err != nil || c.Seq <= back {
+		return nil
+	}
+	c.Seq = back
+	return setMeta(ctx, tx, "cursor", c.String())
 }
 
 // DismissRejection removes the rejection of mutation seq from the list,

@@ -318,6 +318,7 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	first := last + 1
 	var hashes []byte
 	rejections := map[int64]*wire.Error{}
+	restamps := map[int64]hlc.Timestamp{}
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
 		hash := pre[i].hash
@@ -338,19 +339,22 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		if res.Error != nil {
 			rejections[m.Seq] = res.Error
 		}
+		if res.Version != 0 {
+			restamps[m.Seq] = res.Version
+		}
 		last = m.Seq
 	}
 	if last >= first {
-		var rej any
-		if len(rejections) > 0 {
-			b, err := json.Marshal(rejections)
-			if err != nil {
-				return nil, fmt.Errorf("push: %w", err)
-			}
-			rej = string(b)
+		rej, err := jsonOrNull(rejections)
+		if err != nil {
+			return nil, fmt.Errorf("push: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections) VALUES (?, ?, ?, ?, ?)`,
-			deviceID.String(), first, last, hashes, rej); err != nil {
+		re, err := jsonOrNull(restamps)
+		if err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections, restamps) VALUES (?, ?, ?, ?, ?, ?)`,
+			deviceID.String(), first, last, hashes, rej, re); err != nil {
 			return nil, fmt.Errorf("push: %w", err)
 		}
 	}
@@ -418,6 +422,19 @@ type pushRecord struct {
 	first, last int64
 	hashes      []byte
 	rejections  map[int64]*wire.Error
+	restamps    map[int64]hlc.Timestamp
+}
+
+// jsonOrNull encodes m as JSON, or nil (NULL) if it is empty.
+func jsonOrNull[V any](m map[int64]V) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
 }
 
 // replay answers a mutation processed before: a duplicate if it was
@@ -427,10 +444,10 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 	p := a.pushed
 	if p == nil || m.Seq < p.first || m.Seq > p.last {
 		p = &pushRecord{}
-		var rej sql.NullString
-		err := a.tx.QueryRowContext(ctx, `SELECT first_seq, last_seq, hashes, rejections FROM device_pushes
+		var rej, re sql.NullString
+		err := a.tx.QueryRowContext(ctx, `SELECT first_seq, last_seq, hashes, rejections, restamps FROM device_pushes
 			WHERE device_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1`, a.dev.ID.String(), m.Seq).
-			Scan(&p.first, &p.last, &p.hashes, &rej)
+			Scan(&p.first, &p.last, &p.hashes, &rej, &re)
 		if err == sql.ErrNoRows || (err == nil && m.Seq > p.last) {
 			return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil // processed before records were kept
 		}
@@ -442,6 +459,11 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 				return wire.Result{}, fmt.Errorf("rejections of push %d..%d: %w", p.first, p.last, err)
 			}
 		}
+		if re.Valid {
+			if err := json.Unmarshal([]byte(re.String), &p.restamps); err != nil {
+				return wire.Result{}, fmt.Errorf("re-stamped versions of push %d..%d: %w", p.first, p.last, err)
+			}
+		}
 		a.pushed = p
 	}
 	i := (m.Seq - p.first) * 16
@@ -451,7 +473,7 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 	}
 	e, ok := p.rejections[m.Seq]
 	if !ok {
-		return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil
+		return wire.Result{Seq: m.Seq, Status: wire.Duplicate, Version: p.restamps[m.Seq]}, nil
 	}
 	res := rejected(m, e)
 	if !schema.IsFieldKind(m.Kind) {
@@ -494,6 +516,16 @@ func (a *applier) close() {
 	for _, st := range a.refs {
 		st.Close()
 	}
+}
+
+// appliedAt is the result of m applied at version ts: re-stamped if ts is
+// not the mutation's own.
+func appliedAt(m *wire.Mutation, ts hlc.Timestamp) wire.Result {
+	r := wire.Result{Seq: m.Seq, Status: wire.Applied}
+	if ts != m.Version {
+		r.Version = ts
+	}
+	return r
 }
 
 func rejected(m *wire.Mutation, e *wire.Error) wire.Result {
@@ -540,7 +572,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 		if inserted {
 			a.seq++
 			a.created(w)
-			return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+			return appliedAt(m, ts), nil
 		}
 	}
 	row, err := a.rs.load(ctx, m.Kind, m.ID)
@@ -568,7 +600,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 		return a.reject(ctx, m, row, err)
 	}
 	if !changed {
-		return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+		return appliedAt(m, ts), nil
 	}
 	if err := merged.Record.Validate(a.now); err != nil {
 		return a.reject(ctx, m, row, err)
@@ -578,7 +610,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 	if err := a.rs.save(ctx, merged); err != nil {
 		return wire.Result{}, err
 	}
-	return wire.Result{Seq: m.Seq, Status: wire.Applied}, nil
+	return appliedAt(m, ts), nil
 }
 
 // created remembers the unit of a record created in this push, so that

@@ -94,7 +94,11 @@ const (
 type Result struct {
 	Seq    int64  `json:"seq"`
 	Status Status `json:"status"`
-	Error  *Error `json:"error,omitempty"`
+	// Version is, for a mutation the server applied at a version of its
+	// own because the device's clock was out of bounds, that version (in
+	// the first answer and in every duplicate after it).
+	Version hlc.Timestamp `json:"version,omitempty"`
+	Error   *Error        `json:"error,omitempty"`
 	// Current is, for a rejected mutation, the server's state of the
 	// record, so the device can drop its rejected local effect; nil if the
 	// server has no such record in the device's scope.
