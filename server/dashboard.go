@@ -311,7 +311,7 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 		}
 	}
 	// Unique clients over the whole year are not the sum of the months.
-	year, err := stats.Compute(ctx, s.db.Reader(), stats.Query{From: q.From, To: q.To, Period: stats.Year, Orgs: []uuid.UUID{org.ID}, Location: stockholm})
+	year, err := stats.Compute(ctx, s.db.Writer(), s.db.Reader(), stats.Query{From: q.From, To: q.To, Period: stats.Year, Orgs: []uuid.UUID{org.ID}, Location: stockholm})
 	if err != nil {
 		return err
 	}

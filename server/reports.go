@@ -95,7 +95,7 @@ type Stats struct {
 // organisation, so nothing is suppressed.
 func (s *Server) OrgStats(ctx context.Context, org uuid.UUID, q stats.Query) (*Stats, error) {
 	q.Orgs = []uuid.UUID{org}
-	r, err := stats.Compute(ctx, s.db.Reader(), q)
+	r, err := stats.Compute(ctx, s.db.Writer(), s.db.Reader(), q)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "format", Message: "format must be csv or json"}
 	}
-	rep, err := stats.BuildReport(c.UserContext(), s.db.Reader(), q, s.cfg.K)
+	rep, err := stats.BuildReport(c.UserContext(), s.db.Writer(), s.db.Reader(), q, s.cfg.K)
 	if err != nil {
 		return err
 	}

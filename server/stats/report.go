@@ -46,17 +46,18 @@ const TotalGroup = "total"
 // municipality and one organisation), so their suppression is computed
 // jointly: a cell hidden in one of them cannot be recovered from another.
 // Indicators that add up (the referrals to each service add up to the
-// referrals, in every row) are suppressed jointly too.
-func BuildReport(ctx context.Context, db *sql.DB, q Query, k int64) (*Report, error) {
+// referrals, in every row) are suppressed jointly too. writer and reader
+// are used as by Compute.
+func BuildReport(ctx context.Context, writer, reader *sql.DB, q Query, k int64) (*Report, error) {
 	if k < 1 {
 		k = DefaultK
 	}
 	rep := &Report{From: q.From, To: q.To, Period: q.Period, By: q.By, K: k, Rows: []Row{}}
 	switch q.By {
 	case ByUnit, ByMunicipality, ByOrganisation:
-		return rep, spatial(ctx, db, q, rep)
+		return rep, spatial(ctx, writer, reader, q, rep)
 	}
-	r, err := Compute(ctx, db, q)
+	r, err := Compute(ctx, writer, reader, q)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +169,12 @@ func cell(v int64, hidden bool) Cell {
 
 // spatial builds a unit, municipality or organisation report, suppressing
 // over all three nested breakdowns at once.
-func spatial(ctx context.Context, db *sql.DB, q Query, rep *Report) error {
+func spatial(ctx context.Context, writer, reader *sql.DB, q Query, rep *Report) error {
 	var rs [3]*Result
 	for i, by := range []Dim{ByUnit, ByMunicipality, ByOrganisation} {
 		qq := q
 		qq.By = by
-		r, err := Compute(ctx, db, qq)
+		r, err := Compute(ctx, writer, reader, qq)
 		if err != nil {
 			return err
 		}

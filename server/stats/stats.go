@@ -2,6 +2,12 @@
 // records, exactly as devices recorded them (voided records out,
 // corrections in), and the aggregate reports that leave an organisation,
 // with small numbers suppressed.
+//
+// The record tables have no indexes on when things happened, which would
+// slow every push. Queries cut in Europe/Stockholm, the API's zone, are
+// counted from rollups instead, which this package owns and Refresh keeps
+// up to date from the records changed since it last ran; queries in other
+// zones are counted from the records themselves.
 package stats
 
 import (
@@ -114,6 +120,8 @@ type Query struct {
 	// counts the whole region.
 	Orgs []uuid.UUID
 	// Location is the time zone periods are cut in; nil means UTC.
+	// Europe/Stockholm is counted from the rollups, any other zone from
+	// the records.
 	Location *time.Location
 }
 
@@ -158,31 +166,30 @@ type acc struct {
 	clients map[string]bool
 }
 
-// Compute counts the indicators of q from the database, read in one
-// transaction.
-func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
-	if !q.Period.Valid() {
-		return nil, fmt.Errorf("stats: unknown period %q", q.Period)
-	}
-	if !q.By.Valid() {
-		return nil, fmt.Errorf("stats: unknown breakdown %q", q.By)
-	}
-	loc := q.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
+// tally gathers the figures of a query, record by record or rollup row by
+// row: a period and group exists once anything of a unit of the query is
+// counted in it, and an indicator once a record it counts is.
+type tally struct {
+	q        Query
+	units    map[string]unitInfo
+	orgNames map[string]string
+	res      *Result
+	cells    map[[2]string]*acc // period, group
+	periods  map[string]bool
+	groups   map[string]string
+	keys     [][2]string
+}
 
-	units := map[string]unitInfo{}
-	orgNames := map[string]string{}
+// newTally reads the units and organisations of q in tx.
+func newTally(ctx context.Context, tx *sql.Tx, q Query) (*tally, error) {
+	t := &tally{q: q, units: map[string]unitInfo{}, orgNames: map[string]string{},
+		res:   &Result{Query: q, Values: map[Key]int64{}, UnitMunicipality: map[string]string{}, UnitOrganisation: map[string]string{}},
+		cells: map[[2]string]*acc{}, periods: map[string]bool{}, groups: map[string]string{}, keys: make([][2]string, 2)}
 	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.org_id, u.area_code, u.name, o.name FROM units u JOIN organisations o ON o.id = u.org_id`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stats: units: %w", err)
 	}
+	defer rows.Close()
 	orgs := map[string]bool{}
 	for _, o := range q.Orgs {
 		orgs[o.String()] = true
@@ -192,61 +199,153 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		var u unitInfo
 		var orgName string
 		if err := rows.Scan(&id, &u.org, &u.area, &u.name, &orgName); err != nil {
-			rows.Close()
-			return nil, err
+			return nil, fmt.Errorf("stats: units: %w", err)
 		}
 		if len(orgs) == 0 || orgs[u.org] {
-			units[id] = u
-			orgNames[u.org] = orgName
+			t.units[id] = u
+			t.orgNames[u.org] = orgName
 		}
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stats: units: %w", err)
+	}
+	return t, nil
+}
 
-	res := &Result{Query: q, Values: map[Key]int64{}, UnitMunicipality: map[string]string{}, UnitOrganisation: map[string]string{}}
-	cells := map[[2]string]*acc{} // period, group
-	periods := map[string]bool{}
-	groups := map[string]string{}
+// add counts into period p the records of unit with gender and age band
+// that f counts; units outside the query count nowhere.
+func (t *tally) add(p, unit, gender, age string, f func(a *acc)) {
+	u, ok := t.units[unit]
+	if !ok {
+		return
+	}
+	t.periods[p] = true
+	t.res.UnitMunicipality[unit] = u.area
+	t.res.UnitOrganisation[unit] = u.org
+	var g, label string
+	switch t.q.By {
+	case ByUnit:
+		g, label = unit, u.name
+	case ByMunicipality:
+		g, label = u.area, u.area
+	case ByOrganisation:
+		g, label = u.org, t.orgNames[u.org]
+	case ByGender:
+		g, label = gender, schema.GenderEnum.Label(gender, schema.English)
+	case ByAgeBand:
+		g, label = age, schema.AgeBandEnum.Label(age, schema.English)
+	}
+	keys := append(t.keys[:0], [2]string{p, ""}, [2]string{p, g})
+	if t.q.By == ByTotal {
+		keys = keys[:1]
+	}
+	for _, key := range keys {
+		a := t.cells[key]
+		if a == nil {
+			a = &acc{values: map[Indicator]int64{}, clients: map[string]bool{}}
+			t.cells[key] = a
+		}
+		f(a)
+	}
+	if t.q.By != ByTotal {
+		t.groups[g] = label
+	}
+}
+
+// result returns the figures gathered, periods and groups in order.
+func (t *tally) result() *Result {
+	res := t.res
+	for key, a := range t.cells {
+		for i, v := range a.values {
+			res.Values[Key{key[0], key[1], i}] = v
+		}
+		if len(a.clients) > 0 {
+			res.Values[Key{key[0], key[1], UniqueClients}] = int64(len(a.clients))
+		}
+	}
+	for p := range t.periods {
+		res.Periods = append(res.Periods, p)
+	}
+	sort.Strings(res.Periods)
+	for g, label := range t.groups {
+		res.Groups = append(res.Groups, Group{Key: g, Label: label})
+	}
+	sort.Slice(res.Groups, func(i, j int) bool {
+		if res.Groups[i].Label != res.Groups[j].Label {
+			return res.Groups[i].Label < res.Groups[j].Label
+		}
+		return res.Groups[i].Key < res.Groups[j].Key
+	})
+	return res
+}
+
+func (q Query) check() error {
+	if !q.Period.Valid() {
+		return fmt.Errorf("stats: unknown period %q", q.Period)
+	}
+	if !q.By.Valid() {
+		return fmt.Errorf("stats: unknown breakdown %q", q.By)
+	}
+	return nil
+}
+
+// Compute counts the indicators of q: voided records out, corrections in.
+// A query cut in Europe/Stockholm, as the API's are, is counted from the
+// rollups, which Compute first brings up to date with the records through
+// Refresh on writer if they lag behind; it reads them from reader in one
+// transaction. A query in any other zone is counted from the records
+// themselves, read from reader in one transaction, and never uses writer.
+// The figures are the same either way. It is safe for concurrent use.
+func Compute(ctx context.Context, writer, reader *sql.DB, q Query) (*Result, error) {
+	if err := q.check(); err != nil {
+		return nil, err
+	}
+	if !rolledUp(q.Location) {
+		return scan(ctx, reader, q)
+	}
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	defer func() { tx.Rollback() }()
+	fresh, err := upToDate(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		tx.Rollback()
+		if err := Refresh(ctx, writer); err != nil {
+			return nil, err
+		}
+		if tx, err = reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+	}
+	return fromRollups(ctx, tx, q)
+}
+
+// scan counts the indicators of q from the record tables, read in full in
+// one transaction.
+func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	t, err := newTally(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
 	add := func(at int64, unit, gender, age string, f func(a *acc)) {
-		u, ok := units[unit]
-		if !ok {
-			return
-		}
-		p := q.Period.key(time.UnixMilli(at).In(loc))
-		periods[p] = true
-		res.UnitMunicipality[unit] = u.area
-		res.UnitOrganisation[unit] = u.org
-		var g, label string
-		switch q.By {
-		case ByUnit:
-			g, label = unit, u.name
-		case ByMunicipality:
-			g, label = u.area, u.area
-		case ByOrganisation:
-			g, label = u.org, orgNames[u.org]
-		case ByGender:
-			g, label = gender, schema.GenderEnum.Label(gender, schema.English)
-		case ByAgeBand:
-			g, label = age, schema.AgeBandEnum.Label(age, schema.English)
-		}
-		keys := [][2]string{{p, ""}, {p, g}}
-		if q.By == ByTotal {
-			keys = keys[:1]
-		}
-		for _, key := range keys {
-			a := cells[key]
-			if a == nil {
-				a = &acc{values: map[Indicator]int64{}, clients: map[string]bool{}}
-				cells[key] = a
-			}
-			f(a)
-		}
-		if q.By != ByTotal {
-			groups[g] = label
-		}
+		t.add(q.Period.key(time.UnixMilli(at).In(loc)), unit, gender, age, f)
 	}
 
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
-	scan := func(query string, each func(r *sql.Rows) error) error {
+	read := func(query string, each func(r *sql.Rows) error) error {
 		rows, err := tx.QueryContext(ctx, query, from, to)
 		if err != nil {
 			return err
@@ -261,7 +360,7 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	}
 	var at int64
 	var unit, gender, age string
-	err = scan(`SELECT occurred_at, unit_id, gender, age_band, COALESCE(client_code, '') FROM contacts
+	err = read(`SELECT occurred_at, unit_id, gender, age_band, COALESCE(client_code, '') FROM contacts
 		WHERE voided = 0 AND occurred_at >= ? AND occurred_at < ?`, func(r *sql.Rows) error {
 		var code string
 		if err := r.Scan(&at, &unit, &gender, &age, &code); err != nil {
@@ -279,7 +378,7 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		return nil, fmt.Errorf("stats: contacts: %w", err)
 	}
 	var n1, n2, n3 int64
-	err = scan(`SELECT x.occurred_at, x.unit_id, c.gender, c.age_band, x.syringes_out, x.needles_out, x.syringes_returned
+	err = read(`SELECT x.occurred_at, x.unit_id, c.gender, c.age_band, x.syringes_out, x.needles_out, x.syringes_returned
 		FROM syringe_exchanges x JOIN contacts c ON c.id = x.contact_id
 		WHERE x.voided = 0 AND c.voided = 0 AND x.occurred_at >= ? AND x.occurred_at < ?`, func(r *sql.Rows) error {
 		if err := r.Scan(&at, &unit, &gender, &age, &n1, &n2, &n3); err != nil {
@@ -295,7 +394,7 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats: exchanges: %w", err)
 	}
-	err = scan(`SELECT n.occurred_at, n.unit_id, c.gender, c.age_band, n.doses
+	err = read(`SELECT n.occurred_at, n.unit_id, c.gender, c.age_band, n.doses
 		FROM naloxone_handouts n JOIN contacts c ON c.id = n.contact_id
 		WHERE n.voided = 0 AND c.voided = 0 AND n.occurred_at >= ? AND n.occurred_at < ?`, func(r *sql.Rows) error {
 		if err := r.Scan(&at, &unit, &gender, &age, &n1); err != nil {
@@ -310,7 +409,7 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats: naloxone: %w", err)
 	}
-	err = scan(`SELECT r.occurred_at, r.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated')
+	err = read(`SELECT r.occurred_at, r.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated')
 		FROM reversals r LEFT JOIN contacts c ON c.id = r.contact_id
 		WHERE r.voided = 0 AND COALESCE(c.voided, 0) = 0 AND r.occurred_at >= ? AND r.occurred_at < ?`, func(r *sql.Rows) error {
 		if err := r.Scan(&at, &unit, &gender, &age); err != nil {
@@ -323,7 +422,7 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		return nil, fmt.Errorf("stats: reversals: %w", err)
 	}
 	var service, status string
-	err = scan(`SELECT f.occurred_at, f.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), f.service, f.status
+	err = read(`SELECT f.occurred_at, f.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), f.service, f.status
 		FROM referrals f LEFT JOIN contacts c ON c.id = f.contact_id
 		WHERE f.voided = 0 AND COALESCE(c.voided, 0) = 0 AND f.occurred_at >= ? AND f.occurred_at < ?`, func(r *sql.Rows) error {
 		if err := r.Scan(&at, &unit, &gender, &age, &service, &status); err != nil {
@@ -342,26 +441,5 @@ func Compute(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		return nil, fmt.Errorf("stats: referrals: %w", err)
 	}
 
-	for key, a := range cells {
-		for i, v := range a.values {
-			res.Values[Key{key[0], key[1], i}] = v
-		}
-		if len(a.clients) > 0 {
-			res.Values[Key{key[0], key[1], UniqueClients}] = int64(len(a.clients))
-		}
-	}
-	for p := range periods {
-		res.Periods = append(res.Periods, p)
-	}
-	sort.Strings(res.Periods)
-	for g, label := range groups {
-		res.Groups = append(res.Groups, Group{Key: g, Label: label})
-	}
-	sort.Slice(res.Groups, func(i, j int) bool {
-		if res.Groups[i].Label != res.Groups[j].Label {
-			return res.Groups[i].Label < res.Groups[j].Label
-		}
-		return res.Groups[i].Key < res.Groups[j].Key
-	})
-	return res, nil
+	return t.result(), nil
 }

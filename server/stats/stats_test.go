@@ -44,6 +44,17 @@ type dataset struct {
 	// walks holds each referral's statuses in the order they were
 	// written, the first at its creation.
 	walks map[uuid.UUID][]schema.ReferralStatus
+	// The records in the order they were made, to pick from.
+	contactList []*schema.Contact
+	exchList    []*schema.SyringeExchange
+	naloxList   []*schema.NaloxoneHandout
+	revList     []*schema.Reversal
+	refList     []*schema.Referral
+
+	codes   []schema.ClientCode
+	clock   *hlc.Clock
+	seqs    map[uuid.UUID]int64 // each device's last mutation number
+	pending map[uuid.UUID][]wire.Mutation
 }
 
 func fields(rec schema.Record, only ...string) json.RawMessage {
@@ -61,6 +72,34 @@ func fields(rec schema.Record, only ...string) json.RawMessage {
 	return b
 }
 
+// queue adds a device's write of rec (its fields only, or all) to the
+// next push.
+func (d *dataset) queue(u unitDef, rec schema.Record, only ...string) {
+	d.seqs[u.device]++
+	d.pending[u.device] = append(d.pending[u.device], wire.Mutation{Seq: d.seqs[u.device], Kind: rec.Kind(), ID: rec.RecordID(),
+		Version: d.clock.Now(), Fields: fields(rec, only...)})
+}
+
+// push pushes the queued writes, device by device, and fails unless every
+// one is applied.
+func (d *dataset) push(t testing.TB) {
+	ctx := context.Background()
+	for dev, ms := range d.pending {
+		for i := 0; i < len(ms); i += 1000 {
+			resp, err := d.store.Push(ctx, dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms[i:min(i+1000, len(ms))]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Results {
+				if r.Status != wire.Applied {
+					t.Fatalf("mutation %d: %s %v", r.Seq, r.Status, r.Error)
+				}
+			}
+		}
+	}
+	clear(d.pending)
+}
+
 // newDataset makes n contacts with their exchanges, naloxone, reversals
 // and referrals over 2026, then corrects and voids some of them, all
 // through the sync engine's push.
@@ -74,7 +113,8 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 	t.Cleanup(func() { s.Close() })
 	d := &dataset{store: s, contacts: map[uuid.UUID]*schema.Contact{}, exch: map[uuid.UUID]*schema.SyringeExchange{},
 		nalox: map[uuid.UUID]*schema.NaloxoneHandout{}, revs: map[uuid.UUID]*schema.Reversal{}, refs: map[uuid.UUID]*schema.Referral{},
-		walks: map[uuid.UUID][]schema.ReferralStatus{}}
+		walks: map[uuid.UUID][]schema.ReferralStatus{}, clock: hlc.NewClock(func() time.Time { return now }, 0),
+		seqs: map[uuid.UUID]int64{}, pending: map[uuid.UUID][]wire.Mutation{}}
 	orgs := []*schema.Organisation{
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Östersunds kommun", RegionCode: "23", Active: true},
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
@@ -96,112 +136,215 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 	if err := s.PutReference(ctx, refs...); err != nil {
 		t.Fatal(err)
 	}
-	pending := map[uuid.UUID][]wire.Mutation{}
-	clock := hlc.NewClock(func() time.Time { return now }, 0)
-	queue := func(u unitDef, rec schema.Record, only ...string) {
-		ms := pending[u.device]
-		pending[u.device] = append(ms, wire.Mutation{Seq: int64(len(ms) + 1), Kind: rec.Kind(), ID: rec.RecordID(), Version: clock.Now(), Fields: fields(rec, only...)})
-	}
 	for _, u := range d.units {
 		if _, err := s.RegisterDevice(ctx, u.device, u.id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	codes := make([]schema.ClientCode, 12)
-	for i := range codes {
-		codes[i], _ = schema.NewClientCode(rngReader{rng})
+	d.codes = make([]schema.ClientCode, 12)
+	for i := range d.codes {
+		d.codes[i], _ = schema.NewClientCode(rngReader{rng})
 	}
-	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
-	services := schema.ServiceCategoryEnum.Codes()
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var contacts []*schema.Contact
-	var exchanges []*schema.SyringeExchange
 	for range n {
-		u := d.units[rng.IntN(len(d.units))]
-		at := start.Add(time.Duration(rng.Int64N(int64(360 * 24 * time.Hour)))).Truncate(time.Millisecond)
-		h := func() schema.Header {
-			return schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at}
-		}
-		c := &schema.Contact{Header: h(), Gender: schema.Gender(genders[rng.IntN(len(genders))]), AgeBand: schema.AgeBand(ages[rng.IntN(len(ages))]),
-			Setting: schema.SettingStreet, AreaCode: u.area}
-		if rng.IntN(3) > 0 {
-			c.ClientCode = codes[rng.IntN(len(codes))]
-		}
-		d.contacts[c.ID] = c
-		contacts = append(contacts, c)
-		queue(u, c)
-		if rng.IntN(2) == 0 {
-			x := &schema.SyringeExchange{Header: h(), ContactID: c.ID, SyringesOut: rng.IntN(40), NeedlesOut: rng.IntN(40), SyringesReturned: 1 + rng.IntN(30)}
-			d.exch[x.ID] = x
-			exchanges = append(exchanges, x)
-			queue(u, x)
-		}
-		if rng.IntN(5) == 0 {
-			x := &schema.NaloxoneHandout{Header: h(), ContactID: c.ID, Doses: 1 + rng.IntN(4), Reason: schema.NaloxoneFirstKit}
-			d.nalox[x.ID] = x
-			queue(u, x)
-		}
-		if rng.IntN(12) == 0 {
-			x := &schema.Reversal{Header: h(), NaloxoneUsed: true, DosesUsed: 1, Outcome: schema.OutcomeRecovered}
-			if rng.IntN(2) == 0 {
-				x.ContactID = c.ID
-			}
-			d.revs[x.ID] = x
-			queue(u, x)
-		}
-		if rng.IntN(6) == 0 {
-			other := d.units[(indexOf(d.units, u)+1+rng.IntN(len(d.units)-1))%len(d.units)]
-			walk := lifecycle(rng)
-			x := &schema.Referral{Header: h(), Service: schema.ServiceCategory(services[rng.IntN(len(services))]), ToUnitID: other.id,
-				Status: walk[0]}
-			if rng.IntN(2) == 0 {
-				x.ContactID = c.ID
-			}
-			d.refs[x.ID] = x
-			d.walks[x.ID] = walk
-			queue(u, x)
-			for _, st := range walk[1:] {
-				x.Status = st
-				queue(u, x, "status", "reopened")
-			}
-		}
+		d.visit(rng)
 	}
 	// Corrections and voids, as devices send them later, in the order the
 	// records were made so that a seed always gives the same data.
-	for _, c := range contacts {
+	for _, c := range d.contactList {
 		u := d.unit(c.UnitID)
 		switch rng.IntN(10) {
 		case 0:
 			c.Voided = true
-			queue(u, c, "voided")
+			d.queue(u, c, "voided")
 		case 1:
 			c.Gender = schema.GenderOther
-			queue(u, c, "gender")
+			d.queue(u, c, "gender")
 		}
 	}
-	for _, x := range exchanges {
+	for _, x := range d.exchList {
 		if rng.IntN(10) == 0 {
 			x.SyringesOut += 5
-			queue(d.unit(x.UnitID), x, "syringes_out")
+			d.queue(d.unit(x.UnitID), x, "syringes_out")
 		} else if rng.IntN(15) == 0 {
 			x.Voided = true
-			queue(d.unit(x.UnitID), x, "voided")
+			d.queue(d.unit(x.UnitID), x, "voided")
 		}
 	}
-	for dev, ms := range pending {
-		for i := 0; i < len(ms); i += 1000 {
-			resp, err := s.Push(ctx, dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms[i:min(i+1000, len(ms))]})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range resp.Results {
-				if r.Status != wire.Applied {
-					t.Fatalf("mutation %d: %s %v", r.Seq, r.Status, r.Error)
-				}
-			}
-		}
-	}
+	d.push(t)
 	return d
+}
+
+// visit queues a contact at a random time of 2026 with, now and then, an
+// exchange, naloxone, a reversal and a referral.
+func (d *dataset) visit(rng *rand.Rand) {
+	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
+	services := schema.ServiceCategoryEnum.Codes()
+	u := d.units[rng.IntN(len(d.units))]
+	at := randomTime(rng)
+	h := func() schema.Header {
+		return schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at}
+	}
+	c := &schema.Contact{Header: h(), Gender: schema.Gender(genders[rng.IntN(len(genders))]), AgeBand: schema.AgeBand(ages[rng.IntN(len(ages))]),
+		Setting: schema.SettingStreet, AreaCode: u.area}
+	if rng.IntN(3) > 0 {
+		c.ClientCode = d.codes[rng.IntN(len(d.codes))]
+	}
+	d.contacts[c.ID] = c
+	d.contactList = append(d.contactList, c)
+	d.queue(u, c)
+	if rng.IntN(2) == 0 {
+		x := &schema.SyringeExchange{Header: h(), ContactID: c.ID, SyringesOut: rng.IntN(40), NeedlesOut: rng.IntN(40), SyringesReturned: 1 + rng.IntN(30)}
+		d.exch[x.ID] = x
+		d.exchList = append(d.exchList, x)
+		d.queue(u, x)
+	}
+	if rng.IntN(5) == 0 {
+		x := &schema.NaloxoneHandout{Header: h(), ContactID: c.ID, Doses: 1 + rng.IntN(4), Reason: schema.NaloxoneFirstKit}
+		d.nalox[x.ID] = x
+		d.naloxList = append(d.naloxList, x)
+		d.queue(u, x)
+	}
+	if rng.IntN(12) == 0 {
+		x := &schema.Reversal{Header: h(), NaloxoneUsed: true, DosesUsed: 1, Outcome: schema.OutcomeRecovered}
+		if rng.IntN(2) == 0 {
+			x.ContactID = c.ID
+		}
+		d.revs[x.ID] = x
+		d.revList = append(d.revList, x)
+		d.queue(u, x)
+	}
+	if rng.IntN(6) == 0 {
+		other := d.units[(indexOf(d.units, u)+1+rng.IntN(len(d.units)-1))%len(d.units)]
+		walk := lifecycle(rng)
+		x := &schema.Referral{Header: h(), Service: schema.ServiceCategory(services[rng.IntN(len(services))]), ToUnitID: other.id,
+			Status: walk[0]}
+		if rng.IntN(2) == 0 {
+			x.ContactID = c.ID
+		}
+		d.refs[x.ID] = x
+		d.refList = append(d.refList, x)
+		d.walks[x.ID] = walk
+		d.queue(u, x)
+		for _, st := range walk[1:] {
+			x.Status = st
+			d.queue(u, x, "status", "reopened")
+		}
+	}
+}
+
+// randomTime returns a time in the first 360 days of 2026 (UTC).
+func randomTime(rng *rand.Rand) time.Time {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return start.Add(time.Duration(rng.Int64N(int64(360 * 24 * time.Hour)))).Truncate(time.Millisecond)
+}
+
+// mutate pushes about n more writes as devices send them: new visits, and
+// corrections, voids and un-voids of every kind of record, moves to other
+// days and months, new client codes, genders and age bands of contacts
+// (which their exchanges and handouts take on), and referrals moving on
+// to attended.
+func (d *dataset) mutate(t testing.TB, rng *rand.Rand, n int) {
+	genders, ages := schema.GenderEnum.Codes(), schema.AgeBandEnum.Codes()
+	services := schema.ServiceCategoryEnum.Codes()
+	queued := func() int {
+		m := 0
+		for _, ms := range d.pending {
+			m += len(ms)
+		}
+		return m
+	}
+	for queued() < n {
+		switch rng.IntN(12) {
+		case 0, 1:
+			d.visit(rng)
+		case 2:
+			c := d.contactList[rng.IntN(len(d.contactList))]
+			c.Voided = !c.Voided
+			d.queue(d.unit(c.UnitID), c, "voided")
+		case 3:
+			c := d.contactList[rng.IntN(len(d.contactList))]
+			c.Gender = schema.Gender(genders[rng.IntN(len(genders))])
+			c.AgeBand = schema.AgeBand(ages[rng.IntN(len(ages))])
+			d.queue(d.unit(c.UnitID), c, "gender", "age_band")
+		case 4:
+			c := d.contactList[rng.IntN(len(d.contactList))]
+			c.ClientCode = d.codes[rng.IntN(len(d.codes))]
+			d.queue(d.unit(c.UnitID), c, "client_code")
+		case 5:
+			c := d.contactList[rng.IntN(len(d.contactList))]
+			c.OccurredAt = randomTime(rng)
+			d.queue(d.unit(c.UnitID), c, "occurred_at")
+		case 6:
+			if len(d.exchList) == 0 {
+				continue
+			}
+			x := d.exchList[rng.IntN(len(d.exchList))]
+			switch rng.IntN(3) {
+			case 0:
+				x.SyringesOut, x.SyringesReturned = rng.IntN(40), 1+rng.IntN(30)
+				d.queue(d.unit(x.UnitID), x, "syringes_out", "syringes_returned")
+			case 1:
+				x.Voided = !x.Voided
+				d.queue(d.unit(x.UnitID), x, "voided")
+			case 2:
+				x.OccurredAt = randomTime(rng)
+				d.queue(d.unit(x.UnitID), x, "occurred_at")
+			}
+		case 7:
+			if len(d.naloxList) == 0 {
+				continue
+			}
+			x := d.naloxList[rng.IntN(len(d.naloxList))]
+			if rng.IntN(2) == 0 {
+				x.Doses = 1 + rng.IntN(4)
+				d.queue(d.unit(x.UnitID), x, "doses")
+			} else {
+				x.Voided = !x.Voided
+				d.queue(d.unit(x.UnitID), x, "voided")
+			}
+		case 8:
+			if len(d.revList) == 0 {
+				continue
+			}
+			x := d.revList[rng.IntN(len(d.revList))]
+			x.Voided = !x.Voided
+			d.queue(d.unit(x.UnitID), x, "voided")
+		case 9:
+			if len(d.refList) == 0 {
+				continue
+			}
+			x := d.refList[rng.IntN(len(d.refList))]
+			if rng.IntN(2) == 0 {
+				x.Voided = !x.Voided
+				d.queue(d.unit(x.UnitID), x, "voided")
+			} else {
+				x.Service = schema.ServiceCategory(services[rng.IntN(len(services))])
+				d.queue(d.unit(x.UnitID), x, "service")
+			}
+		case 10:
+			if len(d.refList) == 0 {
+				continue
+			}
+			x := d.refList[rng.IntN(len(d.refList))]
+			walk := d.walks[x.ID]
+			if next := nextStatuses(walk[len(walk)-1]); len(next) > 0 {
+				x.Status = next[rng.IntN(len(next))]
+				d.walks[x.ID] = append(walk, x.Status)
+				d.queue(d.unit(x.UnitID), x, "status", "reopened")
+			}
+		case 11:
+			if len(d.exchList) == 0 {
+				continue
+			}
+			// An exchange's contact voided: the exchange drops out with
+			// it, and comes back if it is un-voided.
+			x := d.exchList[rng.IntN(len(d.exchList))]
+			c := d.contacts[x.ContactID]
+			c.Voided = true
+			d.queue(d.unit(c.UnitID), c, "voided")
+		}
+	}
+	d.push(t)
 }
 
 // lifecycle returns the statuses a referral goes through: any status but
@@ -213,19 +356,25 @@ func lifecycle(rng *rand.Rand) []schema.ReferralStatus {
 	first := schema.ReferralStatus(statuses[rng.IntN(len(statuses)-1)])
 	walk := []schema.ReferralStatus{first}
 	for rng.IntN(3) > 0 {
-		var next []schema.ReferralStatus
-		cur := walk[len(walk)-1]
-		for _, c := range statuses {
-			if s := schema.ReferralStatus(c); s.Rank() > cur.Rank() && (s != schema.StatusClosed || cur.Closes()) {
-				next = append(next, s)
-			}
-		}
+		next := nextStatuses(walk[len(walk)-1])
 		if len(next) == 0 {
 			break
 		}
 		walk = append(walk, next[rng.IntN(len(next))])
 	}
 	return walk
+}
+
+// nextStatuses returns the statuses that may follow cur without a
+// reopening: those of higher rank, closed only after attended.
+func nextStatuses(cur schema.ReferralStatus) []schema.ReferralStatus {
+	var next []schema.ReferralStatus
+	for _, c := range schema.ReferralStatusEnum.Codes() {
+		if s := schema.ReferralStatus(c); s.Rank() > cur.Rank() && (s != schema.StatusClosed || cur.Closes()) {
+			next = append(next, s)
+		}
+	}
+	return next
 }
 
 // reachedAttended reports whether a referral that went through walk
@@ -266,7 +415,12 @@ func (d *dataset) unit(id uuid.UUID) unitDef {
 func (d *dataset) expect(q stats.Query) map[stats.Key]int64 {
 	out := map[stats.Key]int64{}
 	clients := map[stats.Key]map[schema.ClientCode]bool{}
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
 	bucket := func(t time.Time) string {
+		t = t.In(loc)
 		switch q.Period {
 		case stats.Week:
 			y, w := t.ISOWeek()
@@ -347,14 +501,14 @@ func (d *dataset) expect(q stats.Query) map[stats.Key]int64 {
 	}
 	for _, x := range d.revs {
 		c := live(x.ContactID)
-		if x.ContactID != uuid.Nil && c == nil {
+		if x.Voided || x.ContactID != uuid.Nil && c == nil {
 			continue
 		}
 		count(x.OccurredAt, x.UnitID, c, stats.Reversals, 1)
 	}
 	for _, x := range d.refs {
 		c := live(x.ContactID)
-		if x.ContactID != uuid.Nil && c == nil {
+		if x.Voided || x.ContactID != uuid.Nil && c == nil {
 			continue
 		}
 		count(x.OccurredAt, x.UnitID, c, stats.Referrals, 1)
@@ -374,30 +528,72 @@ func (d *dataset) expect(q stats.Query) map[stats.Key]int64 {
 	return out
 }
 
+// stockholm is the zone the API cuts periods in.
+var stockholm = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+// zones are the zones the tests cut periods in: UTC, counted from the
+// records themselves, and Europe/Stockholm, the API's, counted from the
+// rollups.
+var zones = []*time.Location{nil, stockholm}
+
+func zoneName(loc *time.Location) string {
+	if loc == nil {
+		return "UTC"
+	}
+	return loc.String()
+}
+
+// compute computes q as the server does.
+func (d *dataset) compute(t testing.TB, q stats.Query) *stats.Result {
+	t.Helper()
+	r, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// check compares the figures of got, the result of q, with the model's.
+func (d *dataset) check(t testing.TB, q stats.Query, got *stats.Result) {
+	t.Helper()
+	want := d.expect(q)
+	gotValues := map[stats.Key]int64{}
+	for k, v := range got.Values {
+		if v != 0 {
+			gotValues[k] = v
+		}
+	}
+	name := fmt.Sprintf("%s by %q in %s", q.Period, q.By, zoneName(q.Location))
+	if len(gotValues) != len(want) {
+		t.Errorf("%s: %d figures, want %d", name, len(gotValues), len(want))
+	}
+	bad := 0
+	for k, v := range want {
+		if gotValues[k] != v {
+			if bad++; bad <= 10 {
+				t.Errorf("%s: %+v = %d, want %d", name, k, gotValues[k], v)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("%s: %d figures differ", name, bad)
+	}
+}
+
 func TestIndicators(t *testing.T) {
 	d := newDataset(t, 1, 1500)
-	ctx := context.Background()
-	for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
-		for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
-			q := stats.Query{From: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Period: p, By: by}
-			got, err := stats.Compute(ctx, d.store.DB().Reader(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := d.expect(q)
-			gotValues := map[stats.Key]int64{}
-			for k, v := range got.Values {
-				if v != 0 {
-					gotValues[k] = v
-				}
-			}
-			if len(gotValues) != len(want) {
-				t.Errorf("%s by %q: %d figures, want %d", p, by, len(gotValues), len(want))
-			}
-			for k, v := range want {
-				if gotValues[k] != v {
-					t.Errorf("%s by %q: %+v = %d, want %d", p, by, k, gotValues[k], v)
-				}
+	for _, loc := range zones {
+		for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
+			for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+				q := stats.Query{From: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Period: p, By: by,
+					Location: loc}
+				d.check(t, q, d.compute(t, q))
 			}
 		}
 	}
@@ -474,39 +670,38 @@ func TestReferralsAttended(t *testing.T) {
 			}
 		}
 	}
-	r, err := stats.Compute(ctx, d.store.DB().Reader(), stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Month})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, w := range walks {
-		month := fmt.Sprintf("2026-%02d", i+1)
-		applied := w.statuses
-		if w.refused {
-			applied = applied[:len(applied)-1]
-		}
-		if !held[i] {
-			if n := r.Value(month, "", stats.Referrals); n != 0 {
-				t.Errorf("%v: a refused referral is counted", w.statuses)
+	for _, loc := range zones {
+		r := d.compute(t, stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+			To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Month, Location: loc})
+		for i, w := range walks {
+			month := fmt.Sprintf("2026-%02d", i+1)
+			applied := w.statuses
+			if w.refused {
+				applied = applied[:len(applied)-1]
 			}
-			continue
-		}
-		row, err := d.store.Get(ctx, schema.KindReferral, ids[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := row.Record.(*schema.Referral).Status; got != applied[len(applied)-1] {
-			t.Fatalf("%v: the record says %s, want %s", w.statuses, got, applied[len(applied)-1])
-		}
-		want := int64(0)
-		if reachedAttended(applied) {
-			want = 1
-		}
-		if got := r.Value(month, "", stats.ReferralsAttended); got != want {
-			t.Errorf("%v: referrals attended = %d, want %d", w.statuses, got, want)
-		}
-		if n := r.Value(month, "", stats.Referrals); n != 1 {
-			t.Errorf("%v: referrals = %d, want 1", w.statuses, n)
+			if !held[i] {
+				if n := r.Value(month, "", stats.Referrals); n != 0 {
+					t.Errorf("%v: a refused referral is counted", w.statuses)
+				}
+				continue
+			}
+			row, err := d.store.Get(ctx, schema.KindReferral, ids[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := row.Record.(*schema.Referral).Status; got != applied[len(applied)-1] {
+				t.Fatalf("%v: the record says %s, want %s", w.statuses, got, applied[len(applied)-1])
+			}
+			want := int64(0)
+			if reachedAttended(applied) {
+				want = 1
+			}
+			if got := r.Value(month, "", stats.ReferralsAttended); got != want {
+				t.Errorf("%v: referrals attended = %d, want %d", w.statuses, got, want)
+			}
+			if n := r.Value(month, "", stats.Referrals); n != 1 {
+				t.Errorf("%v: referrals = %d, want 1", w.statuses, n)
+			}
 		}
 	}
 }
@@ -529,9 +724,12 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 		base, n int
 	}{{stats.Quarter, 40, 15}, {stats.Year, 300, 100}} {
 		for seed := uint64(1); seed <= 8; seed++ {
-			h, n := attackAll(t, newDataset(t, seed, c.base+int(seed)*c.n), c.period)
-			hiddenTotal += h
-			checked += n
+			d := newDataset(t, seed, c.base+int(seed)*c.n)
+			for _, loc := range zones {
+				h, n := attackAll(t, d, c.period, loc)
+				hiddenTotal += h
+				checked += n
+			}
 		}
 	}
 	if hiddenTotal < 50 {
@@ -542,15 +740,16 @@ func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
 	}
 }
 
-// attackAll builds every report of d for 2026 by period and attacks each
-// period's tables; it returns the number of hidden cells and of tables.
-func attackAll(t *testing.T, d *dataset, period stats.Period) (hidden, tables int) {
+// attackAll builds every report of d for 2026 by period, cut in loc, and
+// attacks each period's tables; it returns the number of hidden cells and
+// of tables.
+func attackAll(t *testing.T, d *dataset, period stats.Period, loc *time.Location) (hidden, tables int) {
 	ctx := context.Background()
-	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: period}
+	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: period, Location: loc}
 	reports := map[stats.Dim]*stats.Report{}
 	for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
 		q.By = by
-		r, err := stats.BuildReport(ctx, d.store.DB().Reader(), q, stats.DefaultK)
+		r, err := stats.BuildReport(ctx, d.store.DB().Writer(), d.store.DB().Reader(), q, stats.DefaultK)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -890,20 +1089,77 @@ func TestSuppressReportsSharingTotals(t *testing.T) {
 	}
 }
 
-// BenchmarkIndicatorsYear computes a year's indicators by month over the
-// records of BRYGGA_BENCH_EVENTS contacts (default 20,000) with their
-// exchanges, naloxone, reversals and referrals.
-func BenchmarkIndicatorsYear(b *testing.B) {
+// benchEvents returns the number of contacts benchmarks make:
+// BRYGGA_BENCH_EVENTS, 20,000 by default.
+func benchEvents() int {
 	n := 20000
 	if s := os.Getenv("BRYGGA_BENCH_EVENTS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	d := newDataset(b, 1, n)
-	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: stats.Month}
-	b.ResetTimer()
+	return n
+}
+
+// BenchmarkIndicatorsYear computes a year's indicators over the records of
+// benchEvents contacts with their exchanges, naloxone, reversals and
+// referrals, as the API serves them: cut in Europe/Stockholm, counted from
+// the rollups, each request checking first that they are up to date (they
+// are: the one build, after the records arrived, is not measured but
+// logged). calendar is 2026 by month (from=2026-01-01&to=2026-12-31);
+// rolling is the API's default, the twelve months to a day in December,
+// by unit, with part months at both ends; full_count is the calendar query
+// cut in UTC, which Compute counts from the records, as every query was
+// counted before the rollups.
+func BenchmarkIndicatorsYear(b *testing.B) {
+	ctx := context.Background()
+	d := newDataset(b, 1, benchEvents())
+	start := time.Now()
+	if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("rollups of %d contacts built in %v", len(d.contacts), time.Since(start).Round(time.Millisecond))
+	for _, c := range []struct {
+		name string
+		q    stats.Query
+	}{
+		{"calendar", stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, stockholm), To: time.Date(2027, 1, 1, 0, 0, 0, 0, stockholm),
+			Period: stats.Month, Location: stockholm}},
+		{"rolling", stats.Query{From: time.Date(2025, 12, 17, 0, 0, 0, 0, stockholm), To: time.Date(2026, 12, 17, 0, 0, 0, 0, stockholm),
+			Period: stats.Month, By: stats.ByUnit, Location: stockholm}},
+		{"full_count", stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+			Period: stats.Month}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := stats.Compute(ctx, d.store.DB().Writer(), d.store.DB().Reader(), c.q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRefresh measures a refresh of the rollups after 1000 more
+// mutations pushed to the records of benchEvents contacts: new visits,
+// corrections and voids, of contacts too, which their exchanges and
+// handouts follow. The pushes are not measured; push-ns/op is what they
+// took, for comparison.
+func BenchmarkRefresh(b *testing.B) {
+	ctx := context.Background()
+	d := newDataset(b, 1, benchEvents())
+	if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 7))
+	var pushing time.Duration
 	for b.Loop() {
-		if _, err := stats.Compute(context.Background(), d.store.DB().Reader(), q); err != nil {
+		b.StopTimer()
+		start := time.Now()
+		d.mutate(b, rng, 1000)
+		pushing += time.Since(start)
+		b.StartTimer()
+		if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(pushing.Nanoseconds())/float64(b.N), "push-ns/op")
 }
