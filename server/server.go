@@ -160,8 +160,20 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 // App returns the Fiber app, for tests that drive it without a listener.
 func (s *Server) App() *fiber.App { return s.app }
 
-// Serve serves HTTP on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+// Serve brings the statistics' rollups up to date, so that the first
+// request for them does not build them while pushes wait (on a database of
+// a million records that are behind, some seconds), then serves HTTP on ln
+// until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	err := stats.Refresh(ctx, s.db.Writer())
+	cancel()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("serve: statistics: %w", err)
+	}
+	return s.app.Listener(ln)
+}
 
 // Shutdown stops accepting requests and waits for in-flight ones, up to
 // ctx's deadline. A push either commits or rolls back as a whole.
