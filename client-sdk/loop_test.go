@@ -251,10 +251,17 @@ func TestLostRefreshAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lost := 0
 	for _, e := range entries {
 		if e.Action == "refresh_reused" {
 			t.Errorf("the lost answer ended the session: %+v", e)
 		}
+		if e.Action == "refresh" && e.Outcome == "lost_answer" {
+			lost++
+		}
+	}
+	if lost != 1 {
+		t.Errorf("%d refreshes taken for a lost answer, want 1: the answer was not lost after the server made it", lost)
 	}
 }
 

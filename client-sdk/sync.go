@@ -265,7 +265,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		}
 	}
 	var start int64 = -1
-	for restarts := 0; ; {
+	for restarts, again := 0, 0; ; {
 		req, err := dev.PullRequest(ctx, c.opts.PullPage)
 		if err != nil {
 			return err
@@ -277,7 +277,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		fctx, cancel := context.WithCancel(ctx)
 		pages := make(chan fetched, 2)
 		go fetch(fctx, req.Cursor, req.Limit, pages)
-		caughtUp, again, err := c.applyPages(ctx, dev, pages, start)
+		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start)
 		cancel()
 		for range pages { // let the fetcher end
 		}
@@ -293,8 +293,12 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			return err
 		case caughtUp:
 			return nil
-		case !again:
+		case !anew:
 			return fmt.Errorf("brygga: pull: the pages ended before the device caught up")
+		case again >= 10:
+			return fmt.Errorf("brygga: pull: ten times a page did not continue from the device's cursor")
+		default:
+			again++
 		}
 	}
 }

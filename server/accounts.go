@@ -465,14 +465,15 @@ func (s *Server) issueDeviceTokens(ctx context.Context, db execer, e *Enrolment)
 }
 
 // Refresh exchanges a device's refresh token for a new pair, in one
-// transaction. Each refresh token works once: a token that was already
-// exchanged ends the device's session (every refresh token of the device is
-// revoked, and it must be enrolled again), unless the token that replaced
-// it has never been used. Then the answer that carried the replacement was
-// lost on the way, and the device gets a new pair while the unused
-// replacement stops working. Errors: *wire.Error with CodeUnauthorized for
-// an unknown or expired token, CodeDeviceRevoked for a revoked device,
-// CodeSessionRevoked for a reused one.
+// transaction. Each refresh token works once. A token presented again is
+// taken for an answer lost on the way, once, if the token it was exchanged
+// for has never been used: the device gets a new pair, and the unused one
+// is superseded. Any other second use (the old token again, or a
+// superseded one) means two parties hold the device's credentials: every
+// refresh token of the device is revoked, and it must be enrolled again.
+// Errors: *wire.Error with CodeUnauthorized for an unknown or expired
+// token, CodeDeviceRevoked for a revoked device, CodeSessionRevoked for a
+// reused one.
 func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) {
 	now := s.now().UnixMilli()
 	hash := hashToken(token)
@@ -483,10 +484,10 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 	defer tx.Rollback()
 	var device string
 	var expires int64
-	var replaced sql.NullInt64
+	var replaced, reissued, superseded sql.NullInt64
 	var successor []byte
-	err = tx.QueryRowContext(ctx, `SELECT device_id, expires_at, replaced_at, successor FROM refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&device, &expires, &replaced, &successor)
+	err = tx.QueryRowContext(ctx, `SELECT device_id, expires_at, replaced_at, reissued_at, superseded_at, successor
+		FROM refresh_tokens WHERE token_hash = ?`, hash).Scan(&device, &expires, &replaced, &reissued, &superseded, &successor)
 	if err == sql.ErrNoRows {
 		return nil, unauthorized("unknown refresh token")
 	}
@@ -505,25 +506,27 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 		s.audit(ctx, "device:"+device, "refresh", "device:"+device, string(wire.CodeDeviceRevoked), 0, "")
 		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
 	}
-	if replaced.Valid {
-		lost, err := lostAnswer(ctx, tx, successor, now)
-		if err != nil {
+	lost := false
+	if replaced.Valid && !reissued.Valid && !superseded.Valid && expires > now {
+		if lost, err = unusedToken(ctx, tx, successor, now); err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
 		}
-		if !lost || expires <= now {
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
-				return nil, fmt.Errorf("refresh: %w", err)
-			}
-			if err := tx.Commit(); err != nil {
-				return nil, fmt.Errorf("refresh: %w", err)
-			}
-			s.audit(ctx, "device:"+device, "refresh_reused", "device:"+device, string(wire.CodeSessionRevoked), 0, "")
-			return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before: the device's session is ended; enrol it again"}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE token_hash = ?`, successor); err != nil {
+	}
+	switch {
+	case (replaced.Valid || superseded.Valid) && !lost:
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = 0 WHERE device_id = ?`, device); err != nil {
 			return nil, fmt.Errorf("refresh: %w", err)
 		}
-	} else if expires <= now {
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
+		s.audit(ctx, "device:"+device, "refresh_reused", "device:"+device, string(wire.CodeSessionRevoked), 0, "")
+		return nil, &wire.Error{Code: wire.CodeSessionRevoked, Message: "this refresh token was used before: the device's session is ended; enrol it again"}
+	case lost:
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET superseded_at = ? WHERE token_hash = ?`, now, successor); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
+	case expires <= now:
 		return nil, unauthorized("the refresh token has expired: enrol the device again")
 	}
 	u, err := s.unit(ctx, dev.UnitID)
@@ -535,28 +538,31 @@ func (s *Server) Refresh(ctx context.Context, token string) (*Enrolment, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET replaced_at = COALESCE(replaced_at, ?), successor = ? WHERE token_hash = ?`,
-		now, next, hash); err != nil {
+	mark := `UPDATE refresh_tokens SET replaced_at = ?, successor = ? WHERE token_hash = ?`
+	if lost {
+		mark = `UPDATE refresh_tokens SET reissued_at = ?, successor = ? WHERE token_hash = ?`
+	}
+	if _, err := tx.ExecContext(ctx, mark, now, next, hash); err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if replaced.Valid {
+	if lost {
 		s.audit(ctx, "device:"+device, "refresh", "device:"+device, "lost_answer", 0, "")
 	}
 	return e, nil
 }
 
-// lostAnswer reports whether the refresh token whose hash is successor
-// exists, has never been used and has not expired at now.
-func lostAnswer(ctx context.Context, tx *sql.Tx, successor []byte, now int64) (bool, error) {
-	if successor == nil {
+// unusedToken reports whether the refresh token whose hash is h exists, has
+// never been used or superseded, and has not expired at now.
+func unusedToken(ctx context.Context, tx *sql.Tx, h []byte, now int64) (bool, error) {
+	if h == nil {
 		return false, nil
 	}
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens WHERE token_hash = ? AND replaced_at IS NULL AND expires_at > ?`,
-		successor, now).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens
+		WHERE token_hash = ? AND replaced_at IS NULL AND superseded_at IS NULL AND expires_at > ?`, h, now).Scan(&n)
 	return n == 1, err
 }
 

@@ -117,35 +117,41 @@ func loadKeys(ctx context.Context, write, read *sql.DB, now time.Time, ttl time.
 	return k, nil
 }
 
-// reload reads the keys from the database at now.
+// reload reads the keys from the database at now. The keyring changes
+// only once every key has been read: a failed read leaves it as it was.
 func (k *keyring) reload(ctx context.Context, now time.Time) error {
 	rows, err := k.db.QueryContext(ctx, `SELECT kid, private_key, retired_at FROM signing_keys ORDER BY created_at`)
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
 	defer rows.Close()
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.loaded = now
-	k.signing = ""
+	keys := map[string]ed25519.PrivateKey{}
+	retired := map[string]time.Time{}
+	signing := ""
 	for rows.Next() {
 		var kid string
 		var seed []byte
-		var retired sql.NullInt64
-		if err := rows.Scan(&kid, &seed, &retired); err != nil {
+		var at sql.NullInt64
+		if err := rows.Scan(&kid, &seed, &at); err != nil {
 			return fmt.Errorf("load keys: %w", err)
 		}
 		if len(seed) != ed25519.SeedSize {
 			return fmt.Errorf("load keys: key %s is malformed", kid)
 		}
-		k.keys[kid] = ed25519.NewKeyFromSeed(seed)
-		if retired.Valid {
-			k.retired[kid] = time.UnixMilli(retired.Int64)
+		keys[kid] = ed25519.NewKeyFromSeed(seed)
+		if at.Valid {
+			retired[kid] = time.UnixMilli(at.Int64)
 		} else {
-			k.signing = kid
+			signing = kid
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load keys: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys, k.retired, k.signing, k.loaded = keys, retired, signing, now
+	return nil
 }
 
 // rotateKey creates a new signing key and retires the others; tokens they
@@ -189,6 +195,9 @@ func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
 	k.mu.RLock()
 	kid, key := k.signing, k.keys[k.signing]
 	k.mu.RUnlock()
+	if kid == "" {
+		return "", errors.New("sign: no signing key: every key is retired")
+	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = kid
 	return t.SignedString(key)

@@ -111,8 +111,9 @@ func decodeSegment(s string) ([]byte, error) {
 
 // TestKeyRotationByAnotherProcess rotates the key with a second handle on
 // the database, as `bryggad key rotate` does while the server runs: within
-// a minute the running server signs with the new key, and refuses what the
-// retired key signs after the rotation.
+// a minute the running server signs with the new key, and its tokens are
+// accepted. (That a retired key's later tokens are refused is
+// TestAttacksRetiredKey's.)
 func TestKeyRotationByAnotherProcess(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "s.db")

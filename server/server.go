@@ -132,6 +132,9 @@ type Server struct {
 	metrics   *metrics
 	now       func() time.Time
 	dummyHash string
+	// stopping is done once Shutdown is called.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // Open opens the database at cfg.DBPath, creating and migrating it, loads
@@ -144,6 +147,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
 		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.keys, err = loadKeys(ctx, s.db.Writer(), s.db.Reader(), cfg.Now(), cfg.AccessTTL); err != nil {
 		store.Close()
 		return nil, err
@@ -163,11 +167,14 @@ func (s *Server) App() *fiber.App { return s.app }
 // Serve brings the statistics' rollups up to date, so that the first
 // request for them does not build them while pushes wait (on a database of
 // a million records that are behind, some seconds), then serves HTTP on ln
-// until Shutdown.
+// until Shutdown. A Shutdown while the rollups are brought up to date
+// stops that, and Serve returns nil without serving.
 func (s *Server) Serve(ln net.Listener) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	err := stats.Refresh(ctx, s.db.Writer())
-	cancel()
+	err := stats.Refresh(s.stopping, s.db.Writer())
+	if s.stopping.Err() != nil {
+		ln.Close()
+		return nil
+	}
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("serve: statistics: %w", err)
@@ -177,7 +184,10 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests and waits for in-flight ones, up to
 // ctx's deadline. A push either commits or rolls back as a whole.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 // Close closes the database.
 func (s *Server) Close() error { return s.store.Close() }

@@ -257,8 +257,8 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 		return err
 	}
 	next = max(next, 1)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (seq, kind, id, version, fields, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		next, string(k), id.String(), ts.String(), string(fields), now.UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (seq, kind, id, version, fields, created_at, base_seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		next, string(k), id.String(), ts.String(), string(fields), now.UnixMilli(), merged.Seq); err != nil {
 		return fmt.Errorf("write %s %s: queue: %w", k, id, err)
 	}
 	if err := setMeta(ctx, tx, "next_seq", next+1); err != nil {
@@ -345,7 +345,9 @@ type Rejection struct {
 
 // Record returns what the rejected mutation wrote as a record of its kind,
 // the fields it did not write at their zero values, so that an app can
-// show it for the worker to record again, corrected.
+// show it for the worker to record again, corrected. A mutation refused
+// because its fields do not decode (an unknown field, a value of the wrong
+// type) has no record: the error says why, and Fields are as it sent them.
 func (r *Rejection) Record() (schema.Record, error) {
 	w, err := decodeFields(r.Kind, r.ID, r.Fields)
 	if err != nil {
@@ -639,10 +641,11 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 
 // pullAgainRestamped moves the cursor back for mutations the server
 // applied at a version of its own (the device's clock was out of bounds):
-// there they have another version than here, and if the device has
-// already pulled the record (the page came before this answer), its row
-// holds the write at the local version on top of the server's. The next
-// pull brings the server's row again; pulling again is always safe.
+// there they have another version than here, and if a pull brought the
+// record after the write was made (the page came before this answer), its
+// row holds the write at the local version on top of the server's. The
+// next pull brings the server's row again, from just before it; pulling
+// again is always safe.
 func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
 	back := int64(-1)
 	for _, res := range resp.Results {
@@ -650,7 +653,8 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 			continue
 		}
 		var kind, id string
-		if err := tx.QueryRowContext(ctx, `SELECT kind, id FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id); err != nil {
+		var base int64
+		if err := tx.QueryRowContext(ctx, `SELECT kind, id, base_seq FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id, &base); err != nil {
 			continue // already handled by an earlier delivery of this answer
 		}
 		if _, ok := kinds[schema.Kind(kind)]; !ok {
@@ -658,8 +662,8 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 		}
 		var seq int64
 		err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, kind), id).Scan(&seq)
-		if err == sql.ErrNoRows || seq == 0 {
-			continue // not pulled yet: the next pull brings it
+		if err == sql.ErrNoRows || seq == base {
+			continue // no pull since the write: the next one brings it
 		}
 		if err != nil {
 			return err

@@ -205,10 +205,10 @@ func (q *pageParser) change(c *Change) bool {
 	if c.Seq, ok = q.int(); !ok || !q.lit(`,"fields":`) {
 		return false
 	}
-	if !q.lit("null") {
-		if c.Fields, ok = q.object(); !ok {
-			return false
-		}
+	if q.lit("null") {
+		c.Fields = json.RawMessage("null") // as encoding/json has it
+	} else if c.Fields, ok = q.object(); !ok {
+		return false
 	}
 	if !q.lit(`,"v":`) {
 		return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -77,9 +78,7 @@ func aliases(b, data []byte) bool {
 
 // equalPages compares two decoded pages field by field.
 func equalPages(a, b *wire.PullResponse) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y) && (a.Changes == nil) == (b.Changes == nil)
+	return reflect.DeepEqual(a, b)
 }
 
 // TestParsePullResponse reads what AppendPullResponse writes, and the
@@ -116,7 +115,7 @@ func TestParsePullResponse(t *testing.T) {
 		plain++
 		got, _ := wire.ParsePullResponse(data)
 		for _, c := range got.Changes {
-			if len(c.Fields) > 0 && !aliases(c.Fields, data) {
+			if len(c.Fields) > 0 && string(c.Fields) != "null" && !aliases(c.Fields, data) {
 				t.Fatalf("page %d: the fields were copied: the page was not read in place", i)
 			}
 		}

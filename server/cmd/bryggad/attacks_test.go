@@ -602,7 +602,7 @@ func TestAttacks(t *testing.T) {
 	// A device to revoke and one whose refresh token is stolen.
 	devRevoked := b.enrol(t, manager.AccessToken, unitA)
 	devStolen := b.enrol(t, manager.AccessToken, unitA)
-	var rotated enrolment
+	var rotated, tablet enrolment
 
 	// What devices must never see or store.
 	var bad []uuid.UUID // records pushed out of scope: the server must not hold them
@@ -643,23 +643,29 @@ func TestAttacks(t *testing.T) {
 		probe{name: "revocation: pull with the revoked device's valid token", send: getAs(b, fmt.Sprintf("/v1/sync/pull?protocol=%d&schema=%d", wire.Protocol, schema.Version), devRevoked.AccessToken), status: 403, code: wire.CodeDeviceRevoked},
 		probe{name: "revocation: refresh of the revoked device", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devRevoked.RefreshToken}), status: 403, code: wire.CodeDeviceRevoked},
 
-		// A stolen refresh token: the thief uses it and the token it got;
-		// when the device presents the stolen one, the session ends.
-		probe{name: "refresh: first use rotates", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 200,
+		// A stolen refresh token. The thief uses it first; the tablet then
+		// presents it too and is taken for a lost answer, once: the thief's
+		// token is superseded. The thief's next use of either ends the
+		// session, for both.
+		probe{name: "refresh: the thief's first use rotates", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 200,
 			check: func(t *testing.T, r reply) {
 				json.Unmarshal(r.body, &rotated)
 				if rotated.RefreshToken == "" || rotated.RefreshToken == devStolen.RefreshToken {
 					t.Errorf("refresh did not rotate: %s", r.body)
 				}
 			}},
-		probe{name: "refresh: the thief refreshes again", send: func(t *testing.T) reply {
-			r := postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken})(t)
-			json.Unmarshal(r.body, &rotated)
+		probe{name: "refresh: the tablet presents the same token: a lost answer, once", send: func(t *testing.T) reply {
+			r := postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken})(t)
+			json.Unmarshal(r.body, &tablet)
 			return r
 		}, status: 200},
-		probe{name: "refresh: reuse of the replaced token", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 401, code: wire.CodeSessionRevoked},
-		probe{name: "refresh: the rotated token after the reuse", send: func(t *testing.T) reply {
+		probe{name: "refresh: the thief's superseded token ends the session", send: func(t *testing.T) reply {
 			return postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken})(t)
+		}, status: 401, code: wire.CodeSessionRevoked},
+		probe{name: "refresh: the stolen token a third time", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}),
+			status: 401, code: wire.CodeSessionRevoked},
+		probe{name: "refresh: the tablet's token after the reuse", send: func(t *testing.T) reply {
+			return postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": tablet.RefreshToken})(t)
 		}, status: 401, code: wire.CodeUnauthorized},
 
 		// A device pushing for another unit, device or staff member: each
@@ -846,8 +852,13 @@ func TestAttacks(t *testing.T) {
 	}
 	if n := countAudit(log, func(e auditEntry) bool {
 		return e.Action == "refresh_reused" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == string(wire.CodeSessionRevoked)
+	}); n != 2 {
+		t.Errorf("audit: %d reuses of the stolen refresh token, want 2", n)
+	}
+	if n := countAudit(log, func(e auditEntry) bool {
+		return e.Action == "refresh" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == "lost_answer"
 	}); n != 1 {
-		t.Errorf("audit: %d reuses of the stolen refresh token, want 1", n)
+		t.Errorf("audit: %d lost answers of the stolen refresh token, want 1", n)
 	}
 	if n := countAudit(log, func(e auditEntry) bool {
 		return e.Action == "revoke" && e.Actor == "user:"+idOf(t, manager.AccessToken) && e.Target == "device:"+devRevoked.DeviceID.String()
