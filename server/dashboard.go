@@ -271,6 +271,7 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.audit(ctx, dashPrincipal(c).Actor(), "stats", "org:"+org.ID.String(), "ok", int64(len(byMonth.Rows)), requestID(c))
 	var columns []string
 	for _, d := range dashIndicators {
 		columns = append(columns, text(d.key, l))

@@ -156,6 +156,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if kpiContacts != "7" || kpiSyringes != "140" {
 		t.Errorf("dashboard shows %s contacts and %s syringes, want 7 and 140", kpiContacts, kpiSyringes)
 	}
+	// Looking at the statistics is in the audit log, as a stats request.
+	entries, err := srv.Audit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewed := false
+	for _, e := range entries {
+		viewed = viewed || e.Action == "stats" && e.Target == "org:"+muni.ID.String() && strings.HasPrefix(e.Actor, "user:")
+	}
+	if !viewed {
+		t.Errorf("the dashboard's statistics are not in the audit log: %+v", entries)
+	}
 
 	// Enrol a tablet from the screen.
 	err = chromedp.Run(b,

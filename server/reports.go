@@ -79,6 +79,9 @@ type StatsRow struct {
 	Indicators map[stats.Indicator]int64 `json:"indicators"`
 	// ReturnRate is used syringes returned per syringe handed out.
 	ReturnRate *float64 `json:"return_rate"`
+	// AttendedShare is the share of the referrals made that reached
+	// attended ("percent referred who initiate care").
+	AttendedShare *float64 `json:"attended_share"`
 }
 
 // Stats is the answer of GET /v1/stats.
@@ -112,6 +115,10 @@ func (s *Server) OrgStats(ctx context.Context, org uuid.UUID, q stats.Query) (*S
 		if out := sr.Indicators[stats.SyringesOut]; out > 0 {
 			rate := float64(sr.Indicators[stats.SyringesReturned]) / float64(out)
 			sr.ReturnRate = &rate
+		}
+		if n := sr.Indicators[stats.Referrals]; n > 0 {
+			share := float64(sr.Indicators[stats.ReferralsAttended]) / float64(n)
+			sr.AttendedShare = &share
 		}
 		return sr
 	}

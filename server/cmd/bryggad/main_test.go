@@ -306,8 +306,10 @@ func TestFlow(t *testing.T) {
 	// authority's report suppresses the count of one.
 	var figures struct {
 		Rows []struct {
-			Group      string           `json:"group"`
-			Indicators map[string]int64 `json:"indicators"`
+			Group         string           `json:"group"`
+			Indicators    map[string]int64 `json:"indicators"`
+			ReturnRate    *float64         `json:"return_rate"`
+			AttendedShare *float64         `json:"attended_share"`
 		} `json:"rows"`
 	}
 	b.call(t, "GET", "/v1/stats?period=year", manager, nil, &figures)
@@ -316,6 +318,10 @@ func TestFlow(t *testing.T) {
 		if r.Group == "total" {
 			contacts += r.Indicators["contacts"]
 			syringes += r.Indicators["syringes_out"]
+			// 22 of 30 syringes came back; no referral was made.
+			if r.ReturnRate == nil || *r.ReturnRate != 22.0/30 || r.AttendedShare != nil {
+				t.Errorf("manager's rates: return %v, attended %v; want 22/30 and none", r.ReturnRate, r.AttendedShare)
+			}
 		}
 	}
 	if contacts != 1 || syringes != 30 {
