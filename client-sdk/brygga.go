@@ -142,8 +142,9 @@ func (o *Options) defaults() {
 // Client is a device's handle on its replica and its server. It is safe
 // for concurrent use.
 type Client struct {
-	path string
-	opts Options
+	path    string
+	opts    Options
+	ownHTTP bool // the HTTP client is the Client's own: Close closes its connections
 
 	mu        sync.Mutex // guards the fields below
 	dev       *replica.Device
@@ -183,6 +184,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
 	if opts != nil {
 		c.opts = *opts
 	}
+	c.ownHTTP = c.opts.HTTPClient == nil
 	c.opts.defaults()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return c, nil
@@ -251,9 +253,14 @@ func (c *Client) keepAccess(ctx context.Context, token string, exp time.Time) er
 	return dev.SetMeta(ctx, metaAccess, token)
 }
 
-// Close stops the background loop and closes the replica.
+// Close stops the background loop and closes the replica, and the idle
+// connections of the HTTP client if the Client made it (one passed in
+// Options is the caller's and left alone).
 func (c *Client) Close() error {
 	c.Stop()
+	if c.ownHTTP {
+		c.opts.HTTPClient.CloseIdleConnections()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dev == nil {

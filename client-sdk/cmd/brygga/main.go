@@ -17,7 +17,7 @@
 //	brygga [--db FILE] status [--json]
 //	brygga [--db FILE] dismiss --seq N
 //	brygga [--db FILE] list contacts|referrals|units [--json] [--incoming] [--limit N]
-//	brygga simulate --server URL --devices N --days D (--code CODE ... | --codes-file FILE) [--dir DIR] [--seed N]
+//	brygga simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
 //
 // It uses only the public API of the SDK that tablet apps embed.
 package main
@@ -99,7 +99,7 @@ Device and sync:
   list contacts|referrals|units [--json] [--incoming] [--limit N]
 
 Load testing:
-  simulate --server URL --devices N --days D (--code CODE ... | --codes-file FILE) [--dir DIR] [--seed N]
+  simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
 
 --db is the device's replica file (default brygga.db).
 Run "brygga COMMAND -h" for a command's flags.`

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -578,6 +579,46 @@ func TestSimulate(t *testing.T) {
 	// A used code fails the simulation.
 	if _, _, err := run("simulate", "--server", r.url, "--devices", "1", "--days", "1", "--code", clinicCode); !errors.Is(err, brygga.ErrEnrolCode) {
 		t.Errorf("simulate with a used code: %v", err)
+	}
+
+	// With a manager's login, simulate makes the codes itself: for the
+	// manager's unit, the password read from standard input.
+	if _, err := r.srv.AddUser(ctx, "chef.ostersund", "ett långt lösenord", server.RoleManager, uuid.Nil, r.team.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := r.srv.DevicesOf(ctx, uuid.Nil)
+	withLogin := func(password string, extra ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"simulate", "--server", r.url, "--devices", "3", "--days", "1", "--login", "chef.ostersund", "--json"}, extra...)
+		err := Run(ctx, args, strings.NewReader(password), &out, &errOut)
+		return out.String(), err
+	}
+	out, err := withLogin("ett långt lösenord\n")
+	if err != nil {
+		t.Fatalf("simulate --login: %v", err)
+	}
+	var byLogin simReport
+	if err := json.Unmarshal([]byte(out), &byLogin); err != nil || byLogin.Contacts == 0 || byLogin.Pending != 0 {
+		t.Errorf("simulate --login reported %q (%v)", out, err)
+	}
+	after, _ := r.srv.DevicesOf(ctx, uuid.Nil)
+	added := 0
+	for _, d := range after {
+		if !slices.ContainsFunc(before, func(b server.DeviceInfo) bool { return b.ID == d.ID }) {
+			added++
+			if d.UnitID != r.team.ID {
+				t.Errorf("simulate --login enrolled a device in unit %s, want the manager's %s", d.UnitID, r.team.ID)
+			}
+		}
+	}
+	if added != 3 {
+		t.Errorf("simulate --login enrolled %d devices, want 3", added)
+	}
+	if _, err := withLogin("a wrong password\n"); !errors.Is(err, brygga.ErrUnauthorized) {
+		t.Errorf("simulate --login with a wrong password: %v", err)
+	}
+	if _, err := withLogin(""); !errors.Is(err, errUsage) {
+		t.Errorf("simulate --login without a password: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -91,6 +92,8 @@ func (c *cli) simulate(args []string) error {
 	fs.Var(&codeList, "code", "a one-time enrolment `code`, repeatable: one per device")
 	fs.Var(&codeList, "enroll-code", "the same as --code")
 	codesFile := fs.String("codes-file", "", "a `file` of enrolment codes, one per line")
+	login := fs.String("login", "", "make the codes that are missing as this manager (or admin) `username`, the password read from standard input")
+	unit := fs.String("unit", "", "with --login, the unit `id` to enrol the devices in (default the manager's)")
 	dir := fs.String("dir", "", "keep the devices' replicas in `dir` (default a temporary directory, removed afterwards)")
 	seed := fs.Uint64("seed", 1, "the random `seed`: the same seed replays the same field work")
 	parallel := fs.Int("parallel", 8, "how many devices work at once")
@@ -118,8 +121,23 @@ func (c *cli) simulate(args []string) error {
 		}
 		enrolCodes = append(enrolCodes, more...)
 	}
+	unitID, err := parseID("unit", *unit, false)
+	if err != nil {
+		return err
+	}
+	if missing := *devices - len(enrolCodes); missing > 0 && *login != "" {
+		password, err := readPassword(c.stdin)
+		if err != nil {
+			return err
+		}
+		more, err := brygga.EnrolCodes(c.ctx, *server, *login, password, unitID, missing, nil)
+		if err != nil {
+			return err
+		}
+		enrolCodes = append(enrolCodes, more...)
+	}
 	if len(enrolCodes) < *devices {
-		return usagef("%d devices need %d one-time enrolment codes (--code or --codes-file), got %d", *devices, *devices, len(enrolCodes))
+		return usagef("%d devices need %d one-time enrolment codes (--login, --code or --codes-file), got %d", *devices, *devices, len(enrolCodes))
 	}
 
 	root := *dir
@@ -143,7 +161,7 @@ func (c *cli) simulate(args []string) error {
 			}
 		}
 	}()
-	err := forEach(c.ctx, *devices, *parallel, func(i int) error {
+	err = forEach(c.ctx, *devices, *parallel, func(i int) error {
 		d := &simDevice{n: i + 1, rng: rand.New(rand.NewPCG(*seed, uint64(i)))}
 		sims[i] = d
 		return d.enrol(c.ctx, filepath.Join(root, fmt.Sprintf("device-%03d.db", i+1)), *server, enrolCodes[i])
@@ -610,4 +628,16 @@ func (d *simDevice) sync(ctx context.Context) error {
 	}
 	d.pending, d.rejected = after.Pending, len(after.Rejected)-len(before.Rejected)
 	return nil
+}
+
+// readPassword reads a password from the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	if line = strings.TrimRight(line, "\r\n"); line == "" {
+		return "", usagef("--login reads the password from standard input: none was given")
+	}
+	return line, nil
 }
