@@ -7,6 +7,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +52,10 @@ type Config struct {
 	// needed.
 	DBPath string
 	// PublicURL is the URL devices reach the server at, put into
-	// enrolment QR codes.
+	// enrolment QR codes. Empty means the URL the database's server last
+	// served at (Serve keeps it), so that an admin command's QR codes point
+	// where tablets reach the server; on a database never served,
+	// http://127.0.0.1:8080.
 	PublicURL string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -113,9 +117,6 @@ func (c *Config) defaults() {
 	if c.RetentionDays == 0 {
 		c.RetentionDays = 90
 	}
-	if c.PublicURL == "" {
-		c.PublicURL = "http://127.0.0.1:8080"
-	}
 }
 
 // Server is the sync server. Open starts it, Serve serves HTTP on a
@@ -148,6 +149,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
 		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	if s.cfg.PublicURL == "" {
+		err := s.db.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server.public_url'`).Scan(&s.cfg.PublicURL)
+		if err == sql.ErrNoRows {
+			s.cfg.PublicURL, err = "http://127.0.0.1:8080", nil
+		}
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("open: public URL: %w", err)
+		}
+	}
 	if s.keys, err = loadKeys(ctx, s.db.Writer(), s.db.Reader(), cfg.Now(), cfg.AccessTTL); err != nil {
 		store.Close()
 		return nil, err
@@ -170,6 +181,11 @@ func (s *Server) App() *fiber.App { return s.app }
 // until Shutdown. A Shutdown while the rollups are brought up to date
 // stops that, and Serve returns nil without serving.
 func (s *Server) Serve(ln net.Listener) error {
+	if _, err := s.db.Writer().ExecContext(s.stopping, `INSERT INTO meta (key, value) VALUES ('server.public_url', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, s.cfg.PublicURL); err != nil && s.stopping.Err() == nil {
+		ln.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
 	err := stats.Refresh(s.stopping, s.db.Writer())
 	if s.stopping.Err() != nil {
 		ln.Close()

@@ -246,7 +246,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		fs.BoolVar(pwStdin, "password-stdin", false, "read the password from standard input")
 	case "device enroll-code":
 		fs.StringVar(unit, "unit", "", "unit `id` to enrol a device for")
-		fs.StringVar(id, "public-url", "http://127.0.0.1:8080", "the `URL` devices reach the server at")
+		fs.StringVar(id, "public-url", "", "the `URL` devices reach the server at (default the one the server last served at)")
 	case "device revoke":
 		fs.StringVar(id, "id", "", "device `id`")
 	case "org list", "user list", "device list", "key rotate":
