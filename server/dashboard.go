@@ -49,6 +49,7 @@ var texts = map[string][2]string{
 	"period":             {"Period", "Period"},
 	"stale_devices":      {"surfplattor har inte synkat på över tre dygn: siffrorna kan sakna deras poster.", "tablets have not synced for over three days: the numbers may lack their records."},
 	"contacts_per_month": {"Kontakter per månad", "Contacts per month"},
+	"syringes_per_month": {"Sprutor ut och tillbaka per månad", "Syringes out and returned per month"},
 	"by_month":           {"Per månad", "By month"},
 	"month":              {"Månad", "Month"},
 	"by_gender":          {"Per kön", "By gender"},
@@ -245,6 +246,7 @@ type tableRow struct {
 }
 type breakdown struct {
 	Title string
+	Chart template.HTML
 	Rows  []tableRow
 }
 
@@ -299,12 +301,15 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	totals := map[stats.Indicator]int64{}
 	var months []tableRow
 	perMonth := map[string]int64{}
+	syringesOut, syringesBack := map[string]int64{}, map[string]int64{}
 	for _, r := range byMonth.Rows {
 		if r.Group != stats.TotalGroup {
 			continue
 		}
 		months = append(months, tableRow{Label: r.Period, Cells: format(r)})
 		perMonth[r.Period] = r.Indicators[stats.Contacts]
+		syringesOut[r.Period] = r.Indicators[stats.SyringesOut]
+		syringesBack[r.Period] = r.Indicators[stats.SyringesReturned]
 		for k, v := range r.Indicators {
 			if k != stats.UniqueClients {
 				totals[k] += v
@@ -358,6 +363,11 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 			merged[label] = m
 		}
 		bd := breakdown{Title: text(b.key, l)}
+		var bars []bar
+		for _, label := range order {
+			bars = append(bars, bar{label, merged[label].Indicators[stats.Contacts]})
+		}
+		bd.Chart = barsChart("chart-"+b.key, text("contacts", l), bars)
 		for _, label := range order {
 			r := merged[label]
 			if out := r.Indicators[stats.SyringesOut]; out > 0 {
@@ -381,8 +391,69 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	return s.render(c, "overview", l, map[string]any{
 		"Signed": true, "OrgName": org.Name, "From": q.From.Format("2006-01-02"), "To": now.Format("2006-01-02"),
 		"KPIs": kpis, "Columns": columns, "Months": months, "Breakdowns": breakdowns, "Stale": stale,
-		"Chart": barChart(first, perMonth),
+		"Chart":         barChart(first, perMonth),
+		"SyringesChart": pairChart(first, syringesOut, syringesBack, text("syringes_out", l), text("syringes_returned", l)),
 	})
+}
+
+// bar is one group's count in a breakdown chart.
+type bar struct {
+	label string
+	v     int64
+}
+
+// barsChart draws a breakdown's counts (of what) as horizontal bars in an
+// inline SVG with the id id. Labels are escaped: unit names are an
+// administrator's text.
+func barsChart(id, what string, bars []bar) template.HTML {
+	var max int64 = 1
+	for _, b := range bars {
+		max = maxInt(max, b.v)
+	}
+	h := 22*len(bars) + 10
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg id="%s" class="bars" width="600" height="%d" viewBox="0 0 600 %d" role="img" aria-label="%s">`, id, h, h, template.HTMLEscapeString(what))
+	for i, g := range bars {
+		y := 5 + i*22
+		w := int(380 * g.v / max)
+		label := template.HTMLEscapeString(g.label)
+		fmt.Fprintf(&b, `<text x="0" y="%d">%s</text><rect x="200" y="%d" width="%d" height="16" fill="#2f7f95"><title>%s: %d</title></rect><text x="%d" y="%d">%d</text>`,
+			y+12, label, y, w, label, g.v, 205+w, y+12, g.v)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// pairChart draws twelve months of two counts side by side (syringes out
+// and returned) as an inline SVG.
+func pairChart(first time.Time, a, b map[string]int64, aLabel, bLabel string) template.HTML {
+	var max int64 = 1
+	for _, v := range a {
+		max = maxInt(max, v)
+	}
+	for _, v := range b {
+		max = maxInt(max, v)
+	}
+	var s strings.Builder
+	s.WriteString(`<svg id="chart-syringes" width="600" height="195" viewBox="0 0 600 195" role="img">`)
+	for i := range 12 {
+		m := first.AddDate(0, i, 0).Format("2006-01")
+		x := 10 + i*48
+		for j, v := range []int64{a[m], b[m]} {
+			h := int(140 * v / max)
+			fill, label := "#2f7f95", aLabel
+			if j == 1 {
+				fill, label = "#9cc7d2", bLabel
+			}
+			fmt.Fprintf(&s, `<rect x="%d" y="%d" width="17" height="%d" fill="%s"><title>%s %s: %d</title></rect>`,
+				x+j*18, 150-h, h, fill, m, template.HTMLEscapeString(label), v)
+		}
+		fmt.Fprintf(&s, `<text x="%d" y="165">%s</text>`, x, m[2:])
+	}
+	fmt.Fprintf(&s, `<rect x="10" y="178" width="10" height="10" fill="#2f7f95"/><text x="24" y="187">%s</text><rect x="200" y="178" width="10" height="10" fill="#9cc7d2"/><text x="214" y="187">%s</text>`,
+		template.HTMLEscapeString(aLabel), template.HTMLEscapeString(bLabel))
+	s.WriteString(`</svg>`)
+	return template.HTML(s.String())
 }
 
 func isStale(d DeviceInfo, now time.Time) bool {
@@ -404,7 +475,7 @@ func barChart(first time.Time, perMonth map[string]int64) template.HTML {
 	for i := range 12 {
 		m := first.AddDate(0, i, 0).Format("2006-01")
 		v := perMonth[m]
-		h := int(140 * v / max)
+		h := int(130 * v / max) // room above the highest bar for its count
 		x := 10 + i*48
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="36" height="%d" fill="#2f7f95"><title>%s: %d</title></rect>`, x, 150-h, h, m, v)
 		fmt.Fprintf(&b, `<text x="%d" y="165">%s</text><text x="%d" y="%d">%d</text>`, x, m[2:], x+4, 146-h, v)

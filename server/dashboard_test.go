@@ -156,6 +156,21 @@ func TestDashboardInBrowser(t *testing.T) {
 	if kpiContacts != "7" || kpiSyringes != "140" {
 		t.Errorf("dashboard shows %s contacts and %s syringes, want 7 and 140", kpiContacts, kpiSyringes)
 	}
+	// The charts: a bar a group in each breakdown, the count in its title;
+	// syringes out and returned side by side for twelve months.
+	var genderBars, unitTitle string
+	var syringeBars int
+	err = chromedp.Run(b,
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#chart-by_gender rect title')).map(t => t.textContent).join('|')`, &genderBars),
+		chromedp.Evaluate(`document.querySelector('#chart-by_unit rect title').textContent`, &unitTitle),
+		chromedp.Evaluate(`document.querySelectorAll('#chart-syringes rect').length`, &syringeBars),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if genderBars != "Woman: 7" || unitTitle != "Mobila teamet Åre: 7" || syringeBars != 12*2+2 {
+		t.Errorf("charts: by gender %q, by unit %q, %d syringe bars", genderBars, unitTitle, syringeBars)
+	}
 	// Looking at the statistics is in the audit log, as a stats request.
 	entries, err := srv.Audit(ctx, 0, 1000)
 	if err != nil {
