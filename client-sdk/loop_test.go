@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -353,4 +354,43 @@ func TestBackgroundLoopRetriesAndSyncNow(t *testing.T) {
 		_, err := r.srv.Record(ctx, schema.KindContact, now.ID)
 		return err == nil
 	})
+}
+
+// TestRevocationWipesAfterTheTokenExpired: a tablet revoked while it was
+// offline comes back after its access token has expired; the refresh is
+// answered device_revoked, and the replica is wiped all the same.
+func TestRevocationWipesAfterTheTokenExpired(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := &fakeNow{t: time.Now()}
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), Now: now.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Bergs kommun", "23")
+	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2326")
+	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+	tablet := filepath.Join(t.TempDir(), "tablet.db")
+	c, _ := brygga.Open(ctx, tablet, nil)
+	defer c.Close()
+	if err := c.Enroll(ctx, "http://"+ln.Addr().String(), code.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.RevokeDevice(ctx, c.DeviceID(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(20 * time.Minute) // the access token has expired
+	if err := c.Sync(ctx); !errors.Is(err, brygga.ErrRevoked) {
+		t.Fatalf("sync of a revoked device with an expired token: %v", err)
+	}
+	if _, err := os.Stat(tablet); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the replica is still there: %v", err)
+	}
 }
