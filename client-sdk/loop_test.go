@@ -203,22 +203,11 @@ func TestTokensRefresh(t *testing.T) {
 // pair, and its records reach the server. Its session is not ended.
 func TestLostRefreshAnswer(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	now := &fakeNow{t: time.Now()}
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), Now: now.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	defer srv.Shutdown(ctx)
-	cut, via := startCutter(t, "http://"+ln.Addr().String())
-	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Åre kommun", "23")
-	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2321")
+	srv, base, now, unit := startClockedServer(t)
+	cut, via := startCutter(t, base)
 	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
-	c, _ := brygga.Open(ctx, filepath.Join(dir, "t.db"), nil)
+	c, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
 	defer c.Close()
 	if err := c.Enroll(ctx, via, code.Code); err != nil {
 		t.Fatal(err)
@@ -361,23 +350,12 @@ func TestBackgroundLoopRetriesAndSyncNow(t *testing.T) {
 // answered device_revoked, and the replica is wiped all the same.
 func TestRevocationWipesAfterTheTokenExpired(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	now := &fakeNow{t: time.Now()}
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), Now: now.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	defer srv.Shutdown(ctx)
-	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Bergs kommun", "23")
-	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2326")
+	srv, base, now, unit := startClockedServer(t)
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
 	tablet := filepath.Join(t.TempDir(), "tablet.db")
 	c, _ := brygga.Open(ctx, tablet, nil)
 	defer c.Close()
-	if err := c.Enroll(ctx, "http://"+ln.Addr().String(), code.Code); err != nil {
+	if err := c.Enroll(ctx, base, code.Code); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Sync(ctx); err != nil {
@@ -393,4 +371,28 @@ func TestRevocationWipesAfterTheTokenExpired(t *testing.T) {
 	if _, err := os.Stat(tablet); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the replica is still there: %v", err)
 	}
+}
+
+// startClockedServer serves a server whose clock the test sets, with one
+// organisation and unit, on a loopback port until the test ends.
+func startClockedServer(t *testing.T) (*server.Server, string, *fakeNow, *schema.Unit) {
+	t.Helper()
+	ctx := context.Background()
+	now := &fakeNow{t: time.Now()}
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db"), Now: now.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown(ctx)
+		srv.Close()
+	})
+	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Åre kommun", "23")
+	unit, err := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2321")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, "http://" + ln.Addr().String(), now, unit
 }
