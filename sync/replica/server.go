@@ -60,6 +60,9 @@ type Server struct {
 
 	mu    sync.Mutex // serialises this process's writes
 	clock *hlc.Clock
+
+	queueMu sync.Mutex // guards queue
+	queue   []*pushJob // pushes waiting for mu
 }
 
 // Enrolment is a device as the server store knows it.
@@ -282,30 +285,128 @@ func mutationHash(m *wire.Mutation) []byte {
 // the next expected number fails the whole push with CodeSeqGap. Invalid
 // or out-of-scope mutations are rejected individually; they count as
 // processed. Errors that concern the whole request are *wire.Error.
+//
+// Pushes that arrive while others are being applied wait, and are then
+// applied together: each in a savepoint of one transaction, with its own
+// outcome, and one commit for all of them (group commit), so that a
+// thousand tablets syncing at once do not wait for a thousand commits.
 func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
 	// Decoding needs no lock: pushes of several devices decode at once,
 	// and only apply one after another.
-	pre := make([]prepared, len(req.Mutations))
+	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations))}
 	for i := range req.Mutations {
-		pre[i] = prepare(&req.Mutations[i])
+		job.pre[i] = prepare(&req.Mutations[i])
 	}
+	s.queueMu.Lock()
+	s.queue = append(s.queue, job)
+	s.queueMu.Unlock()
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	if !job.done { // no push before this one took it along: lead
+		s.queueMu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.queueMu.Unlock()
+		// The batch is the waiting pushes' too: the leader's request
+		// ending must not undo theirs.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		s.pushBatch(bctx, batch)
+		cancel()
+	}
+	return job.resp, job.err
+}
 
+// pushJob is one Push waiting to be applied.
+type pushJob struct {
+	device uuid.UUID
+	req    *wire.PushRequest
+	pre    []prepared
+	// Set under Server.mu by the push that applies it.
+	done bool
+	resp *wire.PushResponse
+	err  error
+}
+
+// pushBatch applies the pushes of batch in one transaction, each in a
+// savepoint: a push refused as a whole leaves no trace, a failure of the
+// database fails them all (they are retried, exactly once as ever).
+func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
+	fail := func(err error) {
+		for _, j := range batch {
+			j.resp, j.err = nil, fmt.Errorf("push: %w", err)
+		}
+	}
+	defer func() {
+		for _, j := range batch {
+			j.done = true
+		}
+	}()
+	now := s.now()
 	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("push: %w", err)
+		fail(err)
+		return
 	}
 	defer tx.Rollback()
+	from := seq
+	for _, j := range batch {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
+			fail(err)
+			return
+		}
+		resp, next, refused, err := s.pushOne(ctx, tx, j, seq, now)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if refused != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
+				fail(err)
+				return
+			}
+			j.err = refused
+		} else {
+			j.resp, seq = resp, next
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE push`); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if err := s.saveCounters(ctx, tx, from, seq); err != nil {
+		fail(err)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		fail(err)
+		return
+	}
+	clock := s.clock.Now()
+	for _, j := range batch {
+		if j.resp != nil {
+			j.resp.Clock = clock
+		}
+	}
+}
 
+// pushOne applies one push inside tx, whose last change sequence number
+// is seq, and returns its answer and the last sequence number after it; or
+// why it is refused as a whole (a *wire.Error), or a failure of the
+// database.
+func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64, now time.Time) (*wire.PushResponse, int64, error, error) {
+	req, deviceID, pre := j.req, j.device, j.pre
 	dev, err := activeDevice(ctx, tx, deviceID)
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return nil, 0, err, nil
+	}
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
 	if len(req.Mutations) > 0 && req.Mutations[0].Seq > dev.LastSeq+1 {
-		return nil, &wire.Error{Code: wire.CodeSeqGap, Expected: dev.LastSeq + 1, Message: fmt.Sprintf(
-			"first mutation is %d but the server has processed up to %d: send from %d", req.Mutations[0].Seq, dev.LastSeq, dev.LastSeq+1)}
+		return nil, 0, &wire.Error{Code: wire.CodeSeqGap, Expected: dev.LastSeq + 1, Message: fmt.Sprintf(
+			"first mutation is %d but the server has processed up to %d: send from %d", req.Mutations[0].Seq, dev.LastSeq, dev.LastSeq+1)}, nil
 	}
 	if s.plausible(req.Clock, dev, now) {
 		s.clock.Observe(req.Clock)
@@ -325,14 +426,14 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		if m.Seq <= last {
 			res, err := a.replay(ctx, m, hash)
 			if err != nil {
-				return nil, fmt.Errorf("push: %w", err)
+				return nil, 0, nil, err
 			}
 			resp.Results = append(resp.Results, res)
 			continue
 		}
 		res, err := a.apply(ctx, m, &pre[i])
 		if err != nil {
-			return nil, fmt.Errorf("push: mutation %d: %w", m.Seq, err)
+			return nil, 0, nil, fmt.Errorf("mutation %d: %w", m.Seq, err)
 		}
 		resp.Results = append(resp.Results, res)
 		hashes = append(hashes, hash...)
@@ -347,30 +448,23 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	if last >= first {
 		rej, err := jsonOrNull(rejections)
 		if err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+			return nil, 0, nil, err
 		}
 		re, err := jsonOrNull(restamps)
 		if err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+			return nil, 0, nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections, restamps) VALUES (?, ?, ?, ?, ?, ?)`,
 			deviceID.String(), first, last, hashes, rej, re); err != nil {
-			return nil, fmt.Errorf("push: %w", err)
+			return nil, 0, nil, err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ? WHERE id = ?`,
 		last, now.UnixMilli(), req.Protocol, len(rejections), deviceID.String()); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	if err := s.saveCounters(ctx, tx, seq, a.seq); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("push: %w", err)
+		return nil, 0, nil, err
 	}
 	resp.LastSeq = last
-	resp.Clock = s.clock.Now()
-	return resp, nil
+	return resp, a.seq, nil, nil
 }
 
 // beginWrite begins a write transaction and reads the counters in it: the

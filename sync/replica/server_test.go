@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,5 +388,97 @@ func TestTwoWritersOneFile(t *testing.T) {
 			t.Errorf("changes %s and %s share sequence number %d", other, c.ID, c.Seq)
 		}
 		seqs[c.Seq] = c.ID
+	}
+}
+
+// TestConcurrentPushes pushes from many devices at once, as when a team's
+// tablets reach the network together: the pushes that wait are applied
+// together, and each keeps its own outcome. Good pushes are applied once,
+// a revoked device's and a push with a gap leave no trace, and every
+// change has its own sequence number.
+func TestConcurrentPushes(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	hc := hlc.NewClock(clock.Now, 0)
+	const n = 40
+	type attempt struct {
+		dev     uuid.UUID
+		req     *wire.PushRequest
+		contact uuid.UUID
+		want    wire.Code // "" for applied
+	}
+	var attempts []attempt
+	for i := range n {
+		dev := newID(t)
+		if _, err := s.RegisterDevice(ctx, dev, w.unitA); err != nil {
+			t.Fatal(err)
+		}
+		c := newContact(t, w, dev, clock.Now().Add(-time.Hour))
+		first := int64(1)
+		var want wire.Code
+		switch i % 10 {
+		case 3:
+			if err := s.RevokeDevice(ctx, dev); err != nil {
+				t.Fatal(err)
+			}
+			want = wire.CodeDeviceRevoked
+		case 7:
+			first, want = 5, wire.CodeSeqGap
+		}
+		req := &wire.PushRequest{Versions: wire.Current(), Clock: hc.Now(), Mutations: []wire.Mutation{mutation(t, first, c, hc.Now())}}
+		attempts = append(attempts, attempt{dev, req, c.ID, want})
+	}
+	gate := make(chan struct{})
+	errs := make([]error, n)
+	resps := make([]*wire.PushResponse, n)
+	var wg sync.WaitGroup
+	for i, a := range attempts {
+		wg.Go(func() {
+			<-gate
+			resps[i], errs[i] = s.Push(ctx, a.dev, a.req)
+		})
+	}
+	close(gate)
+	wg.Wait()
+
+	applied := 0
+	for i, a := range attempts {
+		row, err := s.Get(ctx, schema.KindContact, a.contact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.want == "" {
+			if errs[i] != nil || len(resps[i].Results) != 1 || resps[i].Results[0].Status != wire.Applied || resps[i].LastSeq != 1 || row == nil {
+				t.Errorf("push %d: %v %+v, stored %v", i, errs[i], resps[i], row != nil)
+			}
+			applied++
+			continue
+		}
+		var we *wire.Error
+		if !errors.As(errs[i], &we) || we.Code != a.want || row != nil {
+			t.Errorf("push %d: got %v (stored %v), want %s and nothing stored", i, errs[i], row != nil, a.want)
+		}
+		if info, err := s.LookupDevice(ctx, a.dev); err != nil || info.LastSeq != 0 {
+			t.Errorf("refused push %d moved the device on: %+v %v", i, info, err)
+		}
+	}
+	resp, err := s.Pull(ctx, attempts[0].dev, &wire.PullRequest{Versions: wire.Current(), Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, contacts := map[int64]bool{}, 0
+	for _, c := range resp.Changes {
+		if seqs[c.Seq] {
+			t.Errorf("sequence number %d given twice", c.Seq)
+		}
+		seqs[c.Seq] = true
+		if c.Kind == schema.KindContact {
+			contacts++
+		}
+	}
+	if contacts != applied {
+		t.Errorf("%d contacts on the server, %d pushes applied", contacts, applied)
 	}
 }
