@@ -287,9 +287,9 @@ func mutationHash(m *wire.Mutation) []byte {
 // processed. Errors that concern the whole request are *wire.Error.
 //
 // Pushes that arrive while others are being applied wait, and are then
-// applied together: each in a savepoint of one transaction, with its own
-// outcome, and one commit for all of them (group commit), so that a
-// thousand tablets syncing at once do not wait for a thousand commits.
+// applied together: in one transaction, each with its own outcome, and one
+// commit for all of them (group commit), so that a thousand tablets
+// syncing at once do not wait for a thousand commits.
 func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
 	// Decoding needs no lock: pushes of several devices decode at once,
 	// and only apply one after another.
@@ -309,10 +309,10 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		s.queue = nil
 		s.queueMu.Unlock()
 		// The batch is the waiting pushes' too: the leader's request
-		// ending must not undo theirs.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		s.pushBatch(bctx, batch)
-		cancel()
+		// ending must not undo theirs. Without a cancellable context the
+		// driver also spares a goroutine a statement to watch it; SQLite's
+		// busy timeout bounds the waits.
+		s.pushBatch(context.WithoutCancel(ctx), batch)
 	}
 	return job.resp, job.err
 }
@@ -328,9 +328,12 @@ type pushJob struct {
 	err  error
 }
 
-// pushBatch applies the pushes of batch in one transaction, each in a
-// savepoint: a push refused as a whole leaves no trace, a failure of the
-// database fails them all (they are retried, exactly once as ever).
+// pushBatch applies the pushes of batch in one transaction. A push refused
+// as a whole is refused before it writes anything (pushOne checks the
+// device and the numbering first), so it leaves no trace without a
+// savepoint, which would cost SQLite a journal of every page the others
+// change; a failure of the database fails them all (they are retried,
+// exactly once as ever).
 func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 	fail := func(err error) {
 		for _, j := range batch {
@@ -351,27 +354,15 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 	defer tx.Rollback()
 	from := seq
 	for _, j := range batch {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT push`); err != nil {
-			fail(err)
-			return
-		}
 		resp, next, refused, err := s.pushOne(ctx, tx, j, seq, now)
 		if err != nil {
 			fail(err)
 			return
 		}
 		if refused != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO push`); err != nil {
-				fail(err)
-				return
-			}
-			j.err = refused
+			j.err = refused // refused before it wrote anything
 		} else {
 			j.resp, seq = resp, next
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE push`); err != nil {
-			fail(err)
-			return
 		}
 	}
 	if err := s.saveCounters(ctx, tx, from, seq); err != nil {
@@ -392,8 +383,8 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 
 // pushOne applies one push inside tx, whose last change sequence number
 // is seq, and returns its answer and the last sequence number after it; or
-// why it is refused as a whole (a *wire.Error), or a failure of the
-// database.
+// why it is refused as a whole (a *wire.Error), always before it writes;
+// or a failure of the database.
 func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64, now time.Time) (*wire.PushResponse, int64, error, error) {
 	req, deviceID, pre := j.req, j.device, j.pre
 	dev, err := activeDevice(ctx, tx, deviceID)
