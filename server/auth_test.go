@@ -24,31 +24,7 @@ import (
 // set lists both.
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(ctx) })
-	base := "http://" + ln.Addr().String()
-	org, _ := srv.AddOrganisation(ctx, schema.OrgRegion, "Region Jämtland Härjedalen", "23")
-	if _, err := srv.AddUser(ctx, "uppfoljning", "ett långt lösenord", server.RoleAuthority, org.ID, uuid.Nil); err != nil {
-		t.Fatal(err)
-	}
-	login := func() string {
-		resp, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"uppfoljning","password":"ett långt lösenord"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out struct {
-			AccessToken string `json:"access_token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&out)
-		return out.AccessToken
-	}
+	srv, base, login := serveWithUser(t, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
 	get := func(path, token string) int {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -120,36 +96,16 @@ func TestKeyRotationByAnotherProcess(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	srv, err := server.Open(ctx, server.Config{DBPath: db, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown(ctx) })
-	base := "http://" + ln.Addr().String()
-	org, _ := srv.AddOrganisation(ctx, schema.OrgRegion, "Region Jämtland Härjedalen", "23")
-	if _, err := srv.AddUser(ctx, "uppfoljning", "ett långt lösenord", server.RoleAuthority, org.ID, uuid.Nil); err != nil {
-		t.Fatal(err)
-	}
+	_, base, loginToken := serveWithUser(t, server.Config{DBPath: db, Now: clock})
 	login := func() (string, string) {
-		resp, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"uppfoljning","password":"ett långt lösenord"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out struct {
-			AccessToken string `json:"access_token"`
-		}
-		json.NewDecoder(resp.Body).Decode(&out)
-		part, _, _ := strings.Cut(out.AccessToken, ".")
+		token := loginToken()
+		part, _, _ := strings.Cut(token, ".")
 		b, _ := decodeSegment(part)
 		var h struct {
 			Kid string `json:"kid"`
 		}
 		json.Unmarshal(b, &h)
-		return out.AccessToken, h.Kid
+		return token, h.Kid
 	}
 	_, first := login()
 
@@ -178,5 +134,40 @@ func TestKeyRotationByAnotherProcess(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("a token of the new key: status %d", resp.StatusCode)
+	}
+}
+
+// serveWithUser serves cfg on a loopback port until the test ends, with an
+// authority user, and returns the server, its URL and a function that
+// logs the user in and returns the access token.
+func serveWithUser(t *testing.T, cfg server.Config) (*server.Server, string, func() string) {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := server.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown(ctx)
+		srv.Close()
+	})
+	base := "http://" + ln.Addr().String()
+	org, _ := srv.AddOrganisation(ctx, schema.OrgRegion, "Region Jämtland Härjedalen", "23")
+	if _, err := srv.AddUser(ctx, "uppfoljning", "ett långt lösenord", server.RoleAuthority, org.ID, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	return srv, base, func() string {
+		resp, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"uppfoljning","password":"ett långt lösenord"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out.AccessToken
 	}
 }
