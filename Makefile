@@ -55,6 +55,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseClientCode$$' -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz='^FuzzParseClientQR$$' -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz='^FuzzEachMember$$' -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz='^FuzzParseWireTime$$' -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendTime$$' -fuzztime=$(FUZZTIME) ./schema
+	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./schema
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./sync/hlc
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire

@@ -102,7 +102,7 @@ type Options struct {
 	// Logger receives the background loop's logs; nil discards them.
 	Logger *slog.Logger
 	// PushBatch is the most mutations per push (500); PullPage the most
-	// changes per pull page (500).
+	// changes per pull page (2000, the most a server sends).
 	PushBatch, PullPage int
 	// OnProgress, if set, is called as a sync advances.
 	OnProgress func(Progress)
@@ -129,7 +129,7 @@ func (o *Options) defaults() {
 		o.PushBatch = 500
 	}
 	if o.PullPage <= 0 || o.PullPage > wire.MaxPullLimit {
-		o.PullPage = 500
+		o.PullPage = wire.MaxPullLimit
 	}
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = 5 * time.Minute

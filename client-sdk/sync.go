@@ -237,6 +237,10 @@ func (c *Client) run(ctx context.Context, l *loop) {
 // refuses, start the fetching over from the device's cursor (for a refused
 // cursor, from the start, at most three times).
 func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
+	// A page goes through three goroutines: one fetches it (the server's
+	// work and the network), one decodes its changes into rows, and the
+	// caller's applies them to the replica, so that the three overlap.
+	// The fetcher needs only each page's cursor to ask for the next.
 	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
 		defer close(out)
 		for {
@@ -249,12 +253,8 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			}
 			resp := new(wire.PullResponse)
 			err := c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, resp)
-			var page *replica.Page
-			if err == nil {
-				page, err = replica.DecodePage(resp)
-			}
 			select {
-			case out <- fetched{resp, page, err}:
+			case out <- fetched{resp: resp, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -262,6 +262,21 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 				return
 			}
 			cursor = resp.Cursor
+		}
+	}
+	decode := func(ctx context.Context, in <-chan fetched, out chan<- fetched) {
+		defer close(out)
+		for f := range in {
+			if f.err == nil {
+				f.page, f.err = replica.DecodePage(f.resp)
+			}
+			select {
+			case out <- f:
+			case <-ctx.Done():
+				for range in { // let the fetcher end
+				}
+				return
+			}
 		}
 	}
 	var start int64 = -1
@@ -275,11 +290,12 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			start = from.Seq
 		}
 		fctx, cancel := context.WithCancel(ctx)
-		pages := make(chan fetched, 2)
-		go fetch(fctx, req.Cursor, req.Limit, pages)
+		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
+		go fetch(fctx, req.Cursor, req.Limit, fetchedPages)
+		go decode(fctx, fetchedPages, pages)
 		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start)
 		cancel()
-		for range pages { // let the fetcher end
+		for range pages { // let the fetcher and the decoder end
 		}
 		var ae *APIError
 		switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -214,19 +215,152 @@ func (f Field) setZero() {
 
 // MarshalJSON encodes the field's value as it goes on the wire. An absent
 // optional field is null.
-func (f Field) MarshalJSON() ([]byte, error) {
+func (f Field) MarshalJSON() ([]byte, error) { return f.AppendJSON(nil), nil }
+
+// AppendJSON appends the field's wire encoding, as MarshalJSON returns it,
+// byte for byte what encoding/json makes of the value.
+func (f Field) AppendJSON(dst []byte) []byte {
 	if f.Optional && f.IsZero() {
-		return []byte("null"), nil
+		return append(dst, "null"...)
 	}
 	switch p := f.ptr.(type) {
 	case *uuid.UUID:
-		return []byte(`"` + p.String() + `"`), nil
-	case *time.Time:
-		return []byte(`"` + p.UTC().Format(TimeLayout) + `"`), nil
+		dst = append(dst, '"')
+		return append(appendUUID(dst, *p), '"')
+	case *string:
+		return AppendJSONString(dst, *p)
+	case *ClientCode:
+		return AppendJSONString(dst, string(*p))
 	case *int:
-		return strconv.AppendInt(nil, int64(*p), 10), nil
+		return strconv.AppendInt(dst, int64(*p), 10)
+	case *bool:
+		return strconv.AppendBool(dst, *p)
+	case *time.Time:
+		return appendTime(dst, *p)
+	case *Supplies:
+		return appendSupplies(dst, *p)
 	}
-	return json.Marshal(f.ptr)
+	panic("schema: unknown field pointer")
+}
+
+// appendSupplies encodes m as encoding/json does: keys sorted, nil as null.
+func appendSupplies(dst []byte, m Supplies) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	keys := make([]Supply, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendJSONString(dst, string(k))
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(m[k]), 10)
+	}
+	return append(dst, '}')
+}
+
+// AppendJSONOfSQL appends the wire encoding of the value v read from the
+// field's SQLite column: what ScanSQL(v) then AppendJSON would append,
+// without a record to hold the value. It is how a pull page is encoded
+// straight from the server's rows. Only the field's description is used,
+// not its value.
+func (f Field) AppendJSONOfSQL(dst []byte, v any) ([]byte, error) {
+	if b, ok := v.([]byte); ok {
+		v = string(b)
+	}
+	if v == nil {
+		if f.Optional {
+			return append(dst, "null"...), nil
+		}
+		return f.appendZero(dst), nil
+	}
+	wrong := func(want string) error { return fmt.Errorf("scan %s: want %s, got %T", f.Name, want, v) }
+	switch f.Type {
+	case TypeID:
+		s, ok := v.(string)
+		if !ok {
+			return nil, wrong("text")
+		}
+		if isCanonicalUUID(s) && s != nilUUID { // as ids are stored
+			dst = append(dst, '"')
+			dst = append(dst, s...)
+			return append(dst, '"'), nil
+		}
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", f.Name, err)
+		}
+		if f.Optional && id == uuid.Nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '"')
+		return append(appendUUID(dst, id), '"'), nil
+	case TypeText, TypeEnum, TypeCode:
+		s, ok := v.(string)
+		if !ok {
+			return nil, wrong("text")
+		}
+		if f.Optional && s == "" {
+			return append(dst, "null"...), nil
+		}
+		return AppendJSONString(dst, s), nil
+	case TypeInt, TypeBool, TypeTime:
+		n, ok := v.(int64)
+		if !ok {
+			return nil, wrong("integer")
+		}
+		switch {
+		case f.Type == TypeInt && !(f.Optional && int(n) == 0):
+			return strconv.AppendInt(dst, int64(int(n)), 10), nil
+		case f.Type == TypeBool && !(f.Optional && n == 0):
+			return strconv.AppendBool(dst, n != 0), nil
+		case f.Type == TypeTime:
+			t := time.UnixMilli(n).UTC()
+			if f.Optional && t.IsZero() {
+				break
+			}
+			return appendTime(dst, t), nil
+		}
+		return append(dst, "null"...), nil
+	case TypeSupplies:
+		s, ok := v.(string)
+		if !ok {
+			return nil, wrong("text")
+		}
+		var m Supplies
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", f.Name, err)
+		}
+		if f.Optional && len(m) == 0 {
+			return append(dst, "null"...), nil
+		}
+		return appendSupplies(dst, m), nil
+	}
+	panic("schema: unknown field type")
+}
+
+// appendZero appends the encoding of the zero value of a required field.
+func (f Field) appendZero(dst []byte) []byte {
+	switch f.Type {
+	case TypeID:
+		dst = append(dst, '"')
+		return append(appendUUID(dst, uuid.Nil), '"')
+	case TypeText, TypeEnum, TypeCode:
+		return append(dst, `""`...)
+	case TypeInt:
+		return append(dst, '0')
+	case TypeBool:
+		return append(dst, "false"...)
+	case TypeTime:
+		return appendTime(dst, time.Time{})
+	}
+	return append(dst, "null"...) // supplies: a nil map
 }
 
 // TimeLayout is the wire format of times: RFC 3339 in UTC with milliseconds.
@@ -248,25 +382,42 @@ func (f Field) UnmarshalJSON(data []byte) error {
 	bad := func(want string) error {
 		return &FieldError{Field: f.Name, Rule: RuleType, Message: "want " + want}
 	}
+	quoted := len(data) >= 2 && data[0] == '"' && data[len(data)-1] == '"'
 	str := func() (string, bool) {
-		if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		if !quoted {
 			return "", false
 		}
 		s, err := unquote(data)
 		return s, err == nil
 	}
+	// plain is the content of a string without escapes, read in place.
+	var plain []byte
+	if quoted && bytes.IndexByte(data[1:len(data)-1], '\\') < 0 {
+		plain = data[1 : len(data)-1]
+	}
 	switch p := f.ptr.(type) {
 	case *uuid.UUID:
-		s, ok := str()
-		if !ok {
-			return bad("a UUID string")
+		if plain == nil {
+			s, ok := str()
+			if !ok {
+				return bad("a UUID string")
+			}
+			plain = []byte(s)
 		}
-		id, err := uuid.Parse(s)
-		if err != nil || len(s) != 36 {
+		id, err := uuid.ParseBytes(plain)
+		if err != nil || len(plain) != 36 {
 			return bad("a UUID in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
 		}
 		*p = id
 	case *string:
+		if f.Enum != nil && plain != nil {
+			// A known code is set to the enumeration's own string,
+			// which costs no allocation.
+			if i, ok := f.Enum.index[string(plain)]; ok {
+				*p = f.Enum.Options[i].Code
+				return nil
+			}
+		}
 		s, ok := str()
 		if !ok {
 			return bad("a string")
@@ -294,6 +445,10 @@ func (f Field) UnmarshalJSON(data []byte) error {
 			return bad("true or false")
 		}
 	case *time.Time:
+		if t, ok := parseWireTime(plain); ok {
+			*p = t
+			return nil
+		}
 		s, ok := str()
 		if !ok {
 			return bad("an RFC 3339 time string")
@@ -367,6 +522,19 @@ var FieldKinds = []Kind{KindClient, KindContact, KindSyringeExchange, KindNaloxo
 
 // ReferenceKinds lists the kinds of reference data, in dependency order.
 var ReferenceKinds = []Kind{KindOrganisation, KindUnit, KindStaff, KindService}
+
+// KindOf returns the kind named name: for a known kind, its own string,
+// which costs no allocation.
+func KindOf(name []byte) Kind {
+	for _, ks := range [][]Kind{FieldKinds, ReferenceKinds} {
+		for _, k := range ks {
+			if string(k) == string(name) {
+				return k
+			}
+		}
+	}
+	return Kind(name)
+}
 
 // IsFieldKind reports whether k is a kind devices write.
 func IsFieldKind(k Kind) bool {

@@ -12,9 +12,16 @@ var errObject = errors.New("want a JSON object")
 
 // EachMember calls fn with the key and the raw value of each member of the
 // JSON object in data, in order. It fails on anything that is not a
-// well-formed object. It is the fast path of decoding a record's fields,
-// which the sync engine does for every pushed mutation.
+// well-formed object.
 func EachMember(data []byte, fn func(key string, value []byte) error) error {
+	return EachMemberBytes(data, func(key, value []byte) error { return fn(string(key), value) })
+}
+
+// EachMemberBytes is EachMember with the key as bytes, valid only during
+// the call, which costs no allocation for a key without escapes. It is the
+// fast path of decoding a record's fields, which the sync engine does for
+// every pushed mutation and every pulled change.
+func EachMemberBytes(data []byte, fn func(key, value []byte) error) error {
 	p := skipSpace(data, 0)
 	if p >= len(data) || data[p] != '{' {
 		return errObject
@@ -34,7 +41,7 @@ func EachMember(data []byte, fn func(key string, value []byte) error) error {
 		if err != nil {
 			return err
 		}
-		key, err := unquote(data[p:end])
+		key, err := unquoteBytes(data[p:end])
 		if err != nil {
 			return err
 		}
@@ -80,7 +87,8 @@ func skipSpace(data []byte, p int) int {
 	return p
 }
 
-// scanString returns the end (exclusive) of the string starting at p.
+// scanString returns the end (exclusive) of the string starting at p,
+// checking its escapes.
 func scanString(data []byte, p int) (int, error) {
 	for i := p + 1; i < len(data); i++ {
 		switch c := data[i]; {
@@ -88,11 +96,33 @@ func scanString(data []byte, p int) (int, error) {
 			return i + 1, nil
 		case c == '\\':
 			i++
+			if i >= len(data) {
+				return 0, errObject
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(data) || !isHex4(data[i+1:i+5]) {
+					return 0, errObject
+				}
+				i += 4
+			default:
+				return 0, errObject
+			}
 		case c < 0x20:
 			return 0, errObject
 		}
 	}
 	return 0, errObject
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // scanValue returns the end (exclusive) of the JSON value starting at p.
@@ -139,7 +169,7 @@ func scanValue(data []byte, p int) (int, error) {
 		for i < len(data) && (data[i] == '-' || data[i] == '+' || data[i] == '.' || data[i] == 'e' || data[i] == 'E' || (data[i] >= '0' && data[i] <= '9')) {
 			i++
 		}
-		if !json.Valid(data[p:i]) {
+		if !validNumber(data[p:i]) {
 			return 0, errObject
 		}
 		return i, nil
@@ -152,6 +182,20 @@ func literal(data []byte, p int, lit string) (int, error) {
 		return p + len(lit), nil
 	}
 	return 0, errObject
+}
+
+// unquoteBytes returns the content of the quoted JSON string s: s's own
+// bytes if it has no escapes.
+func unquoteBytes(s []byte) ([]byte, error) {
+	inner := s[1 : len(s)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		if !utf8.Valid(inner) {
+			return nil, errObject
+		}
+		return inner, nil
+	}
+	out, err := unquote(s)
+	return []byte(out), err
 }
 
 // unquote returns the content of the quoted JSON string s.

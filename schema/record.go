@@ -78,15 +78,17 @@ func HeaderOf(r Record) *Header {
 	return nil
 }
 
+// fields returns the header's fields in a slice with room for a record's
+// own (at most 6 more), so that Fields allocates once.
 func (h *Header) fields() []Field {
-	return []Field{
+	return append(make([]Field, 0, 12),
 		idField("id", &h.ID),
 		idField("unit_id", &h.UnitID).immutable(),
 		idField("device_id", &h.DeviceID).immutable(),
 		idField("staff_id", &h.StaffID).immutable(),
 		timeField("occurred_at", &h.OccurredAt),
 		boolField("voided", &h.Voided),
-	}
+	)
 }
 
 // Client is a pseudonymous client: a random code on a card the person keeps

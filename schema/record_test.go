@@ -317,6 +317,9 @@ func FuzzEachMember(f *testing.F) {
 	f.Add([]byte(`{"a":1,}`))
 	f.Add([]byte(`{"a" 1}`))
 	f.Add([]byte(`{"a":01}`))
+	f.Add([]byte(`{"a":"\x"}`))
+	f.Add([]byte(`{"a":"\u12"}`))
+	f.Add([]byte(`{"a":"\u12g4","b":"\u00e5"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got := map[string]string{}
 		err := schema.EachMember(data, func(k string, v []byte) error {

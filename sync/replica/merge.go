@@ -39,11 +39,11 @@ func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row,
 		return nil, &schema.FieldError{Kind: kind, Field: "kind", Rule: schema.RuleEnum, Message: fmt.Sprintf("%q is not a kind", kind)}
 	}
 	info := kinds[kind]
-	written := make([]bool, len(r.fields))
-	err := schema.EachMember(fields, func(name string, v []byte) error {
-		i, ok := info.index[name]
+	var written fieldSet
+	err := schema.EachMemberBytes(fields, func(name, v []byte) error {
+		i, ok := info.index[string(name)]
 		if !ok {
-			return &schema.FieldError{Kind: kind, Field: name, Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
+			return &schema.FieldError{Kind: kind, Field: string(name), Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
 		}
 		if err := r.fields[i].UnmarshalJSON(v); err != nil {
 			if fe, ok := err.(*schema.FieldError); ok {
@@ -51,7 +51,7 @@ func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row,
 			}
 			return err
 		}
-		written[i] = true
+		written.add(i)
 		return nil
 	})
 	var fe *schema.FieldError
@@ -61,25 +61,33 @@ func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row,
 	if err != nil {
 		return nil, err
 	}
-	create := written[info.idField]
+	create := written.has(info.idField)
 	if create && r.ID() != id {
 		return nil, &schema.FieldError{Kind: kind, Field: "id", Rule: schema.RuleConsistency, Message: "id in fields differs from the mutation's id"}
 	}
-	r.fields[info.idField].ScanSQL(id.String())
+	if !create { // a create's fields hold the id, checked above
+		r.fields[info.idField].ScanSQL(id.String())
+	}
 	// A status is ranked within the reopening it was made under, which
 	// only the write itself can say: without it, a status set after a
 	// reopening would lose to the status before it, silently.
-	if st, ok := info.index["status"]; ok && written[st] && !create && !written[info.index["reopened"]] {
+	if st, ok := info.index["status"]; ok && written.has(st) && !create && !written.has(info.index["reopened"]) {
 		return nil, &schema.FieldError{Kind: kind, Field: "reopened", Rule: schema.RuleRequired,
 			Message: "a status write carries the reopened count of the referral it was made on"}
 	}
 	for i := range r.fields {
-		if written[i] || create {
+		if create || written.has(i) {
 			r.keys[i] = unkeyed
 		}
 	}
 	return r, nil
 }
+
+// fieldSet is a set of field indexes; no kind has more than 64 fields.
+type fieldSet uint64
+
+func (s *fieldSet) add(i int)     { *s |= 1 << i }
+func (s fieldSet) has(i int) bool { return s&(1<<i) != 0 }
 
 // rekey gives every written field of r its key for the plain key base.
 func (r *Row) rekey(base string) {

@@ -29,13 +29,15 @@ type kindInfo struct {
 	index   map[string]int
 	idField int
 	names   []string
+	// fields describe the kind's columns (their values are a zero record's).
+	fields []schema.Field
 }
 
 var kinds = func() map[schema.Kind]*kindInfo {
 	m := map[schema.Kind]*kindInfo{}
 	for _, k := range append(append([]schema.Kind{}, schema.FieldKinds...), schema.ReferenceKinds...) {
 		fs, _ := schema.FieldsOf(k)
-		info := &kindInfo{index: map[string]int{}}
+		info := &kindInfo{index: map[string]int{}, fields: fs}
 		for i, f := range fs {
 			info.index[f.Name] = i
 			info.names = append(info.names, f.Name)
@@ -146,8 +148,7 @@ func (r *Row) FieldsJSON() json.RawMessage {
 		b = append(b, '"')
 		b = append(b, f.Name...)
 		b = append(b, '"', ':')
-		v, _ := f.MarshalJSON()
-		b = append(b, v...)
+		b = f.AppendJSON(b)
 	}
 	return append(b, '}')
 }

@@ -76,13 +76,35 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 
 // scanRow reads one result row of columns(r.Kind) into r.
 func scanRow(rows *sql.Rows, r *Row) error {
-	n := len(r.fields)
-	vals := make([]any, n+3)
-	ptrs := make([]any, n+3)
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	var sc rowScanner
+	return sc.scan(rows, r)
+}
+
+// rowScanner reads result rows of columns(kind), reusing its buffers from row
+// to row.
+type rowScanner struct {
+	vals, ptrs []any
+}
+
+// values reads the next result row's n columns.
+func (sc *rowScanner) values(rows *sql.Rows, n int) ([]any, error) {
+	if len(sc.vals) != n {
+		sc.vals = make([]any, n)
+		sc.ptrs = make([]any, n)
+		for i := range sc.vals {
+			sc.ptrs[i] = &sc.vals[i]
+		}
 	}
-	if err := rows.Scan(ptrs...); err != nil {
+	if err := rows.Scan(sc.ptrs...); err != nil {
+		return nil, err
+	}
+	return sc.vals, nil
+}
+
+func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
+	n := len(r.fields)
+	vals, err := sc.values(rows, n+3)
+	if err != nil {
 		return err
 	}
 	for i, f := range r.fields {
@@ -91,22 +113,32 @@ func scanRow(rows *sql.Rows, r *Row) error {
 		}
 	}
 	v, _ := vals[n].(string)
-	var cv map[string]string
-	switch c := vals[n+1].(type) {
-	case string:
-		if err := json.Unmarshal([]byte(c), &cv); err != nil {
-			return fmt.Errorf("versions: %w", err)
-		}
-	case []byte:
-		if err := json.Unmarshal(c, &cv); err != nil {
-			return fmt.Errorf("versions: %w", err)
-		}
+	cv, err := scanVersions(vals[n+1])
+	if err != nil {
+		return err
 	}
 	if err := r.setVersions(v, cv); err != nil {
 		return err
 	}
 	r.Seq, _ = vals[n+2].(int64)
 	return nil
+}
+
+// scanVersions reads a cv column: NULL or a JSON object of field names to
+// keys.
+func scanVersions(col any) (map[string]string, error) {
+	var cv map[string]string
+	switch c := col.(type) {
+	case string:
+		if err := json.Unmarshal([]byte(c), &cv); err != nil {
+			return nil, fmt.Errorf("versions: %w", err)
+		}
+	case []byte:
+		if err := json.Unmarshal(c, &cv); err != nil {
+			return nil, fmt.Errorf("versions: %w", err)
+		}
+	}
+	return cv, nil
 }
 
 // save writes r, inserting or replacing the stored row.
@@ -185,9 +217,10 @@ func queryRows(ctx context.Context, q queryer, k schema.Kind, where string, args
 	}
 	defer rows.Close()
 	var out []*Row
+	var sc rowScanner
 	for rows.Next() {
 		r := NewRow(k)
-		if err := scanRow(rows, r); err != nil {
+		if err := sc.scan(rows, r); err != nil {
 			return nil, fmt.Errorf("query %s: %w", k, err)
 		}
 		out = append(out, r)
@@ -225,11 +258,7 @@ func ChangeOf(r *Row) wire.Change {
 // RowOfChange decodes a change from a pull into a full row, checking its
 // kind, fields and versions.
 func RowOfChange(c *wire.Change) (*Row, error) {
-	r := NewRow(c.Kind)
-	if r == nil {
-		return nil, fmt.Errorf("change of unknown kind %q", c.Kind)
-	}
-	w, err := DecodeWrite(c.Kind, c.ID, c.Fields, c.V)
+	w, err := decodeFields(c.Kind, c.ID, c.Fields)
 	if err != nil {
 		return nil, fmt.Errorf("change %s %s: %w", c.Kind, c.ID, err)
 	}

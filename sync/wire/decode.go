@@ -45,8 +45,14 @@ func (q *pageParser) lit(s string) bool {
 
 // str reads a string without escapes, of valid UTF-8.
 func (q *pageParser) str() (string, bool) {
+	s, ok := q.strBytes()
+	return string(s), ok
+}
+
+// strBytes is str without a copy: the string's bytes in data.
+func (q *pageParser) strBytes() ([]byte, bool) {
 	if q.i >= len(q.data) || q.data[q.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	ascii := true
 	for j := q.i + 1; j < len(q.data); j++ {
@@ -54,17 +60,17 @@ func (q *pageParser) str() (string, bool) {
 		case b == '"':
 			s := q.data[q.i+1 : j]
 			if !ascii && !utf8.Valid(s) {
-				return "", false
+				return nil, false
 			}
 			q.i = j + 1
-			return string(s), true
+			return s, true
 		case b == '\\' || b < 0x20:
-			return "", false
+			return nil, false
 		case b >= utf8.RuneSelf:
 			ascii = false
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // int reads an integer as JSON writes it: no leading zeros, no fraction.
@@ -109,8 +115,8 @@ func (q *pageParser) object() ([]byte, bool) {
 			depth--
 			if depth == 0 {
 				v := q.data[q.i : j+1 : j+1]
-				if !json.Valid(v) {
-					return nil, false
+				if schema.EachMemberBytes(v, func(_, _ []byte) error { return nil }) != nil {
+					return nil, false // perhaps still JSON, which encoding/json decides
 				}
 				q.i = j + 1
 				return v, true
@@ -189,17 +195,17 @@ func (q *pageParser) change(c *Change) bool {
 	if !q.lit(`{"kind":`) {
 		return false
 	}
-	kind, ok := q.str()
+	kind, ok := q.strBytes()
 	if !ok || !q.lit(`,"id":`) {
 		return false
 	}
-	c.Kind = schema.Kind(kind)
-	id, ok := q.str()
+	c.Kind = schema.KindOf(kind)
+	id, ok := q.strBytes()
 	if !ok {
 		return false
 	}
 	var err error
-	if c.ID, err = uuid.Parse(id); err != nil || !q.lit(`,"seq":`) {
+	if c.ID, err = uuid.ParseBytes(id); err != nil || !q.lit(`,"seq":`) {
 		return false
 	}
 	if c.Seq, ok = q.int(); !ok || !q.lit(`,"fields":`) {
