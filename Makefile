@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCursor$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePullResponse$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePullPage$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzJoin$$' -fuzztime=$(FUZZTIME) ./sync/replica
 
 clean:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	brygga "github.com/brygga/brygga/client-sdk"
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
 )
 
 // flaky is a proxy that cuts sync connections at random: before the
@@ -390,5 +392,112 @@ func TestOfflineMonth(t *testing.T) {
 		if _, err := srv.Record(ctx, schema.KindContact, id); err != nil {
 			t.Fatalf("contact %s missing on the server: %v", id, err)
 		}
+	}
+}
+
+// startHeaderProxy starts a proxy in front of the server that passes pull
+// answers through edit, which may change their headers.
+func startHeaderProxy(t *testing.T, target string, edit func(http.Header)) string {
+	u, _ := url.Parse(target)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ModifyResponse = func(resp *http.Response) error {
+		if strings.HasPrefix(resp.Request.URL.Path, "/v1/sync/pull") {
+			edit(resp.Header)
+		}
+		return nil
+	}
+	ts := httptest.NewServer(p)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// TestPullWithoutCursorHeaders: a server that does not repeat the cursor
+// in a header is pulled from page by page, each read before the next is
+// asked for.
+func TestPullWithoutCursorHeaders(t *testing.T) {
+	ctx := context.Background()
+	r := startRegion(t)
+	var mu sync.Mutex
+	stripped := 0
+	via := startHeaderProxy(t, r.url(), func(h http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		if h.Get(wire.HeaderCursor) != "" {
+			stripped++
+		}
+		h.Del(wire.HeaderCursor)
+		h.Del(wire.HeaderHasMore)
+	})
+	b := r.deviceWith(via, r.team, r.teamStaf, &brygga.Options{PullPage: 10})
+	addContacts(t, r.device(r.url(), r.team, r.teamStaf), 25)
+	mu.Lock()
+	stripped = 0
+	mu.Unlock()
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Contacts(ctx, 1000); len(got) != 25 {
+		t.Errorf("device holds %d of 25 contacts", len(got))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if stripped != 3 {
+		t.Errorf("the proxy took the headers off %d answers, want the three pages'", stripped)
+	}
+}
+
+// addContacts records n contacts on the device and syncs them.
+func addContacts(t *testing.T, dev *brygga.Client, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for range n {
+		if err := dev.Add(ctx, contact(schema.SettingFixedSite)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dev.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPullCursorHeaderDisagrees: an answer whose header names another
+// cursor than its body fails the pull, and applies nothing it should not.
+func TestPullCursorHeaderDisagrees(t *testing.T) {
+	ctx := context.Background()
+	r := startRegion(t)
+	var mu sync.Mutex
+	lie := false
+	via := startHeaderProxy(t, r.url(), func(h http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		if lie && h.Get(wire.HeaderHasMore) == "true" {
+			c, err := wire.ParseCursor(h.Get(wire.HeaderCursor))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Seq += 3 // would skip three changes
+			h.Set(wire.HeaderCursor, c.String())
+		}
+	})
+	b := r.deviceWith(via, r.team, r.teamStaf, &brygga.Options{PullPage: 10})
+	addContacts(t, r.device(r.url(), r.team, r.teamStaf), 25)
+	mu.Lock()
+	lie = true
+	mu.Unlock()
+	if err := b.Sync(ctx); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("sync with a lying header: %v, want the disagreement", err)
+	}
+	mu.Lock()
+	lie = false
+	mu.Unlock()
+	if got, _ := b.Contacts(ctx, 1000); len(got) != 0 {
+		t.Errorf("after the failed pull the device holds %d contacts, want none", len(got))
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Contacts(ctx, 1000); len(got) != 25 {
+		t.Errorf("device holds %d of 25 contacts", len(got))
 	}
 }

@@ -18,12 +18,23 @@ import (
 // call makes one request to the server at base and decodes the JSON answer
 // into out. Error answers become *APIError.
 func (c *Client) call(ctx context.Context, base, method, path, token string, body, out any) error {
+	resp, err := c.open(ctx, base, method, path, token, body)
+	if err != nil {
+		return err
+	}
+	return readAnswer(resp, method, path, out)
+}
+
+// open makes one request to the server at base and returns the answer once
+// its status says it succeeded; the caller reads and closes its body. An
+// error answer becomes an *APIError.
+func (c *Client) open(ctx context.Context, base, method, path, token string, body any) (*http.Response, error) {
 	var r io.Reader
 	gz := false
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(data) > 4096 {
 			var buf bytes.Buffer
@@ -36,7 +47,7 @@ func (c *Client) call(ctx context.Context, base, method, path, token string, bod
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -49,48 +60,80 @@ func (c *Client) call(ctx context.Context, base, method, path, token string, bod
 	}
 	resp, err := c.opts.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	if resp.StatusCode < 400 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	var e struct {
+		Error *wire.Error `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || e.Error == nil {
+		e.Error = &wire.Error{Code: wire.CodeInternal, Message: fmt.Sprintf("status %d without an error body", resp.StatusCode)}
+	}
+	return nil, &APIError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message, Expected: e.Error.Expected}
+}
+
+// readAnswer reads a successful answer's JSON body into out and closes it.
+func readAnswer(resp *http.Response, method, path string, out any) error {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if resp.StatusCode >= 400 {
-		var e struct {
-			Error *wire.Error `json:"error"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error == nil {
-			e.Error = &wire.Error{Code: wire.CodeInternal, Message: fmt.Sprintf("status %d without an error body", resp.StatusCode)}
-		}
-		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message, Expected: e.Error.Expected}
+	if out == nil {
+		return nil
 	}
-	switch out := out.(type) {
-	case nil:
-	case *wire.PullResponse: // the largest answers have a reader of their own
-		page, err := wire.ParsePullResponse(data)
-		if err != nil {
-			return fmt.Errorf("%s %s: answer: %w", method, path, err)
-		}
-		*out = *page
-	default:
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: answer: %w", method, path, err)
-		}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: answer: %w", method, path, err)
 	}
 	return nil
 }
 
+// readPage reads a pull answer and closes it. A page has a reader of its
+// own, which leaves the changes' fields to be checked as they are decoded
+// (replica.DecodePage). sizeHint is about how large the page is (the last
+// one's size), so that the body is read without growing its buffer again
+// and again; readPage returns the size of this one.
+func readPage(resp *http.Response, sizeHint int) (*wire.PullResponse, int, error) {
+	defer resp.Body.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
+		return nil, 0, fmt.Errorf("GET /v1/sync/pull: %w", err)
+	}
+	page, err := wire.ParsePullPage(buf.Bytes())
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET /v1/sync/pull: answer: %w", err)
+	}
+	return page, buf.Len(), nil
+}
+
 // authed makes a request as the device, refreshing the access token when
-// it is missing, about to expire or refused.
+// it is missing, about to expire or refused, and decodes the answer into
+// out.
 func (c *Client) authed(ctx context.Context, method, path string, body, out any) error {
-	dev, err := c.device()
+	resp, err := c.authedOpen(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
+	return readAnswer(resp, method, path, out)
+}
+
+// authedOpen is authed up to the answer's status; the caller reads and
+// closes its body.
+func (c *Client) authedOpen(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	dev, err := c.device()
+	if err != nil {
+		return nil, err
+	}
 	base, err := dev.Meta(ctx, metaServer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
@@ -98,10 +141,10 @@ func (c *Client) authed(ctx context.Context, method, path string, body, out any)
 		c.mu.Unlock()
 		if token == "" || c.opts.Now().After(exp.Add(-30*time.Second)) {
 			if token, err = c.refresh(ctx, base); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		err := c.call(ctx, base, method, path, token, body, out)
+		resp, err := c.open(ctx, base, method, path, token, body)
 		var ae *APIError
 		if attempt == 0 && errors.As(err, &ae) && ae.Code == wire.CodeUnauthorized {
 			c.mu.Lock()
@@ -109,7 +152,7 @@ func (c *Client) authed(ctx context.Context, method, path string, body, out any)
 			c.mu.Unlock()
 			continue
 		}
-		return err
+		return resp, err
 	}
 }
 

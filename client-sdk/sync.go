@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -238,9 +239,10 @@ func (c *Client) run(ctx context.Context, l *loop) {
 // cursor, from the start, at most three times).
 func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	// A page goes through three goroutines: one fetches it (the server's
-	// work and the network), one decodes its changes into rows, and the
-	// caller's applies them to the replica, so that the three overlap.
-	// The fetcher needs only each page's cursor to ask for the next.
+	// work), one reads and decodes it into rows, and the caller's applies
+	// them to the replica, so that the three overlap. The server sends a
+	// page's cursor in a header too, so the fetcher asks for the next page
+	// as soon as an answer begins, while the page is still being read.
 	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
 		defer close(out)
 		for {
@@ -251,29 +253,50 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			if cursor != "" {
 				q.Set("cursor", cursor)
 			}
-			resp := new(wire.PullResponse)
-			err := c.authed(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil, resp)
+			f := fetched{}
+			f.answer, f.err = c.authedOpen(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil)
+			if f.err == nil {
+				f.next = f.answer.Header.Get(wire.HeaderCursor)
+				f.more = f.answer.Header.Get(wire.HeaderHasMore) == "true"
+				if f.next == "" { // a server that does not send them: read the page here
+					f.resp, _, f.err = readPage(f.answer, 0)
+					f.answer = nil
+					if f.err == nil {
+						f.next, f.more = f.resp.Cursor, f.resp.HasMore
+					}
+				}
+			}
 			select {
-			case out <- fetched{resp: resp, err: err}:
+			case out <- f:
 			case <-ctx.Done():
+				f.close()
 				return
 			}
-			if err != nil || !resp.HasMore {
+			if f.err != nil || !f.more {
 				return
 			}
-			cursor = resp.Cursor
+			cursor = f.next
 		}
 	}
 	decode := func(ctx context.Context, in <-chan fetched, out chan<- fetched) {
 		defer close(out)
+		size := 0
 		for f := range in {
+			if f.err == nil && f.answer != nil {
+				f.resp, size, f.err = readPage(f.answer, size)
+				f.answer = nil
+				if f.err == nil && (f.resp.Cursor != f.next || f.resp.HasMore != f.more) {
+					f.err = errors.New("a page's cursor differs from the one in its header")
+				}
+			}
 			if f.err == nil {
 				f.page, f.err = replica.DecodePage(f.resp)
 			}
 			select {
 			case out <- f:
 			case <-ctx.Done():
-				for range in { // let the fetcher end
+				for f := range in { // let the fetcher end
+					f.close()
 				}
 				return
 			}
@@ -319,11 +342,23 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	}
 }
 
-// fetched is a pull page as the fetching goroutine hands it on.
+// fetched is a pull page as the fetching goroutine hands it on: an answer
+// whose body is still to be read, with the cursor and has_more its headers
+// give; then read (resp) and decoded (page).
 type fetched struct {
-	resp *wire.PullResponse
-	page *replica.Page
-	err  error
+	answer *http.Response
+	next   string
+	more   bool
+	resp   *wire.PullResponse
+	page   *replica.Page
+	err    error
+}
+
+// close closes the body of an answer not read.
+func (f *fetched) close() {
+	if f.answer != nil {
+		f.answer.Body.Close()
+	}
 }
 
 // applyPages applies fetched pages in order until one says no more follow

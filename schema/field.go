@@ -266,33 +266,43 @@ func appendSupplies(dst []byte, m Supplies) []byte {
 }
 
 // AppendJSONOfSQL appends the wire encoding of the value v read from the
-// field's SQLite column: what ScanSQL(v) then AppendJSON would append,
-// without a record to hold the value. It is how a pull page is encoded
-// straight from the server's rows. Only the field's description is used,
-// not its value.
+// field's SQLite column (string, []byte, int64 or nil): what ScanSQL(v)
+// then AppendJSON would append, without a record to hold the value. Only
+// the field's description is used, not its value. AppendJSONOfText,
+// AppendJSONOfInt and AppendJSONOfNull are the same for one type of
+// column value, without an interface to box it in.
 func (f Field) AppendJSONOfSQL(dst []byte, v any) ([]byte, error) {
-	if b, ok := v.([]byte); ok {
-		v = string(b)
+	switch v := v.(type) {
+	case nil:
+		return f.AppendJSONOfNull(dst), nil
+	case string:
+		return f.AppendJSONOfText(dst, []byte(v))
+	case []byte:
+		return f.AppendJSONOfText(dst, v)
+	case int64:
+		return f.AppendJSONOfInt(dst, v)
 	}
-	if v == nil {
-		if f.Optional {
-			return append(dst, "null"...), nil
-		}
-		return f.appendZero(dst), nil
+	return nil, fmt.Errorf("scan %s: unexpected %T", f.Name, v)
+}
+
+// AppendJSONOfNull is AppendJSONOfSQL of NULL.
+func (f Field) AppendJSONOfNull(dst []byte) []byte {
+	if f.Optional {
+		return append(dst, "null"...)
 	}
-	wrong := func(want string) error { return fmt.Errorf("scan %s: want %s, got %T", f.Name, want, v) }
+	return f.appendZero(dst)
+}
+
+// AppendJSONOfText is AppendJSONOfSQL of a TEXT value.
+func (f Field) AppendJSONOfText(dst []byte, s []byte) ([]byte, error) {
 	switch f.Type {
 	case TypeID:
-		s, ok := v.(string)
-		if !ok {
-			return nil, wrong("text")
-		}
-		if isCanonicalUUID(s) && s != nilUUID { // as ids are stored
+		if isCanonicalUUID(s) && string(s) != nilUUID { // as ids are stored
 			dst = append(dst, '"')
 			dst = append(dst, s...)
 			return append(dst, '"'), nil
 		}
-		id, err := uuid.Parse(s)
+		id, err := uuid.ParseBytes(s)
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", f.Name, err)
 		}
@@ -302,39 +312,13 @@ func (f Field) AppendJSONOfSQL(dst []byte, v any) ([]byte, error) {
 		dst = append(dst, '"')
 		return append(appendUUID(dst, id), '"'), nil
 	case TypeText, TypeEnum, TypeCode:
-		s, ok := v.(string)
-		if !ok {
-			return nil, wrong("text")
-		}
-		if f.Optional && s == "" {
+		if f.Optional && len(s) == 0 {
 			return append(dst, "null"...), nil
 		}
-		return AppendJSONString(dst, s), nil
-	case TypeInt, TypeBool, TypeTime:
-		n, ok := v.(int64)
-		if !ok {
-			return nil, wrong("integer")
-		}
-		switch {
-		case f.Type == TypeInt && !(f.Optional && int(n) == 0):
-			return strconv.AppendInt(dst, int64(int(n)), 10), nil
-		case f.Type == TypeBool && !(f.Optional && n == 0):
-			return strconv.AppendBool(dst, n != 0), nil
-		case f.Type == TypeTime:
-			t := time.UnixMilli(n).UTC()
-			if f.Optional && t.IsZero() {
-				break
-			}
-			return appendTime(dst, t), nil
-		}
-		return append(dst, "null"...), nil
+		return appendJSONString(dst, s), nil
 	case TypeSupplies:
-		s, ok := v.(string)
-		if !ok {
-			return nil, wrong("text")
-		}
 		var m Supplies
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
+		if err := json.Unmarshal(s, &m); err != nil {
 			return nil, fmt.Errorf("scan %s: %w", f.Name, err)
 		}
 		if f.Optional && len(m) == 0 {
@@ -342,7 +326,32 @@ func (f Field) AppendJSONOfSQL(dst []byte, v any) ([]byte, error) {
 		}
 		return appendSupplies(dst, m), nil
 	}
-	panic("schema: unknown field type")
+	return nil, fmt.Errorf("scan %s: want integer, got text", f.Name)
+}
+
+// AppendJSONOfInt is AppendJSONOfSQL of an INTEGER value.
+func (f Field) AppendJSONOfInt(dst []byte, n int64) ([]byte, error) {
+	switch f.Type {
+	case TypeInt:
+		if f.Optional && int(n) == 0 {
+			break
+		}
+		return strconv.AppendInt(dst, int64(int(n)), 10), nil
+	case TypeBool:
+		if f.Optional && n == 0 {
+			break
+		}
+		return strconv.AppendBool(dst, n != 0), nil
+	case TypeTime:
+		t := time.UnixMilli(n).UTC()
+		if f.Optional && t.IsZero() {
+			break
+		}
+		return appendTime(dst, t), nil
+	default:
+		return nil, fmt.Errorf("scan %s: want text, got integer", f.Name)
+	}
+	return append(dst, "null"...), nil
 }
 
 // appendZero appends the encoding of the zero value of a required field.

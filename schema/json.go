@@ -9,7 +9,9 @@ import (
 
 // AppendJSONString appends s as a JSON string, escaped byte for byte as
 // encoding/json escapes it (HTML characters included).
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendJSONString(dst []byte, s string) []byte { return appendJSONString(dst, s) }
+
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -37,7 +39,7 @@ func AppendJSONString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
 			dst = append(dst, s[start:i]...)
 			if r == utf8.RuneError {
@@ -72,7 +74,7 @@ func appendUUID(dst []byte, id uuid.UUID) []byte {
 var nilUUID = uuid.Nil.String()
 
 // isCanonicalUUID reports whether s is a UUID as id.String() writes it.
-func isCanonicalUUID(s string) bool {
+func isCanonicalUUID(s []byte) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -91,6 +91,9 @@ func skipSpace(data []byte, p int) int {
 // checking its escapes.
 func scanString(data []byte, p int) (int, error) {
 	for i := p + 1; i < len(data); i++ {
+		if plainByte[data[i]] {
+			continue
+		}
 		switch c := data[i]; {
 		case c == '"':
 			return i + 1, nil
@@ -115,6 +118,15 @@ func scanString(data []byte, p int) (int, error) {
 	}
 	return 0, errObject
 }
+
+// plainByte tells the bytes a JSON string holds as they are: all but the
+// quote, the backslash and control characters.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex4(b []byte) bool {
 	for _, c := range b {

@@ -305,6 +305,8 @@ func (s *Server) pull(c *fiber.Ctx) error {
 	}
 	s.metrics.pulled.Add(float64(rows))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Set(wire.HeaderCursor, resp.Cursor)
+	c.Set(wire.HeaderHasMore, strconv.FormatBool(resp.HasMore))
 	return c.Send(wire.AppendPullResponse(make([]byte, 0, 512*len(resp.Changes)+256), resp))
 }
 

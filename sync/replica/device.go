@@ -545,6 +545,13 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	resp := p.resp
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("accept pull: %w", err)
+	}
+	// A page is applied whole once begun: a statement with a cancellable
+	// context costs the driver a goroutine to watch it, and a page has
+	// thousands of statements. SQLite's busy timeout bounds the waits.
+	ctx = context.WithoutCancel(ctx)
 	d.clock.Observe(resp.Clock)
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {

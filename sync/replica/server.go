@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -9,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -1001,153 +998,4 @@ func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 	resp.Head = maxSeq
 	resp.Clock = s.clock.Now()
 	return resp, nil
-}
-
-// scopePart is the part of a unit's scope that one table holds: the
-// reference data, a kind's records of the unit, and referrals to it.
-type scopePart struct {
-	kind  schema.Kind
-	where string
-	args  []any
-}
-
-// scopeParts returns the parts of unit's scope with seq > after.
-func scopeParts(unit uuid.UUID, after int64) []scopePart {
-	u := unit.String()
-	var parts []scopePart
-	for _, k := range schema.ReferenceKinds {
-		parts = append(parts, scopePart{k, `WHERE seq > ?`, []any{after}})
-	}
-	for _, k := range schema.FieldKinds {
-		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ?`, []any{u, after}})
-	}
-	// A referral is never to its own unit, so no row is in two parts.
-	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
-}
-
-// scopeEnd finds the page of up to limit changes of the parts. The scope
-// spans several tables, so it reads their sequence numbers alone first, in
-// one query that merges the parts' (unit, seq) index scans in order and
-// stops at the page's end, without touching the rows. It returns the
-// page's last sequence number and which parts have changes on it; ok is
-// false if none has.
-func scopeEnd(ctx context.Context, q queryer, parts []scopePart, limit int) (last int64, found []bool, ok bool, err error) {
-	arms := make([]string, len(parts))
-	var args []any
-	for i, p := range parts {
-		arms[i] = fmt.Sprintf(`SELECT seq, %d FROM %s %s`, i, p.kind, p.where)
-		args = append(args, p.args...)
-	}
-	rows, err := q.QueryContext(ctx, strings.Join(arms, " UNION ALL ")+` ORDER BY 1 LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("query scope: %w", err)
-	}
-	defer rows.Close()
-	found = make([]bool, len(parts))
-	for rows.Next() {
-		var part int
-		if err := rows.Scan(&last, &part); err != nil {
-			return 0, nil, false, fmt.Errorf("query scope: %w", err)
-		}
-		found[part], ok = true, true
-	}
-	return last, found, ok, rows.Err()
-}
-
-// scopeChanges returns up to limit rows in unit's scope with seq > after,
-// ordered by seq.
-func scopeChanges(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]*Row, error) {
-	parts := scopeParts(unit, after)
-	last, found, ok, err := scopeEnd(ctx, q, parts, limit)
-	if !ok || err != nil {
-		return nil, err
-	}
-	var all []*Row
-	for i, p := range parts {
-		if !found[i] {
-			continue
-		}
-		rows, err := queryRows(ctx, q, p.kind, p.where+` AND seq <= ? ORDER BY seq`, append(p.args, last)...)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rows...)
-	}
-	slices.SortFunc(all, func(a, b *Row) int { return cmp.Compare(a.Seq, b.Seq) })
-	return all, nil
-}
-
-// scopePage is scopeChanges in the wire form of a pull page, encoded
-// straight from the stored columns: the server's rows were checked when
-// they were written, and a first sync reads a million of them.
-func scopePage(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]wire.Change, error) {
-	parts := scopeParts(unit, after)
-	last, found, ok, err := scopeEnd(ctx, q, parts, limit)
-	if !ok || err != nil {
-		return nil, err
-	}
-	all := make([]wire.Change, 0, limit)
-	buf := make([]byte, 0, 64<<10)
-	for i, p := range parts {
-		if !found[i] {
-			continue
-		}
-		if all, buf, err = queryChanges(ctx, q, p.kind, p.where+` AND seq <= ? ORDER BY seq`, all, buf, append(p.args, last)...); err != nil {
-			return nil, err
-		}
-	}
-	slices.SortFunc(all, func(a, b wire.Change) int { return cmp.Compare(a.Seq, b.Seq) })
-	return all, nil
-}
-
-// queryChanges appends to out the changes of the rows of kind k that a
-// query selects (where and args follow "SELECT columns FROM k"), what
-// ChangeOf makes of them. Their fields are encoded into buf, which it
-// returns grown.
-func queryChanges(ctx context.Context, q queryer, k schema.Kind, where string, out []wire.Change, buf []byte, args ...any) ([]wire.Change, []byte, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s %s`, columns(k), k, where), args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("query %s: %w", k, err)
-	}
-	defer rows.Close()
-	info := kinds[k]
-	n := len(info.fields)
-	var sc rowScanner
-	for rows.Next() {
-		vals, err := sc.values(rows, n+3)
-		if err != nil {
-			return nil, nil, fmt.Errorf("query %s: %w", k, err)
-		}
-		start := len(buf)
-		buf = append(buf, '{')
-		for i, f := range info.fields {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '"')
-			buf = append(buf, f.Name...)
-			buf = append(buf, '"', ':')
-			if buf, err = f.AppendJSONOfSQL(buf, vals[i]); err != nil {
-				return nil, nil, fmt.Errorf("query %s: %w", k, err)
-			}
-		}
-		buf = append(buf, '}')
-		c := wire.Change{Kind: k, Fields: buf[start:len(buf):len(buf)]}
-		idText, _ := vals[info.idField].(string)
-		if c.ID, err = uuid.Parse(idText); err != nil {
-			return nil, nil, fmt.Errorf("query %s: id %q: %w", k, idText, err)
-		}
-		c.V, _ = vals[n].(string)
-		if c.CV, err = scanVersions(vals[n+1]); err != nil {
-			return nil, nil, fmt.Errorf("query %s %s: %w", k, c.ID, err)
-		}
-		c.Seq, _ = vals[n+2].(int64)
-		out = append(out, c)
-	}
-	return out, buf, rows.Err()
-}
-
-// ScopeRows returns every row in unit's scope, for checks and tests.
-func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
-	return scopeChanges(ctx, s.db.read, unit, 0, 1<<31)
 }

@@ -150,3 +150,37 @@ func FuzzParsePullResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePullPage holds the reader that leaves fields to be checked to
+// encoding/json, for every page whose fields are valid JSON: what it
+// accepts, encoding/json accepts alike; what encoding/json accepts, it
+// accepts.
+func FuzzParsePullPage(f *testing.F) {
+	for _, p := range testPages()[:8] {
+		f.Add(wire.AppendPullResponse(nil, p))
+	}
+	f.Add([]byte(`{"protocol":1,"schema":1,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want wire.PullResponse
+		stdErr := json.Unmarshal(data, &want)
+		if stdErr == nil {
+			stdErr = want.Versions.Check()
+		}
+		got, err := wire.ParsePullPage(data)
+		if err == nil {
+			for _, c := range got.Changes {
+				if !json.Valid(c.Fields) {
+					return // the caller's to refuse
+				}
+			}
+		}
+		switch {
+		case stdErr != nil && err == nil:
+			t.Fatalf("accepted what encoding/json refuses (%v): %q", stdErr, data)
+		case stdErr == nil && err != nil:
+			t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
+		case err == nil && !equalPages(got, &want):
+			t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
+		}
+	})
+}

@@ -124,6 +124,15 @@ type PullRequest struct {
 	Limit int `json:"limit,omitempty"`
 }
 
+// Headers of a pull answer that repeat its cursor and has_more, so that a
+// client can ask for the next page before it has read this one. The body
+// stays what a client applies: a page that does not continue from the
+// device's cursor is not applied.
+const (
+	HeaderCursor  = "Brygga-Cursor"
+	HeaderHasMore = "Brygga-Has-More"
+)
+
 // PullResponse is a page of changes.
 type PullResponse struct {
 	Versions

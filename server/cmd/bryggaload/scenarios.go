@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -319,6 +320,7 @@ func runFirstSync(ctx context.Context, cfg *config, rec *recorder) error {
 		}
 	}
 
+	cpuStart := processCPU()
 	start := time.Now()
 	cl, err := brygga.Open(ctx, filepath.Join(ls.dir, "tablet.db"), opts)
 	if err != nil {
@@ -332,12 +334,14 @@ func runFirstSync(ctx context.Context, cfg *config, rec *recorder) error {
 		return err
 	}
 	secs := time.Since(start).Seconds()
+	cpu := processCPU() - cpuStart
 	if pulled < int64(rows) {
 		return fmt.Errorf("the first sync pulled %d changes, want at least %d", pulled, rows)
 	}
 	rate := float64(rows) / secs
 	rec.add(metric{Scenario: "first-sync", Figure: fmt.Sprintf("time for %d records", rows), Unit: "s", Value: secs})
 	rec.add(metric{Scenario: "first-sync", Figure: "rate vs baseline-fiber pull", Unit: "rows/s", Value: rate, Base: keyFiberPull})
+	rec.add(metric{Scenario: "first-sync", Figure: "CPU time a record, server and device", Unit: "µs", Value: cpu.Seconds() * 1e6 / float64(rows)})
 	rec.add(metric{Scenario: "first-sync", Figure: fmt.Sprintf("time for %d records, extrapolated", targetRows), Unit: "s",
 		Value: secs * float64(targetRows) / float64(rows), Target: &target{Op: "<=", Limit: 10}})
 	return nil
@@ -603,4 +607,14 @@ func runWireSize(ctx context.Context, cfg *config, rec *recorder) error {
 	rec.add(metric{Scenario: "wire-size", Figure: "push, gzip JSON", Unit: "bytes/record", Value: float64(len(gz)) / n,
 		Base: "wire-size/push, plain JSON", Target: &target{Op: "<=", Limit: 0.25, OnRatio: true}})
 	return ctx.Err()
+}
+
+// processCPU returns the CPU time, user and system, this process has used.
+// In first-sync the server and the device run in it together.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

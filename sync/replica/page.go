@@ -1,0 +1,291 @@
+package replica
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// scopePart is the part of a unit's scope that one table holds: the
+// reference data, a kind's records of the unit, and referrals to it.
+type scopePart struct {
+	kind  schema.Kind
+	where string
+	args  []any
+}
+
+// scopeParts returns the parts of unit's scope with seq > after.
+func scopeParts(unit uuid.UUID, after int64) []scopePart {
+	u := unit.String()
+	var parts []scopePart
+	for _, k := range schema.ReferenceKinds {
+		parts = append(parts, scopePart{k, `WHERE seq > ?`, []any{after}})
+	}
+	for _, k := range schema.FieldKinds {
+		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ?`, []any{u, after}})
+	}
+	// A referral is never to its own unit, so no row is in two parts.
+	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
+}
+
+// ScopeRows returns every row in unit's scope, ordered by seq, for checks
+// and tests: read as rows, column by column, not as pull pages are.
+func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
+	var all []*Row
+	for _, p := range scopeParts(unit, 0) {
+		rows, err := queryRows(ctx, s.db.read, p.kind, p.where, p.args...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, rows...)
+	}
+	slices.SortFunc(all, func(a, b *Row) int { return cmp.Compare(a.Seq, b.Seq) })
+	return all, nil
+}
+
+// pageQuery is the query of a pull page: one arm a part of the scope, each
+// row its sequence number, its part and its columns as SQLite encodes
+// them in a JSON array (fields, v, then cv). SQLite merges the arms' scans
+// of their (unit, seq) indexes in order and stops at the page's end, so a
+// page reads just its rows, in one query, and each row comes as one value.
+var pageQuery = sync.OnceValue(func() string {
+	parts := scopeParts(uuid.Nil, 0)
+	arms := make([]string, len(parts))
+	for i, p := range parts {
+		arms[i] = fmt.Sprintf(`SELECT seq, %d, json_array(%s, v, json(cv)) FROM %s %s`,
+			i, strings.Join(kinds[p.kind].names, ", "), p.kind, p.where)
+	}
+	return strings.Join(arms, " UNION ALL ") + ` ORDER BY 1 LIMIT ?`
+})
+
+// scopePage returns up to limit changes in unit's scope with seq > after,
+// ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
+// straight from the stored columns (the server's rows were checked when
+// they were written, and a first sync reads a million of them).
+func scopePage(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]wire.Change, error) {
+	parts := scopeParts(unit, after)
+	var args []any
+	for _, p := range parts {
+		args = append(args, p.args...)
+	}
+	rows, err := q.QueryContext(ctx, pageQuery(), append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query page: %w", err)
+	}
+	defer rows.Close()
+	changes := make([]wire.Change, 0, min(limit, 256))
+	// The changes' fields are slices of buf, which grows by new arrays:
+	// a slice taken stays valid.
+	buf := make([]byte, 0, 64<<10)
+	var cols sql.RawBytes
+	for rows.Next() {
+		var seq int64
+		var part int
+		if err := rows.Scan(&seq, &part, &cols); err != nil {
+			return nil, fmt.Errorf("query page: %w", err)
+		}
+		if part < 0 || part >= len(parts) {
+			return nil, fmt.Errorf("query page: part %d", part)
+		}
+		c := wire.Change{Kind: parts[part].kind, Seq: seq}
+		start := len(buf)
+		if buf, err = appendChange(buf, &c, cols); err != nil {
+			return nil, fmt.Errorf("query page: %s seq %d: %w", c.Kind, seq, err)
+		}
+		c.Fields = buf[start:len(buf):len(buf)]
+		changes = append(changes, c)
+	}
+	return changes, rows.Err()
+}
+
+// appendChange reads the columns of c's row, a JSON array as pageQuery
+// selects it, into c: its fields it appends to buf as a JSON object (the
+// wire form of Row.FieldsJSON), its id, v and cv it sets.
+func appendChange(buf []byte, c *wire.Change, cols []byte) ([]byte, error) {
+	info := kinds[c.Kind]
+	a := columnArray{data: cols}
+	if !a.open() {
+		return nil, errors.New("columns are not a JSON array")
+	}
+	buf = append(buf, '{')
+	for i, f := range info.fields {
+		v, err := a.next()
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, f.Name...)
+		buf = append(buf, '"', ':')
+		if buf, err = appendFieldOfElement(buf, f, v); err != nil {
+			return nil, err
+		}
+		if i == info.idField {
+			text, err := elementText(v)
+			if err != nil {
+				return nil, err
+			}
+			if c.ID, err = uuid.ParseBytes(text); err != nil {
+				return nil, fmt.Errorf("id: %w", err)
+			}
+		}
+	}
+	buf = append(buf, '}')
+	v, err := a.next()
+	if err != nil {
+		return nil, err
+	}
+	text, err := elementText(v)
+	if err != nil {
+		return nil, fmt.Errorf("v: %w", err)
+	}
+	c.V = string(text)
+	// cv, an object or null, is the last element.
+	rest, ok := a.rest()
+	if !ok {
+		return nil, errors.New("columns do not end with cv")
+	}
+	if string(rest) != "null" {
+		if err := json.Unmarshal(rest, &c.CV); err != nil {
+			return nil, fmt.Errorf("cv: %w", err)
+		}
+	}
+	return buf, nil
+}
+
+// columnArray reads the elements of a JSON array of column values as
+// SQLite's json_array writes them: no white space; each value null, an
+// integer or a string, but the last.
+type columnArray struct {
+	data []byte
+	i    int
+}
+
+func (a *columnArray) open() bool {
+	if len(a.data) < 2 || a.data[0] != '[' || a.data[len(a.data)-1] != ']' {
+		return false
+	}
+	a.i = 1
+	return true
+}
+
+// next returns the next element, which is not the last.
+func (a *columnArray) next() ([]byte, error) {
+	d, start := a.data, a.i
+	end := start
+	if start < len(d) && d[start] == '"' {
+		for end = start + 1; ; end++ {
+			j := bytes.IndexByte(d[end:], '"')
+			if j < 0 {
+				return nil, errors.New("unterminated string in columns")
+			}
+			end += j
+			// The quote ends the string unless an odd number of
+			// backslashes escapes it.
+			k := end - 1
+			for k > start && d[k] == '\\' {
+				k--
+			}
+			if (end-1-k)%2 == 0 {
+				break
+			}
+		}
+		end++
+	} else {
+		j := bytes.IndexByte(d[start:], ',')
+		if j < 0 {
+			return nil, errors.New("too few columns")
+		}
+		end = start + j
+	}
+	if end >= len(d) || d[end] != ',' {
+		return nil, errors.New("too few columns")
+	}
+	a.i = end + 1
+	return d[start:end], nil
+}
+
+// rest returns the last element.
+func (a *columnArray) rest() ([]byte, bool) {
+	if a.i >= len(a.data)-1 {
+		return nil, false
+	}
+	return a.data[a.i : len(a.data)-1], true
+}
+
+// appendFieldOfElement appends the wire encoding of field f from v, its
+// column's value as SQLite's json_array encodes it: null, an integer or a
+// string.
+func appendFieldOfElement(buf []byte, f schema.Field, v []byte) ([]byte, error) {
+	switch {
+	case string(v) == "null":
+		return f.AppendJSONOfNull(buf), nil
+	case len(v) > 0 && v[0] == '"':
+		text, err := elementText(v)
+		if err != nil {
+			return nil, err
+		}
+		return f.AppendJSONOfText(buf, text)
+	}
+	n, ok := parseInt64(v)
+	if !ok {
+		return nil, fmt.Errorf("%s: %q is not an integer", f.Name, v)
+	}
+	return f.AppendJSONOfInt(buf, n)
+}
+
+// elementText returns the content of the JSON string v: v's own bytes if
+// it has no escapes.
+func elementText(v []byte) ([]byte, error) {
+	if len(v) < 2 || v[0] != '"' {
+		return nil, fmt.Errorf("%q is not text", v)
+	}
+	inner := v[1 : len(v)-1]
+	if !slices.Contains(inner, '\\') {
+		return inner, nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// parseInt64 reads a decimal integer that fits in an int64.
+func parseInt64(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return int64(-n), true
+	case !neg && n < 1<<63:
+		return int64(n), true
+	}
+	return 0, false
+}
