@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -97,6 +98,35 @@ func (f Field) IsZero() bool {
 		return p.IsZero()
 	case *Supplies:
 		return len(*p) == 0
+	}
+	panic("schema: unknown field pointer")
+}
+
+// SameValue reports whether f and g, fields of the same description (of two
+// records of one kind), hold the same value.
+func (f Field) SameValue(g Field) bool {
+	switch p := f.ptr.(type) {
+	case *uuid.UUID:
+		q, ok := g.ptr.(*uuid.UUID)
+		return ok && *p == *q
+	case *string:
+		q, ok := g.ptr.(*string)
+		return ok && *p == *q
+	case *ClientCode:
+		q, ok := g.ptr.(*ClientCode)
+		return ok && *p == *q
+	case *int:
+		q, ok := g.ptr.(*int)
+		return ok && *p == *q
+	case *bool:
+		q, ok := g.ptr.(*bool)
+		return ok && *p == *q
+	case *time.Time:
+		q, ok := g.ptr.(*time.Time)
+		return ok && p.Equal(*q)
+	case *Supplies:
+		q, ok := g.ptr.(*Supplies)
+		return ok && maps.Equal(*p, *q) && (*p == nil) == (*q == nil)
 	}
 	panic("schema: unknown field pointer")
 }

@@ -101,9 +101,18 @@ func TestAppendJSON(t *testing.T) {
 		rec, _ := New(k)
 		fs := rec.Fields()
 		desc, _ := FieldsOf(k)
+		prev, _ := New(k)
+		pfs := prev.Fields()
 		for range 2000 {
 			randomize(rng, fs)
 			for i, f := range fs {
+				// What SameValue finds the same, SQL stores the same.
+				if f.SameValue(pfs[i]) && f.SQLValue() != pfs[i].SQLValue() {
+					t.Fatalf("%s.%s: SameValue, but the SQL values %#v and %#v", k, f.Name, f.SQLValue(), pfs[i].SQLValue())
+				}
+				if !f.SameValue(f) {
+					t.Fatalf("%s.%s: a value is not the same as itself", k, f.Name)
+				}
 				want := referenceJSON(t, f)
 				if got := f.AppendJSON([]byte("x")); !bytes.Equal(got[1:], want) || got[0] != 'x' {
 					t.Fatalf("%s.%s: AppendJSON %q, encoding/json %q", k, f.Name, got, want)
@@ -121,6 +130,13 @@ func TestAppendJSON(t *testing.T) {
 				}
 				if want := bf.AppendJSON(nil); !bytes.Equal(got, want) {
 					t.Fatalf("%s.%s: AppendJSONOfSQL(%#v) %q, scanned %q", k, f.Name, sqlValue, got, want)
+				}
+			}
+			if rng.IntN(2) == 0 { // the next record keeps some of these values
+				prev, _ = New(k)
+				pfs = prev.Fields()
+				for i := range fs {
+					pfs[i].ScanSQL(fs[i].SQLValue())
 				}
 			}
 		}

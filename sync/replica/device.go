@@ -571,16 +571,17 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
-	for _, row := range p.rows {
-		var err error
-		if queued == 0 { // nothing to replay: the common case of a first sync
-			err = rs.save(ctx, row)
-		} else {
-			err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row)
+	if queued == 0 { // nothing to replay: the common case of a first sync
+		err = rs.saveAll(ctx, p.rows)
+	} else {
+		for _, row := range p.rows {
+			if err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
+				break
+			}
 		}
-		if err != nil {
-			return false, fmt.Errorf("accept pull: %w", err)
-		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("accept pull: %w", err)
 	}
 	if err := setMeta(ctx, tx, "cursor", resp.Cursor); err != nil {
 		return false, err

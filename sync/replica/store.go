@@ -143,24 +143,66 @@ func scanVersions(col any) (map[string]string, error) {
 
 // save writes r, inserting or replacing the stored row.
 func (s *rowStore) save(ctx context.Context, r *Row) error {
-	st, ok := s.saves[r.Kind]
-	if !ok {
-		names := kinds[r.Kind].names
-		set := make([]string, 0, len(names)+2)
-		for _, n := range names[1:] { // the id never changes
-			set = append(set, n+" = excluded."+n)
-		}
-		set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
-		var err error
-		if st, err = s.q.PrepareContext(ctx, insertSQL(r.Kind)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", ")); err != nil {
-			return fmt.Errorf("save %s: %w", r.Kind, err)
-		}
-		s.saves[r.Kind] = st
+	st, err := s.saveStmt(ctx, r.Kind)
+	if err != nil {
+		return err
 	}
 	if _, err := st.ExecContext(ctx, rowArgs(r)...); err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
 	}
 	return nil
+}
+
+// saveAll saves rows, which do not change while it runs. Where a row holds
+// a value that the row of its kind before it held too, the argument made
+// for that row is passed again: the rows of a pull page share most of
+// their ids and codes, and each new argument costs an allocation.
+func (s *rowStore) saveAll(ctx context.Context, rows []*Row) error {
+	type written struct {
+		row  *Row
+		args []any
+	}
+	last := map[schema.Kind]written{}
+	for _, r := range rows {
+		st, err := s.saveStmt(ctx, r.Kind)
+		if err != nil {
+			return err
+		}
+		prev, ok := last[r.Kind]
+		args := make([]any, 0, len(r.fields)+3)
+		for i, f := range r.fields {
+			if ok && f.SameValue(prev.row.fields[i]) {
+				args = append(args, prev.args[i])
+			} else {
+				args = append(args, f.SQLValue())
+			}
+		}
+		args = appendVersionArgs(args, r)
+		last[r.Kind] = written{r, args}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
+		}
+	}
+	return nil
+}
+
+// saveStmt returns save's prepared statement for kind k.
+func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, error) {
+	if st, ok := s.saves[k]; ok {
+		return st, nil
+	}
+	names := kinds[k].names
+	set := make([]string, 0, len(names)+2)
+	for _, n := range names[1:] { // the id never changes
+		set = append(set, n+" = excluded."+n)
+	}
+	set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
+	st, err := s.q.PrepareContext(ctx, insertSQL(k)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "))
+	if err != nil {
+		return nil, fmt.Errorf("save %s: %w", k, err)
+	}
+	s.saves[k] = st
+	return st, nil
 }
 
 // insert writes r unless a row with its id exists, and reports whether it
@@ -191,6 +233,11 @@ func rowArgs(r *Row) []any {
 	for _, f := range r.fields {
 		args = append(args, f.SQLValue())
 	}
+	return appendVersionArgs(args, r)
+}
+
+// appendVersionArgs appends the values of r's v, cv and seq columns.
+func appendVersionArgs(args []any, r *Row) []any {
 	v, cv := r.Versions()
 	var cvText any
 	if cv != nil {
