@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"runtime"
 
 	_ "github.com/mattn/go-sqlite3" // registers the sqlite3 driver
@@ -33,6 +34,11 @@ type DB struct {
 // OpenDB opens or creates the SQLite database at path and migrates it to
 // the latest schema of target.
 func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error) {
+	if target == schema.DeviceDB {
+		if err := createFile(ctx, path, devicePageSize); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	q := url.Values{}
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
@@ -74,6 +80,32 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// devicePageSize is the page size of a device's database. A device writes
+// most of its rows in bulk, a first sync's pages of thousands, where 16 KiB
+// pages make inserts about a fifth faster than SQLite's 4 KiB; its own
+// writes are few.
+const devicePageSize = 16384
+
+// createFile creates the database file at path, if there is none yet or it
+// is empty, with the given page size and in WAL mode: the page size is
+// fixed once a database is in WAL mode, which the pools' connections set
+// as they open.
+func createFile(ctx context.Context, path string, pageSize int) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return nil
+	}
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", pageSize)); err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, "PRAGMA journal_mode = WAL")
+	return err
 }
 
 // Close closes both pools, the readers first: the writer, closing last,
