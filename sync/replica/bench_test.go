@@ -187,6 +187,30 @@ func BenchmarkPullPage(b *testing.B) {
 	b.ReportMetric(float64(b.N)*500/b.Elapsed().Seconds(), "changes/s")
 }
 
+// BenchmarkPullCaughtUp answers the pull of a device that is caught up but
+// for the last 5 changes: the pull of every sync after the first.
+func BenchmarkPullCaughtUp(b *testing.B) {
+	db := openBench(b)
+	ctx := context.Background()
+	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := wire.ParseCursor(first.Cursor)
+	c.Seq = first.Head - 5
+	req := &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: wire.MaxPullLimit}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := db.s.Pull(ctx, db.device, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(resp.Changes) == 0 || resp.HasMore {
+			b.Fatalf("page of %d, has_more %v", len(resp.Changes), resp.HasMore)
+		}
+	}
+}
+
 // BenchmarkAcceptPullPage applies 2000-change pull pages to a fresh device
 // replica: the device's side of a first sync.
 func BenchmarkAcceptPullPage(b *testing.B) {

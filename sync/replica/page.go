@@ -73,22 +73,23 @@ var pageQuery = sync.OnceValue(func() string {
 // scopePage returns up to limit changes in unit's scope with seq > after,
 // ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
 // straight from the stored columns (the server's rows were checked when
-// they were written, and a first sync reads a million of them).
-func scopePage(ctx context.Context, q queryer, unit uuid.UUID, after int64, limit int) ([]wire.Change, error) {
+// they were written, and a first sync reads a million of them). page is
+// pageQuery prepared.
+func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, limit int) ([]wire.Change, error) {
 	parts := scopeParts(unit, after)
 	var args []any
 	for _, p := range parts {
 		args = append(args, p.args...)
 	}
-	rows, err := q.QueryContext(ctx, pageQuery(), append(args, limit)...)
+	rows, err := page.QueryContext(ctx, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("query page: %w", err)
 	}
 	defer rows.Close()
-	changes := make([]wire.Change, 0, min(limit, 256))
+	changes := make([]wire.Change, 0, 16)
 	// The changes' fields are slices of buf, which grows by new arrays:
 	// a slice taken stays valid.
-	buf := make([]byte, 0, 64<<10)
+	buf := make([]byte, 0, 4<<10)
 	var cols sql.RawBytes
 	for rows.Next() {
 		var seq int64

@@ -61,6 +61,10 @@ type Server struct {
 
 	queueMu sync.Mutex // guards queue
 	queue   []*pushJob // pushes waiting for mu
+
+	// page is pageQuery, prepared once on the read pool: it is long, and
+	// every pull runs it.
+	page *sql.Stmt
 }
 
 // Enrolment is a device as the server store knows it.
@@ -90,6 +94,10 @@ func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*Server, er
 		s.maxSkew = DefaultMaxSkew
 	}
 	if err := s.load(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open server store: %w", err)
+	}
+	if s.page, err = db.read.PrepareContext(ctx, pageQuery()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open server store: %w", err)
 	}
@@ -134,7 +142,10 @@ func (s *Server) load(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *Server) Close() error { return s.db.Close() }
+func (s *Server) Close() error {
+	s.page.Close()
+	return s.db.Close()
+}
 
 // DB returns the underlying database.
 func (s *Server) DB() *DB { return s.db }
@@ -978,7 +989,9 @@ func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 		return nil, &wire.Error{Code: wire.CodeCursorInvalid, Field: "cursor",
 			Message: "cursor belongs to another or a restored database: start over with an empty cursor"}
 	}
-	changes, err := scopePage(ctx, tx, dev.UnitID, cur.Seq, limit+1)
+	page := tx.StmtContext(ctx, s.page)
+	defer page.Close()
+	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
