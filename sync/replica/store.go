@@ -34,10 +34,39 @@ type rowStore struct {
 	loads   map[schema.Kind]*sql.Stmt
 	saves   map[schema.Kind]*sql.Stmt
 	inserts map[schema.Kind]*sql.Stmt
+	// last is the row of each kind that insert or saveAll wrote last,
+	// with its arguments; such rows do not change after.
+	last map[schema.Kind]writtenRow
+}
+
+type writtenRow struct {
+	row  *Row
+	args []any
 }
 
 func newRowStore(q queryer) *rowStore {
-	return &rowStore{q: q, loads: map[schema.Kind]*sql.Stmt{}, saves: map[schema.Kind]*sql.Stmt{}, inserts: map[schema.Kind]*sql.Stmt{}}
+	return &rowStore{q: q, loads: map[schema.Kind]*sql.Stmt{}, saves: map[schema.Kind]*sql.Stmt{}, inserts: map[schema.Kind]*sql.Stmt{},
+		last: map[schema.Kind]writtenRow{}}
+}
+
+// sharedArgs returns rowArgs(r) for a row that does not change after it is
+// written. Where r holds a value that the last such row of its kind held
+// too, the argument made for that row is passed again: rows written
+// together (a push, a pull page) share most of their ids and codes, and
+// each new argument costs an allocation.
+func (s *rowStore) sharedArgs(r *Row) []any {
+	prev, ok := s.last[r.Kind]
+	args := make([]any, 0, len(r.fields)+3)
+	for i, f := range r.fields {
+		if ok && f.SameValue(prev.row.fields[i]) {
+			args = append(args, prev.args[i])
+		} else {
+			args = append(args, f.SQLValue())
+		}
+	}
+	args = appendVersionArgs(args, r)
+	s.last[r.Kind] = writtenRow{r, args}
+	return args
 }
 
 func (s *rowStore) close() {
@@ -153,33 +182,15 @@ func (s *rowStore) save(ctx context.Context, r *Row) error {
 	return nil
 }
 
-// saveAll saves rows, which do not change while it runs. Where a row holds
-// a value that the row of its kind before it held too, the argument made
-// for that row is passed again: the rows of a pull page share most of
-// their ids and codes, and each new argument costs an allocation.
+// saveAll saves rows, which do not change after, as save does, with
+// sharedArgs.
 func (s *rowStore) saveAll(ctx context.Context, rows []*Row) error {
-	type written struct {
-		row  *Row
-		args []any
-	}
-	last := map[schema.Kind]written{}
 	for _, r := range rows {
 		st, err := s.saveStmt(ctx, r.Kind)
 		if err != nil {
 			return err
 		}
-		prev, ok := last[r.Kind]
-		args := make([]any, 0, len(r.fields)+3)
-		for i, f := range r.fields {
-			if ok && f.SameValue(prev.row.fields[i]) {
-				args = append(args, prev.args[i])
-			} else {
-				args = append(args, f.SQLValue())
-			}
-		}
-		args = appendVersionArgs(args, r)
-		last[r.Kind] = written{r, args}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		if _, err := st.ExecContext(ctx, s.sharedArgs(r)...); err != nil {
 			return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
 		}
 	}
@@ -206,7 +217,7 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 }
 
 // insert writes r unless a row with its id exists, and reports whether it
-// did.
+// did. r does not change after (see sharedArgs).
 func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
 	st, ok := s.inserts[r.Kind]
 	if !ok {
@@ -216,7 +227,7 @@ func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
 		}
 		s.inserts[r.Kind] = st
 	}
-	res, err := st.ExecContext(ctx, rowArgs(r)...)
+	res, err := st.ExecContext(ctx, s.sharedArgs(r)...)
 	if err != nil {
 		return false, fmt.Errorf("insert %s %s: %w", r.Kind, r.ID(), err)
 	}
