@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -246,15 +244,8 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
 		defer close(out)
 		for {
-			q := url.Values{}
-			q.Set("protocol", strconv.Itoa(wire.Protocol))
-			q.Set("schema", strconv.Itoa(schema.Version))
-			q.Set("limit", strconv.Itoa(limit))
-			if cursor != "" {
-				q.Set("cursor", cursor)
-			}
 			f := fetched{}
-			f.answer, f.err = c.authedOpen(ctx, "GET", "/v1/sync/pull?"+q.Encode(), nil)
+			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPath(cursor, limit), nil)
 			if f.err == nil {
 				f.next = f.answer.Header.Get(wire.HeaderCursor)
 				f.more = f.answer.Header.Get(wire.HeaderHasMore) == "true"

@@ -162,18 +162,28 @@ func BenchmarkPushReplay(b *testing.B) {
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "rows/s")
 }
 
+// cursorAt returns a pull cursor of the store at sequence number seq, and
+// the store's latest sequence number.
+func (db *benchDB) cursorAt(b *testing.B, seq int64) (cursor string, head int64) {
+	first, err := db.s.Pull(context.Background(), db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := wire.ParseCursor(first.Cursor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Seq = seq
+	return c.String(), first.Head
+}
+
 // BenchmarkPullPage builds a 500-change pull page from the middle of the
 // million-record database.
 func BenchmarkPullPage(b *testing.B) {
 	db := openBench(b)
 	ctx := context.Background()
-	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := wire.ParseCursor(first.Cursor)
-	c.Seq = int64(db.seq / 2)
-	req := &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: 500}
+	cursor, _ := db.cursorAt(b, db.seq/2)
+	req := &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: 500}
 	b.ResetTimer()
 	for b.Loop() {
 		resp, err := db.s.Pull(ctx, db.device, req)
@@ -192,13 +202,9 @@ func BenchmarkPullPage(b *testing.B) {
 func BenchmarkPullCaughtUp(b *testing.B) {
 	db := openBench(b)
 	ctx := context.Background()
-	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := wire.ParseCursor(first.Cursor)
-	c.Seq = first.Head - 5
-	req := &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: wire.MaxPullLimit}
+	_, head := db.cursorAt(b, 0)
+	cursor, _ := db.cursorAt(b, head-5)
+	req := &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: wire.MaxPullLimit}
 	b.ResetTimer()
 	for b.Loop() {
 		resp, err := db.s.Pull(ctx, db.device, req)
@@ -221,15 +227,11 @@ func BenchmarkAcceptPullPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer dev.Close()
-	first, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, _ := wire.ParseCursor(first.Cursor)
 	var pages []*wire.PullResponse
-	for i := range 20 {
-		c.Seq = int64(i) * 2000
-		p, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Cursor: c.String(), Limit: 2000})
+	_, head := db.cursorAt(b, 0)
+	for i := int64(0); i < 20 && i*2000 < head; i++ {
+		cursor, _ := db.cursorAt(b, i*2000)
+		p, err := db.s.Pull(ctx, db.device, &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: 2000})
 		if err != nil {
 			b.Fatal(err)
 		}

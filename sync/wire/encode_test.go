@@ -134,20 +134,8 @@ func FuzzParsePullResponse(f *testing.F) {
 		f.Add(wire.AppendPullResponse(nil, p))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var want wire.PullResponse
-		stdErr := json.Unmarshal(data, &want)
-		if stdErr == nil {
-			stdErr = want.Versions.Check()
-		}
 		got, err := wire.ParsePullResponse(data)
-		switch {
-		case stdErr != nil && err == nil:
-			t.Fatalf("accepted what encoding/json refuses (%v): %q", stdErr, data)
-		case stdErr == nil && err != nil:
-			t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
-		case err == nil && !equalPages(got, &want):
-			t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
-		}
+		agreeWithJSON(t, data, got, err)
 	})
 }
 
@@ -161,11 +149,6 @@ func FuzzParsePullPage(f *testing.F) {
 	}
 	f.Add([]byte(`{"protocol":1,"schema":1,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var want wire.PullResponse
-		stdErr := json.Unmarshal(data, &want)
-		if stdErr == nil {
-			stdErr = want.Versions.Check()
-		}
 		got, err := wire.ParsePullPage(data)
 		if err == nil {
 			for _, c := range got.Changes {
@@ -174,13 +157,25 @@ func FuzzParsePullPage(f *testing.F) {
 				}
 			}
 		}
-		switch {
-		case stdErr != nil && err == nil:
-			t.Fatalf("accepted what encoding/json refuses (%v): %q", stdErr, data)
-		case stdErr == nil && err != nil:
-			t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
-		case err == nil && !equalPages(got, &want):
-			t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
-		}
+		agreeWithJSON(t, data, got, err)
 	})
+}
+
+// agreeWithJSON checks a reader's result for data, got or err, against
+// encoding/json's.
+func agreeWithJSON(t *testing.T, data []byte, got *wire.PullResponse, err error) {
+	t.Helper()
+	var want wire.PullResponse
+	stdErr := json.Unmarshal(data, &want)
+	if stdErr == nil {
+		stdErr = want.Versions.Check()
+	}
+	switch {
+	case stdErr != nil && err == nil:
+		t.Fatalf("accepted what encoding/json refuses (%v): %q", stdErr, data)
+	case stdErr == nil && err != nil:
+		t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
+	case err == nil && !equalPages(got, &want):
+		t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
+	}
 }

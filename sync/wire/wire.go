@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -132,6 +134,19 @@ const (
 	HeaderCursor  = "Brygga-Cursor"
 	HeaderHasMore = "Brygga-Has-More"
 )
+
+// PullPath is the path and query of a pull of up to limit changes after
+// cursor ("" to start over), in this program's versions.
+func PullPath(cursor string, limit int) string {
+	q := url.Values{}
+	q.Set("protocol", strconv.Itoa(Protocol))
+	q.Set("schema", strconv.Itoa(schema.Version))
+	q.Set("limit", strconv.Itoa(limit))
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	return "/v1/sync/pull?" + q.Encode()
+}
 
 // PullResponse is a page of changes.
 type PullResponse struct {

@@ -459,15 +459,8 @@ func (ls *loadServer) push(ctx context.Context, client *http.Client, d *device, 
 
 // pull fetches one page of d's changes after cursor.
 func (ls *loadServer) pull(ctx context.Context, client *http.Client, d *device, cursor string, limit int) (*wire.PullResponse, timing, error) {
-	q := url.Values{}
-	q.Set("protocol", strconv.Itoa(wire.Protocol))
-	q.Set("schema", strconv.Itoa(schema.Version))
-	q.Set("limit", strconv.Itoa(limit))
-	if cursor != "" {
-		q.Set("cursor", cursor)
-	}
 	var resp *wire.PullResponse
-	t, err := call(ctx, client, http.MethodGet, ls.url+"/v1/sync/pull?"+q.Encode(), d.token, nil, func(r io.Reader) error {
+	t, err := call(ctx, client, http.MethodGet, ls.url+wire.PullPath(cursor, limit), d.token, nil, func(r io.Reader) error {
 		var err error
 		resp, err = wire.DecodePullResponse(r)
 		return err
