@@ -47,6 +47,20 @@ func BenchmarkDecodePushRequest(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*wire.MaxMutations), "ns/mutation")
 }
 
+// BenchmarkDecodePushRequestJSON reads the same push with encoding/json
+// alone, for comparison.
+func BenchmarkDecodePushRequestJSON(b *testing.B) {
+	data := benchPush(b)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var req wire.PushRequest
+		if err := wire.DecodeJSON(bytes.NewReader(data), &req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*wire.MaxMutations), "ns/mutation")
+}
+
 func BenchmarkDecodePushRequestGzip(b *testing.B) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
 )
 
 // ParsePullResponse decodes a pull page, for clients, and checks its
@@ -32,7 +33,7 @@ func ParsePullPage(data []byte) (*PullResponse, error) {
 
 func parsePullResponse(data []byte, checkFields bool) (*PullResponse, error) {
 	p := &PullResponse{}
-	if !(&pageParser{data: data, checkFields: checkFields}).page(p) {
+	if !(&parser{data: data, checkFields: checkFields}).page(p) {
 		*p = PullResponse{}
 		if err := json.Unmarshal(data, p); err != nil {
 			return nil, errorf(CodeMalformed, "pull response is not a valid message: %v", err)
@@ -41,15 +42,16 @@ func parsePullResponse(data []byte, checkFields bool) (*PullResponse, error) {
 	return p, p.Versions.Check()
 }
 
-// pageParser reads the exact form of AppendPullResponse. Each method
-// reports whether what it expected was there.
-type pageParser struct {
+// parser reads the exact forms of AppendPullResponse and of a push
+// request as encoding/json writes it. Each method reports whether what it
+// expected was there.
+type parser struct {
 	data        []byte
 	i           int
 	checkFields bool
 }
 
-func (q *pageParser) lit(s string) bool {
+func (q *parser) lit(s string) bool {
 	if len(q.data)-q.i < len(s) || string(q.data[q.i:q.i+len(s)]) != s {
 		return false
 	}
@@ -58,13 +60,13 @@ func (q *pageParser) lit(s string) bool {
 }
 
 // str reads a string without escapes, of valid UTF-8.
-func (q *pageParser) str() (string, bool) {
+func (q *parser) str() (string, bool) {
 	s, ok := q.strBytes()
 	return string(s), ok
 }
 
 // strBytes is str without a copy: the string's bytes in data.
-func (q *pageParser) strBytes() ([]byte, bool) {
+func (q *parser) strBytes() ([]byte, bool) {
 	if q.i >= len(q.data) || q.data[q.i] != '"' {
 		return nil, false
 	}
@@ -88,7 +90,7 @@ func (q *pageParser) strBytes() ([]byte, bool) {
 }
 
 // int reads an integer as JSON writes it: no leading zeros, no fraction.
-func (q *pageParser) int() (int64, bool) {
+func (q *parser) int() (int64, bool) {
 	j := q.i
 	if j < len(q.data) && q.data[j] == '-' {
 		j++
@@ -108,9 +110,14 @@ func (q *pageParser) int() (int64, bool) {
 	return n, true
 }
 
+// maxDepth is the deepest nesting the parser reads. Fields are flat, and
+// encoding/json, which decides past it, refuses nesting past 10000 levels
+// in all.
+const maxDepth = 100
+
 // object reads a JSON object without looking inside it beyond its extent,
 // then, if the parser checks fields, that it is valid JSON.
-func (q *pageParser) object() ([]byte, bool) {
+func (q *parser) object() ([]byte, bool) {
 	if q.i >= len(q.data) || q.data[q.i] != '{' {
 		return nil, false
 	}
@@ -124,7 +131,9 @@ func (q *pageParser) object() ([]byte, bool) {
 				}
 			}
 		case '{', '[':
-			depth++
+			if depth++; depth > maxDepth {
+				return nil, false
+			}
 		case '}', ']':
 			depth--
 			if depth == 0 {
@@ -140,7 +149,7 @@ func (q *pageParser) object() ([]byte, bool) {
 	return nil, false
 }
 
-func (q *pageParser) page(p *PullResponse) bool {
+func (q *parser) page(p *PullResponse) bool {
 	var ok bool
 	var n int64
 	if !q.lit(`{"protocol":`) {
@@ -204,7 +213,7 @@ func (q *pageParser) page(p *PullResponse) bool {
 	return q.lit("}") && q.i == len(q.data)
 }
 
-func (q *pageParser) change(c *Change) bool {
+func (q *parser) change(c *Change) bool {
 	var ok bool
 	if !q.lit(`{"kind":`) {
 		return false
@@ -252,4 +261,78 @@ func (q *pageParser) change(c *Change) bool {
 		}
 	}
 	return q.lit("}")
+}
+
+// push reads a push request in the form encoding/json writes it.
+func (q *parser) push(p *PushRequest) bool {
+	var ok bool
+	var n int64
+	if !q.lit(`{"protocol":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	p.Protocol = int(n)
+	if !q.lit(`,"schema":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	p.Schema = int(n)
+	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) {
+		return false
+	}
+	if !q.lit("null") {
+		if !q.lit("[") {
+			return false
+		}
+		p.Mutations = []Mutation{}
+		for first := true; !q.lit("]"); first = false {
+			if !first && !q.lit(",") {
+				return false
+			}
+			p.Mutations = append(p.Mutations, Mutation{})
+			if !q.mutation(&p.Mutations[len(p.Mutations)-1]) {
+				return false
+			}
+		}
+	}
+	return q.lit("}") && q.i == len(q.data)
+}
+
+func (q *parser) mutation(m *Mutation) bool {
+	var ok bool
+	if !q.lit(`{"seq":`) {
+		return false
+	}
+	if m.Seq, ok = q.int(); !ok || !q.lit(`,"kind":`) {
+		return false
+	}
+	kind, ok := q.strBytes()
+	if !ok || !q.lit(`,"id":`) {
+		return false
+	}
+	m.Kind = schema.KindOf(kind)
+	id, ok := q.strBytes()
+	if !ok {
+		return false
+	}
+	var err error
+	if m.ID, err = uuid.ParseBytes(id); err != nil || !q.lit(`,"version":`) || !q.timestamp(&m.Version) || !q.lit(`,"fields":`) {
+		return false
+	}
+	if q.lit("null") {
+		m.Fields = json.RawMessage("null") // as encoding/json has it
+	} else if m.Fields, ok = q.object(); !ok {
+		return false
+	}
+	return q.lit("}")
+}
+
+// timestamp reads a string that is a clock reading.
+func (q *parser) timestamp(t *hlc.Timestamp) bool {
+	s, ok := q.strBytes()
+	return ok && t.UnmarshalText(s) == nil
 }

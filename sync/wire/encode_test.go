@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -177,5 +178,119 @@ func agreeWithJSON(t *testing.T, data []byte, got *wire.PullResponse, err error)
 		t.Fatalf("refused what encoding/json accepts: %v: %q", err, data)
 	case err == nil && !equalPages(got, &want):
 		t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
+	}
+}
+
+// testPushes are push requests as the SDK marshals them, with fields that
+// need escapes and fields that do not.
+func testPushes() []wire.PushRequest {
+	rng := rand.New(rand.NewPCG(3, 4))
+	clock := hlc.NewClock(time.Now, 0)
+	fields := []string{`{"setting":"street","voided":false}`, `{"area_code":"2380","age_band":"25-29","count":12,"ratio":1.5e3,"x":null,"a":[1,{"b":[]}]}`,
+		`{"odd":"quote \" backslash \\ tab \t åäö \u2028 <&>"}`, `{}`}
+	reqs := []wire.PushRequest{{Versions: wire.Current()}, {Versions: wire.Current(), Clock: clock.Now(), Mutations: []wire.Mutation{}}}
+	for range 30 {
+		req := wire.PushRequest{Versions: wire.Current(), Clock: clock.Now()}
+		for i := range rng.IntN(30) + 1 {
+			m := wire.Mutation{Seq: int64(i + 1), Kind: schema.FieldKinds[rng.IntN(len(schema.FieldKinds))], ID: uuid.Must(uuid.NewV7()),
+				Version: clock.Now(), Fields: json.RawMessage(fields[rng.IntN(len(fields))])}
+			if rng.IntN(8) == 0 {
+				m.Fields = nil
+			}
+			req.Mutations = append(req.Mutations, m)
+		}
+		reqs = append(reqs, req)
+	}
+	return reqs
+}
+
+// TestParsePushRequest reads pushes as the SDK sends them in one pass, and
+// the same pushes reformatted through encoding/json, and gets what
+// encoding/json gets either way.
+func TestParsePushRequest(t *testing.T) {
+	fast := 0
+	for i, req := range testPushes() {
+		data, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var indented bytes.Buffer
+		json.Indent(&indented, data, "", " ")
+		for _, form := range [][]byte{data, indented.Bytes()} {
+			var want wire.PushRequest
+			if err := wire.DecodeJSON(bytes.NewReader(form), &want); err != nil {
+				t.Fatal(err)
+			}
+			got, err := wire.ParsePushRequest(form)
+			if err != nil {
+				t.Fatalf("push %d: %v", i, err)
+			}
+			if !reflect.DeepEqual(got, &want) {
+				t.Fatalf("push %d differs from encoding/json:\n got %+v\nwant %+v", i, got, &want)
+			}
+			for _, m := range got.Mutations {
+				if m.Fields != nil && string(m.Fields) != "null" && aliases(m.Fields, form) != (&form[0] == &data[0]) {
+					t.Fatalf("push %d: fields alias the body %v, want only in the SDK's form", i, aliases(m.Fields, form))
+				}
+			}
+			if &form[0] == &data[0] && len(got.Mutations) > 0 {
+				fast++
+			}
+		}
+	}
+	if fast < 20 {
+		t.Errorf("only %d pushes read in one pass", fast)
+	}
+}
+
+// FuzzParsePushRequest checks that whatever a push request's reader
+// accepts, encoding/json accepts alike, refusing unknown fields and
+// trailing data as the reader does.
+func FuzzParsePushRequest(f *testing.F) {
+	for _, req := range testPushes()[:8] {
+		req.Mutations = req.Mutations[:min(len(req.Mutations), 3)] // small seeds fuzz faster
+		data, err := json.Marshal(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := wire.ParsePushRequest(data)
+		if err != nil {
+			if codeOf(err) == "" {
+				t.Fatalf("uncoded error %v", err)
+			}
+			return
+		}
+		var want wire.PushRequest
+		if err := wire.DecodeJSON(bytes.NewReader(data), &want); err != nil {
+			t.Fatalf("accepted what encoding/json refuses (%v): %q", err, data)
+		}
+		if !reflect.DeepEqual(got, &want) {
+			t.Fatalf("differs from encoding/json:\n got %+v\nwant %+v", got, &want)
+		}
+	})
+}
+
+// TestParsePushRequestDeep: nesting deeper than the one-pass reader reads
+// is left to encoding/json, which takes some and refuses the deepest.
+func TestParsePushRequestDeep(t *testing.T) {
+	for _, depth := range []int{1, 99, 101, 5000, 9998, 10000} {
+		data := []byte(strings.Replace(pushBody(1, 1), `{"voided":true}`, `{"a":`+strings.Repeat("[", depth)+strings.Repeat("]", depth)+`}`, 1))
+		var want wire.PushRequest
+		wantErr := wire.DecodeJSON(bytes.NewReader(data), &want)
+		got, err := wire.ParsePushRequest(data)
+		switch {
+		case (err == nil) != (wantErr == nil):
+			t.Errorf("depth %d: got error %v, encoding/json %v", depth, err, wantErr)
+		case err != nil && codeOf(err) != wire.CodeMalformed:
+			t.Errorf("depth %d: got %v, want malformed_request", depth, err)
+		case err == nil && !reflect.DeepEqual(got, &want):
+			t.Errorf("depth %d: differs from encoding/json", depth)
+		}
+		if depth == 10000 && err == nil {
+			t.Errorf("depth %d: accepted", depth)
+		}
 	}
 }

@@ -321,9 +321,29 @@ func decode(r io.Reader, v any) error {
 // not check the mutations' content: that is per mutation, see
 // Mutation.Check, so one bad record does not fail the others.
 func DecodePushRequest(r io.Reader) (*PushRequest, error) {
-	var req PushRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	data, err := io.ReadAll(r)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, e
+		}
+		return nil, errorf(CodeMalformed, "body cannot be read: %v", err)
+	}
+	return ParsePushRequest(data)
+}
+
+// ParsePushRequest is DecodePushRequest of a body in memory. A request in
+// the form encoding/json writes, as the SDK sends it, is read in one pass
+// that copies nothing, and its mutations' fields alias data; any other
+// form goes through encoding/json. Either way the result is what
+// encoding/json makes of data, refusing unknown fields and trailing data.
+func ParsePushRequest(data []byte) (*PushRequest, error) {
+	req := &PushRequest{}
+	if !(&parser{data: data, checkFields: true}).push(req) {
+		*req = PushRequest{}
+		if err := decode(bytes.NewReader(data), req); err != nil {
+			return nil, err
+		}
 	}
 	if err := req.Versions.Check(); err != nil {
 		return nil, err
@@ -339,7 +359,7 @@ func DecodePushRequest(r io.Reader) (*PushRequest, error) {
 			return nil, errorf(CodeMalformed, "mutation %d: seq %d follows %d, want consecutive numbers", i, m.Seq, req.Mutations[i-1].Seq)
 		}
 	}
-	return &req, nil
+	return req, nil
 }
 
 // Check checks what can be checked of a mutation without a database: a
