@@ -256,7 +256,7 @@ func (f Field) AppendJSON(dst []byte) []byte {
 	switch p := f.ptr.(type) {
 	case *uuid.UUID:
 		dst = append(dst, '"')
-		return append(appendUUID(dst, *p), '"')
+		return append(AppendUUID(dst, *p), '"')
 	case *string:
 		return AppendJSONString(dst, *p)
 	case *ClientCode:
@@ -340,7 +340,7 @@ func (f Field) AppendJSONOfText(dst []byte, s []byte) ([]byte, error) {
 			return append(dst, "null"...), nil
 		}
 		dst = append(dst, '"')
-		return append(appendUUID(dst, id), '"'), nil
+		return append(AppendUUID(dst, id), '"'), nil
 	case TypeText, TypeEnum, TypeCode:
 		if f.Optional && len(s) == 0 {
 			return append(dst, "null"...), nil
@@ -389,7 +389,7 @@ func (f Field) appendZero(dst []byte) []byte {
 	switch f.Type {
 	case TypeID:
 		dst = append(dst, '"')
-		return append(appendUUID(dst, uuid.Nil), '"')
+		return append(AppendUUID(dst, uuid.Nil), '"')
 	case TypeText, TypeEnum, TypeCode:
 		return append(dst, `""`...)
 	case TypeInt:

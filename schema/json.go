@@ -67,8 +67,9 @@ var plainJSONByte = func() (t [256]bool) {
 	return t
 }()
 
-// appendUUID appends id in its canonical form, as id.String() gives it.
-func appendUUID(dst []byte, id uuid.UUID) []byte {
+// AppendUUID appends id in its canonical form, as id.String() gives it,
+// without allocating.
+func AppendUUID(dst []byte, id uuid.UUID) []byte {
 	const hex = "0123456789abcdef"
 	for i, b := range id {
 		switch i {

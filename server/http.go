@@ -307,7 +307,7 @@ func (s *Server) pull(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(wire.HeaderCursor, resp.Cursor)
 	c.Set(wire.HeaderHasMore, strconv.FormatBool(resp.HasMore))
-	return c.Send(wire.AppendPullResponse(make([]byte, 0, 512*len(resp.Changes)+256), resp))
+	return c.Send(wire.AppendPullResponse(nil, resp))
 }
 
 func queryInt(c *fiber.Ctx, name string, def int) (int, error) {

@@ -86,12 +86,20 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 		return nil, fmt.Errorf("query page: %w", err)
 	}
 	defer rows.Close()
-	changes := make([]wire.Change, 0, 16)
-	// The changes' fields are slices of buf, which grows by new arrays:
-	// a slice taken stays valid.
-	buf := make([]byte, 0, 4<<10)
+	changes := make([]wire.Change, 0, min(limit, 256))
+	// The changes' fields are slices of buf. A row that might not fit in
+	// what is left of it starts a new array, twice as large as the last up
+	// to 256 KiB, so that the rows already read are not copied as the page
+	// grows (and a slice taken stays valid however buf grows).
+	const rowRoom = 4 << 10
+	chunk := 4 << 10
+	buf := make([]byte, 0, chunk)
 	var cols sql.RawBytes
 	for rows.Next() {
+		if cap(buf)-len(buf) < rowRoom {
+			chunk = min(2*chunk, 256<<10)
+			buf = make([]byte, 0, chunk)
+		}
 		var seq int64
 		var part int
 		if err := rows.Scan(&seq, &part, &cols); err != nil {

@@ -12,6 +12,7 @@ import (
 // JSON the server encoded itself and are copied as they are, not parsed
 // again. It is the encoding of the largest messages, a first sync's pages.
 func AppendPullResponse(dst []byte, p *PullResponse) []byte {
+	dst = slices.Grow(dst, encodedLen(p))
 	dst = append(dst, `{"protocol":`...)
 	dst = strconv.AppendInt(dst, int64(p.Protocol), 10)
 	dst = append(dst, `,"schema":`...)
@@ -42,11 +43,25 @@ func AppendPullResponse(dst []byte, p *PullResponse) []byte {
 	return append(dst, '}')
 }
 
+// encodedLen is about the length of p's encoding, for strings without
+// escapes: what AppendPullResponse makes room for at once.
+func encodedLen(p *PullResponse) int {
+	n := 160 + len(p.Since) + len(p.Cursor)
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		n += 100 + len(c.Kind) + len(c.Fields) + len(c.V)
+		for name, v := range c.CV {
+			n += 6 + len(name) + len(v)
+		}
+	}
+	return n
+}
+
 func appendChange(dst []byte, c *Change) []byte {
 	dst = append(dst, `{"kind":`...)
 	dst = schema.AppendJSONString(dst, string(c.Kind))
 	dst = append(dst, `,"id":"`...)
-	dst = append(dst, c.ID.String()...)
+	dst = schema.AppendUUID(dst, c.ID)
 	dst = append(dst, `","seq":`...)
 	dst = strconv.AppendInt(dst, c.Seq, 10)
 	dst = append(dst, `,"fields":`...)
