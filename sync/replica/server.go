@@ -264,12 +264,18 @@ type prepared struct {
 	w     *Row        // the write, its keys to be set; nil if err
 	err   error       // why it could not be decoded
 	hash  []byte      // mutationHash
+	// invalid is, for a write that creates a record, what its validation
+	// at now found: a create is validated alone, before the store's lock.
+	invalid error
 }
 
-func prepare(m *wire.Mutation) prepared {
+func prepare(m *wire.Mutation, now time.Time) prepared {
 	p := prepared{hash: mutationHash(m)}
 	if p.check = m.Check(); p.check == nil {
 		p.w, p.err = decodeFields(m.Kind, m.ID, m.Fields)
+	}
+	if p.w != nil && p.w.IsCreate() {
+		p.invalid = p.w.Record.Validate(now)
 	}
 	return p
 }
@@ -300,11 +306,12 @@ func mutationHash(m *wire.Mutation) []byte {
 // commit for all of them (group commit), so that a thousand tablets
 // syncing at once do not wait for a thousand commits.
 func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
-	// Decoding needs no lock: pushes of several devices decode at once,
-	// and only apply one after another.
-	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations))}
+	// Decoding and checking a record by itself need no lock: pushes of
+	// several devices decode at once, and only apply one after another.
+	// Each is checked against the time it arrived.
+	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations)), now: s.now()}
 	for i := range req.Mutations {
-		job.pre[i] = prepare(&req.Mutations[i])
+		job.pre[i] = prepare(&req.Mutations[i], job.now)
 	}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, job)
@@ -331,6 +338,7 @@ type pushJob struct {
 	device uuid.UUID
 	req    *wire.PushRequest
 	pre    []prepared
+	now    time.Time // when it arrived
 	// Set under Server.mu by the push that applies it.
 	done bool
 	resp *wire.PushResponse
@@ -354,7 +362,6 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 			j.done = true
 		}
 	}()
-	now := s.now()
 	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
 		fail(err)
@@ -363,7 +370,7 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 	defer tx.Rollback()
 	from := seq
 	for _, j := range batch {
-		resp, next, refused, err := s.pushOne(ctx, tx, j, seq, now)
+		resp, next, refused, err := s.pushOne(ctx, tx, j, seq)
 		if err != nil {
 			fail(err)
 			return
@@ -393,9 +400,9 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 // pushOne applies one push inside tx, whose last change sequence number
 // is seq, and returns its answer and the last sequence number after it; or
 // why it is refused as a whole (a *wire.Error), always before it writes;
-// or a failure of the database.
-func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64, now time.Time) (*wire.PushResponse, int64, error, error) {
-	req, deviceID, pre := j.req, j.device, j.pre
+// or a failure of the database. It is applied at the time it arrived.
+func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
+	req, deviceID, pre, now := j.req, j.device, j.pre, j.now
 	dev, err := activeDevice(ctx, tx, deviceID)
 	var we *wire.Error
 	if errors.As(err, &we) {
@@ -652,8 +659,8 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 			}
 			return rejected(m, e), nil
 		}
-		if err := w.Record.Validate(a.now); err != nil {
-			return a.reject(ctx, m, nil, err)
+		if p.invalid != nil {
+			return a.reject(ctx, m, nil, p.invalid)
 		}
 		if err := checkStatus(nil, w); err != nil {
 			return a.reject(ctx, m, nil, err)
