@@ -95,22 +95,22 @@ func readAnswer(resp *http.Response, method, path string, out any) error {
 	return nil
 }
 
-// readPage reads a pull answer and closes it. A page has a reader of its
-// own, which leaves the changes' fields to be checked as they are decoded
-// (replica.DecodePage). sizeHint is about how large the page is (the last
-// one's size), so that the body is read without growing its buffer again
-// and again; readPage returns the size of this one.
-func readPage(resp *http.Response, sizeHint int) (*wire.PullResponse, int, error) {
+// readPage reads a pull answer into buf, which it may grow, and closes it.
+// A page has a reader of its own, which leaves the changes' fields to be
+// checked as they are decoded (replica.DecodePage); they alias the body,
+// which readPage returns too, so that the caller can read the next page
+// into the same array once it is done with this one.
+func readPage(resp *http.Response, buf []byte) (*wire.PullResponse, []byte, error) {
 	defer resp.Body.Close()
-	buf := bytes.NewBuffer(make([]byte, 0, sizeHint+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
-		return nil, 0, fmt.Errorf("GET /v1/sync/pull: %w", err)
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
+		return nil, nil, fmt.Errorf("GET /v1/sync/pull: %w", err)
 	}
-	page, err := wire.ParsePullPage(buf.Bytes())
+	page, err := wire.ParsePullPage(b.Bytes())
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET /v1/sync/pull: answer: %w", err)
+		return nil, nil, fmt.Errorf("GET /v1/sync/pull: answer: %w", err)
 	}
-	return page, buf.Len(), nil
+	return page, b.Bytes(), nil
 }
 
 // authed makes a request as the device, refreshing the access token when

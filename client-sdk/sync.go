@@ -250,7 +250,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 				f.next = f.answer.Header.Get(wire.HeaderCursor)
 				f.more = f.answer.Header.Get(wire.HeaderHasMore) == "true"
 				if f.next == "" { // a server that does not send them: read the page here
-					f.resp, _, f.err = readPage(f.answer, 0)
+					f.resp, _, f.err = readPage(f.answer, nil)
 					f.answer = nil
 					if f.err == nil {
 						f.next, f.more = f.resp.Cursor, f.resp.HasMore
@@ -269,12 +269,19 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			cursor = f.next
 		}
 	}
+	// The bodies of pages applied come back to be read into again: a first
+	// sync reads hundreds of pages of a megabyte each.
+	bodies := make(chan []byte, 3)
 	decode := func(ctx context.Context, in <-chan fetched, out chan<- fetched) {
 		defer close(out)
-		size := 0
 		for f := range in {
 			if f.err == nil && f.answer != nil {
-				f.resp, size, f.err = readPage(f.answer, size)
+				var body []byte
+				select {
+				case body = <-bodies:
+				default:
+				}
+				f.resp, f.body, f.err = readPage(f.answer, body)
 				f.answer = nil
 				if f.err == nil && (f.resp.Cursor != f.next || f.resp.HasMore != f.more) {
 					f.err = errors.New("a page's cursor differs from the one in its header")
@@ -307,7 +314,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
 		go fetch(fctx, req.Cursor, req.Limit, fetchedPages)
 		go decode(fctx, fetchedPages, pages)
-		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start)
+		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies)
 		cancel()
 		for range pages { // let the fetcher and the decoder end
 		}
@@ -341,6 +348,7 @@ type fetched struct {
 	next   string
 	more   bool
 	resp   *wire.PullResponse
+	body   []byte // what resp was read from
 	page   *replica.Page
 	err    error
 }
@@ -355,7 +363,7 @@ func (f *fetched) close() {
 // applyPages applies fetched pages in order until one says no more follow
 // (caught up), one does not continue from the device's cursor (again: fetch
 // anew), or one failed.
-func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64) (caughtUp, again bool, err error) {
+func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, bodies chan<- []byte) (caughtUp, again bool, err error) {
 	for f := range pages {
 		if f.err != nil {
 			return false, false, fmt.Errorf("brygga: pull: %w", f.err)
@@ -365,6 +373,11 @@ func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-ch
 		applied, err := dev.AcceptPage(ctx, f.page)
 		if err != nil {
 			return false, false, err
+		}
+		resp.Changes = nil // they alias the body, which is read into again
+		select {
+		case bodies <- f.body:
+		default:
 		}
 		if !applied {
 			return false, true, nil

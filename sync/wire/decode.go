@@ -176,7 +176,9 @@ func (q *parser) page(p *PullResponse) bool {
 		if !q.lit("[") {
 			return false
 		}
-		p.Changes = []Change{}
+		// Room for as many changes as the page could hold at 256 bytes a
+		// change (they take about 500), so that they are seldom moved.
+		p.Changes = make([]Change, 0, min((len(q.data)-q.i)/256+1, MaxPullLimit))
 		for first := true; !q.lit("]"); first = false {
 			if !first && !q.lit(",") {
 				return false
