@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -284,31 +285,37 @@ func (s *Server) pull(c *fiber.Ctx) error {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "limit", Message: "limit must be between 1 and 2000"}
 	}
 	ctx := c.UserContext()
-	resp, err := s.store.Pull(ctx, p.ID, req)
+	bp := pullBodies.Get().(*[]byte)
+	defer pullBodies.Put(bp)
+	body, page, err := s.store.AppendPull(ctx, p.ID, req, (*bp)[:0])
+	*bp = body
 	outcome := "ok"
 	var we *wire.Error
 	if errors.As(err, &we) {
 		outcome = string(we.Code)
 	}
-	rows := 0
-	if resp != nil {
-		rows = len(resp.Changes)
-	}
+	rows := page.Changes
 	s.audit(ctx, p.Actor(), "pull", "unit:"+p.UnitID.String(), outcome, int64(rows), requestID(c))
 	if err != nil {
 		return err
 	}
-	if !resp.HasMore {
+	if !page.HasMore {
 		if err := s.store.NotePull(ctx, p.ID); err != nil {
 			return err
 		}
 	}
 	s.metrics.pulled.Add(float64(rows))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Set(wire.HeaderCursor, resp.Cursor)
-	c.Set(wire.HeaderHasMore, strconv.FormatBool(resp.HasMore))
-	return c.Send(wire.AppendPullResponse(nil, resp))
+	c.Set(wire.HeaderCursor, page.Cursor)
+	c.Set(wire.HeaderHasMore, strconv.FormatBool(page.HasMore))
+	// The response keeps a copy, in a buffer of its own that the server
+	// reuses too, so that the page's array serves the pulls to come.
+	c.Response().SetBody(body)
+	return nil
 }
+
+// pullBodies keep the arrays pull pages are encoded into.
+var pullBodies = sync.Pool{New: func() any { return new([]byte) }}
 
 func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
 	v := c.Query(name)

@@ -30,7 +30,8 @@ import (
 // SQLite implementation; a PostgreSQL one will follow.
 type SyncStore interface {
 	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
-	Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error)
+	// AppendPull appends the encoded answer to a pull to dst.
+	AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, replica.PullAnswer, error)
 	NotePull(ctx context.Context, deviceID uuid.UUID) error
 	RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*replica.Enrolment, error)
 	RevokeDevice(ctx context.Context, id uuid.UUID) error

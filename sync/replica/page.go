@@ -74,8 +74,10 @@ var pageQuery = sync.OnceValue(func() string {
 // ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
 // straight from the stored columns (the server's rows were checked when
 // they were written, and a first sync reads a million of them). page is
-// pageQuery prepared.
-func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, limit int) ([]wire.Change, error) {
+// pageQuery prepared. The changes' fields are read into arrays of
+// chunks, if it is not nil, which the caller puts back into it once done
+// with the page; else into arrays of their own.
+func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, limit int, chunks *pageChunks) ([]wire.Change, error) {
 	parts := scopeParts(unit, after)
 	var args []any
 	for _, p := range parts {
@@ -93,12 +95,16 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 	// grows (and a slice taken stays valid however buf grows).
 	const rowRoom = 4 << 10
 	chunk := 4 << 10
-	buf := make([]byte, 0, chunk)
+	var buf []byte
 	var cols sql.RawBytes
 	for rows.Next() {
 		if cap(buf)-len(buf) < rowRoom {
-			chunk = min(2*chunk, 256<<10)
-			buf = make([]byte, 0, chunk)
+			if chunks != nil {
+				buf = chunks.get()
+			} else {
+				chunk = min(2*chunk, chunkSize)
+				buf = make([]byte, 0, chunk)
+			}
 		}
 		var seq int64
 		var part int
@@ -117,6 +123,29 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 		changes = append(changes, c)
 	}
 	return changes, rows.Err()
+}
+
+// chunkSize is the size of the arrays a page is read into.
+const chunkSize = 256 << 10
+
+// chunkPool keeps the arrays of pages encoded, for the pages to come.
+var chunkPool = sync.Pool{New: func() any { return make([]byte, 0, chunkSize) }}
+
+// pageChunks are the arrays one page is read into.
+type pageChunks struct{ taken [][]byte }
+
+func (c *pageChunks) get() []byte {
+	b := chunkPool.Get().([]byte)
+	c.taken = append(c.taken, b)
+	return b[:0]
+}
+
+// release puts the arrays back: the page read into them is done with.
+func (c *pageChunks) release() {
+	for _, b := range c.taken {
+		chunkPool.Put(b[:0])
+	}
+	c.taken = nil
 }
 
 // appendChange reads the columns of c's row, a JSON array as pageQuery

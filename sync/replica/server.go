@@ -971,6 +971,31 @@ func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, er
 // data, oldest change first. A cursor that is malformed, of another
 // database or ahead of this one's changes fails with CodeCursorInvalid.
 func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
+	return s.pull(ctx, deviceID, req, nil)
+}
+
+// PullAnswer is what AppendPull tells of the page it encoded.
+type PullAnswer struct {
+	Changes int    // how many
+	Cursor  string // the page's cursor
+	HasMore bool   // whether changes follow
+}
+
+// AppendPull is Pull, with the answer appended to dst as
+// wire.AppendPullResponse encodes it: a server's pull without keeping the
+// page beyond the call, whose arrays the next pages are read into.
+func (s *Server) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, PullAnswer, error) {
+	var chunks pageChunks
+	defer chunks.release()
+	resp, err := s.pull(ctx, deviceID, req, &chunks)
+	if err != nil {
+		return dst, PullAnswer{}, err
+	}
+	return wire.AppendPullResponse(dst, resp), PullAnswer{Changes: len(resp.Changes), Cursor: resp.Cursor, HasMore: resp.HasMore}, nil
+}
+
+// pull is Pull, the changes' fields read into chunks if not nil.
+func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *pageChunks) (*wire.PullResponse, error) {
 	limit := req.Limit
 	if limit <= 0 || limit > wire.MaxPullLimit {
 		limit = wire.DefaultPullLimit
@@ -998,7 +1023,7 @@ func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 	}
 	page := tx.StmtContext(ctx, s.page)
 	defer page.Close()
-	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, limit+1)
+	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, limit+1, chunks)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

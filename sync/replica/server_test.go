@@ -322,6 +322,64 @@ func TestPullCursor(t *testing.T) {
 	}
 }
 
+// TestAppendPull: the encoded pull a server answers with is the page Pull
+// returns, encoded, page after page, while the arrays pages are read into
+// are reused; an error encodes nothing.
+func TestAppendPull(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	for range 2500 { // pages of 2000 take several of the 256 KiB arrays
+		if err := d.Create(ctx, newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, s, d)
+	var body []byte
+	for _, limit := range []int{2000, 7, 2000, 1} {
+		cursor, changes := "", 0
+		for {
+			req := &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit}
+			var page replica.PullAnswer
+			var err error
+			body, page, err = s.AppendPull(ctx, d.ID(), req, body[:0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := s.Pull(ctx, d.ID(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wire.ParsePullResponse(body)
+			if err != nil {
+				t.Fatalf("limit %d, after %q: %v", limit, cursor, err)
+			}
+			got.Clock = want.Clock // read at each pull
+			if string(wire.AppendPullResponse(nil, got)) != string(wire.AppendPullResponse(nil, want)) {
+				t.Fatalf("limit %d, after %q: the encoded page differs from Pull's", limit, cursor)
+			}
+			if page.Changes != len(want.Changes) || page.Cursor != want.Cursor || page.HasMore != want.HasMore {
+				t.Fatalf("limit %d: told %+v of a page of %d changes to %s (has more %v)", limit, page, len(want.Changes), want.Cursor, want.HasMore)
+			}
+			changes += page.Changes
+			cursor = page.Cursor
+			if !page.HasMore || limit == 1 && changes >= 50 {
+				break
+			}
+		}
+		if limit != 1 && changes != 2500+len(w.reference()) {
+			t.Errorf("limit %d: %d changes, want %d", limit, changes, 2500+len(w.reference()))
+		}
+	}
+	out, _, err := s.AppendPull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: "garbage"}, []byte("kept"))
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeCursorInvalid || string(out) != "kept" {
+		t.Errorf("bad cursor: %q, %v", out, err)
+	}
+}
+
 // TestTwoWritersOneFile has two server stores write to one database file,
 // as an admin command does while the server runs: every change gets its
 // own sequence number, and a device that syncs through one of them
