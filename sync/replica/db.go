@@ -137,6 +137,11 @@ func (db *DB) hookWriter(ctx context.Context) error {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", checkpointBackstop/pageSize)); err != nil {
 		return err
 	}
+	// A burst of writes leaves the log file as large as it grew; once the
+	// log starts over, the writer cuts it back to a quarter of the backstop.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", checkpointBackstop/4)); err != nil {
+		return err
+	}
 	return conn.Raw(func(dc any) error {
 		c, ok := dc.(*sqlite3.SQLiteConn)
 		if !ok {

@@ -61,6 +61,10 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	if frames != 64<<20/4096 {
 		t.Errorf("writer checkpoints at %d pages of log, want %d (64 MiB)", frames, 64<<20/4096)
 	}
+	var limit int64
+	if err := db.Writer().QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != 16<<20 {
+		t.Errorf("log cut back to %d bytes (%v), want 16 MiB", limit, err)
+	}
 	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
