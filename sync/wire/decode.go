@@ -151,45 +151,18 @@ func (q *parser) object() ([]byte, bool) {
 
 func (q *parser) page(p *PullResponse) bool {
 	var ok bool
-	var n int64
-	if !q.lit(`{"protocol":`) {
+	if !q.versions(&p.Versions) {
 		return false
 	}
-	if n, ok = q.int(); !ok || int64(int(n)) != n {
-		return false
-	}
-	p.Protocol = int(n)
-	if !q.lit(`,"schema":`) {
-		return false
-	}
-	if n, ok = q.int(); !ok || int64(int(n)) != n {
-		return false
-	}
-	p.Schema = int(n)
 	if !q.lit(`,"since":`) {
 		return false
 	}
 	if p.Since, ok = q.str(); !ok || !q.lit(`,"changes":`) {
 		return false
 	}
-	if !q.lit("null") {
-		if !q.lit("[") {
-			return false
-		}
-		// Room for as many changes as the page could hold at 256 bytes a
-		// change (they take about 500), so that they are seldom moved.
-		p.Changes = make([]Change, 0, min((len(q.data)-q.i)/256+1, MaxPullLimit))
-		for first := true; !q.lit("]"); first = false {
-			if !first && !q.lit(",") {
-				return false
-			}
-			p.Changes = append(p.Changes, Change{})
-			if !q.change(&p.Changes[len(p.Changes)-1]) {
-				return false
-			}
-		}
-	}
-	if !q.lit(`,"cursor":`) {
+	// Room for as many changes as the page could hold at 256 bytes a
+	// change (they take about 500), so that they are seldom moved.
+	if !array(q, &p.Changes, min((len(q.data)-q.i)/256+1, MaxPullLimit), (*parser).change) || !q.lit(`,"cursor":`) {
 		return false
 	}
 	if p.Cursor, ok = q.str(); !ok || !q.lit(`,"has_more":`) {
@@ -267,41 +240,13 @@ func (q *parser) change(c *Change) bool {
 
 // push reads a push request in the form encoding/json writes it.
 func (q *parser) push(p *PushRequest) bool {
-	var ok bool
-	var n int64
-	if !q.lit(`{"protocol":`) {
+	if !q.versions(&p.Versions) {
 		return false
 	}
-	if n, ok = q.int(); !ok || int64(int(n)) != n {
-		return false
-	}
-	p.Protocol = int(n)
-	if !q.lit(`,"schema":`) {
-		return false
-	}
-	if n, ok = q.int(); !ok || int64(int(n)) != n {
-		return false
-	}
-	p.Schema = int(n)
 	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) {
 		return false
 	}
-	if !q.lit("null") {
-		if !q.lit("[") {
-			return false
-		}
-		p.Mutations = []Mutation{}
-		for first := true; !q.lit("]"); first = false {
-			if !first && !q.lit(",") {
-				return false
-			}
-			p.Mutations = append(p.Mutations, Mutation{})
-			if !q.mutation(&p.Mutations[len(p.Mutations)-1]) {
-				return false
-			}
-		}
-	}
-	return q.lit("}") && q.i == len(q.data)
+	return array(q, &p.Mutations, 0, (*parser).mutation) && q.lit("}") && q.i == len(q.data)
 }
 
 func (q *parser) mutation(m *Mutation) bool {
@@ -331,6 +276,50 @@ func (q *parser) mutation(m *Mutation) bool {
 		return false
 	}
 	return q.lit("}")
+}
+
+// versions reads the opening of a message up to its versions.
+func (q *parser) versions(v *Versions) bool {
+	var ok bool
+	var n int64
+	if !q.lit(`{"protocol":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	v.Protocol = int(n)
+	if !q.lit(`,"schema":`) {
+		return false
+	}
+	if n, ok = q.int(); !ok || int64(int(n)) != n {
+		return false
+	}
+	v.Schema = int(n)
+	return true
+}
+
+// array reads null, leaving *s nil, or an array whose elements elem
+// reads into *s, made with room for capHint.
+func array[T any](q *parser, s *[]T, capHint int, elem func(*parser, *T) bool) bool {
+	if q.lit("null") {
+		return true
+	}
+	if !q.lit("[") {
+		return false
+	}
+	*s = make([]T, 0, capHint)
+	for first := true; !q.lit("]"); first = false {
+		if !first && !q.lit(",") {
+			return false
+		}
+		var zero T
+		*s = append(*s, zero)
+		if !elem(q, &(*s)[len(*s)-1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // timestamp reads a string that is a clock reading.
