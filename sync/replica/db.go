@@ -12,6 +12,7 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"os"
@@ -62,10 +63,8 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	q.Set("_cache_size", "-65536")
 	dsn := "file:" + path + "?" + q.Encode()
 
-	write, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
+	commits := make(chan struct{}, 1)
+	write := sql.OpenDB(&writer{dsn: dsn, commits: commits})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
@@ -93,12 +92,8 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	ckpt.SetMaxOpenConns(1)
 
 	db := &DB{write: write, read: read, path: path, ckpt: ckpt,
-		commits: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+		commits: commits, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go db.checkpoints()
-	if err := db.hookWriter(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
 	if _, err := schema.Migrate(ctx, write, target); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -118,44 +113,71 @@ const (
 	checkpointBackstop = 64 << 20
 	// checkpointDelay gathers the commits of a burst into one checkpoint.
 	checkpointDelay = 20 * time.Millisecond
+	// checkpointTries is how many times a checkpoint that could not copy
+	// the whole log (a reader still needs part of it, or a commit was
+	// still writing) is tried again before the next commit.
+	checkpointTries = 50
 )
 
-// hookWriter sets the writer connection's checkpoints to the backstop and
-// has its commits wake the checkpoints. Should the pool ever replace the
-// connection, the new one checkpoints for itself, as SQLite does by
-// default.
-func (db *DB) hookWriter(ctx context.Context) error {
-	conn, err := db.write.Conn(ctx)
+// writer connects the writer's connections: each, should the pool ever
+// replace one (database/sql drops a connection whose transaction's context
+// ends), with its own checkpoints set to the backstop and a commit hook
+// that wakes the DB's.
+type writer struct {
+	dsn     string
+	commits chan<- struct{}
+	driver  sqlite3.SQLiteDriver
+}
+
+func (w *writer) Driver() driver.Driver { return &w.driver }
+
+func (w *writer) Connect(context.Context) (driver.Conn, error) {
+	dc, err := w.driver.Open(w.dsn)
+	if err != nil {
+		return nil, err
+	}
+	c := dc.(*sqlite3.SQLiteConn)
+	if err := setBackstop(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.RegisterCommitHook(func() int {
+		select {
+		case w.commits <- struct{}{}:
+		default:
+		}
+		return 0 // go on with the commit
+	})
+	return c, nil
+}
+
+// setBackstop sets c to checkpoint only a log grown past the backstop,
+// and to cut the log file back to a quarter of it once the log starts
+// over: a burst of writes leaves the file as large as it grew.
+func setBackstop(c *sqlite3.SQLiteConn) error {
+	rows, err := c.Query("PRAGMA page_size", nil)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	var pageSize int64
-	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
-		return err
+	v := make([]driver.Value, 1)
+	err = rows.Next(v)
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("page size: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", checkpointBackstop/pageSize)); err != nil {
-		return err
+	pageSize, ok := v[0].(int64)
+	if !ok || pageSize <= 0 {
+		return fmt.Errorf("page size %v", v[0])
 	}
-	// A burst of writes leaves the log file as large as it grew; once the
-	// log starts over, the writer cuts it back to a quarter of the backstop.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", checkpointBackstop/4)); err != nil {
-		return err
-	}
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*sqlite3.SQLiteConn)
-		if !ok {
-			return fmt.Errorf("writer connection is a %T, not SQLite's", dc)
+	for _, pragma := range []string{
+		fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", checkpointBackstop/pageSize),
+		fmt.Sprintf("PRAGMA journal_size_limit = %d", checkpointBackstop/4),
+	} {
+		if _, err := c.Exec(pragma, nil); err != nil {
+			return err
 		}
-		c.RegisterCommitHook(func() int {
-			select {
-			case db.commits <- struct{}{}:
-			default:
-			}
-			return 0 // go on with the commit
-		})
-		return nil
-	})
+	}
+	return nil
 }
 
 // checkpoints runs until Close, checkpointing after commits. A passive
@@ -175,9 +197,23 @@ func (db *DB) checkpoints() {
 			return
 		case <-time.After(checkpointDelay):
 		}
-		// A failed checkpoint loses nothing: the log keeps the pages, and
-		// the next checkpoint or the backstop copies them.
-		db.ckpt.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		// The hook runs as a commit begins, before its pages are in the
+		// log: a commit that takes longer than the delay to write is left
+		// for another try. A failed checkpoint loses nothing: the log
+		// keeps the pages, and the next checkpoint or the backstop copies
+		// them.
+		for tries := 0; tries < checkpointTries; tries++ {
+			var busy, log, copied int
+			err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+			if err != nil || copied >= log {
+				break
+			}
+			select {
+			case <-db.stop:
+				return
+			case <-time.After(checkpointDelay):
+			}
+		}
 	}
 }
 

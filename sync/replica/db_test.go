@@ -44,8 +44,9 @@ func TestPageSize(t *testing.T) {
 
 // TestCheckpointsBesideTheWriter: the writer's commits leave the
 // write-ahead log to the database's own checkpoints, which copy it into
-// the database file while the writer goes on; the writer checkpoints only
-// past the backstop; closing leaves the file alone the whole database.
+// the database file while the writer goes on, even once the writer's
+// connection has been replaced; the writer checkpoints only past the
+// backstop; closing leaves the file alone the whole database.
 func TestCheckpointsBesideTheWriter(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "server.db")
@@ -54,6 +55,26 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// A transaction whose context ends loses database/sql its connection;
+	// the one after it is set up alike. A temporary table, which lives as
+	// long as its connection, tells them apart.
+	if _, err := db.Writer().ExecContext(ctx, "CREATE TEMP TABLE first_connection (x)"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	if _, err := db.Writer().BeginTx(cctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); db.Writer().Stats().OpenConnections > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection of a cancelled transaction was kept")
+		}
+	}
+	var first int
+	if err := db.Writer().QueryRowContext(ctx, "SELECT count(*) FROM sqlite_temp_master WHERE name = 'first_connection'").Scan(&first); err != nil || first != 0 {
+		t.Fatalf("the writer kept its connection (%v)", err)
+	}
 	var frames int
 	if err := db.Writer().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&frames); err != nil {
 		t.Fatal(err)

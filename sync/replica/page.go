@@ -93,23 +93,27 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 	// what is left of it starts a new array, twice as large as the last up
 	// to 256 KiB, so that the rows already read are not copied as the page
 	// grows (and a slice taken stays valid however buf grows).
-	const rowRoom = 4 << 10
 	chunk := 4 << 10
 	var buf []byte
 	var cols sql.RawBytes
 	for rows.Next() {
-		if cap(buf)-len(buf) < rowRoom {
-			if chunks != nil {
-				buf = chunks.get()
-			} else {
-				chunk = min(2*chunk, chunkSize)
-				buf = make([]byte, 0, chunk)
-			}
-		}
 		var seq int64
 		var part int
 		if err := rows.Scan(&seq, &part, &cols); err != nil {
 			return nil, fmt.Errorf("query page: %w", err)
+		}
+		// A change's fields take about its columns' length and their
+		// names': twice the columns and some is room enough (were it not,
+		// append would move buf, and the rows before keep the old array).
+		switch room := 2*len(cols) + 512; {
+		case cap(buf)-len(buf) >= room:
+		case room > chunkSize: // a record far larger than any the app writes
+			buf = make([]byte, 0, room)
+		case chunks != nil:
+			buf = chunks.get()
+		default:
+			chunk = min(2*chunk, chunkSize)
+			buf = make([]byte, 0, max(chunk, room))
 		}
 		if part < 0 || part >= len(parts) {
 			return nil, fmt.Errorf("query page: part %d", part)
