@@ -192,26 +192,21 @@ func (db *DB) checkpoints() {
 			return
 		case <-db.commits:
 		}
-		select {
-		case <-db.stop:
-			return
-		case <-time.After(checkpointDelay):
-		}
 		// The hook runs as a commit begins, before its pages are in the
 		// log: a commit that takes longer than the delay to write is left
 		// for another try. A failed checkpoint loses nothing: the log
 		// keeps the pages, and the next checkpoint or the backstop copies
 		// them.
-		for tries := 0; tries < checkpointTries; tries++ {
-			var busy, log, copied int
-			err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
-			if err != nil || copied >= log {
-				break
-			}
+		for range checkpointTries {
 			select {
 			case <-db.stop:
 				return
 			case <-time.After(checkpointDelay):
+			}
+			var busy, log, copied int
+			err := db.ckpt.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
+			if err != nil || copied >= log {
+				break
 			}
 		}
 	}

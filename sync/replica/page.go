@@ -74,9 +74,8 @@ var pageQuery = sync.OnceValue(func() string {
 // ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
 // straight from the stored columns (the server's rows were checked when
 // they were written, and a first sync reads a million of them). page is
-// pageQuery prepared. The changes' fields are read into arrays of
-// chunks, if it is not nil, which the caller puts back into it once done
-// with the page; else into arrays of their own.
+// pageQuery prepared. The changes' fields are read into arrays of chunks,
+// which the caller may put back once done with the page.
 func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, limit int, chunks *pageChunks) ([]wire.Change, error) {
 	parts := scopeParts(unit, after)
 	var args []any
@@ -90,10 +89,9 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 	defer rows.Close()
 	changes := make([]wire.Change, 0, min(limit, 256))
 	// The changes' fields are slices of buf. A row that might not fit in
-	// what is left of it starts a new array, twice as large as the last up
-	// to 256 KiB, so that the rows already read are not copied as the page
-	// grows (and a slice taken stays valid however buf grows).
-	chunk := 4 << 10
+	// what is left of it starts a new array, so that the rows already read
+	// are not copied as the page grows (and a slice taken stays valid
+	// however buf grows).
 	var buf []byte
 	var cols sql.RawBytes
 	for rows.Next() {
@@ -109,11 +107,8 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 		case cap(buf)-len(buf) >= room:
 		case room > chunkSize: // a record far larger than any the app writes
 			buf = make([]byte, 0, room)
-		case chunks != nil:
-			buf = chunks.get()
 		default:
-			chunk = min(2*chunk, chunkSize)
-			buf = make([]byte, 0, max(chunk, room))
+			buf = chunks.get()
 		}
 		if part < 0 || part >= len(parts) {
 			return nil, fmt.Errorf("query page: part %d", part)

@@ -971,7 +971,7 @@ func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, er
 // data, oldest change first. A cursor that is malformed, of another
 // database or ahead of this one's changes fails with CodeCursorInvalid.
 func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
-	return s.pull(ctx, deviceID, req, nil)
+	return s.pull(ctx, deviceID, req, &pageChunks{}) // the page keeps its arrays
 }
 
 // PullAnswer is what AppendPull tells of the page it encoded.
@@ -994,7 +994,7 @@ func (s *Server) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.P
 	return wire.AppendPullResponse(dst, resp), PullAnswer{Changes: len(resp.Changes), Cursor: resp.Cursor, HasMore: resp.HasMore}, nil
 }
 
-// pull is Pull, the changes' fields read into chunks if not nil.
+// pull is Pull, the changes' fields read into chunks.
 func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *pageChunks) (*wire.PullResponse, error) {
 	limit := req.Limit
 	if limit <= 0 || limit > wire.MaxPullLimit {
