@@ -300,11 +300,7 @@ func decode(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return e
-		}
-		return errorf(CodeMalformed, "body is not a valid message: %v", err)
+		return malformed(err, "body is not a valid message")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		var e *Error
@@ -316,6 +312,16 @@ func decode(r io.Reader, v any) error {
 	return nil
 }
 
+// malformed returns the *Error err is or wraps (a body past the limit),
+// else a CodeMalformed error saying what with err.
+func malformed(err error, what string) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errorf(CodeMalformed, "%s: %v", what, err)
+}
+
 // DecodePushRequest reads and checks a push request: versions, batch size
 // and the numbering of the mutations (positive and consecutive). It does
 // not check the mutations' content: that is per mutation, see
@@ -323,11 +329,7 @@ func decode(r io.Reader, v any) error {
 func DecodePushRequest(r io.Reader) (*PushRequest, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return nil, e
-		}
-		return nil, errorf(CodeMalformed, "body cannot be read: %v", err)
+		return nil, malformed(err, "body cannot be read")
 	}
 	return ParsePushRequest(data)
 }
