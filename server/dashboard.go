@@ -99,16 +99,6 @@ func text(key string, lang schema.Lang) string {
 	return t[0]
 }
 
-// page is what every dashboard template gets.
-type page struct {
-	Lang   schema.Lang
-	Title  string
-	Page   string
-	Signed bool
-	Error  string
-	Data   any
-}
-
 func (s *Server) render(c *fiber.Ctx, name string, lang schema.Lang, data map[string]any) error {
 	t, err := template.New("").Funcs(template.FuncMap{"t": func(k string) string { return text(k, lang) }}).
 		ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")

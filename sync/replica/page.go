@@ -128,21 +128,25 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 const chunkSize = 256 << 10
 
 // chunkPool keeps the arrays of pages encoded, for the pages to come.
-var chunkPool = sync.Pool{New: func() any { return make([]byte, 0, chunkSize) }}
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, chunkSize)
+	return &b
+}}
 
 // pageChunks are the arrays one page is read into.
-type pageChunks struct{ taken [][]byte }
+type pageChunks struct{ taken []*[]byte }
 
 func (c *pageChunks) get() []byte {
-	b := chunkPool.Get().([]byte)
+	b := chunkPool.Get().(*[]byte)
 	c.taken = append(c.taken, b)
-	return b[:0]
+	return (*b)[:0]
 }
 
 // release puts the arrays back: the page read into them is done with.
 func (c *pageChunks) release() {
 	for _, b := range c.taken {
-		chunkPool.Put(b[:0])
+		*b = (*b)[:0]
+		chunkPool.Put(b)
 	}
 	c.taken = nil
 }
