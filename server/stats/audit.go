@@ -55,33 +55,25 @@ type system struct {
 	queued  []bool
 	work    []int32
 	locked  []bool // cells a reader has already seen in a final period
-	ownUnit []bool // per group, in the current insider mode
+	gs      []int  // the published groups, in the order of the counts
+	orgMuni map[[2]int][]int // an organisation's units in a municipality
 }
 
 func (p *Publication) newSystem(inds []Indicator) *system {
 	g := p.grid
-	G := len(p.groups)
-	s := &system{p: p, inds: inds, size: len(g.units) * G}
-	n := s.size * len(inds)
-	s.lo, s.hi = make([]int64, n), make([]int64, n)
-	s.srcLo, s.srcHi = make([]int32, n), make([]int32, n)
-	s.queued = make([]bool, 0)
-	s.locked = make([]bool, n)
+	s := &system{p: p, inds: inds, orgMuni: map[[2]int][]int{}}
 	var units, munis, orgs []int
 	for gi, gr := range p.groups {
 		switch {
 		case gr.dim == ByUnit:
 			units = append(units, gi)
+			key := [2]int{gr.org, gr.muni}
+			s.orgMuni[key] = append(s.orgMuni[key], gi)
 		case gr.dim == ByMunicipality:
 			munis = append(munis, gi)
 		case gr.dim == ByOrganisation:
 			orgs = append(orgs, gi)
 		}
-	}
-	of := map[int][]int{} // a municipality's or organisation's units
-	for _, u := range units {
-		of[p.groups[u].muni] = append(of[p.groups[u].muni], u)
-		of[p.groups[u].org] = append(of[p.groups[u].org], u)
 	}
 	rangeOf := func(d Dim) []int {
 		var out []int
@@ -91,15 +83,29 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		return out
 	}
 	genders, ages := rangeOf(ByGender), rangeOf(ByAgeBand)
-	published := []int{0}
-	published = append(published, genders...)
-	published = append(published, ages...)
-	published = append(published, units...)
-	published = append(published, munis...)
-	published = append(published, orgs...)
+	s.gs = append([]int{0}, genders...)
+	s.gs = append(s.gs, ages...)
+	s.gs = append(s.gs, units...)
+	s.gs = append(s.gs, munis...)
+	s.gs = append(s.gs, orgs...)
+	local := make([]int, len(p.groups))
+	for l, gi := range s.gs {
+		local[gi] = l
+	}
+	GL := len(s.gs)
+	s.size = len(g.units) * GL
+	n := s.size * len(inds)
+	s.lo, s.hi = make([]int64, n), make([]int64, n)
+	s.srcLo, s.srcHi = make([]int32, n), make([]int32, n)
+	s.locked = make([]bool, n)
+	of := map[int][]int{} // a municipality's or organisation's units
+	for _, u := range units {
+		of[p.groups[u].muni] = append(of[p.groups[u].muni], u)
+		of[p.groups[u].org] = append(of[p.groups[u].org], u)
+	}
 	for f := range inds {
 		base := f * s.size
-		v := func(t, gi int) int32 { return int32(base + t*G + gi) }
+		v := func(t, gi int) int32 { return int32(base + t*GL + local[gi]) }
 		line := func(t, sum int, parts []int) {
 			if len(parts) == 0 {
 				return
@@ -124,7 +130,7 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 			}
 		}
 		for t := g.fragments; t < len(g.units); t++ {
-			for _, gi := range published {
+			for _, gi := range s.gs {
 				l := []int32{v(t, gi)}
 				for _, part := range g.units[t].parts {
 					l = append(l, v(part, gi))
@@ -134,14 +140,12 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		}
 	}
 	if len(inds) > 1 {
-		for t := range g.units {
-			for _, gi := range published {
-				l := []int32{int32(t*G + gi)}
-				for f := 1; f < len(inds); f++ {
-					l = append(l, int32(f*s.size+t*G+gi))
-				}
-				s.lines = append(s.lines, l)
+		for c := 0; c < s.size; c++ {
+			l := []int32{int32(c)}
+			for f := 1; f < len(inds); f++ {
+				l = append(l, int32(f*s.size+c))
 			}
+			s.lines = append(s.lines, l)
 		}
 	}
 	s.byVar = make([][]int32, n)
@@ -151,18 +155,19 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		}
 	}
 	s.queued = make([]bool, len(s.lines))
-	s.ownUnit = make([]bool, G)
 	return s
 }
 
-// split returns the family member and cell of a count.
-func (s *system) split(x int) (Indicator, int) { return s.inds[x/s.size], x % s.size }
+// split returns the family member and the publication's cell of a count.
+func (s *system) split(x int) (Indicator, int) {
+	c := x % s.size
+	GL := len(s.gs)
+	return s.inds[x/s.size], s.p.cell(c/GL, s.gs[c%GL])
+}
 
 // publishedCell reports whether count x is a published cell.
 func (s *system) publishedCell(x int) bool {
-	_, c := s.split(x)
-	G := len(s.p.groups)
-	return s.p.published(c/G, c%G)
+	return (x%s.size)/len(s.gs) >= s.p.grid.fragments
 }
 
 // part returns organisation o's part of count x (o < 0: nobody's).
@@ -191,10 +196,8 @@ func (s *system) part(x, o int) int64 {
 		return 0
 	case ByMunicipality:
 		var sum int64
-		for u := p.dims[ByUnit][0]; u < p.dims[ByUnit][1]; u++ {
-			if p.groups[u].org == o && p.groups[u].muni == gi {
-				sum += n[t*G+u]
-			}
+		for _, u := range s.orgMuni[[2]int{o, gi}] {
+			sum += n[t*G+u]
 		}
 		return sum
 	case ByGender, ByAgeBand:
@@ -217,6 +220,11 @@ func (s *system) run(o int) []int {
 	p := s.p
 	k := p.K
 	G := len(p.groups)
+	var small [][2]int64 // the preimages of the values up to k+3
+	for v := range k + 4 {
+		lo, hi := Preimage(v, k)
+		small = append(small, [2]int64{lo, hi})
+	}
 	for x := range s.lo {
 		ind, c := s.split(x)
 		t, gi := c/G, c%G
@@ -232,7 +240,11 @@ func (s *system) run(o int) []int {
 		case tab.withheld[c]:
 			s.lo[x], s.hi[x] = max(0, k-part), unbounded
 		default:
-			lo, hi := Preimage(tab.value[c], k)
+			v := tab.value[c]
+			lo, hi := v-2, v+2
+			if v < k+4 {
+				lo, hi = small[v][0], small[v][1]
+			}
 			s.lo[x], s.hi[x] = max(0, lo-part), hi-part
 		}
 	}

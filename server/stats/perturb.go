@@ -31,43 +31,53 @@ type Outcome struct {
 // -2 to +2 with probabilities 1, 2, 4, 2, 1 in ten. Every row's mean is n
 // to the per-mille.
 func Outcomes(n, k int64) []Outcome {
+	row, m := outcomes(n, k)
+	return row[:m]
+}
+
+// outcomes returns the row of n, without allocating.
+func outcomes(n, k int64) ([5]Outcome, int) {
 	switch {
 	case n <= 0:
-		return []Outcome{{0, 1000}}
+		return [5]Outcome{{0, 1000}}, 1
 	case n < k:
 		up := int(1000 * n / k)
-		return []Outcome{{0, 1000 - up}, {k, up}}
+		return [5]Outcome{{0, 1000 - up}, {k, up}}, 2
 	case n == k:
 		zero := int(600 / k)
-		return []Outcome{{0, zero}, {k, 600 - zero}, {k + 1, 200}, {k + 2, 200}}
+		return [5]Outcome{{0, zero}, {k, 600 - zero}, {k + 1, 200}, {k + 2, 200}}, 4
 	case n == k+1:
-		return []Outcome{{k, 250}, {k + 1, 500}, {k + 2, 250}}
+		return [5]Outcome{{k, 250}, {k + 1, 500}, {k + 2, 250}}, 3
 	}
-	return []Outcome{{n - 2, 100}, {n - 1, 200}, {n, 400}, {n + 1, 200}, {n + 2, 100}}
+	return [5]Outcome{{n - 2, 100}, {n - 1, 200}, {n, 400}, {n + 1, 200}, {n + 2, 100}}, 5
 }
 
 // Perturb returns the published value of a count n whose cell key is key,
 // with threshold k: the outcome of n's row of the table at the key's
 // position. It is deterministic: the same n and key give the same value.
 func Perturb(n int64, key uint32, k int64) int64 {
-	row := Outcomes(n, k)
+	row, m := outcomes(n, k)
 	at := permille(key)
-	for _, o := range row {
+	for _, o := range row[:m] {
 		if at < o.P {
 			return o.Value
 		}
 		at -= o.P
 	}
-	return row[len(row)-1].Value
+	return row[m-1].Value
 }
 
 // Preimage returns the true counts a published count p can come from,
 // [lo, hi], with threshold k: what a reader learns by inverting the
 // table. Every preimage is a range without gaps.
 func Preimage(p, k int64) (lo, hi int64) {
+	if p >= k+4 {
+		return p - 2, p + 2 // only the rows of the general noise reach it
+	}
 	lo, hi = -1, -1
 	for n := max(0, p-k-2); n <= p+k+2; n++ {
-		for _, o := range Outcomes(n, k) {
+		row, m := outcomes(n, k)
+		for _, o := range row[:m] {
 			if o.Value == p && o.P > 0 {
 				if lo < 0 {
 					lo = n

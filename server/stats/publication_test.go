@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -407,9 +408,16 @@ func TestRecordKeys(t *testing.T) {
 }
 
 // BenchmarkPublication builds the publication of a region's year, with its
-// audit: BRYGGA_BENCH_EVENTS contacts (20,000 by default) in 5 units.
+// audit: BRYGGA_BENCH_EVENTS contacts (20,000 by default) with their
+// exchanges, handouts, reversals and referrals, in a region of 12
+// organisations, 40 units and 8 municipalities (Jämtland Härjedalen's
+// size).
 func BenchmarkPublication(b *testing.B) {
-	d := newDataset(b, 11, benchEvents())
+	var units []regionUnit
+	for i := range 40 {
+		units = append(units, regionUnit{i % 12, fmt.Sprintf("23%02d", 1+i%8)})
+	}
+	d := newRegion(b, 11, benchEvents(), 12, units)
 	var pub *stats.Publication
 	for b.Loop() {
 		pub = build(b, d, now)

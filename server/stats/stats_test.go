@@ -103,6 +103,19 @@ func (d *dataset) push(t testing.TB) {
 // and referrals over 2026, then corrects and voids some of them, all
 // through the sync engine's push.
 func newDataset(t testing.TB, seed uint64, n int) *dataset {
+	return newRegion(t, seed, n, 3, []regionUnit{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}})
+}
+
+// regionUnit is a unit of a region: its organisation, by number, and its
+// municipality.
+type regionUnit struct {
+	org  int
+	area string
+}
+
+// newRegion makes a dataset as newDataset does, in a region of orgs
+// organisations and the units given.
+func newRegion(t testing.TB, seed uint64, n, orgCount int, units []regionUnit) *dataset {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	s, err := replica.OpenServer(ctx, filepath.Join(t.TempDir(), "s.db"), replica.ServerConfig{Now: func() time.Time { return now }})
@@ -119,14 +132,15 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgRegion, Name: "Region Jämtland Härjedalen", RegionCode: "23", Active: true},
 	}
+	for i := len(orgs); i < orgCount; i++ {
+		orgs = append(orgs, &schema.Organisation{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgNGO, Name: fmt.Sprintf("Förening %d", i), RegionCode: "23", Active: true})
+	}
+	orgs = orgs[:orgCount]
 	var refs []schema.Record
 	for _, o := range orgs {
 		refs = append(refs, o)
 	}
-	for i, u := range []struct {
-		org  int
-		area string
-	}{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}} {
+	for i, u := range units {
 		def := unitDef{id: uuid.Must(uuid.NewV7()), org: orgs[u.org].ID, area: u.area, staff: uuid.Must(uuid.NewV7()), device: uuid.Must(uuid.NewV7())}
 		d.units = append(d.units, def)
 		refs = append(refs, &schema.Unit{ID: def.id, OrgID: def.org, Name: fmt.Sprintf("Enhet %d", i), AreaCode: u.area, Active: true},
