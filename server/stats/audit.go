@@ -54,8 +54,8 @@ type system struct {
 	srcHi   []int32
 	queued  []bool
 	work    []int32
-	locked  []bool // cells a reader has already seen in a final period
-	gs      []int  // the published groups, in the order of the counts
+	locked  []bool           // cells a reader has already seen in a final period
+	gs      []int            // the published groups, in the order of the counts
 	orgMuni map[[2]int][]int // an organisation's units in a municipality
 }
 
