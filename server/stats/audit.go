@@ -32,14 +32,25 @@ type AuditStats struct {
 const unbounded = int64(1) << 50
 
 // auditFamilies are the indicators the audit reasons over together: the
-// referrals to each service add up to the referrals.
+// contacts with the unique clients, who are at most the contacts; the
+// referrals with the referrals to each service, which add up to them, and
+// the referrals attended, at most the referrals. The first member of a
+// family with more than one is what the others add up to or bound.
 func auditFamilies() [][]Indicator {
 	refs := []Indicator{Referrals}
 	for _, c := range schema.ServiceCategoryEnum.Codes() {
 		refs = append(refs, ReferralsTo(schema.ServiceCategory(c)))
 	}
-	return [][]Indicator{{Contacts}, {NaloxoneHandouts}, {Reversals}, refs, {ReferralsAttended}}
+	refs = append(refs, ReferralsAttended)
+	return [][]Indicator{{Contacts, UniqueClients}, {NaloxoneHandouts}, {Reversals}, refs}
 }
+
+// How a line's counts relate.
+const (
+	sumLine   uint8 = iota // the first is the sum of the others
+	boundLine              // the first is at most the second
+	subLine                // the first is at most the sum of the others
+)
 
 // system is the reasoning of one family: its counts (family member *
 // cells + cell) and the sums between them, each line's sum first.
@@ -47,6 +58,7 @@ type system struct {
 	p       *Publication
 	inds    []Indicator
 	lines   [][]int32 // each line: the sum, then its parts
+	kinds   []uint8   // each line's relation
 	byVar   [][]int32 // the lines of each count
 	size    int       // cells of one indicator
 	lo, hi  []int64
@@ -103,10 +115,26 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		of[p.groups[u].muni] = append(of[p.groups[u].muni], u)
 		of[p.groups[u].org] = append(of[p.groups[u].org], u)
 	}
-	for f := range inds {
+	add := func(kind uint8, l []int32) {
+		s.lines = append(s.lines, l)
+		s.kinds = append(s.kinds, kind)
+	}
+	for f, ind := range inds {
 		base := f * s.size
 		v := func(t, gi int) int32 { return int32(base + t*GL + local[gi]) }
-		line := func(t, sum int, parts []int) {
+		// Unique clients do not add up: a whole is at most the sum of its
+		// parts and at least each of them.
+		line := func(l []int32) {
+			if ind != UniqueClients {
+				add(sumLine, l)
+				return
+			}
+			add(subLine, l)
+			for _, x := range l[1:] {
+				add(boundLine, []int32{x, l[0]})
+			}
+		}
+		group := func(t, sum int, parts []int) {
 			if len(parts) == 0 {
 				return
 			}
@@ -114,19 +142,19 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 			for _, q := range parts {
 				l = append(l, v(t, q))
 			}
-			s.lines = append(s.lines, l)
+			line(l)
 		}
 		for t := range g.units {
-			line(t, 0, genders)
-			line(t, 0, ages)
-			line(t, 0, units)
-			line(t, 0, munis)
-			line(t, 0, orgs)
+			group(t, 0, genders)
+			group(t, 0, ages)
+			group(t, 0, units)
+			group(t, 0, munis)
+			group(t, 0, orgs)
 			for _, m := range munis {
-				line(t, m, of[m])
+				group(t, m, of[m])
 			}
 			for _, o := range orgs {
-				line(t, o, of[o])
+				group(t, o, of[o])
 			}
 		}
 		for t := g.fragments; t < len(g.units); t++ {
@@ -135,17 +163,26 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 				for _, part := range g.units[t].parts {
 					l = append(l, v(part, gi))
 				}
-				s.lines = append(s.lines, l)
+				line(l)
 			}
 		}
 	}
-	if len(inds) > 1 {
+	for f, ind := range inds[1:] {
+		if ind == UniqueClients || ind == ReferralsAttended {
+			for c := 0; c < s.size; c++ {
+				add(boundLine, []int32{int32((f+1)*s.size + c), int32(c)})
+			}
+		}
+	}
+	if len(inds) > 2 {
 		for c := 0; c < s.size; c++ {
 			l := []int32{int32(c)}
-			for f := 1; f < len(inds); f++ {
-				l = append(l, int32(f*s.size+c))
+			for f, ind := range inds[1:] {
+				if ind != ReferralsAttended {
+					l = append(l, int32((f+1)*s.size+c))
+				}
 			}
-			s.lines = append(s.lines, l)
+			add(sumLine, l)
 		}
 	}
 	s.byVar = make([][]int32, n)
@@ -233,6 +270,11 @@ func (s *system) run(o int) []int {
 		gr := p.groups[gi]
 		s.srcLo[x], s.srcHi[x] = -1, -1
 		switch {
+		case o >= 0 && ind == UniqueClients:
+			// A manager knows their own clients, whom the region's
+			// unique clients hold without adding them up: the reasoning
+			// leaves unique clients to the outside reader.
+			s.lo[x], s.hi[x] = 0, unbounded
 		case o >= 0 && ((gr.dim == ByUnit && gr.org == o) || (gr.dim == ByOrganisation && gi == o)):
 			s.lo[x], s.hi[x] = 0, 0
 		case t < p.grid.fragments || !p.published(t, gi):
@@ -265,6 +307,9 @@ func (s *system) run(o int) []int {
 			continue
 		}
 		ind, c := s.split(x)
+		if o >= 0 && ind == UniqueClients {
+			continue
+		}
 		if v := p.cells[ind].n[c] - s.part(x, o); v >= 1 && v < k {
 			pinned = append(pinned, x)
 		}
@@ -275,6 +320,13 @@ func (s *system) run(o int) []int {
 // propagate tightens the bounds of line li's counts from one another.
 func (s *system) propagate(li int32) {
 	l := s.lines[li]
+	if s.kinds[li] == boundLine {
+		a, b := l[0], l[1]
+		s.set(li, a, s.lo[a], s.hi[b])
+		s.set(li, b, s.lo[a], s.hi[b])
+		return
+	}
+	exact := s.kinds[li] == sumLine
 	sum := l[0]
 	var loParts, hiParts int64
 	inf := 0
@@ -286,26 +338,13 @@ func (s *system) propagate(li int32) {
 			hiParts += s.hi[x]
 		}
 	}
-	set := func(x int32, lo, hi int64) {
-		changed := false
-		if lo > s.lo[x] {
-			s.lo[x], s.srcLo[x], changed = lo, li, true
-		}
-		if hi < s.hi[x] {
-			s.hi[x], s.srcHi[x], changed = hi, li, true
-		}
-		if changed {
-			for _, o := range s.byVar[x] {
-				if o != li && !s.queued[o] {
-					s.queued[o] = true
-					s.work = append(s.work, o)
-				}
-			}
-		}
-	}
+	set := func(x int32, lo, hi int64) { s.set(li, x, lo, hi) }
 	hiSum := unbounded
 	if inf == 0 {
 		hiSum = hiParts
+	}
+	if !exact {
+		loParts = 0 // a whole of clients is at least each part, not their sum
 	}
 	set(sum, loParts, hiSum)
 	sLo, sHi := s.lo[sum], s.hi[sum]
@@ -322,10 +361,30 @@ func (s *system) propagate(li int32) {
 		if othersInf == 0 {
 			newLo = max(lo, sLo-othersHi)
 		}
-		if sHi < unbounded {
+		if exact && sHi < unbounded {
 			newHi = min(hi, sHi-(loParts-lo))
 		}
 		set(x, newLo, newHi)
+	}
+}
+
+// set tightens count x's bounds to [lo, hi] where that is tighter, as line
+// li found, and queues the count's other lines if it moved.
+func (s *system) set(li, x int32, lo, hi int64) {
+	changed := false
+	if lo > s.lo[x] {
+		s.lo[x], s.srcLo[x], changed = lo, li, true
+	}
+	if hi < s.hi[x] {
+		s.hi[x], s.srcHi[x], changed = hi, li, true
+	}
+	if changed {
+		for _, o := range s.byVar[x] {
+			if o != li && !s.queued[o] {
+				s.queued[o] = true
+				s.work = append(s.work, o)
+			}
+		}
 	}
 }
 

@@ -425,3 +425,36 @@ func BenchmarkPublication(b *testing.B) {
 	b.ReportMetric(float64(pub.Audit.Took.Milliseconds()), "audit-ms")
 	b.ReportMetric(float64(pub.Audit.Withheld), "withheld")
 }
+
+// TestAuditAgainstTheInsider builds the case where perturbation alone
+// gives most away to a manager: every week, a unit of one organisation
+// with many contacts and, in the same municipality, a unit of another with
+// one to three. The manager of the first knows their own figures exactly;
+// the municipality's figure less theirs leaves the other's with the noise
+// of one cell. After the audit, no count from 1 to k-1 is pinned, as an
+// outside reader or as either manager.
+func TestAuditAgainstTheInsider(t *testing.T) {
+	d := newRegion(t, 8, 0, 2, []regionUnit{{0, "2380"}, {1, "2380"}, {1, "2321"}})
+	rng := rand.New(rand.NewPCG(8, 8))
+	contact := func(u unitDef, at time.Time) {
+		d.queue(u, &schema.Contact{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at},
+			Gender: schema.GenderMan, AgeBand: schema.Age30to39, Setting: schema.SettingStreet, AreaCode: u.area})
+	}
+	for day := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC); day.Before(time.Date(2026, 12, 20, 0, 0, 0, 0, time.UTC)); day = day.AddDate(0, 0, 7) {
+		for range 20 + rng.IntN(20) {
+			contact(d.units[0], day.Add(time.Duration(rng.IntN(6*24))*time.Hour))
+		}
+		for range 1 + rng.IntN(3) {
+			contact(d.units[1], day.Add(time.Duration(rng.IntN(6*24))*time.Hour))
+		}
+	}
+	d.push(t)
+	pub := build(t, d, now)
+	t.Logf("audit: %+v", pub.Audit)
+	if pub.Audit.Unresolved != 0 {
+		t.Errorf("audit: %+v", pub.Audit)
+	}
+	if n := stats.Repinned(pub); n != 0 {
+		t.Errorf("after the audit, %d small counts are still pinned", n)
+	}
+}
