@@ -205,8 +205,11 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if pub.Audit.Unresolved > 0 {
+		s.log.Warn("report audit left counts pinned", "unresolved", pub.Audit.Unresolved, "request_id", requestID(c))
+	}
 	rep := pub.Report(period, year, by)
-	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+string(rep.By), "ok", int64(len(rep.Rows)), requestID(c))
+	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+c.Query("by", "total"), "ok", int64(len(rep.Rows)), requestID(c))
 	if format == "csv" {
 		var buf bytes.Buffer
 		if err := rep.WriteCSV(&buf); err != nil {
