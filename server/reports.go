@@ -189,6 +189,14 @@ func (s *Server) reportQuery(c *fiber.Ctx) (stats.Period, int, stats.Dim, error)
 	return period, year, by, nil
 }
 
+// byName names a breakdown in the audit log.
+func byName(by stats.Dim) string {
+	if by == stats.ByTotal {
+		return "total"
+	}
+	return string(by)
+}
+
 // getReport serves the authority one table of the region's publication:
 // aggregates only, perturbed, audited, every pull audited.
 func (s *Server) getReport(c *fiber.Ctx) error {
@@ -209,7 +217,7 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 		s.log.Warn("report audit left counts pinned", "unresolved", pub.Audit.Unresolved, "request_id", requestID(c))
 	}
 	rep := pub.Report(period, year, by)
-	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+c.Query("by", "total"), "ok", int64(len(rep.Rows)), requestID(c))
+	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+byName(by), "ok", int64(len(rep.Rows)), requestID(c))
 	if format == "csv" {
 		var buf bytes.Buffer
 		if err := rep.WriteCSV(&buf); err != nil {

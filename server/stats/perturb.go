@@ -4,15 +4,12 @@ import "math"
 
 // The cell-key perturbation of the authority's reports (docs/REPORTS.md).
 // Record keys are integers in [0, 2^32); a cell's key is the sum of its
-// records' keys modulo 2^32, and its position in the key space, in
+// records' keys modulo 2^32 (uint32 arithmetic), and its position in the key space, in
 // per-mille, chooses the noise from the perturbation table.
 
 // DefaultK is the disclosure threshold: no count from 1 to K-1 is
 // published to the authority, and no sum of fewer than K records.
 const DefaultK = 5
-
-// keySpace is the modulus of record and cell keys.
-const keySpace = 1 << 32
 
 // permille returns the position of a cell key in the key space, 0 to 999.
 func permille(key uint32) int { return int(uint64(key) * 1000 >> 32) }
