@@ -26,8 +26,8 @@ func isoWeekStart(y int) int64 {
 }
 
 // grid lists the time units of the publication of the calendar years
-// [from, to] and the ISO years [from, toISO]: fragments first, then weeks,
-// months, quarters and years, each period with the units it sums.
+// [from, to] and the ISO years [fromISO, toISO]: fragments first, then
+// weeks, months, quarters and years, each period with the units it sums.
 type grid struct {
 	units     []span
 	fragments int            // units[:fragments] are the fragments
@@ -37,9 +37,9 @@ type grid struct {
 	endDay    int64
 }
 
-func newGrid(from, to, toISO int) *grid {
+func newGrid(from, to, fromISO, toISO int) *grid {
 	g := &grid{byKey: map[string]int{}, dayUnit: map[int64]int{}}
-	g.firstDay = min(civil(from, time.January, 1), isoWeekStart(from))
+	g.firstDay = min(civil(from, time.January, 1), isoWeekStart(fromISO))
 	g.endDay = max(civil(to+1, time.January, 1), isoWeekStart(toISO+1))
 	// Fragments: runs of days in one week and one month.
 	type wm struct{ w, m int64 }
@@ -72,7 +72,7 @@ func newGrid(from, to, toISO int) *grid {
 		}
 		return out
 	}
-	for y := from; y <= toISO; y++ {
+	for y := fromISO; y <= toISO; y++ {
 		for w := isoWeekStart(y); w < isoWeekStart(y+1); w += 7 {
 			add(span{kind: Week, key: Week.key(date(w)), year: y, first: w, end: w + 7, parts: fragsOf(w, w+7)})
 		}
@@ -104,4 +104,11 @@ func (g *grid) periods(p Period, y int) []int {
 		}
 	}
 	return out
+}
+
+// isoYear returns the ISO year of the first of January of the calendar
+// year y: y, or y-1 when the day lies in the last week of the year before.
+func isoYear(y int) int {
+	iy, _ := time.Date(y, time.January, 1, 12, 0, 0, 0, time.UTC).ISOWeek()
+	return iy
 }

@@ -61,6 +61,9 @@ type Publication struct {
 	dims   map[Dim][2]int // the published groups of each breakdown
 	hidden map[int][2]int // an organisation group's hidden groups
 	final  []bool         // per time unit
+	// devices and now are what the status of periods was decided from.
+	devices []device
+	now     time.Time
 	cells  map[Indicator]*cellTable
 }
 
@@ -134,14 +137,16 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	if minAt.Valid {
 		first = min(cur, time.UnixMilli(minAt.Int64).In(zone).Year())
 	}
-	p.grid = newGrid(first, cur, max(cur, curISO))
+	p.grid = newGrid(first, cur, isoYear(first), max(cur, curISO))
 	units, err := p.readGroups(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	if p.final, err = p.grid.status(ctx, tx, now); err != nil {
+	if p.devices, err = readDevices(ctx, tx); err != nil {
 		return nil, err
 	}
+	p.now = now
+	p.final = p.grid.status(p.devices, now)
 	if err := p.count(ctx, tx, units); err != nil {
 		return nil, err
 	}
@@ -264,28 +269,32 @@ func (p *Publication) readGroups(ctx context.Context, tx *sql.Tx) (map[string]in
 	return unitGroup, nil
 }
 
-// status returns, per time unit, whether it is final: it has ended and
-// every device enrolled before its end and not revoked has synced since.
-func (g *grid) status(ctx context.Context, tx *sql.Tx, now time.Time) ([]bool, error) {
+// device is what the status of periods needs of a device not revoked.
+type device struct{ enrolled, synced int64 }
+
+// readDevices reads the devices not revoked: when each was enrolled and
+// last synced (pushed or pulled).
+func readDevices(ctx context.Context, tx *sql.Tx) ([]device, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT enrolled_at, max(COALESCE(last_push_at, 0), COALESCE(last_pull_at, 0))
 		FROM devices WHERE revoked_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("stats: publication: devices: %w", err)
 	}
-	type dev struct{ enrolled, synced int64 }
-	var devs []dev
+	defer rows.Close()
+	var devs []device
 	for rows.Next() {
-		var d dev
+		var d device
 		if err := rows.Scan(&d.enrolled, &d.synced); err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("stats: publication: devices: %w", err)
 		}
 		devs = append(devs, d)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stats: publication: devices: %w", err)
-	}
+	return devs, rows.Err()
+}
+
+// status returns, per time unit, whether it is final: it has ended and
+// every device enrolled before its end and not revoked has synced since.
+func (g *grid) status(devs []device, now time.Time) []bool {
 	nowMs := now.UnixMilli()
 	final := make([]bool, len(g.units))
 	for i, u := range g.units {
@@ -301,7 +310,7 @@ func (g *grid) status(ctx context.Context, tx *sql.Tx, now time.Time) ([]bool, e
 			}
 		}
 	}
-	return final, nil
+	return final
 }
 
 // atom is the finest cell the publication counts in: a fragment, unit,

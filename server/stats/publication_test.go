@@ -154,6 +154,18 @@ func TestPublication(t *testing.T) {
 	if n := stats.Repinned(pub); n != 0 {
 		t.Errorf("after the audit, %d small counts are still pinned", n)
 	}
+	// A year before the first record: every period and group, zeros.
+	before := pub.Report(stats.Month, 2025, stats.ByGender)
+	if len(before.Periods) != 12 || len(before.Rows) != 12*5 {
+		t.Fatalf("2025: %d periods, %d rows", len(before.Periods), len(before.Rows))
+	}
+	for _, row := range before.Rows {
+		for ind, c := range row.Indicators {
+			if counted(ind) && (c.Value == nil || *c.Value != 0) || !counted(ind) && !c.Withheld || row.Status != stats.Final {
+				t.Fatalf("2025 %s %s %s: %+v, %s", row.Period, row.Group, ind, c, row.Status)
+			}
+		}
+	}
 	groups := map[stats.Dim]int{stats.ByTotal: 0, stats.ByGender: 4, stats.ByAgeBand: 8, stats.ByUnit: 5, stats.ByMunicipality: 3, stats.ByOrganisation: 3}
 	periods := map[stats.Period]int{stats.Week: 53, stats.Month: 12, stats.Quarter: 4, stats.Year: 1}
 	totals := map[string]stats.Cell{}
