@@ -64,7 +64,7 @@ type Publication struct {
 	// devices and now are what the status of periods was decided from.
 	devices []device
 	now     time.Time
-	cells  map[Indicator]*cellTable
+	cells   map[Indicator]*cellTable
 }
 
 // cellTable holds one indicator's cells, indexed by time unit * groups +
