@@ -380,16 +380,13 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		return fmt.Errorf("stats: publication: records: %w", err)
 	}
 	defer rows.Close()
-	type acc struct {
-		n, top, records map[Indicator]int64
-		key             map[Indicator]uint32
-	}
-	atoms := map[atom]*acc{}
 	var clientPairs []uint64 // atom index << 32 | client index
 	atomIndex := map[atom]int{}
 	var atomList []atom
 	clients := map[string]int{}
 	var clientKeys []uint32
+	var gs []int
+	var cells []int // the cells of the record in hand
 	for rows.Next() {
 		var f pubFact
 		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
@@ -408,27 +405,40 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		if !ok2 {
 			ai = ageOf[string(schema.AgeNotStated)]
 		}
-		a := atom{int32(g.dayUnit[dayOf(f.at)]), int32(ug), gi, ai}
-		c := atoms[a]
-		if c == nil {
-			c = &acc{n: map[Indicator]int64{}, top: map[Indicator]int64{}, records: map[Indicator]int64{}, key: map[Indicator]uint32{}}
-			atoms[a] = c
-			atomIndex[a] = len(atomList)
-			atomList = append(atomList, a)
+		frag, ok := g.dayUnit[dayOf(f.at)]
+		if !ok {
+			continue
+		}
+		a := atom{int32(frag), int32(ug), gi, ai}
+		gs = groupsOf(a, gs)
+		cells = cells[:0]
+		for _, tu := range up[a.frag] {
+			for _, gr := range gs {
+				cells = append(cells, p.cell(tu, gr))
+			}
 		}
 		key := uint32(f.key)
 		count := func(i Indicator) {
-			c.n[i]++
-			c.key[i] += key
+			t := p.cells[i]
+			if t == nil {
+				return // a service category no longer listed
+			}
+			for _, c := range cells {
+				t.n[c]++
+				t.key[c] += key
+			}
 		}
 		amount := func(i Indicator, v int64) {
 			if v <= 0 {
 				return
 			}
-			c.n[i] += v
-			c.records[i]++
-			c.key[i] += key
-			c.top[i] = max(c.top[i], v)
+			t := p.cells[i]
+			for _, c := range cells {
+				t.n[c] += v
+				t.records[c]++
+				t.key[c] += key
+				t.top[c] = max(t.top[c], v)
+			}
 		}
 		switch f.kind {
 		case schema.KindContact:
@@ -440,7 +450,13 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 					clients[f.code] = ci
 					clientKeys = append(clientKeys, uint32(f.clientKey))
 				}
-				clientPairs = append(clientPairs, uint64(atomIndex[a])<<32|uint64(ci))
+				ai, ok := atomIndex[a]
+				if !ok {
+					ai = len(atomList)
+					atomIndex[a] = ai
+					atomList = append(atomList, a)
+				}
+				clientPairs = append(clientPairs, uint64(ai)<<32|uint64(ci))
 			}
 		case schema.KindSyringeExchange:
 			amount(SyringesOut, f.syringesOut)
@@ -461,27 +477,6 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
-	}
-	var gs []int
-	for a, c := range atoms {
-		gs = groupsOf(a, gs)
-		for ind, n := range c.n {
-			t := p.cells[ind]
-			if t == nil {
-				continue // a service category no longer listed
-			}
-			for _, tu := range up[a.frag] {
-				for _, gr := range gs {
-					i := p.cell(tu, gr)
-					t.n[i] += n
-					t.key[i] += c.key[ind]
-					if t.top != nil {
-						t.records[i] += c.records[ind]
-						t.top[i] = max(t.top[i], c.top[ind])
-					}
-				}
-			}
-		}
 	}
 	// Unique clients: the distinct codes of each cell.
 	slices.Sort(clientPairs)
