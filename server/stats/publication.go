@@ -373,7 +373,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
 		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended,
 		COALESCE(k.key, 0), COALESCE(c.key, 0)
-		FROM stats_facts f LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
+		FROM stats_facts f NOT INDEXED LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
 		LEFT JOIN client_keys c ON c.client_code = f.client_code
 		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
 	if err != nil {
