@@ -147,7 +147,7 @@ func TestPublication(t *testing.T) {
 	d := newDataset(t, 3, 1200)
 	ctx := context.Background()
 	pub := build(t, d, now)
-	if pub.Audit.Unresolved != 0 {
+	if pub.Audit.Unresolved != 0 || pub.Audit.Unconverged != 0 {
 		t.Errorf("audit: %+v", pub.Audit)
 	}
 	t.Logf("audit: %+v", pub.Audit)
@@ -463,7 +463,7 @@ func TestAuditAgainstTheInsider(t *testing.T) {
 	d.push(t)
 	pub := build(t, d, now)
 	t.Logf("audit: %+v", pub.Audit)
-	if pub.Audit.Unresolved != 0 {
+	if pub.Audit.Unresolved != 0 || pub.Audit.Unconverged != 0 {
 		t.Errorf("audit: %+v", pub.Audit)
 	}
 	if n := stats.Repinned(pub); n != 0 {
