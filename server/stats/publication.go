@@ -269,50 +269,6 @@ func (p *Publication) readGroups(ctx context.Context, tx *sql.Tx) (map[string]in
 	return unitGroup, nil
 }
 
-// device is what the status of periods needs of a device not revoked.
-type device struct{ enrolled, synced int64 }
-
-// readDevices reads the devices not revoked: when each was enrolled and
-// last synced (pushed or pulled).
-func readDevices(ctx context.Context, tx *sql.Tx) ([]device, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT enrolled_at, max(COALESCE(last_push_at, 0), COALESCE(last_pull_at, 0))
-		FROM devices WHERE revoked_at IS NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("stats: publication: devices: %w", err)
-	}
-	defer rows.Close()
-	var devs []device
-	for rows.Next() {
-		var d device
-		if err := rows.Scan(&d.enrolled, &d.synced); err != nil {
-			return nil, fmt.Errorf("stats: publication: devices: %w", err)
-		}
-		devs = append(devs, d)
-	}
-	return devs, rows.Err()
-}
-
-// status returns, per time unit, whether it is final: it has ended and
-// every device enrolled before its end and not revoked has synced since.
-func (g *grid) status(devs []device, now time.Time) []bool {
-	nowMs := now.UnixMilli()
-	final := make([]bool, len(g.units))
-	for i, u := range g.units {
-		end := dayStart(u.end)
-		if end > nowMs {
-			continue
-		}
-		final[i] = true
-		for _, d := range devs {
-			if d.enrolled < end && d.synced < end {
-				final[i] = false
-				break
-			}
-		}
-	}
-	return final
-}
-
 // atom is the finest cell the publication counts in: a fragment, unit,
 // gender and age band.
 type atom struct {
