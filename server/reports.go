@@ -213,8 +213,8 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if pub.Audit.Unresolved > 0 {
-		s.log.Warn("report audit left counts pinned", "unresolved", pub.Audit.Unresolved, "request_id", requestID(c))
+	if pub.Audit.Unresolved > 0 || pub.Audit.Unconverged > 0 {
+		s.log.Warn("report audit incomplete", "unresolved", pub.Audit.Unresolved, "unconverged", pub.Audit.Unconverged, "request_id", requestID(c))
 	}
 	rep := pub.Report(period, year, by)
 	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+byName(by), "ok", int64(len(rep.Rows)), requestID(c))

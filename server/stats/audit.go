@@ -24,6 +24,9 @@ type AuditStats struct {
 	// Unresolved is how many pinned counts the audit found no cell to
 	// withhold for, in its last round; 0 is the guarantee.
 	Unresolved int `json:"unresolved"`
+	// Unconverged is how many of the reasoning's runs stopped at their
+	// bound of steps before a fixed point; 0 is the guarantee.
+	Unconverged int `json:"unconverged"`
 	// Took is how long the audit ran.
 	Took time.Duration `json:"took"`
 }
@@ -67,6 +70,7 @@ type system struct {
 	queued  []bool
 	work    []int32
 	locked  []bool           // cells a reader has already seen in a final period
+	capped  int              // runs that stopped at the bound of steps
 	gs      []int            // the published groups, in the order of the counts
 	orgMuni map[[2]int][]int // an organisation's units in a municipality
 }
@@ -301,6 +305,9 @@ func (s *system) run(o int) []int {
 		s.queued[li] = false
 		s.propagate(li)
 	}
+	if len(s.work) > 0 {
+		s.capped++
+	}
 	var pinned []int
 	for x := range s.lo {
 		if s.lo[x] != s.hi[x] {
@@ -490,6 +497,7 @@ func (p *Publication) audit(finals map[string]finalValue) AuditStats {
 				break
 			}
 		}
+		st.Unconverged += s.capped
 	}
 	st.Took = time.Since(start)
 	return st

@@ -18,3 +18,41 @@ func Repinned(p *Publication) int {
 	}
 	return n
 }
+
+// Publish sets the published value of a count cell of p, as the table
+// could have given it for the cell's true count (which it must be in the
+// preimage of): the cell of indicator ind in period (a period's key) and
+// group of breakdown by. It returns the cell's true count.
+func Publish(p *Publication, period string, by Dim, group string, ind Indicator, value int64) int64 {
+	i := p.cell(p.grid.byKey[period], groupIndex(p, by, group))
+	p.cells[ind].value[i] = value
+	return p.cells[ind].n[i]
+}
+
+// TrueCount returns the true count behind a cell of p.
+func TrueCount(p *Publication, period string, by Dim, group string, ind Indicator) int64 {
+	return p.cells[ind].n[p.cell(p.grid.byKey[period], groupIndex(p, by, group))]
+}
+
+func groupIndex(p *Publication, by Dim, group string) int {
+	if by == ByTotal {
+		return 0
+	}
+	for i := p.dims[by][0]; i < p.dims[by][1]; i++ {
+		if p.groups[i].key == group {
+			return i
+		}
+	}
+	panic("no group " + group)
+}
+
+// Reaudit withholds nothing but the sums of too few records and audits p
+// again.
+func Reaudit(p *Publication) AuditStats {
+	for ind, c := range p.cells {
+		if kindOf(ind) != magnitudeKind {
+			clear(c.withheld)
+		}
+	}
+	return p.audit(nil)
+}

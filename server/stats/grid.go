@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -26,8 +28,8 @@ func isoWeekStart(y int) int64 {
 }
 
 // grid lists the time units of the publication of the calendar years
-// [from, to] and the ISO years [from, toISO]: fragments first, then weeks,
-// months, quarters and years, each period with the units it sums.
+// [from, to] and the ISO years [fromISO, toISO]: fragments first, then
+// weeks, months, quarters and years, each period with the units it sums.
 type grid struct {
 	units     []span
 	fragments int            // units[:fragments] are the fragments
@@ -37,9 +39,9 @@ type grid struct {
 	endDay    int64
 }
 
-func newGrid(from, to, toISO int) *grid {
+func newGrid(from, to, fromISO, toISO int) *grid {
 	g := &grid{byKey: map[string]int{}, dayUnit: map[int64]int{}}
-	g.firstDay = min(civil(from, time.January, 1), isoWeekStart(from))
+	g.firstDay = min(civil(from, time.January, 1), isoWeekStart(fromISO))
 	g.endDay = max(civil(to+1, time.January, 1), isoWeekStart(toISO+1))
 	// Fragments: runs of days in one week and one month.
 	type wm struct{ w, m int64 }
@@ -72,7 +74,7 @@ func newGrid(from, to, toISO int) *grid {
 		}
 		return out
 	}
-	for y := from; y <= toISO; y++ {
+	for y := fromISO; y <= toISO; y++ {
 		for w := isoWeekStart(y); w < isoWeekStart(y+1); w += 7 {
 			add(span{kind: Week, key: Week.key(date(w)), year: y, first: w, end: w + 7, parts: fragsOf(w, w+7)})
 		}
@@ -104,4 +106,55 @@ func (g *grid) periods(p Period, y int) []int {
 		}
 	}
 	return out
+}
+
+// isoYear returns the ISO year of the first of January of the calendar
+// year y: y, or y-1 when the day lies in the last week of the year before.
+func isoYear(y int) int {
+	iy, _ := time.Date(y, time.January, 1, 12, 0, 0, 0, time.UTC).ISOWeek()
+	return iy
+}
+
+// device is what the status of periods needs of a device not revoked.
+type device struct{ enrolled, synced int64 }
+
+// readDevices reads the devices not revoked: when each was enrolled and
+// last synced (pushed or pulled).
+func readDevices(ctx context.Context, tx *sql.Tx) ([]device, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT enrolled_at, max(COALESCE(last_push_at, 0), COALESCE(last_pull_at, 0))
+		FROM devices WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: devices: %w", err)
+	}
+	defer rows.Close()
+	var devs []device
+	for rows.Next() {
+		var d device
+		if err := rows.Scan(&d.enrolled, &d.synced); err != nil {
+			return nil, fmt.Errorf("stats: publication: devices: %w", err)
+		}
+		devs = append(devs, d)
+	}
+	return devs, rows.Err()
+}
+
+// status returns, per time unit, whether it is final: it has ended and
+// every device enrolled before its end and not revoked has synced since.
+func (g *grid) status(devs []device, now time.Time) []bool {
+	nowMs := now.UnixMilli()
+	final := make([]bool, len(g.units))
+	for i, u := range g.units {
+		end := dayStart(u.end)
+		if end > nowMs {
+			continue
+		}
+		final[i] = true
+		for _, d := range devs {
+			if d.enrolled < end && d.synced < end {
+				final[i] = false
+				break
+			}
+		}
+	}
+	return final
 }

@@ -61,7 +61,10 @@ type Publication struct {
 	dims   map[Dim][2]int // the published groups of each breakdown
 	hidden map[int][2]int // an organisation group's hidden groups
 	final  []bool         // per time unit
-	cells  map[Indicator]*cellTable
+	// devices and now are what the status of periods was decided from.
+	devices []device
+	now     time.Time
+	cells   map[Indicator]*cellTable
 }
 
 // cellTable holds one indicator's cells, indexed by time unit * groups +
@@ -134,14 +137,16 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	if minAt.Valid {
 		first = min(cur, time.UnixMilli(minAt.Int64).In(zone).Year())
 	}
-	p.grid = newGrid(first, cur, max(cur, curISO))
+	p.grid = newGrid(first, cur, isoYear(first), max(cur, curISO))
 	units, err := p.readGroups(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	if p.final, err = p.grid.status(ctx, tx, now); err != nil {
+	if p.devices, err = readDevices(ctx, tx); err != nil {
 		return nil, err
 	}
+	p.now = now
+	p.final = p.grid.status(p.devices, now)
 	if err := p.count(ctx, tx, units); err != nil {
 		return nil, err
 	}
@@ -264,46 +269,6 @@ func (p *Publication) readGroups(ctx context.Context, tx *sql.Tx) (map[string]in
 	return unitGroup, nil
 }
 
-// status returns, per time unit, whether it is final: it has ended and
-// every device enrolled before its end and not revoked has synced since.
-func (g *grid) status(ctx context.Context, tx *sql.Tx, now time.Time) ([]bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT enrolled_at, max(COALESCE(last_push_at, 0), COALESCE(last_pull_at, 0))
-		FROM devices WHERE revoked_at IS NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("stats: publication: devices: %w", err)
-	}
-	type dev struct{ enrolled, synced int64 }
-	var devs []dev
-	for rows.Next() {
-		var d dev
-		if err := rows.Scan(&d.enrolled, &d.synced); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("stats: publication: devices: %w", err)
-		}
-		devs = append(devs, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stats: publication: devices: %w", err)
-	}
-	nowMs := now.UnixMilli()
-	final := make([]bool, len(g.units))
-	for i, u := range g.units {
-		end := dayStart(u.end)
-		if end > nowMs {
-			continue
-		}
-		final[i] = true
-		for _, d := range devs {
-			if d.enrolled < end && d.synced < end {
-				final[i] = false
-				break
-			}
-		}
-	}
-	return final, nil
-}
-
 // atom is the finest cell the publication counts in: a fragment, unit,
 // gender and age band.
 type atom struct {
@@ -364,23 +329,20 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
 		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended,
 		COALESCE(k.key, 0), COALESCE(c.key, 0)
-		FROM stats_facts f LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
+		FROM stats_facts f NOT INDEXED LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
 		LEFT JOIN client_keys c ON c.client_code = f.client_code
 		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
 	if err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
 	}
 	defer rows.Close()
-	type acc struct {
-		n, top, records map[Indicator]int64
-		key             map[Indicator]uint32
-	}
-	atoms := map[atom]*acc{}
 	var clientPairs []uint64 // atom index << 32 | client index
 	atomIndex := map[atom]int{}
 	var atomList []atom
 	clients := map[string]int{}
 	var clientKeys []uint32
+	var gs []int
+	var cells []int // the cells of the record in hand
 	for rows.Next() {
 		var f pubFact
 		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
@@ -399,27 +361,40 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		if !ok2 {
 			ai = ageOf[string(schema.AgeNotStated)]
 		}
-		a := atom{int32(g.dayUnit[dayOf(f.at)]), int32(ug), gi, ai}
-		c := atoms[a]
-		if c == nil {
-			c = &acc{n: map[Indicator]int64{}, top: map[Indicator]int64{}, records: map[Indicator]int64{}, key: map[Indicator]uint32{}}
-			atoms[a] = c
-			atomIndex[a] = len(atomList)
-			atomList = append(atomList, a)
+		frag, ok := g.dayUnit[dayOf(f.at)]
+		if !ok {
+			continue
+		}
+		a := atom{int32(frag), int32(ug), gi, ai}
+		gs = groupsOf(a, gs)
+		cells = cells[:0]
+		for _, tu := range up[a.frag] {
+			for _, gr := range gs {
+				cells = append(cells, p.cell(tu, gr))
+			}
 		}
 		key := uint32(f.key)
 		count := func(i Indicator) {
-			c.n[i]++
-			c.key[i] += key
+			t := p.cells[i]
+			if t == nil {
+				return // a service category no longer listed
+			}
+			for _, c := range cells {
+				t.n[c]++
+				t.key[c] += key
+			}
 		}
 		amount := func(i Indicator, v int64) {
 			if v <= 0 {
 				return
 			}
-			c.n[i] += v
-			c.records[i]++
-			c.key[i] += key
-			c.top[i] = max(c.top[i], v)
+			t := p.cells[i]
+			for _, c := range cells {
+				t.n[c] += v
+				t.records[c]++
+				t.key[c] += key
+				t.top[c] = max(t.top[c], v)
+			}
 		}
 		switch f.kind {
 		case schema.KindContact:
@@ -431,7 +406,13 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 					clients[f.code] = ci
 					clientKeys = append(clientKeys, uint32(f.clientKey))
 				}
-				clientPairs = append(clientPairs, uint64(atomIndex[a])<<32|uint64(ci))
+				ai, ok := atomIndex[a]
+				if !ok {
+					ai = len(atomList)
+					atomIndex[a] = ai
+					atomList = append(atomList, a)
+				}
+				clientPairs = append(clientPairs, uint64(ai)<<32|uint64(ci))
 			}
 		case schema.KindSyringeExchange:
 			amount(SyringesOut, f.syringesOut)
@@ -452,27 +433,6 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
-	}
-	var gs []int
-	for a, c := range atoms {
-		gs = groupsOf(a, gs)
-		for ind, n := range c.n {
-			t := p.cells[ind]
-			if t == nil {
-				continue // a service category no longer listed
-			}
-			for _, tu := range up[a.frag] {
-				for _, gr := range gs {
-					i := p.cell(tu, gr)
-					t.n[i] += n
-					t.key[i] += c.key[ind]
-					if t.top != nil {
-						t.records[i] += c.records[ind]
-						t.top[i] = max(t.top[i], c.top[ind])
-					}
-				}
-			}
-		}
 	}
 	// Unique clients: the distinct codes of each cell.
 	slices.Sort(clientPairs)

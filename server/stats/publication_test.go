@@ -147,12 +147,24 @@ func TestPublication(t *testing.T) {
 	d := newDataset(t, 3, 1200)
 	ctx := context.Background()
 	pub := build(t, d, now)
-	if pub.Audit.Unresolved != 0 {
+	if pub.Audit.Unresolved != 0 || pub.Audit.Unconverged != 0 {
 		t.Errorf("audit: %+v", pub.Audit)
 	}
 	t.Logf("audit: %+v", pub.Audit)
 	if n := stats.Repinned(pub); n != 0 {
 		t.Errorf("after the audit, %d small counts are still pinned", n)
+	}
+	// A year before the first record: every period and group, zeros.
+	before := pub.Report(stats.Month, 2025, stats.ByGender)
+	if len(before.Periods) != 12 || len(before.Rows) != 12*5 {
+		t.Fatalf("2025: %d periods, %d rows", len(before.Periods), len(before.Rows))
+	}
+	for _, row := range before.Rows {
+		for ind, c := range row.Indicators {
+			if counted(ind) && (c.Value == nil || *c.Value != 0) || !counted(ind) && !c.Withheld || row.Status != stats.Final {
+				t.Fatalf("2025 %s %s %s: %+v, %s", row.Period, row.Group, ind, c, row.Status)
+			}
+		}
 	}
 	groups := map[stats.Dim]int{stats.ByTotal: 0, stats.ByGender: 4, stats.ByAgeBand: 8, stats.ByUnit: 5, stats.ByMunicipality: 3, stats.ByOrganisation: 3}
 	periods := map[stats.Period]int{stats.Week: 53, stats.Month: 12, stats.Quarter: 4, stats.Year: 1}
@@ -451,10 +463,57 @@ func TestAuditAgainstTheInsider(t *testing.T) {
 	d.push(t)
 	pub := build(t, d, now)
 	t.Logf("audit: %+v", pub.Audit)
-	if pub.Audit.Unresolved != 0 {
+	if pub.Audit.Unresolved != 0 || pub.Audit.Unconverged != 0 {
 		t.Errorf("audit: %+v", pub.Audit)
 	}
 	if n := stats.Repinned(pub); n != 0 {
 		t.Errorf("after the audit, %d small counts are still pinned", n)
+	}
+}
+
+// TestAuditFindsTheManagersPin sets up the pin a manager would find, with
+// the noise the table gives at its extremes: in March, unit A of one
+// organisation has 30 contacts and unit B of another, in the same
+// municipality, one. B's cell (and its organisation's, the same records)
+// reads 5, the municipality's its true count less 2. A's manager, who
+// knows A's 30 exactly, reads B's between 1 (from B's own 5) and 1 (the
+// municipality's at most n+2 less 30): pinned. The audit must find it and
+// withhold cells of at least k until nothing is pinned.
+func TestAuditFindsTheManagersPin(t *testing.T) {
+	d := newRegion(t, 12, 0, 2, []regionUnit{{0, "2380"}, {1, "2380"}, {1, "2321"}})
+	contact := func(u unitDef, at time.Time) {
+		d.queue(u, &schema.Contact{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at},
+			Gender: schema.GenderWoman, AgeBand: schema.Age25to29, Setting: schema.SettingStreet, AreaCode: u.area})
+	}
+	for i := range 30 {
+		contact(d.units[0], time.Date(2026, 3, 2+i%27, 12, 0, 0, 0, time.UTC))
+	}
+	contact(d.units[1], time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	d.push(t)
+	pub := build(t, d, now)
+	b := d.units[1].id.String()
+	orgB := d.units[1].org.String()
+	if n := stats.Publish(pub, "2026-03", stats.ByUnit, b, stats.Contacts, 5); n != 1 {
+		t.Fatalf("unit B has %d contacts in March", n)
+	}
+	stats.Publish(pub, "2026-03", stats.ByOrganisation, orgB, stats.Contacts, 5)
+	n := stats.TrueCount(pub, "2026-03", stats.ByMunicipality, "2380", stats.Contacts)
+	stats.Publish(pub, "2026-03", stats.ByMunicipality, "2380", stats.Contacts, n-2)
+	audit := stats.Reaudit(pub)
+	t.Logf("audit: %+v", audit)
+	if audit.Pinned == 0 || audit.Withheld == 0 || audit.Unresolved != 0 || audit.Unconverged != 0 {
+		t.Errorf("audit: %+v", audit)
+	}
+	if n := stats.Repinned(pub); n != 0 {
+		t.Errorf("after the audit, %d small counts are still pinned", n)
+	}
+	for _, by := range breakdowns {
+		for _, row := range pub.Report(stats.Month, 2026, by).Rows {
+			if c := row.Indicators[stats.Contacts]; c.Withheld {
+				if n := stats.TrueCount(pub, row.Period, by, row.Group, stats.Contacts); n < stats.DefaultK {
+					t.Errorf("%s %s: a count of %d withheld", row.Period, row.Group, n)
+				}
+			}
+		}
 	}
 }

@@ -90,15 +90,10 @@ func (p *Publication) Years() (int, int) {
 }
 
 // Report returns the table of the periods of kind period in year, by by;
-// for weeks, year is the ISO year. A year the publication does not cover
-// has no periods: the caller refuses years after the current one, and a
-// year before the first with records reads as that year would, all
-// zeros, only if the caller covers it, which it does not.
+// for weeks, year is the ISO year. A year before the first with records
+// is a table of zeros (its sums withheld, as sums of no records are).
 func (p *Publication) Report(period Period, year int, by Dim) *Report {
 	rep := &Report{Year: year, Period: period, By: by, K: p.K, Method: "cell-key", Groups: []Group{}, Periods: []ReportPeriod{}, Rows: []Row{}}
-	if by == "" {
-		rep.By = ByTotal
-	}
 	var gs []int
 	if by != ByTotal {
 		for g := p.dims[by][0]; g < p.dims[by][1]; g++ {
@@ -107,10 +102,18 @@ func (p *Publication) Report(period Period, year int, by Dim) *Report {
 		}
 	}
 	gs = append(gs, 0)
-	for _, t := range p.grid.periods(period, year) {
-		u := p.grid.units[t]
+	grid, final := p.grid, p.final
+	ts := grid.periods(period, year)
+	empty := len(ts) == 0
+	if empty {
+		grid = newGrid(year, year, year, year)
+		final = grid.status(p.devices, p.now)
+		ts = grid.periods(period, year)
+	}
+	for _, t := range ts {
+		u := grid.units[t]
 		st := Provisional
-		if p.final[t] {
+		if final[t] {
 			st = Final
 		}
 		rep.Periods = append(rep.Periods, ReportPeriod{Key: u.key, FirstDay: date(u.first).Format("2006-01-02"),
@@ -120,11 +123,20 @@ func (p *Publication) Report(period Period, year int, by Dim) *Report {
 			row := Row{Period: u.key, Status: st, Group: gr.key, Label: gr.label, Indicators: make(map[Indicator]Cell, len(Indicators))}
 			i := p.cell(t, g)
 			for _, ind := range Indicators {
-				tab := p.cells[ind]
-				c := Cell{Withheld: tab.withheld[i], Revised: tab.revised[i]}
-				if !c.Withheld {
-					v := tab.value[i]
-					c.Value = &v
+				var c Cell
+				switch tab := p.cells[ind]; {
+				case empty:
+					zero := int64(0)
+					c.Withheld = kindOf(ind) == magnitudeKind
+					if !c.Withheld {
+						c.Value = &zero
+					}
+				default:
+					c = Cell{Withheld: tab.withheld[i], Revised: tab.revised[i]}
+					if !c.Withheld {
+						v := tab.value[i]
+						c.Value = &v
+					}
 				}
 				row.Indicators[ind] = c
 			}
@@ -242,9 +254,9 @@ func (p *Publication) current(ctx context.Context, reader *sql.DB, now time.Time
 	if err != nil || seq != p.Seq {
 		return false, err
 	}
-	final, err := p.grid.status(ctx, tx, now)
+	devs, err := readDevices(ctx, tx)
 	if err != nil {
 		return false, err
 	}
-	return slices.Equal(final, p.final), nil
+	return slices.Equal(p.grid.status(devs, now), p.final), nil
 }
