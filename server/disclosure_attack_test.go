@@ -25,7 +25,7 @@ type attackUnit struct {
 	id, org, area string
 }
 
-// model is the attacker's unknowns: the true counts of one indicator in
+// attackModel is the attacker's unknowns: the true counts of one indicator in
 // the finest cells the published tables can be cut into. Time is cut into
 // fragments, every published period a union of them. In each fragment,
 // each unit has a count; and each organisation a count by gender and one
@@ -248,16 +248,7 @@ func gridFragments(first, end int) [][2]int {
 	return out
 }
 
-// dayFragments cuts [first, end) into days.
-func dayFragments(first, end int) [][2]int {
-	var out [][2]int
-	for d := first; d < end; d++ {
-		out = append(out, [2]int{d, d + 1})
-	}
-	return out
-}
-
-// target is a count the attacker must not learn: a set of unknowns and
+// attackTarget is a count the attacker must not learn: a set of unknowns and
 // its true value.
 type attackTarget struct {
 	name  string
@@ -327,7 +318,8 @@ type attackOutcome struct {
 	unknown int      // unknowns
 }
 
-// judge solves k and measures the targets against it.
+// judge measures the targets against what k has solved: how many are
+// small, which are pinned or wrongly bounded, and the widths reached.
 func judge(t *testing.T, k *knowledge, ts []attackTarget, small float64) attackOutcome {
 	t.Helper()
 	out := attackOutcome{widths: widths{}, unknown: len(k.lo)}
@@ -372,7 +364,7 @@ func checkTruth(t *testing.T, k *knowledge, x []float64, what string) {
 	}
 }
 
-// report writes the attackOutcome to the test log and to a file in dir.
+// writeAttackReport writes the outcome to the test log and to a file in dir.
 func writeAttackReport(t *testing.T, dir, name string, o attackOutcome) {
 	t.Helper()
 	line := fmt.Sprintf("%s: %d unknowns; %d true counts from 1 to k-1; %d pinned; widths: %s", name, o.unknown, o.small, len(o.pinned), o.widths)

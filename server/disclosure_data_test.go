@@ -37,7 +37,7 @@ func dayNumber(y int, m time.Month, d int) int {
 // dayDate returns the date of a day number, as midnight UTC.
 func dayDate(day int) time.Time { return time.Unix(int64(day)*86400, 0).UTC() }
 
-// region is a served region with records synced through the API, and the
+// attackRegion is a served region with records synced through the API, and the
 // test's own count of them: what the attacker tries to learn.
 type attackRegion struct {
 	srv  *server.Server
@@ -59,7 +59,7 @@ type attackRegionUnit struct {
 	area           string
 }
 
-// fact is one counted record: the kind of attackFigure it adds one to, when
+// attackFact is one counted record: the kind of figure it adds one to, when
 // (day number, Stockholm) and where, and its client's gender and age band.
 type attackFact struct {
 	indicator   string // contacts, referrals, naloxone_handouts, referrals.<service>
@@ -202,7 +202,7 @@ func (w attackWeights) pick(rng *rand.Rand) string {
 	return w[len(w)-1].code
 }
 
-// login adds a user and returns an access token of theirs.
+// attackLogin adds a user and returns an access token of theirs.
 func attackLogin(t *testing.T, srv *server.Server, base, username string, role server.Role, org, unit uuid.UUID) string {
 	t.Helper()
 	const password = "ett långt lösenord"
@@ -224,7 +224,7 @@ func attackLogin(t *testing.T, srv *server.Server, base, username string, role s
 	return out.AccessToken
 }
 
-// pushAll enrols a device of unit and pushes recs through the sync
+// attackPush enrols a device of unit and pushes recs through the sync
 // endpoint, a full batch at a time, and fails unless every one is applied.
 func attackPush(t *testing.T, srv *server.Server, base string, unit, staff uuid.UUID, recs []schema.Record) {
 	t.Helper()
@@ -274,7 +274,7 @@ func attackPush(t *testing.T, srv *server.Server, base string, unit, staff uuid.
 	}
 }
 
-// get fetches path with token and decodes JSON into out, or returns the
+// attackGet fetches path with token and decodes JSON into out, or returns the
 // body raw if out is a *[]byte. It returns the status.
 func attackGet(t *testing.T, base, path, token string, out any) int {
 	t.Helper()
