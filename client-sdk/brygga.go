@@ -31,18 +31,18 @@ import (
 // Errors an app branches on, with errors.Is. Server errors arrive as
 // *APIError, which matches the sentinel of its code.
 var (
-	ErrNotEnrolled     = errors.New("brygga: the device is not enrolled")
-	ErrAlreadyEnrolled = errors.New("brygga: the device is already enrolled")
-	ErrRevoked         = errors.New("brygga: the device was revoked and its replica wiped")
-	ErrSessionEnded    = errors.New("brygga: the device's session ended; enrol it again")
-	ErrUpdateRequired  = errors.New("brygga: the server needs a newer version of the app")
-	ErrEnrolCode       = errors.New("brygga: the enrolment code is unknown, used or expired")
-	ErrLeaseExpired    = errors.New("brygga: the device has not synced for too long; sync before reading")
-	ErrUnauthorized    = errors.New("brygga: not authorised")
-	ErrForbidden       = errors.New("brygga: forbidden")
-	ErrRateLimited     = errors.New("brygga: too many requests")
-	ErrServer          = errors.New("brygga: the server failed")
-	ErrStatusBackwards = errors.New("brygga: a referral's status cannot move back; reopen it")
+	ErrNotEnrolled     = errors.New("the device is not enrolled")
+	ErrAlreadyEnrolled = errors.New("the device is already enrolled")
+	ErrRevoked         = errors.New("the device was revoked and its replica wiped")
+	ErrSessionEnded    = errors.New("the device's session ended; enrol it again")
+	ErrUpdateRequired  = errors.New("the server needs a newer version of the app")
+	ErrEnrolCode       = errors.New("the enrolment code is unknown, used or expired")
+	ErrLeaseExpired    = errors.New("the device has not synced for too long; sync before reading")
+	ErrUnauthorized    = errors.New("not authorised")
+	ErrForbidden       = errors.New("forbidden")
+	ErrRateLimited     = errors.New("too many requests")
+	ErrServer          = errors.New("the server failed")
+	ErrStatusBackwards = errors.New("a referral's status cannot move back; reopen it")
 	// ErrInvalid is matched by every validation error, a
 	// *schema.FieldError naming the field and the rule.
 	ErrInvalid = schema.ErrInvalid
@@ -62,7 +62,7 @@ type APIError struct {
 
 // Error returns the server's code and message.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("brygga: server answered %d %s: %s", e.Status, e.Code, e.Message)
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
 // Is matches the sentinel of the error's code.
@@ -194,7 +194,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
 		return c, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("brygga: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	c.dev = dev
 	if s, _ := dev.Meta(ctx, metaStaff); s != "" {
@@ -312,11 +312,11 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	}
 	var e enrolment
 	if err := c.call(ctx, serverURL, "POST", "/v1/devices/enroll", "", map[string]string{"code": code}, &e); err != nil {
-		return fmt.Errorf("brygga: enrol: %w", err)
+		return fmt.Errorf("enrol: %w", err)
 	}
 	dev, err := replica.OpenDevice(ctx, c.path, replica.DeviceConfig{ID: e.DeviceID, UnitID: e.UnitID, Now: c.opts.Now})
 	if err != nil {
-		return fmt.Errorf("brygga: enrol: %w", err)
+		return fmt.Errorf("enrol: %w", err)
 	}
 	for k, v := range map[string]string{
 		metaServer: serverURL, metaRefresh: e.RefreshToken, metaOrg: e.OrgID.String(),
@@ -325,7 +325,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	} {
 		if err := dev.SetMeta(ctx, k, v); err != nil {
 			dev.Close()
-			return fmt.Errorf("brygga: enrol: %w", err)
+			return fmt.Errorf("enrol: %w", err)
 		}
 	}
 	c.mu.Lock()

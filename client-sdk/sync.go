@@ -86,7 +86,7 @@ func (c *Client) sync(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("brygga: push: %w", err)
+			return fmt.Errorf("push: %w", err)
 		}
 		c.noteServerClock(ctx, resp.Clock)
 		if err := dev.AcceptPush(ctx, &resp); err != nil {
@@ -331,9 +331,9 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		case caughtUp:
 			return nil
 		case !anew:
-			return fmt.Errorf("brygga: pull: the pages ended before the device caught up")
+			return fmt.Errorf("pull: the pages ended before the device caught up")
 		case again >= 10:
-			return fmt.Errorf("brygga: pull: ten times a page did not continue from the device's cursor")
+			return fmt.Errorf("pull: ten times a page did not continue from the device's cursor")
 		default:
 			again++
 		}
@@ -366,7 +366,7 @@ func (f *fetched) close() {
 func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, bodies chan<- []byte) (caughtUp, again bool, err error) {
 	for f := range pages {
 		if f.err != nil {
-			return false, false, fmt.Errorf("brygga: pull: %w", f.err)
+			return false, false, fmt.Errorf("pull: %w", f.err)
 		}
 		resp := f.resp
 		c.noteServerClock(ctx, resp.Clock)
