@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	brygga "github.com/brygga/brygga/client-sdk"
+	"github.com/brygga/brygga/schema"
+)
+
+// hintError is an error with a clearer message for a person, still
+// matching the error it explains.
+type hintError struct {
+	msg string
+	err error
+}
+
+// Error returns the explanation.
+func (e *hintError) Error() string { return e.msg }
+
+// Unwrap returns the explained error.
+func (e *hintError) Unwrap() error { return e.err }
+
+// explain turns the errors a field worker meets into sentences that say
+// what to do: a validation error names the record, the field and the rule.
+func explain(err error) error {
+	if err == nil || errors.Is(err, errUsage) || errors.Is(err, errOffline) {
+		return err
+	}
+	if brygga.Unreachable(err) {
+		return &hintError{msg: "offline: the server cannot be reached; try again when it can (" + err.Error() + ")", err: err}
+	}
+	var fe *schema.FieldError
+	if errors.As(err, &fe) {
+		what := "input"
+		if fe.Kind != "" {
+			what = string(fe.Kind) + " record"
+		}
+		msg := fmt.Sprintf("invalid %s: field %s breaks the rule %q: %s", what, fe.Field, fe.Rule, fe.Message)
+		if fe.Field == "staff_id" && fe.Rule == schema.RuleRequired {
+			msg = "no staff member is set on this device: list them with brygga staff, then choose one with brygga staff --set STAFF_ID"
+		}
+		return &hintError{msg: msg, err: err}
+	}
+	hints := []struct {
+		target error
+		hint   string
+	}{
+		{brygga.ErrNotEnrolled, "enrol it first: brygga --db FILE enroll SERVER CODE"},
+		{brygga.ErrLeaseExpired, "run: brygga sync"},
+		{brygga.ErrSessionEnded, "ask for a new enrolment code and enrol again"},
+		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
+		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
+		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
+	}
+	for _, h := range hints {
+		if errors.Is(err, h.target) {
+			return &hintError{msg: err.Error() + "; " + h.hint, err: err}
+		}
+	}
+	return err
+}
