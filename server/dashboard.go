@@ -69,6 +69,7 @@ var texts = map[string][2]string{
 	"make_code":          {"Skapa engångskod", "Make a one-time code"},
 	"code_for":           {"Engångskod för", "One-time code for"},
 	"valid_until":        {"giltig till", "valid until"},
+	"swedish_time":       {"svensk tid", "Swedish time"},
 	"referrals_to_us":    {"Remisser till våra enheter", "Referrals to our units"},
 	"date":               {"Datum", "Date"},
 	"to_unit":            {"Till enhet", "To unit"},

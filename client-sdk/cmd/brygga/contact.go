@@ -39,7 +39,7 @@ func (c *cli) contact(args []string) error {
 			return err
 		}
 		if unit == nil || unit.AreaCode == "" {
-			return fmt.Errorf("the unit's area code is not known yet: run: brygga sync, or give --area")
+			return fmt.Errorf("the unit's area code is not known yet: run %s sync, or give --area", c.invocation())
 		}
 		*area = unit.AreaCode
 	}

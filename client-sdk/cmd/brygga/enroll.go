@@ -80,7 +80,7 @@ func (c *cli) enroll(args []string) error {
 		}
 		fmt.Fprintf(out, "staff  %s records on this device\n", staffID)
 	} else {
-		chooseStaff(out, cl, staffs)
+		c.chooseStaff(out, cl, staffs)
 	}
 	if *asJSON {
 		for _, s := range staffs {

@@ -23,7 +23,7 @@ func (e *hintError) Unwrap() error { return e.err }
 
 // explain turns the errors a field worker meets into sentences that say
 // what to do: a validation error names the record, the field and the rule.
-func explain(err error) error {
+func (c *cli) explain(err error) error {
 	if err == nil || errors.Is(err, errUsage) || errors.Is(err, errOffline) {
 		return err
 	}
@@ -38,7 +38,7 @@ func explain(err error) error {
 		}
 		msg := fmt.Sprintf("invalid %s: field %s breaks the rule %q: %s", what, fe.Field, fe.Rule, fe.Message)
 		if fe.Field == "staff_id" && fe.Rule == schema.RuleRequired {
-			msg = "no staff member is set on this device: list them with brygga staff, then choose one with brygga staff --set STAFF_ID"
+			msg = fmt.Sprintf("no staff member is set on this device: list them with %[1]s staff, then choose one with %[1]s staff --set STAFF_ID", c.invocation())
 		}
 		return &hintError{msg: msg, err: err}
 	}
@@ -46,8 +46,8 @@ func explain(err error) error {
 		target error
 		hint   string
 	}{
-		{brygga.ErrNotEnrolled, "enrol it first: brygga --db FILE enroll SERVER CODE"},
-		{brygga.ErrLeaseExpired, "run: brygga sync"},
+		{brygga.ErrNotEnrolled, "enrol it first: " + c.invocation() + " enroll SERVER CODE"},
+		{brygga.ErrLeaseExpired, "run: " + c.invocation() + " sync"},
 		{brygga.ErrSessionEnded, "ask for a new enrolment code and enrol again"},
 		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},

@@ -37,6 +37,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	brygga "github.com/brygga/brygga/client-sdk"
@@ -167,7 +169,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.Is(err, errHelp) {
 		return nil
 	}
-	return explain(err)
+	return c.explain(err)
 }
 
 // cli holds what every command needs.
@@ -176,6 +178,18 @@ type cli struct {
 	db             string
 	stdin          io.Reader
 	stdout, stderr io.Writer
+}
+
+// invocation returns how to run this program again on the same replica:
+// "go run ./client-sdk/cmd/brygga" when go run (or go test) built it into
+// a temporary directory, the name it was started by otherwise, with the
+// --db flag.
+func (c *cli) invocation() string {
+	prog := os.Args[0]
+	if strings.Contains(prog, string(filepath.Separator)+"go-build") {
+		prog = "go run ./client-sdk/cmd/brygga"
+	}
+	return prog + " --db " + c.db
 }
 
 // flags returns a flag set for the command name.

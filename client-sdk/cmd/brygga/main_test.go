@@ -474,7 +474,7 @@ func TestRecordingAfterTheLease(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	// Reads are refused until the device syncs; recording goes on.
 	_, _, err := run("--db", db, "list", "contacts")
-	if !errors.Is(err, brygga.ErrLeaseExpired) || !strings.Contains(err.Error(), "brygga sync") {
+	if !errors.Is(err, brygga.ErrLeaseExpired) || !strings.Contains(err.Error(), "brygga --db "+db+" sync") {
 		t.Errorf("reading after the lease: %v", err)
 	}
 	exchange := mustID(t, "--db", db, "exchange", "--contact", contact.String(), "--syringes", "20")

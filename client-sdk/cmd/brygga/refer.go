@@ -71,7 +71,7 @@ func (c *cli) refer(args []string) error {
 			return err
 		}
 	} else if units != nil && !slices.ContainsFunc(units, func(u *schema.Unit) bool { return u.ID == toID }) {
-		return fmt.Errorf("unit %s is not an active unit in the reference data (brygga list units): %w", toID, brygga.ErrNotFound)
+		return fmt.Errorf("unit %s is not an active unit in the reference data (%s list units): %w", toID, c.invocation(), brygga.ErrNotFound)
 	}
 	rec.ToUnitID = toID
 	if err := cl.Add(c.ctx, rec); err != nil {
@@ -108,7 +108,7 @@ func (c *cli) serviceUnit(cl *brygga.Client, units []*schema.Unit, cat schema.Se
 		names = append(names, name)
 	}
 	if len(ids) == 0 {
-		return uuid.Nil, usagef("--to is required: no other unit lists the service %q (brygga list units)", cat)
+		return uuid.Nil, usagef("--to is required: no other unit lists the service %q (%s list units)", cat, c.invocation())
 	}
 	return uuid.Nil, usagef("--to is required: %d units offer %q: %s", len(ids), cat, strings.Join(names, ", "))
 }

@@ -78,7 +78,7 @@ func (c *cli) staff(args []string) error {
 }
 
 // chooseStaff tells how to choose who records, for a device without one.
-func chooseStaff(w io.Writer, cl *brygga.Client, staffs []*schema.Staff) {
-	fmt.Fprintf(w, "the unit has %d staff members; choose who records on this device with: staff --set STAFF_ID\n", len(staffs))
+func (c *cli) chooseStaff(w io.Writer, cl *brygga.Client, staffs []*schema.Staff) {
+	fmt.Fprintf(w, "the unit has %d staff members; choose who records on this device with:\n  %s staff --set STAFF_ID\n", len(staffs), c.invocation())
 	printStaff(w, staffs, cl.CurrentStaff())
 }

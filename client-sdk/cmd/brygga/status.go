@@ -24,7 +24,7 @@ func (c *cli) status(args []string) error {
 		return writeJSON(c.stdout, st)
 	}
 	if !st.Enrolled {
-		fmt.Fprintf(c.stdout, "%s is not enrolled: enrol it with the command enroll SERVER CODE\n", c.db)
+		fmt.Fprintf(c.stdout, "%s is not enrolled: %s enroll SERVER CODE\n", c.db, c.invocation())
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)

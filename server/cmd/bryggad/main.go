@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -147,14 +148,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				ln.Close()
 				return err
 			}
-			printDemo(stdout, d, *db)
+			printDemo(stdout, d, *db, *public)
 		} else {
 			fmt.Fprintf(stdout, "The database already holds data; the demo logins were printed on its first start (delete %s to start afresh).\n", *db)
 		}
 	}
 	fmt.Fprintf(stdout, "bryggad listening on %s (database %s)\n", url, *db)
 	fmt.Fprintf(stdout, "  health %s/healthz, metrics %s/metrics, signing keys %s/.well-known/jwks.json\n", url, url, url)
-	fmt.Fprintf(stdout, "  units and their ids: bryggad unit list --db %s\n", *db)
+	fmt.Fprintf(stdout, "  units and their ids: %s unit list --db %s\n", invocation(), *db)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -170,7 +171,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return <-errc
 }
 
-func printDemo(w io.Writer, d *server.Demo, db string) {
+// invocation returns how to run this program again from where it was
+// started: "go run ./server/cmd/bryggad" when go run (or go test) built it
+// into a temporary directory, the name it was started by otherwise.
+func invocation() string {
+	if exe := os.Args[0]; !strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return exe
+	}
+	return "go run ./server/cmd/bryggad"
+}
+
+func printDemo(w io.Writer, d *server.Demo, db, public string) {
 	fmt.Fprintln(w, "Seeded the demo region (Region Jämtland Härjedalen and three municipalities).")
 	fmt.Fprintln(w, "Logins (POST /v1/auth/login); the passwords are shown this once:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -178,8 +189,13 @@ func printDemo(w io.Writer, d *server.Demo, db string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Role, a.Username, a.Password)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Enrol a tablet for %s (%s):\n  bryggad device enroll-code --db %s --unit %s\n",
-		d.OutreachUnit.Name, d.OutreachUnit.ID, db, d.OutreachUnit.ID)
+	fmt.Fprintf(w, "Make an enrolment code for a tablet of %s (%s), in another terminal:\n  %s device enroll-code --db %s --unit %s\n",
+		d.OutreachUnit.Name, d.OutreachUnit.ID, invocation(), db, d.OutreachUnit.ID)
+	for _, a := range d.Accounts {
+		if a.Role == server.RoleManager && public != "" {
+			fmt.Fprintf(w, "The dashboard: %s/dashboard/ (log in as %s)\n", public, a.Username)
+		}
+	}
 }
 
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -196,7 +212,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printDemo(stdout, d, *db)
+	printDemo(stdout, d, *db, "")
 	return nil
 }
 
