@@ -126,6 +126,21 @@ func TestContactTakesClientAttributes(t *testing.T) {
 			t.Errorf("after the correction the server counts %d contacts of gender %s, want %d (all: %v)", byGender[g], g, n, byGender)
 		}
 	}
+
+	// Correcting a past contact moves it.
+	after.Gender = schema.GenderMan
+	if err := b.Correct(ctx, after, "gender"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, b)
+	byGender = genderCounts(t, r)
+	want["woman"]--
+	want["man"]++
+	for g, n := range want {
+		if byGender[g] != n {
+			t.Errorf("after correcting a contact the server counts %d contacts of gender %s, want %d (all: %v)", byGender[g], g, n, byGender)
+		}
+	}
 }
 
 // isInvalid reports whether err is a validation error of field.
