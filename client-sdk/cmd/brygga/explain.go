@@ -33,7 +33,9 @@ func (c *cli) explain(err error) error {
 	var fe *schema.FieldError
 	if errors.As(err, &fe) {
 		what := "input"
-		if fe.Kind != "" {
+		if name, ok := recordNames[fe.Kind]; ok {
+			what = name
+		} else if fe.Kind != "" {
 			what = string(fe.Kind) + " record"
 		}
 		msg := fmt.Sprintf("invalid %s: field %s breaks the rule %q: %s", what, fe.Field, fe.Rule, fe.Message)
@@ -59,4 +61,10 @@ func (c *cli) explain(err error) error {
 		}
 	}
 	return err
+}
+
+// recordNames names a field record's kind in a sentence.
+var recordNames = map[schema.Kind]string{
+	schema.KindClient: "client", schema.KindContact: "contact", schema.KindSyringeExchange: "syringe exchange",
+	schema.KindNaloxone: "naloxone handout", schema.KindReversal: "reversal", schema.KindReferral: "referral",
 }

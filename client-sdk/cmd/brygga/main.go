@@ -2,18 +2,18 @@
 // outreach work (contacts, syringe exchanges, naloxone, reversals and
 // referrals) in a device replica, offline, and syncs it with a server.
 //
-//	brygga [--db FILE] enroll [--staff ID] SERVER CODE
-//	brygga [--db FILE] staff [--set ID]
+//	brygga [--db FILE] enroll [--staff ID] [--json] SERVER CODE
+//	brygga [--db FILE] staff [--set ID] [--json]
 //	brygga [--db FILE] contact [--setting S] [--client CODE] [--gender G] [--age-band A] [--area NNNN] [--substance S] [--at RFC3339]
 //	brygga [--db FILE] exchange --contact ID [--syringes N] [--needles N] [--returned N] [--supply code=N ...] [--at RFC3339]
 //	brygga [--db FILE] naloxone --contact ID --doses N [--training] [--reason R] [--at RFC3339]
 //	brygga [--db FILE] reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
 //	brygga [--db FILE] refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
 //	brygga [--db FILE] referral-status --id ID (--status STATUS | --reopen)
-//	brygga [--db FILE] client new [--gender G] [--birth-year YYYY | --age-band A] [--qr]
+//	brygga [--db FILE] client new [--gender G] [--birth-year YYYY | --age-band A] [--qr] [--json]
 //	brygga [--db FILE] client show CODE [--json]
 //	brygga [--db FILE] void --kind KIND --id ID
-//	brygga [--db FILE] sync
+//	brygga [--db FILE] sync [--json]
 //	brygga [--db FILE] status [--json]
 //	brygga [--db FILE] dismiss --seq N
 //	brygga [--db FILE] list contacts|referrals|units [--json] [--incoming] [--limit N]
@@ -98,14 +98,14 @@ Recording (offline):
   reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
   refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
   referral-status --id ID (--status STATUS | --reopen)
-  client new [--gender G] [--birth-year YYYY | --age-band A] [--qr]
+  client new [--gender G] [--birth-year YYYY | --age-band A] [--qr] [--json]
   client show CODE [--json]
   void --kind KIND --id ID
 
 Device and sync:
-  enroll [--staff ID] SERVER CODE
-  staff [--set ID]
-  sync
+  enroll [--staff ID] [--json] SERVER CODE
+  staff [--set ID] [--json]
+  sync [--json]
   status [--json]
   dismiss --seq N
   list contacts|referrals|units [--json] [--incoming] [--limit N]
@@ -121,7 +121,9 @@ Exit status: 0 done, 1 error, 2 usage error, 3 the server could not be reached.`
 var errHelp = errors.New("help requested")
 
 // Run runs the brygga command line with args (without the program name)
-// and returns the error to report, if any.
+// and returns the error to report, if any, without a "brygga: " prefix:
+// main prints it once. exitCode gives the process status for it. ctx
+// bounds every call to the server.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	global := flag.NewFlagSet("brygga", flag.ContinueOnError)
 	global.SetOutput(stderr)
