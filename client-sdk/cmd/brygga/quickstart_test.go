@@ -188,6 +188,16 @@ func TestQuickStart(t *testing.T) {
 	if !regexp.MustCompile(`id="kpi-contacts">[^<]*<b>1</b>`).Match(body) {
 		t.Errorf("the dashboard's overview does not count the one contact:\n%s", body)
 	}
+	// The tablet is listed with its last sync, in a zone the page names.
+	resp, err = hc.Get(page + "devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`\((svensk tid|Swedish time)\)</th>`).Match(body) || !regexp.MustCompile(`<td[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d`).Match(body) {
+		t.Errorf("the dashboard's devices do not show the tablet's last sync in Swedish time, labelled:\n%s", body)
+	}
 }
 
 // quickStart returns README.md's quick-start section and the commands of
