@@ -1237,7 +1237,6 @@ func explain(err error) error {
 	}{
 		{brygga.ErrNotEnrolled, "enrol it first: brygga --db FILE enroll SERVER CODE"},
 		{brygga.ErrLeaseExpired, "run: brygga sync"},
-		{brygga.ErrSessionEnded, "ask for a new enrolment code and enrol again"},
 		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
 		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
