@@ -121,7 +121,7 @@ func TestParsePullResponse(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{``, `{}`, `{"protocol":1`, `[]`, `{"protocol":99,"schema":1,"since":"","changes":null,"cursor":"","has_more":false,"head":0,"clock":"0000000000000000"}`} {
+	for _, bad := range []string{``, `{}`, `{"protocol":2`, `[]`, `{"protocol":99,"schema":1,"since":"","changes":null,"cursor":"","has_more":false,"head":0,"clock":"0000000000000000"}`} {
 		if _, err := wire.ParsePullResponse([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -148,7 +148,7 @@ func FuzzParsePullPage(f *testing.F) {
 	for _, p := range testPages()[:8] {
 		f.Add(wire.AppendPullResponse(nil, p))
 	}
-	f.Add([]byte(`{"protocol":1,"schema":1,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
+	f.Add([]byte(`{"protocol":2,"schema":1,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := wire.ParsePullPage(data)
 		if err == nil {
