@@ -51,6 +51,13 @@ func TestDecodePushRequest(t *testing.T) {
 		{"seq gap", strings.Replace(pushBody(2, 1), `"seq":2`, `"seq":3`, 1), wire.CodeMalformed},
 		{"bad id", strings.Replace(pushBody(1, 1), `0190f000-0000-7000-8000-000000000000`, `robert`, 1), wire.CodeMalformed},
 		{"bad version", strings.Replace(pushBody(1, 1), `"version":"018e3a5f0c000001"`, `"version":"yesterday"`, 1), wire.CodeMalformed},
+		{"protocol 1", strings.Replace(pushBody(1, 1), `"protocol":2`, `"protocol":1`, 1), wire.CodeUnsupportedVersion},
+		{"no clock", strings.Replace(pushBody(1, 1), `"clock":"018e3a5f0c000001",`, ``, 1), wire.CodeMalformed},
+		{"clock null", strings.Replace(pushBody(1, 1), `"clock":"018e3a5f0c000001"`, `"clock":null`, 1), wire.CodeMalformed},
+		{"no mutations", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001"}`, schema.Version), wire.CodeMalformed},
+		{"mutations null", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001","mutations":null}`, schema.Version), wire.CodeMalformed},
+		{"clock last", fmt.Sprintf(`{"protocol":2,"schema":%d,"mutations":[],"clock":"018e3a5f0c000001"}`, schema.Version), ""},
+		{"clock null, given again", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001","mutations":[],"clock":null}`, schema.Version), wire.CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +70,10 @@ func TestDecodePushRequest(t *testing.T) {
 			}
 			if err != nil && (errors.As(err, new(*wire.Error)) && err.Error() == "") {
 				t.Error("empty message")
+			}
+			var e *wire.Error
+			if name, ok := strings.CutPrefix(tt.name, "no "); ok && errors.As(err, &e) && e.Field != name {
+				t.Errorf("field %q, want %q", e.Field, name)
 			}
 		})
 	}
@@ -142,7 +153,7 @@ func TestDecodePullRequest(t *testing.T) {
 	for body, code := range map[string]wire.Code{
 		`{` + v + `,"limit":-1}`:      wire.CodeMalformed,
 		`{` + v + `,"limit":5000}`:    wire.CodeMalformed,
-		`{"protocol":2,"schema":1}`:   wire.CodeUnsupportedVersion,
+		`{"protocol":1,"schema":1}`:   wire.CodeUnsupportedVersion,
 		`{` + v + `,"cursor":12}`:     wire.CodeMalformed,
 		`{` + v + `,"since":"today"}`: wire.CodeMalformed,
 	} {
@@ -173,6 +184,7 @@ func TestCursor(t *testing.T) {
 func FuzzDecodePushRequest(f *testing.F) {
 	f.Add([]byte(pushBody(2, 1)))
 	f.Add([]byte(`{"protocol":2,"schema":1,"mutations":null}`))
+	f.Add([]byte(`{"protocol":2,"schema":1,"clock":"018e3a5f0c000001","mutations":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := wire.DecodePushRequest(bytes.NewReader(body))
