@@ -90,25 +90,30 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	if e.DeviceID == uuid.Nil || e.UnitID == uuid.Nil || e.TokenAudience == "" {
 		return fmt.Errorf("brygga: enrol: the server's answer lacks the device, unit or token audience")
 	}
+	// The server has enrolled the device: what it answered is kept even if
+	// ctx ends now. The replica takes its identity last, so that a
+	// replica with one has all the rest.
+	ctx = context.WithoutCancel(ctx)
+	c.mu.Lock()
+	offset := c.offset
+	c.mu.Unlock()
+	if err := replica.SetMetaAt(ctx, c.path, map[string]string{
+		metaServer: serverURL, metaOrg: e.OrgID.String(), metaAudience: e.TokenAudience, metaEnrolCode: codeID,
+		metaLease: strconv.FormatInt(e.LeaseSeconds, 10), metaRetention: strconv.Itoa(e.RetentionDays),
+		metaLastSync: c.opts.Now().UTC().Format(time.RFC3339Nano), metaOffset: strconv.FormatInt(offset.Milliseconds(), 10),
+	}); err != nil {
+		return fmt.Errorf("brygga: enrol: %w", err)
+	}
 	dev, err := replica.OpenDevice(ctx, c.path, replica.DeviceConfig{ID: e.DeviceID, UnitID: e.UnitID, Now: c.opts.Now})
 	if err != nil {
 		return fmt.Errorf("brygga: enrol: %w", err)
-	}
-	for k, v := range map[string]string{
-		metaServer: serverURL, metaOrg: e.OrgID.String(), metaAudience: e.TokenAudience, metaEnrolCode: codeID,
-		metaLease: strconv.FormatInt(e.LeaseSeconds, 10), metaRetention: strconv.Itoa(e.RetentionDays),
-		metaLastSync: c.opts.Now().UTC().Format(time.RFC3339Nano),
-	} {
-		if err := dev.SetMeta(ctx, k, v); err != nil {
-			dev.Close()
-			return fmt.Errorf("brygga: enrol: %w", err)
-		}
 	}
 	c.mu.Lock()
 	c.dev = dev
 	c.access, c.accessExp = e.AccessToken, c.opts.Now().Add(time.Duration(e.ExpiresIn)*time.Second)
 	c.mu.Unlock()
-	return c.keepAccess(ctx, c.access, c.accessExp)
+	c.keepAccess(ctx, e.AccessToken, c.accessExp) // best effort: a token is asked for again if it is not kept
+	return nil
 }
 
 // enrolment is the server's answer to an enrolment.

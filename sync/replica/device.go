@@ -169,6 +169,33 @@ func PrepareMeta(ctx context.Context, path, key string, check func(string) bool,
 	return v, nil
 }
 
+// SetMetaAt sets values kept beside the records (as Device.SetMeta does)
+// in the replica at path, in one transaction, whether or not it has a
+// device identity yet: a device writes what enrolment gave it before the
+// replica takes its identity, so that a replica with an identity always
+// has them. The file is created if there is none.
+func SetMetaAt(ctx context.Context, path string, values map[string]string) error {
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	defer tx.Rollback()
+	for k, v := range values {
+		if err := setMeta(ctx, tx, "sdk."+k, v); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	return nil
+}
+
 // Close closes the replica.
 func (d *Device) Close() error { return d.db.Close() }
 
