@@ -131,7 +131,7 @@ func (s *Server) principal(c *fiber.Ctx) (*Principal, error) {
 	}
 	claims, err := s.keys.parse(c.UserContext(), token, s.now())
 	if err != nil {
-		return nil, unauthorized("the access token is invalid or expired: refresh it or log in")
+		return nil, unauthorized("the access token is invalid or expired: get a new one or log in")
 	}
 	kind, id, ok := strings.Cut(claims.Subject, ":")
 	uid, perr := uuid.Parse(id)
