@@ -214,7 +214,7 @@ func TestClockSkewFromDate(t *testing.T) {
 func TestReplayedAssertionAnswer(t *testing.T) {
 	ctx := context.Background()
 	srv, base, now, unit := startClockedServer(t)
-	fp, _ := startFaultProxy(t, base, 1)
+	fp, _, _ := startFaultProxy(t, base, 1)
 	var twice atomic.Int32
 	dup := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == wire.TokenPath && twice.Add(-1) >= 0 {

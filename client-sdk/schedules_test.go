@@ -57,20 +57,26 @@ type faultProxy struct {
 	late sync.WaitGroup // replays still on their way
 }
 
-func startFaultProxy(t *testing.T, target string, seed uint64) (*faultProxy, string) {
-	f := &faultProxy{target: target, transport: &http.Transport{DisableCompression: true}, rng: rand.New(rand.NewPCG(seed, 0xfa17))}
+// startFaultProxy starts a fault proxy in front of target, with its
+// faults off, until the test ends or stop is called.
+func startFaultProxy(t *testing.T, target string, seed uint64) (f *faultProxy, url string, stop func()) {
+	f = &faultProxy{target: target, transport: &http.Transport{DisableCompression: true}, rng: rand.New(rand.NewPCG(seed, 0xfa17))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: f}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		srv.Close()
-		f.late.Wait()
-		f.transport.CloseIdleConnections()
-	})
-	return f, "http://" + ln.Addr().String()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			f.late.Wait()
+			f.transport.CloseIdleConnections()
+		})
+	}
+	t.Cleanup(stop)
+	return f, "http://" + ln.Addr().String(), stop
 }
 
 func (f *faultProxy) set(on bool) {
@@ -221,8 +227,9 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 	org, _ := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Östersunds kommun", "23")
 	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2380")
 	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
-	proxy, via := startFaultProxy(t, base, seed)
+	proxy, via, stopProxy := startFaultProxy(t, base, seed)
 	defer func() {
+		stopProxy()
 		srv.Shutdown(ctx)
 		<-done
 		srv.Close()
