@@ -94,46 +94,24 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey) 
 	audience := strings.TrimRight(s.cfg.PublicURL, "/") + wire.TokenPath
 	var deviceID uuid.UUID
 	repeated := false
-	_, err := s.store.EnrolDevice(ctx, func(ctx context.Context, tx *sql.Tx) (uuid.UUID, uuid.UUID, error) {
-		var unit string
-		var expires int64
-		var used sql.NullInt64
-		var device sql.NullString
-		var usedKey []byte
-		err := tx.QueryRowContext(ctx, `SELECT unit_id, expires_at, used_at, device_id, public_key FROM enrol_codes WHERE code_hash = ?`,
-			hash).Scan(&unit, &expires, &used, &device, &usedKey)
-		if err == sql.ErrNoRows || err == nil && expires <= now.UnixMilli() {
-			return uuid.Nil, uuid.Nil, errEnrolCode
-		}
-		if err != nil {
-			return uuid.Nil, uuid.Nil, fmt.Errorf("enrol: %w", err)
-		}
-		if used.Valid {
-			if usedKey == nil || !bytes.Equal(usedKey, key) || !device.Valid {
-				return uuid.Nil, uuid.Nil, errEnrolCode
+	// A code that cannot enrol this key is refused from the read pool: an
+	// anonymous caller trying codes does not take the writer.
+	var expires int64
+	var usedKey []byte
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT expires_at, public_key FROM enrol_codes WHERE code_hash = ?`, hash).Scan(&expires, &usedKey)
+	if err == sql.ErrNoRows || err == nil && (expires <= now.UnixMilli() || usedKey != nil && !bytes.Equal(usedKey, key)) {
+		err = errEnrolCode
+	}
+	if err == nil {
+		_, err = s.store.EnrolDevice(ctx, func(ctx context.Context, tx *sql.Tx) (uuid.UUID, uuid.UUID, error) {
+			id, unit, again, err := useEnrolCode(ctx, tx, hash, key, audience, now)
+			deviceID, repeated = id, again
+			if again {
+				return uuid.Nil, uuid.Nil, err // registered before
 			}
-			deviceID, repeated = uuid.MustParse(device.String), true
-			return uuid.Nil, uuid.Nil, nil
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM device_keys WHERE public_key = ?`, []byte(key)).Scan(&n); err != nil {
-			return uuid.Nil, uuid.Nil, fmt.Errorf("enrol: %w", err)
-		}
-		if n > 0 {
-			return uuid.Nil, uuid.Nil, &wire.Error{Code: wire.CodeMalformed, Field: "public_key",
-				Message: "this key is registered for another enrolment: make a new key pair for a new enrolment"}
-		}
-		deviceID = uuid.Must(uuid.NewV7())
-		if _, err := tx.ExecContext(ctx, `UPDATE enrol_codes SET used_at = ?, device_id = ?, public_key = ? WHERE code_hash = ?`,
-			now.UnixMilli(), deviceID.String(), []byte(key), hash); err != nil {
-			return uuid.Nil, uuid.Nil, fmt.Errorf("enrol: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_keys (device_id, public_key, audience, created_at) VALUES (?, ?, ?, ?)`,
-			deviceID.String(), []byte(key), audience, now.UnixMilli()); err != nil {
-			return uuid.Nil, uuid.Nil, fmt.Errorf("enrol: %w", err)
-		}
-		return deviceID, uuid.MustParse(unit), nil
-	})
+			return id, unit, err
+		})
+	}
 	var we *wire.Error
 	if errors.As(err, &we) {
 		s.audit(ctx, "anonymous", "enrol", "", string(we.Code), 0, "")
@@ -164,6 +142,51 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey) 
 	s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+dev.UnitID.String(), outcome, 0, "")
 	return &Enrolment{DeviceID: deviceID, UnitID: dev.UnitID, OrgID: org, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
 		ExpiresIn: tok.ExpiresIn, TokenAudience: audience, LeaseSeconds: int64(s.cfg.DeviceLease.Seconds()), RetentionDays: s.cfg.RetentionDays}, nil
+}
+
+// useEnrolCode uses the enrolment code whose hash is hash for key, in tx:
+// it returns the new device's id and unit, or for the same code and key
+// again the device it enrolled then, with repeated set. The errors are
+// errEnrolCode for a code unknown, expired or used with another key, and
+// a *wire.Error with CodeMalformed for a key registered before.
+func useEnrolCode(ctx context.Context, tx *sql.Tx, hash []byte, key ed25519.PublicKey, audience string, now time.Time) (id, unitID uuid.UUID, repeated bool, err error) {
+	var unit string
+	var expires int64
+	var used sql.NullInt64
+	var device sql.NullString
+	var usedKey []byte
+	err = tx.QueryRowContext(ctx, `SELECT unit_id, expires_at, used_at, device_id, public_key FROM enrol_codes WHERE code_hash = ?`,
+		hash).Scan(&unit, &expires, &used, &device, &usedKey)
+	if err == sql.ErrNoRows || err == nil && expires <= now.UnixMilli() {
+		return uuid.Nil, uuid.Nil, false, errEnrolCode
+	}
+	if err != nil {
+		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
+	}
+	if used.Valid {
+		if usedKey == nil || !bytes.Equal(usedKey, key) || !device.Valid {
+			return uuid.Nil, uuid.Nil, false, errEnrolCode
+		}
+		return uuid.MustParse(device.String), uuid.Nil, true, nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM device_keys WHERE public_key = ?`, []byte(key)).Scan(&n); err != nil {
+		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
+	}
+	if n > 0 {
+		return uuid.Nil, uuid.Nil, false, &wire.Error{Code: wire.CodeMalformed, Field: "public_key",
+			Message: "this key is registered for another enrolment: make a new key pair for a new enrolment"}
+	}
+	id = uuid.Must(uuid.NewV7())
+	if _, err := tx.ExecContext(ctx, `UPDATE enrol_codes SET used_at = ?, device_id = ?, public_key = ? WHERE code_hash = ?`,
+		now.UnixMilli(), id.String(), []byte(key), hash); err != nil {
+		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO device_keys (device_id, public_key, audience, created_at) VALUES (?, ?, ?, ?)`,
+		id.String(), []byte(key), audience, now.UnixMilli()); err != nil {
+		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
+	}
+	return id, uuid.MustParse(unit), false, nil
 }
 
 // deviceAccess returns nil if a device may have access tokens, else the
@@ -227,6 +250,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 	var c jwt.RegisteredClaims
 	var dev *replica.Enrolment
 	var audience string
+	var lookupErr error // the server's failure to look the device up, not the assertion's
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation()).
 		ParseWithClaims(assertion, &c, func(t *jwt.Token) (any, error) {
 			id, ok := deviceSubject(c.Subject)
@@ -238,18 +262,19 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 			if err == sql.ErrNoRows {
 				return nil, errors.New("no such device")
 			}
-			if err != nil {
-				return nil, err
+			if err == nil {
+				dev, err = s.store.LookupDevice(ctx, id)
 			}
-			if dev, err = s.store.LookupDevice(ctx, id); err != nil {
-				return nil, err
+			if err != nil {
+				lookupErr = fmt.Errorf("token: %w", err)
+				return nil, lookupErr
 			}
 			return ed25519.PublicKey(key), nil
 		})
+	if lookupErr != nil {
+		return nil, lookupErr
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		return nil, badAssertion("its signature, algorithm (EdDSA only) or issuer does not check out")
 	}
 	actor := "device:" + dev.ID.String()
