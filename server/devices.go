@@ -29,9 +29,11 @@ import (
 // cannot end a device's access: only revocation does.
 
 // assertionLeeway is how far ahead of the server's clock an assertion's
-// time of issue may be: a device's idea of the server's clock is as good
-// as the round trip it learned it from.
-const assertionLeeway = time.Minute
+// time of issue may be. A device learns the server's clock from the clock
+// of push and pull answers, the server's hybrid logical clock, which runs
+// up to replica.DefaultMaxSkew ahead of its wall clock when a device's
+// clock does; and from a round trip.
+const assertionLeeway = replica.DefaultMaxSkew + time.Minute
 
 // maxAssertionBytes is the longest assertion read.
 const maxAssertionBytes = 4096
