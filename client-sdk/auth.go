@@ -62,7 +62,6 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	}
 	// The code's id goes with the key: a key made for another code is
 	// not reused (the server would refuse it), and is replaced.
-	made := ""
 	pair, err := replica.PrepareMeta(ctx, c.path, metaKey, func(v string) bool {
 		id, _, ok := strings.Cut(v, ":")
 		return ok && id == codeID
@@ -71,8 +70,7 @@ func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 		if err != nil {
 			return "", err
 		}
-		made = codeID + ":" + base64.RawURLEncoding.EncodeToString(priv.Seed())
-		return made, nil
+		return codeID + ":" + base64.RawURLEncoding.EncodeToString(priv.Seed()), nil
 	})
 	if err != nil {
 		return fmt.Errorf("brygga: enrol: %w", err)

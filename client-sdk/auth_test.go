@@ -300,3 +300,48 @@ func TestConcurrentSyncsOneDevice(t *testing.T) {
 		t.Errorf("device holds %d of %d", len(got), len(ids))
 	}
 }
+
+// TestServerClockAheadOfItsWall: a tablet whose clock is 90 seconds ahead
+// pushes, and the server's hybrid logical clock follows it (within the
+// two minutes it allows); another tablet learns the server's time from
+// that clock, and its next assertion is still taken at once, without a
+// clock_skew answer.
+func TestServerClockAheadOfItsWall(t *testing.T) {
+	ctx := context.Background()
+	srv, base, now, unit := startClockedServer(t)
+	sc := startSkewCounter(t, base, false)
+	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
+	open := func(ahead time.Duration) *brygga.Client {
+		code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+		c, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t.db"), &brygga.Options{Now: func() time.Time { return now.Now().Add(ahead) }})
+		t.Cleanup(func() { c.Close() })
+		if err := c.Enroll(ctx, sc.url, code.Code); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c.SetStaff(ctx, staff.ID)
+		return c
+	}
+	fast, other := open(90*time.Second), open(0)
+	fast.Add(ctx, contact(schema.SettingStreet))
+	if err := fast.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(20 * time.Minute) // the access token has expired
+	rec := contact(schema.SettingStreet)
+	other.Add(ctx, rec)
+	if err := other.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := sc.skews.Load(); n != 0 {
+		t.Errorf("%d clock_skew answers", n)
+	}
+	if _, err := srv.Record(ctx, schema.KindContact, rec.ID); err != nil {
+		t.Error(err)
+	}
+}
