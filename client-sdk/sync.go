@@ -215,7 +215,7 @@ func (c *Client) run(ctx context.Context, l *loop) {
 		switch {
 		case err == nil:
 			failures, wait = 0, c.opts.SyncInterval
-		case errors.Is(err, ErrRevoked), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrSessionEnded), errors.Is(err, ErrUpdateRequired):
+		case errors.Is(err, ErrRevoked), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrUpdateRequired):
 			c.opts.Logger.Warn("background sync stopped", "err", err)
 			return
 		case ctx.Err() != nil:

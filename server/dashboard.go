@@ -217,7 +217,11 @@ func (s *Server) dashOrg(c *fiber.Ctx) (*schema.Organisation, error) {
 	p := dashPrincipal(c)
 	id := p.OrgID
 	if p.Role == RoleAdmin {
-		if q, err := uuid.Parse(c.Query("org")); err == nil {
+		if v := c.Query("org"); v != "" {
+			q, err := uuid.Parse(v)
+			if err != nil {
+				return nil, &wire.Error{Code: wire.CodeMalformed, Field: "org", Message: "org must be an organisation id"}
+			}
 			id = q
 		} else {
 			orgs, err := s.Organisations(c.UserContext())
@@ -651,6 +655,9 @@ func (s *Server) dashReferralStatus(c *fiber.Ctx) error {
 		return c.Redirect("/dashboard/referrals", fiber.StatusSeeOther)
 	}
 	status := schema.ReferralStatus(c.FormValue("status"))
+	if !schema.ReferralStatusEnum.Has(string(status)) {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "status", Message: "status must be one of " + strings.Join(schema.ReferralStatusEnum.Codes(), ", ")}
+	}
 	rec, err := s.Record(ctx, schema.KindReferral, id)
 	if err != nil {
 		return err

@@ -45,6 +45,10 @@ func (s *Server) newApp() *fiber.App {
 		IdleTimeout:           2 * time.Minute,
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
+		// A multipart body is not parsed before the handler sees it: the
+		// API takes JSON and answers anything else unsupported_media_type,
+		// which a failed parse would hide behind a 400.
+		DisablePreParseMultipartForm: true,
 	})
 	app.Use(requestid.New())
 	// Metrics come first: they count each request with the status its
@@ -70,7 +74,8 @@ func (s *Server) newApp() *fiber.App {
 			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many login attempts from this address: wait a minute"}
 		},
 	}), s.login)
-	v1.Post("/auth/refresh", s.refresh)
+	v1.Post("/auth/token", s.token)
+	v1.Post("/auth/refresh", s.refreshGone)
 	v1.Post("/devices/enroll", s.enroll)
 
 	v1.Post("/sync/push", s.requireDevice, s.push)
@@ -126,7 +131,7 @@ func (s *Server) principal(c *fiber.Ctx) (*Principal, error) {
 	}
 	claims, err := s.keys.parse(c.UserContext(), token, s.now())
 	if err != nil {
-		return nil, unauthorized("the access token is invalid or expired: refresh it or log in")
+		return nil, unauthorized("the access token is invalid or expired: get a new one or log in")
 	}
 	kind, id, ok := strings.Cut(claims.Subject, ":")
 	uid, perr := uuid.Parse(id)
@@ -204,40 +209,6 @@ func idString(id uuid.UUID) string {
 		return ""
 	}
 	return id.String()
-}
-
-func (s *Server) refresh(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.RefreshToken == "" {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "refresh_token", Message: "refresh_token is required"}
-	}
-	e, err := s.Refresh(c.UserContext(), req.RefreshToken)
-	if err != nil {
-		return err
-	}
-	return c.JSON(e)
-}
-
-func (s *Server) enroll(c *fiber.Ctx) error {
-	var req struct {
-		Code string `json:"code"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.Code == "" {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "code", Message: "code is required"}
-	}
-	e, err := s.Enrol(c.UserContext(), req.Code)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(e)
 }
 
 func (s *Server) push(c *fiber.Ctx) error {

@@ -169,6 +169,39 @@ func (s *Server) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*Enr
 	return &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}, nil
 }
 
+// EnrolDevice runs decide in a write transaction and registers the device
+// it names for its unit in the same transaction, so that what decide
+// writes (an enrolment code's use, the device's key) and the registration
+// commit together or not at all. decide returns nil ids to register no
+// device (its own writes still commit), and a nil Enrolment comes back;
+// an error from decide rolls everything back and is returned as it is.
+func (s *Server) EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*Enrolment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("enrol device: %w", err)
+	}
+	defer tx.Rollback()
+	id, unitID, err := decide(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var e *Enrolment
+	if id != uuid.Nil {
+		now := s.now().UTC().Truncate(time.Millisecond)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
+			id.String(), unitID.String(), now.UnixMilli()); err != nil {
+			return nil, fmt.Errorf("register device %s: %w", id, err)
+		}
+		e = &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("enrol device: %w", err)
+	}
+	return e, nil
+}
+
 // RevokeDevice revokes a device: it can neither push nor pull again.
 func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID) error {
 	s.mu.Lock()

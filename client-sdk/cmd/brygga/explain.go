@@ -50,7 +50,6 @@ func (c *cli) explain(err error) error {
 	}{
 		{brygga.ErrNotEnrolled, "enrol it first: " + c.invocation() + " enroll SERVER CODE"},
 		{brygga.ErrLeaseExpired, "run: " + c.invocation() + " sync"},
-		{brygga.ErrSessionEnded, "ask for a new enrolment code and enrol again"},
 		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
 		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
