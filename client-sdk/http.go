@@ -62,6 +62,7 @@ func (c *Client) open(ctx context.Context, base, method, path, token string, bod
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	c.noteEpoch(resp.Header.Get(wire.HeaderEpoch))
 	if resp.StatusCode < 400 {
 		return resp, nil
 	}
