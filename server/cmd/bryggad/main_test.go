@@ -392,7 +392,7 @@ func TestFlow(t *testing.T) {
 	}
 
 	// Revocation: the device's next request is told to wipe.
-	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, nil, nil); e != nil {
+	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, map[string]bool{"confirm": true}, nil); e != nil {
 		t.Fatalf("revoke: %d %v", st, e)
 	}
 	st, e := b.call(t, "POST", "/v1/sync/push", next.AccessToken, wire.PushRequest{Versions: wire.Current()}, nil)
