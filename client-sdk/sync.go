@@ -147,6 +147,11 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 				}
 				continue
 			}
+			if forgotten {
+				// Healing did not bring the server's numbering up to the
+				// queue's: stop rather than ask again and again.
+				return fmt.Errorf("brygga: push: the server expects mutation %d, the queue starts at %d: %w", ae.Expected, req.Mutations[0].Seq, err)
+			}
 			if err := dev.SkipTo(ctx, ae.Expected); err != nil {
 				return err
 			}
