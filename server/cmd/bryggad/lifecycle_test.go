@@ -3,15 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
 
@@ -177,5 +184,86 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	list, err := run("device", "list", "--db", db)
 	if err != nil || !strings.Contains(list, dev.DeviceID.String()) || strings.Contains(list, "lost") {
 		t.Errorf("device list after the restore: %v %q", err, list)
+	}
+}
+
+// TestHealEndpoint: every sync answer carries the epoch; a record sent
+// again at the versions the server has changes nothing, one it lacks is
+// taken, one out of the device's scope or stamped in the future is
+// refused alone; acked_through brings the device's numbering forward; a
+// revoked device heals nothing.
+func TestHealEndpoint(t *testing.T) {
+	b := startBryggad(t)
+	manager := b.account(t, "manager").AccessToken
+	dev := b.enrol(t, manager, b.outreach)
+	first := dev.contact("", "2380")
+	dev.mustPush(t, b, first)
+
+	// The epoch, on answers and errors alike.
+	epochOf := func(method, path string, body string) (int, string) {
+		req, _ := http.NewRequest(method, b.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+dev.AccessToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get(wire.HeaderEpoch)
+	}
+	st, epoch := epochOf("GET", fmt.Sprintf("/v1/sync/pull?protocol=%d&schema=%d", wire.Protocol, schema.Version), "")
+	if _, err := uuid.Parse(epoch); st != 200 || err != nil {
+		t.Fatalf("pull: %d, epoch %q", st, epoch)
+	}
+	if st, e := epochOf("POST", "/v1/sync/push", dev.pushJSON(9, []mut{create(dev.contact("", "2380"), nil)})); st != 409 || e != epoch {
+		t.Errorf("a refused push: %d, epoch %q, want %q", st, e, epoch)
+	}
+
+	var have wire.Change
+	for _, c := range pullAll(t, b, dev.AccessToken) {
+		if c.ID == first.ID {
+			have = c
+		}
+	}
+	lacked := dev.contact("", "2380")
+	lackedChange := wire.Change{Kind: schema.KindContact, ID: lacked.ID, Fields: json.RawMessage(fieldsWith(lacked, nil)), V: replica.Key(dev.clock.Now(), dev.DeviceID)}
+	future := dev.contact("", "2380")
+	futureChange := wire.Change{Kind: schema.KindContact, ID: future.ID, Fields: json.RawMessage(fieldsWith(future, nil)), V: replica.Key(hlc.FromTime(time.Now().Add(time.Hour)), dev.DeviceID)}
+	foreign := dev.contact("", "2380")
+	foreign.UnitID = uuid.Must(uuid.NewV7())
+	foreignChange := wire.Change{Kind: schema.KindContact, ID: foreign.ID, Fields: json.RawMessage(fieldsWith(foreign, nil)), V: replica.Key(dev.clock.Now(), dev.DeviceID)}
+	heal := wire.HealRequest{Versions: wire.Current(), Epoch: uuid.NewString(), AckedThrough: 7, Records: []wire.Change{have, lackedChange, futureChange, foreignChange}}
+	var resp wire.HealResponse
+	if st, e := b.call(t, "POST", "/v1/sync/heal", dev.AccessToken, heal, &resp); e != nil {
+		t.Fatalf("heal: %d %v", st, e)
+	}
+	want := []wire.HealStatus{wire.Unchanged, wire.Healed, wire.Refused, wire.Refused}
+	for i, r := range resp.Results {
+		if r.Status != want[i] {
+			t.Errorf("record %d: %s (%+v), want %s", i, r.Status, r.Error, want[i])
+		}
+	}
+	if resp.Epoch != epoch || resp.LastSeq != 7 {
+		t.Errorf("heal answer: epoch %s, last_seq %d", resp.Epoch, resp.LastSeq)
+	}
+	// Again: nothing changes.
+	if _, e := b.call(t, "POST", "/v1/sync/heal", dev.AccessToken, heal, &resp); e != nil || resp.Results[1].Status != wire.Unchanged {
+		t.Errorf("heal again: %v %+v", e, resp.Results)
+	}
+	found := false
+	for _, c := range pullAll(t, b, dev.AccessToken) {
+		found = found || c.ID == lacked.ID
+	}
+	if !found {
+		t.Error("the record the server lacked is not pulled")
+	}
+	dev.next = 8
+	dev.mustPush(t, b, dev.contact("", "2380"))
+
+	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, map[string]bool{"confirm": true}, nil); e != nil {
+		t.Fatalf("revoke: %d %v", st, e)
+	}
+	if st, e := b.call(t, "POST", "/v1/sync/heal", dev.AccessToken, heal, nil); st != 403 || e.Code != wire.CodeDeviceRevoked {
+		t.Errorf("heal of a revoked device: %d %v", st, e)
 	}
 }
