@@ -131,10 +131,10 @@ func TestRetirementNoticedMidSync(t *testing.T) {
 	}
 }
 
-// TestSealedDeviceRefusesRecords: once the SDK knows the device is retired
-// and while it still sends, recording is refused with ErrSealed, and the
-// state survives reopening the app.
-func TestSealedDeviceRefusesRecords(t *testing.T) {
+// TestRetiredWhileAway: a tablet retired while it cannot reach the server
+// keeps everything; when it reaches the server again (the app restarted
+// meanwhile) it sends all of it and is wiped.
+func TestRetiredWhileAway(t *testing.T) {
 	ctx := context.Background()
 	r := startRegion(t)
 	path := filepath.Join(t.TempDir(), "tablet.db")
@@ -149,15 +149,15 @@ func TestSealedDeviceRefusesRecords(t *testing.T) {
 	if err := r.srv.RetireDevice(ctx, c.DeviceID(), "test"); err != nil {
 		t.Fatal(err)
 	}
-	r.stop() // the push of what it holds fails: the server is away
+	r.stop()
 	if err := c.Sync(ctx); err == nil || errors.Is(err, brygga.ErrRetired) {
 		t.Fatalf("sync with the server away: %v", err)
 	}
+	if st, _ := c.Status(ctx); !st.Enrolled || st.Pending != 3 {
+		t.Errorf("status with the server away: %+v", st)
+	}
 	c.Close()
 	r.restart()
-	// The pull was refused before the server went away? Not necessarily:
-	// the device learns of its retirement from the server. Sync once
-	// more with the server up.
 	c, _ = brygga.Open(ctx, path, nil)
 	defer c.Close()
 	if err := c.Sync(ctx); !errors.Is(err, brygga.ErrRetired) {

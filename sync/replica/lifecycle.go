@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/wire"
 )
 
@@ -71,8 +72,9 @@ func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealReq
 			continue
 		}
 		row, err := RowOfChange(c)
+		var latest hlc.Timestamp
 		if err == nil {
-			err = s.checkHealKeys(row, now)
+			latest, err = s.checkHealKeys(row, now)
 		}
 		if err != nil {
 			resp.Results[i].Status, resp.Results[i].Error = wire.Refused, &wire.Error{Code: wire.CodeInvalidRecord, Field: "v", Message: err.Error()}
@@ -80,6 +82,9 @@ func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealReq
 		}
 		row.Seq = 0
 		rows[i] = row
+		// The server's clock moves past every version it takes, as it
+		// does for pushes, so that its own later writes order after them.
+		s.clock.Observe(latest)
 	}
 
 	s.mu.Lock()
@@ -179,9 +184,11 @@ func healRow(ctx context.Context, rs *rowStore, dev *Enrolment, row *Row, now ti
 
 // checkHealKeys checks that no field of a record sent again carries a
 // version ahead of the server's clock by more than the skew allowed: a
-// device may send again what it holds, not stamp the future.
-func (s *Server) checkHealKeys(row *Row, now time.Time) error {
+// device may send again what it holds, not stamp the future. It returns
+// the latest of the versions.
+func (s *Server) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
 	limit := now.Add(s.maxSkew).UnixMilli()
+	var latest hlc.Timestamp
 	for i, k := range row.keys {
 		at := strings.IndexByte(k, '@')
 		if at < 0 {
@@ -193,13 +200,14 @@ func (s *Server) checkHealKeys(row *Row, now time.Time) error {
 		}
 		ts, _, err := ParseKey(base)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if ts.WallMillis() > limit {
-			return fmt.Errorf("version of %s is ahead of the server's clock", row.fields[i].Name)
+			return 0, fmt.Errorf("version of %s is ahead of the server's clock", row.fields[i].Name)
 		}
+		latest = max(latest, ts)
 	}
-	return nil
+	return latest, nil
 }
 
 // Backup writes a consistent copy of the database to path, which must not
