@@ -176,8 +176,9 @@ func (c *Client) healed(ctx context.Context, dev *replica.Device, epoch string) 
 // the enrolment) or whose session ended. The device gets a new id; every
 // record it holds, its unsent writes included, is sent to the server
 // before it pulls, at the next Sync. A code of another unit fails with
-// replica.ErrIdentity; the replica then stays without an id until Enroll
-// or Reenroll with a code of its unit.
+// replica.ErrIdentity; the replica then keeps its records without an id,
+// and Enroll with a code of its unit (on this Client or one opened anew)
+// takes it up as Reenroll would.
 func (c *Client) Reenroll(ctx context.Context, code string) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -389,14 +390,17 @@ func TestRestoredServerIsHealed(t *testing.T) {
 }
 
 // TestRestoreSchedules runs random schedules of recording, syncing,
-// backups, restores from any earlier backup, restarts of the server and
-// enrolments: at the end every tablet syncs (none stranded), the server
+// backups, restores from any earlier backup, restarts of the server (some
+// while a tablet syncs) and enrolments: at the end every tablet syncs (none stranded), the server
 // holds every record made, once, and every tablet holds what the server
 // has.
 func TestRestoreSchedules(t *testing.T) {
 	seeds, steps := 6, 30
 	if testing.Short() {
 		seeds, steps = 3, 16
+	}
+	if n, err := strconv.Atoi(os.Getenv("BRYGGA_RESTORES")); err == nil && n > 0 {
+		seeds = n // more schedules, for a longer run
 	}
 	for seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -425,7 +429,16 @@ func TestRestoreSchedules(t *testing.T) {
 				case op == 7 && len(copies) > 0:
 					r.restore(copies[rnd.IntN(len(copies))])
 				case op == 8:
+					// The server stops, sometimes while a tablet syncs.
+					done := make(chan struct{})
+					go func() {
+						defer close(done)
+						if rnd2 := step % 2; rnd2 == 0 {
+							tb.c.Sync(ctx) // may fail: the server goes away
+						}
+					}()
 					r.stop()
+					<-done
 					r.restart()
 				case op == 9 && len(tablets) < 4:
 					tablets = append(tablets, &tabletT{c: r.device(r.url(), r.team, r.teamStaf), unit: r.team})
@@ -438,5 +451,70 @@ func TestRestoreSchedules(t *testing.T) {
 			}
 			r.checkHealed(t, tablets)
 		})
+	}
+}
+
+// TestReenrollKeepsRecords: a replica enrolled again keeps its records and
+// sends them, its unsent ones included; a code of another unit is refused
+// and leaves the records for an enrolment with a code of the unit.
+func TestReenrollKeepsRecords(t *testing.T) {
+	ctx := context.Background()
+	r := startRegion(t)
+	path := filepath.Join(t.TempDir(), "tablet.db")
+	code, _ := r.srv.NewEnrolCode(ctx, r.team.ID, "test")
+	c, _ := brygga.Open(ctx, path, nil)
+	defer func() { c.Close() }()
+	if err := c.Enroll(ctx, r.url(), code.Code); err != nil {
+		t.Fatal(err)
+	}
+	c.Sync(ctx)
+	c.SetStaff(ctx, r.teamStaf.ID)
+	synced := addN(t, c, 2)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	unsent := addN(t, c, 3)
+	old := c.DeviceID()
+
+	wrong, _ := r.srv.NewEnrolCode(ctx, r.clinic.ID, "test")
+	if err := c.Reenroll(ctx, wrong.Code); !errors.Is(err, replica.ErrIdentity) || c.Enrolled() {
+		t.Fatalf("re-enrolment with another unit's code: %v (enrolled %v)", err, c.Enrolled())
+	}
+	c.Close()
+	c, _ = brygga.Open(ctx, path, nil)
+	if c.Enrolled() {
+		t.Fatal("the replica has an id after a refused enrolment")
+	}
+	right, _ := r.srv.NewEnrolCode(ctx, r.team.ID, "test")
+	if err := c.Enroll(ctx, r.url(), right.Code); err != nil {
+		t.Fatal(err)
+	}
+	if c.DeviceID() == old {
+		t.Error("the device kept its old id")
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := append(synced, unsent...)
+	if n := r.count(t, schema.KindContact, all); n != len(all) {
+		t.Errorf("the server holds %d of the %d records", n, len(all))
+	}
+	for _, id := range all {
+		if _, err := c.Get(ctx, schema.KindContact, id); err != nil {
+			t.Errorf("record %s after the re-enrolment: %v", id, err)
+		}
+	}
+	// New records go on under the new id (the app sets the staff member
+	// again on a Client opened without an enrolment).
+	c.SetStaff(ctx, r.teamStaf.ID)
+	more := addN(t, c, 1)
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.count(t, schema.KindContact, more); n != 1 {
+		t.Error("a record made after the re-enrolment did not reach the server")
+	}
+	if st, _ := c.Status(ctx); st.Pending != 0 || len(st.Rejected) != 0 {
+		t.Errorf("status: %+v", st)
 	}
 }
