@@ -117,6 +117,15 @@ func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealReq
 		}
 	}
 	last := max(dev.LastSeq, req.AckedThrough)
+	if last > dev.LastSeq {
+		// The numbers taken as processed have no hashes here: a mutation
+		// numbered among them is refused as reused (its content cannot be
+		// told from another's), never taken for a duplicate and dropped.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes) VALUES (?, ?, ?, ?)`,
+			deviceID.String(), dev.LastSeq+1, last, []byte{}); err != nil {
+			return nil, fmt.Errorf("heal: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, healed = healed + ?, last_push_at = ? WHERE id = ?`,
 		last, healed, now.UnixMilli(), deviceID.String()); err != nil {
 		return nil, fmt.Errorf("heal: %w", err)
