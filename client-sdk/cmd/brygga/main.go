@@ -92,6 +92,7 @@ Recording (offline):
 
 Device and sync:
   enroll [--staff ID] SERVER CODE
+  reenroll CODE              (a device the server no longer knows: keeps its records and sends them)
   staff [--set ID]
   sync
   status [--json]
@@ -128,6 +129,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, rest := global.Arg(0), global.Args()[1:]
 	commands := map[string]func([]string) error{
 		"enroll":          c.enroll,
+		"reenroll":        c.reenroll,
 		"staff":           c.staff,
 		"contact":         c.contact,
 		"exchange":        c.exchange,
@@ -1239,6 +1241,9 @@ func explain(err error) error {
 		{brygga.ErrLeaseExpired, "run: brygga sync"},
 		{brygga.ErrSessionEnded, "ask for a new enrolment code and enrol again"},
 		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
+		{brygga.ErrRetired, "the device was retired: everything it held was sent"},
+		{brygga.ErrSealed, "the device was retired: run brygga sync to send what it holds"},
+		{brygga.ErrUnknownDevice, "ask for a new enrolment code of the unit, then: brygga --db FILE reenroll CODE"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
 		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
 	}
