@@ -230,26 +230,28 @@ func registered(now time.Time, ttl time.Duration, subject string) jwt.Registered
 
 // statusOf maps error codes to HTTP statuses: the one place it is done.
 var statusOf = map[wire.Code]int{
-	wire.CodeMalformed:            fiber.StatusBadRequest,
-	wire.CodeUnsupportedVersion:   fiber.StatusUpgradeRequired,
-	wire.CodeBatchTooLarge:        fiber.StatusRequestEntityTooLarge,
-	wire.CodeBodyTooLarge:         fiber.StatusRequestEntityTooLarge,
-	wire.CodeSeqGap:               fiber.StatusConflict,
-	wire.CodeCursorInvalid:        fiber.StatusGone,
-	wire.CodeUnauthorized:         fiber.StatusUnauthorized,
-	wire.CodeSessionRevoked:       fiber.StatusUnauthorized,
-	wire.CodeEnrolCodeInvalid:     fiber.StatusUnauthorized,
-	wire.CodeForbidden:            fiber.StatusForbidden,
-	wire.CodeDeviceRevoked:        fiber.StatusForbidden,
+	wire.CodeMalformed:          fiber.StatusBadRequest,
+	wire.CodeUnsupportedVersion: fiber.StatusUpgradeRequired,
+	wire.CodeBatchTooLarge:      fiber.StatusRequestEntityTooLarge,
+	wire.CodeBodyTooLarge:       fiber.StatusRequestEntityTooLarge,
+	wire.CodeSeqGap:             fiber.StatusConflict,
+	wire.CodeCursorInvalid:      fiber.StatusGone,
+	wire.CodeUnauthorized:       fiber.StatusUnauthorized,
+	wire.CodeSessionRevoked:     fiber.StatusUnauthorized,
+	wire.CodeEnrolCodeInvalid:   fiber.StatusUnauthorized,
+	wire.CodeForbidden:          fiber.StatusForbidden,
+	wire.CodeDeviceRevoked:      fiber.StatusForbidden,
+	wire.CodeRateLimited:        fiber.StatusTooManyRequests,
+	wire.CodeNotFound:           fiber.StatusNotFound,
+	wire.CodeInvalidRecord:      fiber.StatusUnprocessableEntity,
+	wire.CodeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
+	wire.CodeUnsupportedMedia:   fiber.StatusUnsupportedMediaType,
+	wire.CodeInternal:           fiber.StatusInternalServerError,
+
+	// A device's lifecycle and restores.
 	wire.CodeDeviceRetired:        fiber.StatusForbidden,
 	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
 	wire.CodeConfirmationRequired: fiber.StatusConflict,
-	wire.CodeRateLimited:          fiber.StatusTooManyRequests,
-	wire.CodeNotFound:             fiber.StatusNotFound,
-	wire.CodeInvalidRecord:        fiber.StatusUnprocessableEntity,
-	wire.CodeMethodNotAllowed:     fiber.StatusMethodNotAllowed,
-	wire.CodeUnsupportedMedia:     fiber.StatusUnsupportedMediaType,
-	wire.CodeInternal:             fiber.StatusInternalServerError,
 }
 
 // StatusOf returns the HTTP status of an error code.
