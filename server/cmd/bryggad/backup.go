@@ -65,6 +65,11 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkCopy(ctx, *from); err != nil {
 		return err
 	}
+	if a, err := os.Stat(*from); err == nil {
+		if b, err := os.Stat(*db); err == nil && os.SameFile(a, b) {
+			return fmt.Errorf("%w: --from and --db are the same file", errUsage)
+		}
+	}
 	release, err := lockDB(*db)
 	if err != nil {
 		return err

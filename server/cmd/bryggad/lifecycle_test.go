@@ -160,6 +160,9 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	if _, err := run("device", "revoke", "--db", db, "--id", dev.DeviceID.String(), "--yes"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := run("restore", "--from", db, "--db", db); !errors.Is(err, errUsage) {
+		t.Errorf("restore of the database onto itself: %v", err)
+	}
 	if _, err := run("restore", "--from", copyPath, "--db", db); !errors.Is(err, errServing) {
 		t.Errorf("restore while serving: %v", err)
 	}
