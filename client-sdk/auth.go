@@ -53,6 +53,11 @@ func enrolCodeID(serverURL, code string) string {
 func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
+	return c.enroll(ctx, serverURL, code)
+}
+
+// enroll is Enroll, with c.syncMu held.
+func (c *Client) enroll(ctx context.Context, serverURL, code string) error {
 	codeID := enrolCodeID(serverURL, code)
 	if dev, err := c.device(); err == nil {
 		if prev, _ := dev.Meta(ctx, metaEnrolCode); prev == codeID {

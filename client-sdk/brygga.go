@@ -83,6 +83,8 @@ func (e *APIError) Is(target error) bool {
 		return target == ErrServer
 	case wire.CodeNotFound:
 		return target == ErrNotFound
+	case wire.CodeDeviceUnknown:
+		return target == ErrUnknownDevice
 	}
 	return false
 }
@@ -149,6 +151,8 @@ type Client struct {
 	accessExp time.Time
 	staff     uuid.UUID
 	lastErr   error
+	// seenEpoch is the server's epoch in its latest answer.
+	seenEpoch string
 	// offset is how far the server's clock was ahead of the device's at
 	// the last sync: the device's idea of now is corrected by it.
 	offset time.Duration

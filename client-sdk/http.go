@@ -67,6 +67,7 @@ func (c *Client) open(ctx context.Context, base, method, path, token string, bod
 	if !serverTime.IsZero() {
 		c.noteServerTime(ctx, serverTime)
 	}
+	c.noteEpoch(resp.Header.Get(wire.HeaderEpoch))
 	if resp.StatusCode < 400 {
 		return resp, nil
 	}

@@ -78,12 +78,14 @@ func (s *Server) newApp() *fiber.App {
 	v1.Post("/auth/refresh", s.refreshGone)
 	v1.Post("/devices/enroll", s.enroll)
 
-	v1.Post("/sync/push", s.requireDevice, s.push)
-	v1.Get("/sync/pull", s.requireDevice, s.pull)
+	v1.Post("/sync/push", s.requireDevice, s.withEpoch, s.push)
+	v1.Get("/sync/pull", s.requireDevice, s.withEpoch, s.pull)
+	v1.Post("/sync/heal", s.requireDevice, s.withEpoch, s.heal)
 
 	v1.Get("/units", s.requireUser(RoleManager, RoleAuthority, RoleAdmin), s.listUnits)
 	v1.Post("/devices/enroll-codes", s.requireUser(RoleManager, RoleAdmin), s.createEnrolCode)
 	v1.Get("/devices", s.requireUser(RoleManager, RoleAdmin), s.listDevices)
+	v1.Post("/devices/:id/retire", s.requireUser(RoleManager, RoleAdmin), s.retireDevice)
 	v1.Post("/devices/:id/revoke", s.requireUser(RoleManager, RoleAdmin), s.revokeDevice)
 	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
 	v1.Get("/stats", s.requireUser(RoleManager, RoleAdmin), s.getStats)
@@ -381,6 +383,7 @@ type DeviceInfo struct {
 	Protocol   int        `json:"protocol,omitempty"`
 	LastSeq    int64      `json:"last_seq"`
 	Rejected   int        `json:"rejected"`
+	DeviceLifecycle
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -417,7 +420,7 @@ func (s *Server) DevicesOf(ctx context.Context, org uuid.UUID) ([]DeviceInfo, er
 			last = d.LastPullAt
 		}
 		out = append(out, DeviceInfo{ID: d.ID, UnitID: d.UnitID, EnrolledAt: d.EnrolledAt, RevokedAt: timePtr(d.RevokedAt),
-			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected})
+			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected, DeviceLifecycle: lifecycleOf(d)})
 	}
 	return out, nil
 }
@@ -429,29 +432,6 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"devices": devs})
-}
-
-func (s *Server) revokeDevice(c *fiber.Ctx) error {
-	p, _ := s.principal(c)
-	id, err := uuid.Parse(c.Params("id"))
-	if err != nil {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "id", Message: "id must be a device id"}
-	}
-	ctx := c.UserContext()
-	d, err := s.store.LookupDevice(ctx, id)
-	if err != nil {
-		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
-	}
-	if err := s.unitInScope(ctx, p, d.UnitID); err != nil {
-		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
-	}
-	if !d.RevokedAt.IsZero() {
-		return c.JSON(fiber.Map{"id": id, "revoked": true})
-	}
-	if err := s.RevokeDevice(ctx, id, p.Actor()); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"id": id, "revoked": true})
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {

@@ -195,6 +195,9 @@ var wireCodes = []wire.Code{
 	wire.CodeMethodNotAllowed,
 	wire.CodeUnsupportedMedia,
 	wire.CodeInternal,
+	wire.CodeDeviceRetired,
+	wire.CodeDeviceUnknown,
+	wire.CodeConfirmationRequired,
 }
 
 // declaredWireCodes returns the values of the Code constants declared in

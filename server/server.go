@@ -46,6 +46,7 @@ type SyncStore interface {
 	Clock() hlc.Timestamp
 	DB() *replica.DB
 	Close() error
+	LifecycleStore
 }
 
 var _ SyncStore = (*replica.Server)(nil)
@@ -245,6 +246,11 @@ var statusOf = map[wire.Code]int{
 	wire.CodeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
 	wire.CodeUnsupportedMedia:   fiber.StatusUnsupportedMediaType,
 	wire.CodeInternal:           fiber.StatusInternalServerError,
+
+	// A device's lifecycle and restores.
+	wire.CodeDeviceRetired:        fiber.StatusForbidden,
+	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
+	wire.CodeConfirmationRequired: fiber.StatusConflict,
 }
 
 // StatusOf returns the HTTP status of an error code.

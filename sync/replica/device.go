@@ -49,7 +49,8 @@ type Device struct {
 	now   func() time.Time
 	clock *hlc.Clock
 
-	mu sync.Mutex // serialises writes
+	mu     sync.Mutex // serialises writes
+	sealed bool       // see Seal; guarded by mu
 }
 
 // ErrNoIdentity means a replica was opened without ids and holds none: the
@@ -124,6 +125,11 @@ func (d *Device) load(ctx context.Context) error {
 		}
 	}
 	d.clock = hlc.NewClock(d.now, ts)
+	var sealed string
+	if _, err := getMeta(ctx, tx, metaSealed, &sealed); err != nil {
+		return err
+	}
+	d.sealed = sealed != ""
 	return tx.Commit()
 }
 
@@ -276,6 +282,9 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.sealed {
+		return fmt.Errorf("write %s %s: %w", k, id, ErrSealed)
+	}
 	// The time is at least what the clock last heard from the server: a
 	// tablet whose clock was reset still validates times as of then.
 	now := d.now()

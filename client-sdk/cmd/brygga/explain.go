@@ -51,6 +51,9 @@ func (c *cli) explain(err error) error {
 		{brygga.ErrNotEnrolled, "enrol it first: " + c.invocation() + " enroll SERVER CODE"},
 		{brygga.ErrLeaseExpired, "run: " + c.invocation() + " sync"},
 		{brygga.ErrRevoked, "the device was revoked; ask for a new enrolment code"},
+		{brygga.ErrRetired, "the device was retired: everything it held was sent"},
+		{brygga.ErrSealed, "the device was retired: run " + c.invocation() + " sync to send what it holds"},
+		{brygga.ErrUnknownDevice, "ask for a new enrolment code of the unit, then: " + c.invocation() + " reenroll CODE"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
 		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
 	}

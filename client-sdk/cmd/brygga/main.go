@@ -104,6 +104,7 @@ Recording (offline):
 
 Device and sync:
   enroll [--staff ID] [--json] SERVER CODE
+  reenroll CODE              (a device the server no longer knows: keeps its records and sends them)
   staff [--set ID] [--json]
   sync [--json]
   status [--json]
@@ -143,6 +144,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, rest := global.Arg(0), global.Args()[1:]
 	commands := map[string]func([]string) error{
 		"enroll":          c.enroll,
+		"reenroll":        c.reenroll,
 		"staff":           c.staff,
 		"contact":         c.contact,
 		"exchange":        c.exchange,

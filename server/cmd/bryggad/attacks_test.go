@@ -640,7 +640,8 @@ func TestAttacks(t *testing.T) {
 
 		// A revoked device keeps a valid access token for minutes: it is
 		// refused and told to wipe, whatever it presents.
-		probe{name: "revocation: the manager revokes a device", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, nil), status: 200},
+		probe{name: "revocation: unconfirmed, it is refused and says what would happen", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, nil), status: 409, code: wire.CodeConfirmationRequired},
+		probe{name: "revocation: the manager revokes a device", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, map[string]bool{"confirm": true}), status: 200},
 		probe{name: "revocation: push with the revoked device's valid token", send: devRevoked.push(b, create(devRevoked.contact("", "2380"), nil)), status: 403, code: wire.CodeDeviceRevoked},
 		probe{name: "revocation: pull with the revoked device's valid token", send: getAs(b, fmt.Sprintf("/v1/sync/pull?protocol=%d&schema=%d", wire.Protocol, schema.Version), devRevoked.AccessToken), status: 403, code: wire.CodeDeviceRevoked},
 		probe{name: "revocation: a token for the revoked device's assertion", send: postAs(b, wire.TokenPath, "", devRevoked.assertion(nil)), status: 403, code: wire.CodeDeviceRevoked},

@@ -10,8 +10,11 @@
 //	bryggad user list --db PATH
 //	bryggad device list --db PATH
 //	bryggad device enroll-code --db PATH --unit ID
-//	bryggad device revoke --db PATH --id ID
+//	bryggad device retire --db PATH --id ID [--yes]
+//	bryggad device revoke --db PATH --id ID [--yes]
 //	bryggad key rotate --db PATH
+//	bryggad backup --db PATH --out PATH
+//	bryggad restore --from PATH --db PATH
 package main
 
 import (
@@ -58,8 +61,10 @@ const usage = `usage:
   bryggad org add|list ...
   bryggad unit add|list ...
   bryggad user add|list ...
-  bryggad device list|enroll-code|revoke ...
+  bryggad device list|enroll-code|retire|revoke ...
   bryggad key rotate --db PATH
+  bryggad backup --db PATH --out PATH
+  bryggad restore --from PATH --db PATH
 run "bryggad COMMAND -h" for a command's flags`
 
 // Run runs bryggad with args, until ctx is cancelled for serve.
@@ -74,10 +79,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, rest, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
+	case "backup":
+		return backup(ctx, rest, stdout, stderr)
+	case "restore":
+		return restore(ctx, rest, stdout, stderr)
 	case "org", "unit", "user", "device", "key":
 		if len(rest) == 0 {
 			fmt.Fprintln(stderr, usage)
 			return errUsage
+		}
+		if cmd == "device" && (rest[0] == "list" || rest[0] == "retire" || rest[0] == "revoke") {
+			return device(ctx, cmd+" "+rest[0], rest[1:], stdin, stdout, stderr)
 		}
 		return admin(ctx, cmd+" "+rest[0], rest[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
@@ -121,6 +133,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	release, err := lockDB(*db)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -263,9 +280,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 	case "device enroll-code":
 		fs.StringVar(unit, "unit", "", "unit `id` to enrol a device for")
 		fs.StringVar(id, "public-url", "", "the `URL` devices reach the server at (default the one the server last served at)")
-	case "device revoke":
-		fs.StringVar(id, "id", "", "device `id`")
-	case "org list", "user list", "device list", "key rotate":
+	case "org list", "user list", "key rotate":
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
@@ -349,21 +364,6 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		for _, u := range users {
 			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Role, idOrDash(u.OrgID), idOrDash(u.UnitID))
 		}
-	case "device list":
-		devs, err := s.DevicesOf(ctx, uuid.Nil)
-		if err != nil {
-			return err
-		}
-		for _, d := range devs {
-			state, last := "active", "never"
-			if d.RevokedAt != nil {
-				state = "revoked"
-			}
-			if d.LastSyncAt != nil {
-				last = d.LastSyncAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(stdout, "%s\t%s\t%s\tlast sync %s\t%d rejected\n", d.ID, d.UnitID, state, last, d.Rejected)
-		}
 	case "device enroll-code":
 		if unitID == uuid.Nil {
 			return fmt.Errorf("%w: --unit is required", errUsage)
@@ -380,15 +380,6 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		fmt.Fprint(stdout, qr.ToSmallString(false))
 		fmt.Fprintf(stdout, "valid until %s; a device enrols with POST %s/v1/devices/enroll {\"code\":\"%s\"}\n",
 			code.ExpiresAt.Format(time.RFC3339), publicURLOf(code.QRPayload), code.Code)
-	case "device revoke":
-		devID, err := parseID("id", *id)
-		if err != nil || devID == uuid.Nil {
-			return fmt.Errorf("%w: --id must be a device id", errUsage)
-		}
-		if err := s.RevokeDevice(ctx, devID, "admin:cli"); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "revoked", devID)
 	case "key rotate":
 		kid, err := s.RotateKey(ctx)
 		if err != nil {

@@ -72,11 +72,20 @@ func startBryggad(t *testing.T) *bryggad {
 			t.Errorf("bryggad: %v", err)
 		}
 	})
+	b := waitBryggad(t, out, done)
+	b.db = db
+	return b
+}
+
+// waitBryggad waits for a bryggad serving with the demo region to say
+// where it listens, and reads its accounts from what it printed.
+func waitBryggad(t *testing.T, out *syncBuffer, done <-chan error) *bryggad {
+	t.Helper()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			b := &bryggad{url: m[1], db: db, out: out, accounts: map[string]string{}}
+			b := &bryggad{url: m[1], out: out, accounts: map[string]string{}}
 			for _, line := range strings.Split(out.String(), "\n") {
 				f := strings.Fields(line)
 				if len(f) == 3 && (f[0] == "manager" || f[0] == "authority" || f[0] == "admin") {
@@ -406,7 +415,7 @@ func TestFlow(t *testing.T) {
 	}
 
 	// Revocation: the device's next request is told to wipe.
-	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, nil, nil); e != nil {
+	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, map[string]bool{"confirm": true}, nil); e != nil {
 		t.Fatalf("revoke: %d %v", st, e)
 	}
 	st, e = b.call(t, "POST", "/v1/sync/push", next.AccessToken, wire.PushRequest{Versions: wire.Current(), Clock: hlc.NewClock(nil, 0).Now(), Mutations: []wire.Mutation{}}, nil)
