@@ -133,6 +133,8 @@ type Server struct {
 	metrics   *metrics
 	now       func() time.Time
 	dummyHash string
+	// reports keeps the authority's publication between requests.
+	reports stats.Publisher
 	// stopping is done once Shutdown is called.
 	stopping context.Context
 	stop     context.CancelFunc
