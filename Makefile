@@ -22,12 +22,15 @@ run:
 	$(GO) run ./server/cmd/bryggad serve --db $(DB) --addr $(ADDR) --demo
 
 ## test: the whole test suite: every package with the race detector, then
-## SCHEDULES random sync schedules of the convergence test
-SCHEDULES ?= 3000
+## SCHEDULES random sync schedules of the convergence test and
+## FAULT_SCHEDULES schedules of devices syncing through network faults
+SCHEDULES       ?= 3000
+FAULT_SCHEDULES ?= 100
 test:
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 -timeout 30m ./...
 	BRYGGA_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergence$$' ./sync/replica
+	BRYGGA_FAULT_SCHEDULES=$(FAULT_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestFaultSchedules$$' ./client-sdk
 
 ## test-short: the suite without the race detector, for a quick check
 test-short:

@@ -31,18 +31,17 @@ import (
 // Errors an app branches on, with errors.Is. Server errors arrive as
 // *APIError, which matches the sentinel of its code.
 var (
-	ErrNotEnrolled     = errors.New("brygga: the device is not enrolled")
-	ErrAlreadyEnrolled = errors.New("brygga: the device is already enrolled")
-	ErrRevoked         = errors.New("brygga: the device was revoked and its replica wiped")
-	ErrSessionEnded    = errors.New("brygga: the device's session ended; enrol it again")
-	ErrUpdateRequired  = errors.New("brygga: the server needs a newer version of the app")
-	ErrEnrolCode       = errors.New("brygga: the enrolment code is unknown, used or expired")
-	ErrLeaseExpired    = errors.New("brygga: the device has not synced for too long; sync before reading")
-	ErrUnauthorized    = errors.New("brygga: not authorised")
-	ErrForbidden       = errors.New("brygga: forbidden")
-	ErrRateLimited     = errors.New("brygga: too many requests")
-	ErrServer          = errors.New("brygga: the server failed")
-	ErrStatusBackwards = errors.New("brygga: a referral's status cannot move back; reopen it")
+	ErrNotEnrolled     = errors.New("the device is not enrolled")
+	ErrAlreadyEnrolled = errors.New("the device is already enrolled")
+	ErrRevoked         = errors.New("the device was revoked and its replica wiped")
+	ErrUpdateRequired  = errors.New("the server needs a newer version of the app")
+	ErrEnrolCode       = errors.New("the enrolment code is unknown, used or expired")
+	ErrLeaseExpired    = errors.New("the device has not synced for too long; sync before reading")
+	ErrUnauthorized    = errors.New("not authorised")
+	ErrForbidden       = errors.New("forbidden")
+	ErrRateLimited     = errors.New("too many requests")
+	ErrServer          = errors.New("the server failed")
+	ErrStatusBackwards = errors.New("a referral's status cannot move back; reopen it")
 	// ErrInvalid is matched by every validation error, a
 	// *schema.FieldError naming the field and the rule.
 	ErrInvalid = schema.ErrInvalid
@@ -62,7 +61,7 @@ type APIError struct {
 
 // Error returns the server's code and message.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("brygga: server answered %d %s: %s", e.Status, e.Code, e.Message)
+	return fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
 // Is matches the sentinel of the error's code.
@@ -70,13 +69,11 @@ func (e *APIError) Is(target error) bool {
 	switch e.Code {
 	case wire.CodeDeviceRevoked:
 		return target == ErrRevoked
-	case wire.CodeSessionRevoked:
-		return target == ErrSessionEnded
 	case wire.CodeUnsupportedVersion:
 		return target == ErrUpdateRequired
 	case wire.CodeEnrolCodeInvalid:
 		return target == ErrEnrolCode
-	case wire.CodeUnauthorized:
+	case wire.CodeUnauthorized, wire.CodeClockSkew, wire.CodeAssertionReplayed:
 		return target == ErrUnauthorized
 	case wire.CodeForbidden:
 		return target == ErrForbidden
@@ -86,6 +83,8 @@ func (e *APIError) Is(target error) bool {
 		return target == ErrServer
 	case wire.CodeNotFound:
 		return target == ErrNotFound
+	case wire.CodeDeviceUnknown:
+		return target == ErrUnknownDevice
 	}
 	return false
 }
@@ -152,18 +151,25 @@ type Client struct {
 	accessExp time.Time
 	staff     uuid.UUID
 	lastErr   error
+	// seenEpoch is the server's epoch in its latest answer.
+	seenEpoch string
 	// offset is how far the server's clock was ahead of the device's at
 	// the last sync: the device's idea of now is corrected by it.
 	offset time.Duration
 
 	syncMu sync.Mutex // one sync at a time
-	loop   *loop
+	// tokenSem lets one request for an access token run at a time; the
+	// others wait for its token, or for their context to end.
+	tokenSem chan struct{}
+	loop     *loop
 }
 
 // Meta keys the SDK keeps in the replica.
 const (
 	metaServer    = "server_url"
-	metaRefresh   = "refresh_token"
+	metaKey       = "device_key"     // the Ed25519 private key's seed, base64url: it never leaves the device
+	metaEnrolCode = "enrol_code"     // which server and code the key was made for
+	metaAudience  = "token_audience" // what the device's assertions name as their audience
 	metaOrg       = "org_id"
 	metaLastSync  = "last_sync"
 	metaLease     = "lease_seconds"
@@ -180,7 +186,7 @@ const (
 // enrolled yet has no replica: Open returns a Client on which Enroll is
 // the only thing to do.
 func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
-	c := &Client{path: path}
+	c := &Client{path: path, tokenSem: make(chan struct{}, 1)}
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -194,7 +200,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
 		return c, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("brygga: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	c.dev = dev
 	if s, _ := dev.Meta(ctx, metaStaff); s != "" {
@@ -206,7 +212,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Client, error) {
 		}
 	}
 	// An access token from before a restart is used while it lives, so
-	// that reopening the app does not cost a refresh.
+	// that reopening the app does not cost a token request.
 	if tok, _ := dev.Meta(ctx, metaAccess); tok != "" {
 		exp, _ := dev.Meta(ctx, metaAccessExp)
 		if t, err := time.Parse(time.RFC3339Nano, exp); err == nil {
@@ -231,7 +237,13 @@ func (c *Client) noteServerClock(ctx context.Context, server hlc.Timestamp) {
 	if server.IsZero() {
 		return
 	}
-	off := server.Wall().Sub(c.opts.Now()).Truncate(time.Second)
+	c.noteServerTime(ctx, server.Wall())
+}
+
+// noteServerTime learns the offset of the device's clock from the server's
+// time in an answer just received.
+func (c *Client) noteServerTime(ctx context.Context, server time.Time) {
+	off := server.Sub(c.opts.Now()).Truncate(time.Second)
 	c.mu.Lock()
 	c.offset = off
 	c.mu.Unlock()
@@ -240,8 +252,7 @@ func (c *Client) noteServerClock(ctx context.Context, server hlc.Timestamp) {
 	}
 }
 
-// keepAccess stores the access token with its expiry, beside the refresh
-// token.
+// keepAccess stores the access token with its expiry.
 func (c *Client) keepAccess(ctx context.Context, token string, exp time.Time) error {
 	dev, err := c.device()
 	if err != nil {
@@ -301,51 +312,6 @@ func (c *Client) UnitID() uuid.UUID {
 		return d.UnitID()
 	}
 	return uuid.Nil
-}
-
-// Enroll binds the device to the server at serverURL and the unit of a
-// one-time enrolment code, and creates the replica. A first Sync then
-// brings the unit's reference data (staff, units, services).
-func (c *Client) Enroll(ctx context.Context, serverURL, code string) error {
-	if c.Enrolled() {
-		return ErrAlreadyEnrolled
-	}
-	var e enrolment
-	if err := c.call(ctx, serverURL, "POST", "/v1/devices/enroll", "", map[string]string{"code": code}, &e); err != nil {
-		return fmt.Errorf("brygga: enrol: %w", err)
-	}
-	dev, err := replica.OpenDevice(ctx, c.path, replica.DeviceConfig{ID: e.DeviceID, UnitID: e.UnitID, Now: c.opts.Now})
-	if err != nil {
-		return fmt.Errorf("brygga: enrol: %w", err)
-	}
-	for k, v := range map[string]string{
-		metaServer: serverURL, metaRefresh: e.RefreshToken, metaOrg: e.OrgID.String(),
-		metaLease: strconv.FormatInt(e.LeaseSeconds, 10), metaRetention: strconv.Itoa(e.RetentionDays),
-		metaLastSync: c.opts.Now().UTC().Format(time.RFC3339Nano),
-	} {
-		if err := dev.SetMeta(ctx, k, v); err != nil {
-			dev.Close()
-			return fmt.Errorf("brygga: enrol: %w", err)
-		}
-	}
-	c.mu.Lock()
-	c.dev = dev
-	c.access, c.accessExp = e.AccessToken, c.opts.Now().Add(time.Duration(e.ExpiresIn)*time.Second)
-	c.mu.Unlock()
-	return c.keepAccess(ctx, c.access, c.accessExp)
-}
-
-// enrolment is the server's answer to an enrolment or a refresh.
-type enrolment struct {
-	DeviceID      uuid.UUID `json:"device_id"`
-	UnitID        uuid.UUID `json:"unit_id"`
-	OrgID         uuid.UUID `json:"org_id"`
-	AccessToken   string    `json:"access_token"`
-	TokenType     string    `json:"token_type"`
-	ExpiresIn     int       `json:"expires_in"`
-	RefreshToken  string    `json:"refresh_token"`
-	LeaseSeconds  int64     `json:"lease_seconds"`
-	RetentionDays int       `json:"retention_days"`
 }
 
 // wipe removes the replica's files: the answer to a revocation.

@@ -379,7 +379,11 @@ func TestRevocationWipes(t *testing.T) {
 	if err := c.Enroll(ctx, r.url(), code.Code); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Enroll(ctx, r.url(), code.Code); !errors.Is(err, brygga.ErrAlreadyEnrolled) {
+	if err := c.Enroll(ctx, r.url(), code.Code); err != nil {
+		t.Errorf("the same enrolment again: %v", err)
+	}
+	other, _ := r.srv.NewEnrolCode(ctx, r.team.ID, "test")
+	if err := c.Enroll(ctx, r.url(), other.Code); !errors.Is(err, brygga.ErrAlreadyEnrolled) {
 		t.Errorf("second enrolment: %v", err)
 	}
 	c.Sync(ctx)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,11 @@ func (c *Client) open(ctx context.Context, base, method, path, token string, bod
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
+	serverTime := answerTime(resp.Header)
+	if !serverTime.IsZero() {
+		c.noteServerTime(ctx, serverTime)
+	}
+	c.noteEpoch(resp.Header.Get(wire.HeaderEpoch))
 	if resp.StatusCode < 400 {
 		return resp, nil
 	}
@@ -76,7 +82,25 @@ func (c *Client) open(ctx context.Context, base, method, path, token string, bod
 	if json.Unmarshal(data, &e) != nil || e.Error == nil {
 		e.Error = &wire.Error{Code: wire.CodeInternal, Message: fmt.Sprintf("status %d without an error body", resp.StatusCode)}
 	}
-	return nil, &APIError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message, Expected: e.Error.Expected}
+	ae := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Field: e.Error.Field, Message: e.Error.Message, Expected: e.Error.Expected}
+	if ae.Code == wire.CodeClockSkew && serverTime.IsZero() {
+		// A proxy that took the server's own header off leaves the
+		// standard one.
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			c.noteServerTime(ctx, t)
+		}
+	}
+	return nil, ae
+}
+
+// answerTime returns the server's clock an answer carries in
+// wire.HeaderServerTime, or the zero time.
+func answerTime(h http.Header) time.Time {
+	ms, err := strconv.ParseInt(h.Get(wire.HeaderServerTime), 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // readAnswer reads a successful answer's JSON body into out and closes it.
@@ -113,9 +137,9 @@ func readPage(resp *http.Response, buf []byte) (*wire.PullResponse, []byte, erro
 	return page, b.Bytes(), nil
 }
 
-// authed makes a request as the device, refreshing the access token when
-// it is missing, about to expire or refused, and decodes the answer into
-// out.
+// authed makes a request as the device, getting an access token when it
+// has none, its token is about to expire or is refused, and decodes the
+// answer into out.
 func (c *Client) authed(ctx context.Context, method, path string, body, out any) error {
 	resp, err := c.authedOpen(ctx, method, path, body)
 	if err != nil {
@@ -135,54 +159,18 @@ func (c *Client) authedOpen(ctx context.Context, method, path string, body any) 
 	if err != nil {
 		return nil, err
 	}
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		c.mu.Lock()
-		token, exp := c.access, c.accessExp
-		c.mu.Unlock()
-		if token == "" || c.opts.Now().After(exp.Add(-30*time.Second)) {
-			if token, err = c.refresh(ctx, base); err != nil {
-				return nil, err
-			}
+		token, err := c.accessToken(ctx, base, stale)
+		if err != nil {
+			return nil, err
 		}
 		resp, err := c.open(ctx, base, method, path, token, body)
 		var ae *APIError
 		if attempt == 0 && errors.As(err, &ae) && ae.Code == wire.CodeUnauthorized {
-			c.mu.Lock()
-			c.access = ""
-			c.mu.Unlock()
+			stale = token
 			continue
 		}
 		return resp, err
 	}
-}
-
-// refresh exchanges the stored refresh token for a new pair and stores the
-// new refresh token at once: each works only once.
-func (c *Client) refresh(ctx context.Context, base string) (string, error) {
-	dev, err := c.device()
-	if err != nil {
-		return "", err
-	}
-	rt, err := dev.Meta(ctx, metaRefresh)
-	if err != nil {
-		return "", err
-	}
-	if rt == "" {
-		return "", ErrSessionEnded
-	}
-	var e enrolment
-	if err := c.call(ctx, base, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": rt}, &e); err != nil {
-		return "", err
-	}
-	if err := dev.SetMeta(ctx, metaRefresh, e.RefreshToken); err != nil {
-		return "", err
-	}
-	exp := c.opts.Now().Add(time.Duration(e.ExpiresIn) * time.Second)
-	c.mu.Lock()
-	c.access, c.accessExp = e.AccessToken, exp
-	c.mu.Unlock()
-	if err := c.keepAccess(ctx, e.AccessToken, exp); err != nil {
-		return "", err
-	}
-	return e.AccessToken, nil
 }

@@ -3,6 +3,8 @@ package brygga_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -19,6 +21,7 @@ import (
 	brygga "github.com/brygga/brygga/client-sdk"
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/sync/wire"
 )
 
 // fakeNow is a settable clock for the SDK.
@@ -144,10 +147,10 @@ func TestBackgroundLoop(t *testing.T) {
 	c.Stop() // twice is harmless
 }
 
-// TestTokensRefresh: with access tokens that live ten seconds the SDK
-// refreshes before every request, rotating the refresh token each time,
-// and syncs without a hitch.
-func TestTokensRefresh(t *testing.T) {
+// TestShortLivedTokens: with access tokens that live ten seconds the SDK
+// gets a new one with a new assertion before every request, and syncs
+// without a hitch.
+func TestShortLivedTokens(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(dir, "s.db"), AccessTTL: 10 * time.Second})
@@ -185,8 +188,8 @@ func TestTokensRefresh(t *testing.T) {
 	}
 	pulls := 0
 	for _, e := range entries {
-		if e.Action == "refresh_reused" {
-			t.Error("a refresh token was used twice")
+		if e.Action == "token" {
+			t.Errorf("a token request was refused: %+v", e)
 		}
 		if e.Action == "pull" && e.Outcome == "ok" {
 			pulls++
@@ -197,17 +200,118 @@ func TestTokensRefresh(t *testing.T) {
 	}
 }
 
-// TestLostRefreshAnswer loses the server's answer to a token refresh on
-// the way to the tablet, as a dropped connection in a stairwell does: the
-// tablet presents its refresh token again at its next sync, gets a new
-// pair, and its records reach the server. Its session is not ended.
-func TestLostRefreshAnswer(t *testing.T) {
+// TestLostTokenAnswers loses the server's answers to token requests on the
+// way to the tablet, as a dropped connection in a stairwell does, three
+// times in a row: the server has issued the tokens, the tablet never saw
+// them. It makes a new assertion at its next sync, gets a token, and its
+// records reach the server: nothing ends its access.
+func TestLostTokenAnswers(t *testing.T) {
 	ctx := context.Background()
 	srv, base, now, unit := startClockedServer(t)
 	cut, via := startCutter(t, base)
 	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
-	c, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t.db"), nil)
+	c, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t.db"), &brygga.Options{Now: now.Now})
+	defer c.Close()
+	if err := c.Enroll(ctx, via, code.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.SetStaff(ctx, staff.ID)
+	var ids []uuid.UUID
+	for range 3 {
+		rec := contact(schema.SettingStreet)
+		if err := c.Add(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+
+	// The access token expires (on both clocks); three token answers are
+	// lost after the server made them.
+	now.Add(20 * time.Minute)
+	cut.path.Store(wire.TokenPath)
+	cut.cut.Store(3)
+	for i := range 3 {
+		if err := c.Sync(ctx); err == nil {
+			t.Fatalf("sync %d succeeded although the token answer was lost", i+1)
+		}
+	}
+	if err := c.Sync(ctx); err != nil {
+		t.Fatalf("sync after three lost token answers: %v", err)
+	}
+	if st, _ := c.Status(ctx); st.Pending != 0 {
+		t.Errorf("%d mutations still pending", st.Pending)
+	}
+	for _, id := range ids {
+		if _, err := srv.Record(ctx, schema.KindContact, id); err != nil {
+			t.Errorf("contact %s is not on the server: %v", id, err)
+		}
+	}
+	entries, err := srv.Audit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Action == "token" {
+			t.Errorf("a token request was refused: %+v", e)
+		}
+	}
+
+	// The server's clock alone jumps, and the answer that says so is lost
+	// twice: the tablet learns the server's time from the third.
+	now.Add(0)
+	c2, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t2.db"), nil)
+	defer c2.Close()
+	code2, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+	if err := c2.Enroll(ctx, via, code2.Code); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(3 * time.Hour)
+	cut.cut.Store(2)
+	for i := range 2 {
+		if err := c2.Sync(ctx); err == nil {
+			t.Fatalf("sync %d succeeded although the token answer was lost", i+1)
+		}
+	}
+	if err := c2.Sync(ctx); err != nil {
+		t.Fatalf("sync after two lost answers of a server whose clock jumped: %v", err)
+	}
+}
+
+// slowProxy passes requests to the server at once and holds each answer
+// for delay before it sends it on: a device with a short timeout cancels
+// its request after the server did the work.
+func slowProxy(t *testing.T, target string, delay time.Duration) string {
+	u, _ := url.Parse(target)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ErrorLog = log.New(io.Discard, "", 0)
+	p.ModifyResponse = func(*http.Response) error {
+		time.Sleep(delay)
+		return nil
+	}
+	ln := listen(t)
+	srv := &http.Server{Handler: p}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// TestCancelledSlowSyncs: an app that gives up on slow syncs (300 ms
+// against answers that take a second), again and again, cancels token
+// requests the server has answered; the next sync with time enough works.
+func TestCancelledSlowSyncs(t *testing.T) {
+	ctx := context.Background()
+	srv, base, now, unit := startClockedServer(t)
+	via := slowProxy(t, base, time.Second)
+	staff, _ := srv.AddStaff(ctx, unit.ID, schema.RoleOutreachWorker)
+	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
+	c, _ := brygga.Open(ctx, filepath.Join(t.TempDir(), "t.db"), &brygga.Options{Now: now.Now})
 	defer c.Close()
 	if err := c.Enroll(ctx, via, code.Code); err != nil {
 		t.Fatal(err)
@@ -220,38 +324,20 @@ func TestLostRefreshAnswer(t *testing.T) {
 	if err := c.Add(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-
-	// The access token expires; the answer to the refresh is lost.
-	now.Add(20 * time.Minute)
-	cut.path.Store("/v1/auth/refresh")
-	cut.cut.Store(1)
-	if err := c.Sync(ctx); err == nil {
-		t.Fatal("sync succeeded although the refresh answer was lost")
+	now.Add(20 * time.Minute) // every sync needs a new token
+	for i := range 3 {
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		err := c.Sync(short)
+		cancel()
+		if err == nil {
+			t.Fatalf("cancelled sync %d succeeded", i+1)
+		}
 	}
 	if err := c.Sync(ctx); err != nil {
-		t.Fatalf("sync after a lost refresh answer: %v", err)
-	}
-	if st, _ := c.Status(ctx); st.Pending != 0 {
-		t.Errorf("%d mutations still pending", st.Pending)
+		t.Fatalf("sync after cancelled ones: %v", err)
 	}
 	if _, err := srv.Record(ctx, schema.KindContact, rec.ID); err != nil {
 		t.Errorf("the contact is not on the server: %v", err)
-	}
-	entries, err := srv.Audit(ctx, 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lost := 0
-	for _, e := range entries {
-		if e.Action == "refresh_reused" {
-			t.Errorf("the lost answer ended the session: %+v", e)
-		}
-		if e.Action == "refresh" && e.Outcome == "lost_answer" {
-			lost++
-		}
-	}
-	if lost != 1 {
-		t.Errorf("%d refreshes taken for a lost answer, want 1: the answer was not lost after the server made it", lost)
 	}
 }
 

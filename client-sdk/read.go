@@ -195,6 +195,14 @@ type Status struct {
 	LastSync  *time.Time          `json:"last_sync"`
 	LastError string              `json:"last_error,omitempty"`
 	Rejected  []replica.Rejection `json:"rejected"`
+	// Retired says the device was retired: it records nothing more and
+	// sends what it holds; once all is sent its replica is wiped (Sync
+	// returns ErrRetired).
+	Retired bool `json:"retired,omitempty"`
+	// HealRefused counts the records the device sent again after a
+	// restore of the server (or an enrolment again) that the server
+	// refused; the device keeps them.
+	HealRefused int `json:"heal_refused,omitempty"`
 }
 
 // DismissRejection removes a rejection from Status once the worker has
@@ -234,6 +242,10 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		if t, err := time.Parse(time.RFC3339Nano, last); err == nil {
 			st.LastSync = &t
 		}
+	}
+	st.Retired = dev.Sealed()
+	if n, _ := dev.Meta(ctx, metaHealRefused); n != "" {
+		st.HealRefused, _ = strconv.Atoi(n)
 	}
 	rej, err := dev.Rejections(ctx)
 	if err != nil {

@@ -20,10 +20,10 @@ func (c *Client) SetStaff(ctx context.Context, id uuid.UUID) error {
 	}
 	row, err := dev.Get(ctx, schema.KindStaff, id)
 	if err != nil {
-		return fmt.Errorf("brygga: staff %s: %w", id, err)
+		return fmt.Errorf("staff %s: %w", id, err)
 	}
 	if st := row.Record.(*schema.Staff); st.UnitID != dev.UnitID() || !st.Active {
-		return fmt.Errorf("brygga: staff %s is not active staff of the unit: %w", id, ErrNotFound)
+		return fmt.Errorf("staff %s is not active staff of the unit: %w", id, ErrNotFound)
 	}
 	if err := dev.SetMeta(ctx, metaStaff, id.String()); err != nil {
 		return err
@@ -38,8 +38,21 @@ func (c *Client) SetStaff(ctx context.Context, id uuid.UUID) error {
 // *schema.NaloxoneHandout, *schema.Reversal, *schema.Referral or
 // *schema.Client. What the header leaves out is filled in: a new UUIDv7
 // id, the device's unit and id, the current staff member (SetStaff) and,
-// for occurred_at, now. A validation failure is a *schema.FieldError
-// (errors.Is ErrInvalid) that names the field and the rule.
+// for occurred_at, now. A client code typed the forgiving way
+// (schema.ParseClientCode) is written in its canonical form.
+//
+// A contact with a client code takes what it leaves empty of its gender
+// and age band from the client (ClientAttributes): the client's gender,
+// and the age band of the client's birth year at the contact's time, or
+// the client's age band. A value given, schema.GenderNotStated and
+// schema.AgeNotStated included, is kept. If the device does not hold the
+// client (its record may still be on another device), what is left empty
+// is recorded as not stated. The contact keeps these attributes when the
+// client's are corrected later: correct the contact itself to change its
+// statistics.
+//
+// A validation failure is a *schema.FieldError (errors.Is ErrInvalid)
+// that names the field and the rule.
 func (c *Client) Add(ctx context.Context, rec schema.Record) error {
 	dev, err := c.device()
 	if err != nil {
@@ -47,7 +60,7 @@ func (c *Client) Add(ctx context.Context, rec schema.Record) error {
 	}
 	h := schema.HeaderOf(rec)
 	if h == nil {
-		return fmt.Errorf("brygga: %s are reference data, written on the server", rec.Kind())
+		return fmt.Errorf("%s are reference data, written on the server", rec.Kind())
 	}
 	if h.ID == uuid.Nil {
 		if h.ID, err = uuid.NewV7(); err != nil {
@@ -70,6 +83,25 @@ func (c *Client) Add(ctx context.Context, rec schema.Record) error {
 	}
 	if h.OccurredAt.IsZero() {
 		h.OccurredAt = c.now().UTC().Truncate(time.Millisecond)
+	}
+	switch r := rec.(type) {
+	case *schema.Contact:
+		r.ClientCode = canonical(r.ClientCode)
+	case *schema.Referral:
+		r.ClientCode = canonical(r.ClientCode)
+	}
+	if con, ok := rec.(*schema.Contact); ok && con.ClientCode != "" && (con.Gender == "" || con.AgeBand == "") {
+		cl, err := clientByCode(ctx, dev, con.ClientCode)
+		if err != nil {
+			return err
+		}
+		gender, band := attributesAt(cl, con.OccurredAt)
+		if con.Gender == "" {
+			con.Gender = gender
+		}
+		if con.AgeBand == "" {
+			con.AgeBand = band
+		}
 	}
 	if err := dev.Create(ctx, rec); err != nil {
 		return err
@@ -134,7 +166,7 @@ func (c *Client) SetReferralStatus(ctx context.Context, id uuid.UUID, status sch
 		return &schema.FieldError{Kind: schema.KindReferral, Field: "status", Rule: schema.RuleEnum, Message: fmt.Sprintf("%q is not a referral status", status)}
 	}
 	if status.Rank() < ref.Status.Rank() {
-		return fmt.Errorf("brygga: referral %s is %s: %w", id, ref.Status, ErrStatusBackwards)
+		return fmt.Errorf("referral %s is %s: %w", id, ref.Status, ErrStatusBackwards)
 	}
 	ref.Status = status
 	return c.Correct(ctx, ref, "status", "reopened")

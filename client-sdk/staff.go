@@ -21,7 +21,7 @@ const MaxEnrolCodes = 10000
 // for a role that may not enrol or a unit outside the organisation.
 func EnrolCodes(ctx context.Context, server, username, password string, unit uuid.UUID, n int, opts *Options) ([]string, error) {
 	if n < 1 || n > MaxEnrolCodes {
-		return nil, fmt.Errorf("brygga: enrolment codes: %d codes asked for, want 1 to %d", n, MaxEnrolCodes)
+		return nil, fmt.Errorf("enrolment codes: %d codes asked for, want 1 to %d", n, MaxEnrolCodes)
 	}
 	if err := checkServerURL(server); err != nil {
 		return nil, err
@@ -40,11 +40,11 @@ func EnrolCodes(ctx context.Context, server, username, password string, unit uui
 		UnitID      uuid.UUID `json:"unit_id"`
 	}
 	if err := c.call(ctx, server, "POST", "/v1/auth/login", "", map[string]string{"username": username, "password": password}, &login); err != nil {
-		return nil, fmt.Errorf("brygga: enrolment codes: %w", err)
+		return nil, fmt.Errorf("enrolment codes: %w", err)
 	}
 	if unit == uuid.Nil {
 		if unit = login.UnitID; unit == uuid.Nil {
-			return nil, fmt.Errorf("brygga: enrolment codes: %s belongs to no unit: name one", username)
+			return nil, fmt.Errorf("enrolment codes: %s belongs to no unit: name one", username)
 		}
 	}
 	codes := make([]string, 0, n)
@@ -53,7 +53,7 @@ func EnrolCodes(ctx context.Context, server, username, password string, unit uui
 			Code string `json:"code"`
 		}
 		if err := c.call(ctx, server, "POST", "/v1/devices/enroll-codes", login.AccessToken, map[string]uuid.UUID{"unit_id": unit}, &code); err != nil {
-			return nil, fmt.Errorf("brygga: enrolment codes: %w", err)
+			return nil, fmt.Errorf("enrolment codes: %w", err)
 		}
 		codes = append(codes, code.Code)
 	}
@@ -63,7 +63,7 @@ func EnrolCodes(ctx context.Context, server, username, password string, unit uui
 // checkServerURL checks that s is an http or https URL with a host.
 func checkServerURL(s string) error {
 	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("brygga: %q is not an http or https server URL", s)
+		return fmt.Errorf("%q is not an http or https server URL", s)
 	}
 	return nil
 }

@@ -31,12 +31,18 @@ func (c *Client) progress(p Progress) {
 // Sync pushes every queued mutation in batches, then pulls pages until the
 // device is caught up. Interrupted, it resumes where it stopped on the next
 // call: nothing is applied twice and nothing is lost. On a revoked answer it
-// wipes the replica and returns ErrRevoked.
+// wipes the replica and returns ErrRevoked. A retired device records
+// nothing more, sends what it holds, then wipes the replica and returns
+// ErrRetired. After a restore of the server (its epoch changed) it first
+// sends again every record it holds, then pulls from the start.
 func (c *Client) Sync(ctx context.Context) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	err := c.sync(ctx)
 	var ae *APIError
+	if dev, derr := c.device(); derr == nil && (errors.As(err, &ae) && ae.Code == wire.CodeDeviceRetired || err == nil && dev.Sealed()) {
+		err = c.retire(ctx, dev)
+	}
 	if errors.As(err, &ae) && ae.Code == wire.CodeDeviceRevoked {
 		if werr := c.wipe(); werr != nil {
 			err = fmt.Errorf("%w (wiping failed: %v)", ErrRevoked, werr)
@@ -62,43 +68,29 @@ func (c *Client) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pending, err := dev.Pending(ctx)
-	if err != nil {
+	if dev.Sealed() { // retired: what it holds goes out, nothing comes in
+		return nil
+	}
+	if err := c.healIfNeeded(ctx, dev); err != nil {
 		return err
 	}
-	var pushed int64
-	c.progress(Progress{Phase: "push", Done: 0, Total: int64(pending)})
-	for {
-		req, err := dev.NextPush(ctx, c.opts.PushBatch)
-		if err != nil {
-			return err
-		}
-		if req == nil {
-			break
-		}
-		var resp wire.PushResponse
-		err = c.authed(ctx, "POST", "/v1/sync/push", req, &resp)
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Code == wire.CodeSeqGap {
-			if err := dev.SkipTo(ctx, ae.Expected); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("brygga: push: %w", err)
-		}
-		c.noteServerClock(ctx, resp.Clock)
-		if err := dev.AcceptPush(ctx, &resp); err != nil {
-			return err
-		}
-		pushed += int64(len(resp.Results))
-		c.progress(Progress{Phase: "push", Done: min(pushed, int64(pending)), Total: int64(pending)})
+	if err := c.pushAll(ctx, dev); err != nil {
+		return err
+	}
+	if err := c.healIfNeeded(ctx, dev); err != nil {
+		return err
 	}
 
 	// Pull. While a page is applied, the next one is already on its way:
 	// the server and the network work while the device writes.
-	if err := c.pullAll(ctx, dev); err != nil {
+	err = c.pullAll(ctx, dev)
+	if errors.Is(err, errEpochChanged) {
+		if err := c.heal(ctx, dev); err != nil {
+			return err
+		}
+		err = c.pullAll(ctx, dev)
+	}
+	if err != nil {
 		return err
 	}
 	now := c.now()
@@ -118,6 +110,71 @@ func (c *Client) sync(ctx context.Context) error {
 		}
 	}
 	return dev.SetMeta(ctx, metaLastPurge, now.UTC().Format(time.RFC3339Nano))
+}
+
+// pushAll pushes every queued mutation in batches. An answer of another
+// epoch of the server than the replica's (a restored server) has the
+// replica send its records again first (heal), which also tells the
+// server which mutation numbers it acknowledged before, so that a push
+// refused with seq_gap below the queue's first number (the restored
+// server has forgotten the numbers) goes through after it.
+func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
+	pending, err := dev.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	var pushed int64
+	c.progress(Progress{Phase: "push", Done: 0, Total: int64(pending)})
+	for healed := 0; ; {
+		req, err := dev.NextPush(ctx, c.opts.PushBatch)
+		if err != nil {
+			return err
+		}
+		if req == nil {
+			return nil
+		}
+		var resp wire.PushResponse
+		err = c.authed(ctx, "POST", "/v1/sync/push", req, &resp)
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Code == wire.CodeSeqGap {
+			forgotten := ae.Expected <= req.Mutations[0].Seq-1
+			if need, herr := c.needsHeal(ctx, dev); herr != nil {
+				return herr
+			} else if (need || forgotten) && healed < 3 {
+				healed++
+				if err := c.heal(ctx, dev); err != nil {
+					return err
+				}
+				continue
+			}
+			if forgotten {
+				// Healing did not bring the server's numbering up to the
+				// queue's: stop rather than ask again and again.
+				return fmt.Errorf("push: the server expects mutation %d, the queue starts at %d: %w", ae.Expected, req.Mutations[0].Seq, err)
+			}
+			if err := dev.SkipTo(ctx, ae.Expected); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("push: %w", err)
+		}
+		c.noteServerClock(ctx, resp.Clock)
+		if err := dev.AcceptPush(ctx, &resp); err != nil {
+			return err
+		}
+		pushed += int64(len(resp.Results))
+		c.progress(Progress{Phase: "push", Done: min(pushed, int64(pending)), Total: int64(pending)})
+		if need, err := c.needsHeal(ctx, dev); err != nil {
+			return err
+		} else if need && healed < 3 {
+			healed++
+			if err := c.heal(ctx, dev); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // loop is the background sync loop.
@@ -215,7 +272,7 @@ func (c *Client) run(ctx context.Context, l *loop) {
 		switch {
 		case err == nil:
 			failures, wait = 0, c.opts.SyncInterval
-		case errors.Is(err, ErrRevoked), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrSessionEnded), errors.Is(err, ErrUpdateRequired):
+		case errors.Is(err, ErrRevoked), errors.Is(err, ErrRetired), errors.Is(err, ErrUnknownDevice), errors.Is(err, ErrNotEnrolled), errors.Is(err, ErrUpdateRequired):
 			c.opts.Logger.Warn("background sync stopped", "err", err)
 			return
 		case ctx.Err() != nil:
@@ -247,6 +304,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			f := fetched{}
 			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPath(cursor, limit), nil)
 			if f.err == nil {
+				f.epoch = f.answer.Header.Get(wire.HeaderEpoch)
 				f.next = f.answer.Header.Get(wire.HeaderCursor)
 				f.more = f.answer.Header.Get(wire.HeaderHasMore) == "true"
 				if f.next == "" { // a server that does not send them: read the page here
@@ -300,6 +358,10 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 			}
 		}
 	}
+	epoch, err := c.knownEpoch(ctx, dev)
+	if err != nil {
+		return err
+	}
 	var start int64 = -1
 	for restarts, again := 0, 0; ; {
 		req, err := dev.PullRequest(ctx, c.opts.PullPage)
@@ -314,7 +376,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
 		go fetch(fctx, req.Cursor, req.Limit, fetchedPages)
 		go decode(fctx, fetchedPages, pages)
-		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies)
+		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies, epoch)
 		cancel()
 		for range pages { // let the fetcher and the decoder end
 		}
@@ -331,9 +393,9 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		case caughtUp:
 			return nil
 		case !anew:
-			return fmt.Errorf("brygga: pull: the pages ended before the device caught up")
+			return fmt.Errorf("pull: the pages ended before the device caught up")
 		case again >= 10:
-			return fmt.Errorf("brygga: pull: ten times a page did not continue from the device's cursor")
+			return fmt.Errorf("pull: ten times a page did not continue from the device's cursor")
 		default:
 			again++
 		}
@@ -345,6 +407,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 // give; then read (resp) and decoded (page).
 type fetched struct {
 	answer *http.Response
+	epoch  string // the server's epoch, from the answer's header
 	next   string
 	more   bool
 	resp   *wire.PullResponse
@@ -362,11 +425,15 @@ func (f *fetched) close() {
 
 // applyPages applies fetched pages in order until one says no more follow
 // (caught up), one does not continue from the device's cursor (again: fetch
-// anew), or one failed.
-func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, bodies chan<- []byte) (caughtUp, again bool, err error) {
+// anew), one failed, or one is of another epoch of the server than the
+// replica's (errEpochChanged: it is not applied).
+func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, bodies chan<- []byte, epoch string) (caughtUp, again bool, err error) {
 	for f := range pages {
 		if f.err != nil {
-			return false, false, fmt.Errorf("brygga: pull: %w", f.err)
+			return false, false, fmt.Errorf("pull: %w", f.err)
+		}
+		if f.epoch != "" && epoch != "" && f.epoch != epoch {
+			return false, false, errEpochChanged
 		}
 		resp := f.resp
 		c.noteServerClock(ctx, resp.Clock)

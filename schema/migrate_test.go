@@ -222,9 +222,12 @@ func TestMigrationFilesAreOrdered(t *testing.T) {
 		if !sort.IntsAreSorted(versions) || versions[0] != 1 {
 			t.Errorf("%s: versions %v", target, versions)
 		}
+		// Numbers are one sequence over both targets' files, so a target
+		// skips the numbers of the other target's own migrations: within a
+		// target they only increase, each used once.
 		for i := 1; i < len(versions); i++ {
-			if versions[i] != versions[i-1]+1 {
-				t.Errorf("%s: gap between %d and %d", target, versions[i-1], versions[i])
+			if versions[i] <= versions[i-1] {
+				t.Errorf("%s: version %d follows %d", target, versions[i], versions[i-1])
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -210,6 +211,9 @@ func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
 // is accepted.
 func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	k.fresh(ctx, now)
+	if err := numericDates(token, true); err != nil {
+		return nil, err
+	}
 	var c Claims
 	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -249,6 +253,38 @@ func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Clai
 		return nil, errors.New("token was signed by a retired key")
 	}
 	return &c, nil
+}
+
+// numericDates checks the raw claims of a JWT: exp, iat and nbf, where
+// present, must be JSON numbers (a JWT library may read "exp": "1700000000"
+// as a time too); with required, exp and iat must be present.
+func numericDates(token string, required bool) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return errors.New("its claims are not base64url")
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return errors.New("its claims are not a JSON object")
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := claims[name]
+		if !ok {
+			if required && name != "nbf" {
+				return fmt.Errorf("%s is required", name)
+			}
+			continue
+		}
+		var n json.Number
+		if len(v) == 0 || !(v[0] == '-' || v[0] >= '0' && v[0] <= '9') || json.Unmarshal(v, &n) != nil {
+			return fmt.Errorf("%s must be a number", name)
+		}
+	}
+	return nil
 }
 
 // jwks returns the public keys as a JSON Web Key Set.

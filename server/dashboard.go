@@ -69,6 +69,7 @@ var texts = map[string][2]string{
 	"make_code":          {"Skapa engångskod", "Make a one-time code"},
 	"code_for":           {"Engångskod för", "One-time code for"},
 	"valid_until":        {"giltig till", "valid until"},
+	"swedish_time":       {"svensk tid", "Swedish time"},
 	"referrals_to_us":    {"Remisser till våra enheter", "Referrals to our units"},
 	"date":               {"Datum", "Date"},
 	"to_unit":            {"Till enhet", "To unit"},
@@ -156,7 +157,7 @@ func (s *Server) dashboardRoutes(app *fiber.App) {
 	d.Use(s.dashSession)
 	d.Get("/", s.dashOverview)
 	d.Get("/devices", s.dashDevices)
-	d.Post("/devices/:id/revoke", s.dashRevoke)
+	s.dashLifecycleRoutes(d)
 	d.Get("/enrol", s.dashEnrol)
 	d.Post("/enrol", s.dashEnrol)
 	d.Get("/referrals", s.dashReferrals)
@@ -216,7 +217,11 @@ func (s *Server) dashOrg(c *fiber.Ctx) (*schema.Organisation, error) {
 	p := dashPrincipal(c)
 	id := p.OrgID
 	if p.Role == RoleAdmin {
-		if q, err := uuid.Parse(c.Query("org")); err == nil {
+		if v := c.Query("org"); v != "" {
+			q, err := uuid.Parse(v)
+			if err != nil {
+				return nil, &wire.Error{Code: wire.CodeMalformed, Field: "org", Message: "org must be an organisation id"}
+			}
 			id = q
 		} else {
 			orgs, err := s.Organisations(c.UserContext())
@@ -485,6 +490,7 @@ type deviceRow struct {
 	ID, Short, Unit, LastSync string
 	Stale, Revoked            bool
 	Rejected                  int
+	lifecycleRow
 }
 
 func (s *Server) unitNames(ctx context.Context, org uuid.UUID) (map[uuid.UUID]string, []*schema.Unit, error) {
@@ -516,36 +522,14 @@ func (s *Server) dashDevices(c *fiber.Ctx) error {
 	var rows []deviceRow
 	for _, d := range devs {
 		r := deviceRow{ID: d.ID.String(), Short: d.ID.String()[24:], Unit: names[d.UnitID], Rejected: d.Rejected,
-			Revoked: d.RevokedAt != nil, LastSync: text("never", l)}
+			Revoked: d.RevokedAt != nil, LastSync: text("never", l), lifecycleRow: lifecycleRowOf(d, l)}
 		if d.LastSyncAt != nil {
 			r.LastSync = d.LastSyncAt.In(stockholm).Format("2006-01-02 15:04")
 		}
-		r.Stale = !r.Revoked && isStale(d, s.now())
+		r.Stale = d.State == StateActive && isStale(d, s.now())
 		rows = append(rows, r)
 	}
 	return s.render(c, "devices", l, map[string]any{"Signed": true, "Devices": rows})
-}
-
-func (s *Server) dashRevoke(c *fiber.Ctx) error {
-	p := dashPrincipal(c)
-	id, err := uuid.Parse(c.Params("id"))
-	if err != nil {
-		return c.Redirect("/dashboard/devices", fiber.StatusSeeOther)
-	}
-	ctx := c.UserContext()
-	d, err := s.store.LookupDevice(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := s.unitInScope(ctx, p, d.UnitID); err != nil {
-		return err
-	}
-	if d.RevokedAt.IsZero() {
-		if err := s.RevokeDevice(ctx, id, p.Actor()); err != nil {
-			return err
-		}
-	}
-	return c.Redirect("/dashboard/devices", fiber.StatusSeeOther)
 }
 
 func (s *Server) dashEnrol(c *fiber.Ctx) error {
@@ -650,6 +634,9 @@ func (s *Server) dashReferralStatus(c *fiber.Ctx) error {
 		return c.Redirect("/dashboard/referrals", fiber.StatusSeeOther)
 	}
 	status := schema.ReferralStatus(c.FormValue("status"))
+	if !schema.ReferralStatusEnum.Has(string(status)) {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "status", Message: "status must be one of " + strings.Join(schema.ReferralStatusEnum.Codes(), ", ")}
+	}
 	rec, err := s.Record(ctx, schema.KindReferral, id)
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func pushRecords(t *testing.T, srv *server.Server, base string, unit, staff uuid
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := srv.Enrol(ctx, code.Code)
+	e, err := srv.Enrol(ctx, code.Code, newKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enrolled, err := srv.Enrol(ctx, strings.TrimSpace(code))
+	enrolled, err := srv.Enrol(ctx, strings.TrimSpace(code), newKey(t))
 	if err != nil {
 		t.Fatalf("the code on screen (%q) does not enrol: %v", code, err)
 	}
@@ -203,27 +203,62 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("enrolled for unit %s", enrolled.UnitID)
 	}
 
-	// Revoke it from the device list.
+	// Retire it from the device list: a page says what that does, with
+	// the device's figures, before the button that does it.
 	row := fmt.Sprintf(`#device-%s`, enrolled.DeviceID)
-	var state string
+	var consequence, state string
 	err = chromedp.Run(b,
 		chromedp.Click(`#nav-devices`, chromedp.ByID),
 		chromedp.WaitVisible(row, chromedp.ByQuery),
-		chromedp.Click(row+` button.revoke`, chromedp.ByQuery),
-		chromedp.WaitNotPresent(row+` button.revoke`, chromedp.ByQuery),
+		chromedp.Click(row+` a.retire`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm`, chromedp.ByID),
+		chromedp.Text(`#consequence`, &consequence, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(consequence, "may still send the records it holds") || !strings.Contains(consequence, "Writes received: 0") {
+		t.Errorf("the retirement's confirmation says %q", consequence)
+	}
+	if d, err := srv.Device(ctx, uuid.Nil, enrolled.DeviceID); err != nil || d.State != server.StateActive {
+		t.Fatalf("before the confirmation the device is %+v, %v", d, err)
+	}
+	err = chromedp.Run(b,
+		chromedp.Click(`#confirm`, chromedp.ByID),
+		chromedp.WaitVisible(row, chromedp.ByQuery),
+		chromedp.Text(row+` .state`, &state, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := srv.Device(ctx, uuid.Nil, enrolled.DeviceID); err != nil || d.State != server.StateRetired || state != "retired" {
+		t.Errorf("after retiring: %+v, %v; the row says %q", d, err, state)
+	}
+
+	// Then it turns out lost: revoking it overrides the retirement.
+	err = chromedp.Run(b,
+		chromedp.Click(row+` a.revoke`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm`, chromedp.ByID),
+		chromedp.Text(`#consequence`, &consequence, chromedp.ByID),
+		chromedp.Click(`#confirm`, chromedp.ByID),
+		chromedp.WaitVisible(row, chromedp.ByQuery),
+		chromedp.WaitNotPresent(row+` a.revoke`, chromedp.ByQuery),
 		chromedp.Text(row, &state, chromedp.ByQuery),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(consequence, "accepts nothing more") {
+		t.Errorf("the revocation's confirmation says %q", consequence)
+	}
 	devs, _ := srv.DevicesOf(ctx, uuid.Nil)
 	revoked := false
 	for _, d := range devs {
 		if d.ID == enrolled.DeviceID {
-			revoked = d.RevokedAt != nil
+			revoked = d.RevokedAt != nil && d.State == server.StateLost
 		}
 	}
-	if !revoked || !strings.Contains(state, "revoked") {
+	if !revoked || !strings.Contains(state, "lost or stolen") {
 		t.Errorf("device not revoked (row says %q)", state)
 	}
 

@@ -60,10 +60,10 @@ func (s *Server) SeedDemo(ctx context.Context) (*Demo, error) {
 	}
 	demo := &Demo{}
 	var ostersund *schema.Organisation
-	for _, m := range []struct{ name, area, team string }{
-		{"Östersunds kommun", "2380", "Fältgruppen Östersund"},
-		{"Krokoms kommun", "2309", "Uppsökande teamet Krokom"},
-		{"Åre kommun", "2321", "Mobila teamet Åre"},
+	for _, m := range []struct{ name, area, team, social string }{
+		{"Östersunds kommun", "2380", "Fältgruppen Östersund", "Socialtjänsten i Östersund"},
+		{"Krokoms kommun", "2309", "Uppsökande teamet Krokom", "Socialtjänsten i Krokom"},
+		{"Åre kommun", "2321", "Mobila teamet Åre", "Socialtjänsten i Åre"},
 	} {
 		org, err := s.AddOrganisation(ctx, schema.OrgMunicipality, m.name, "23")
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Server) SeedDemo(ctx context.Context) (*Demo, error) {
 		if demo.OutreachUnit == nil {
 			demo.OutreachUnit = team
 		}
-		if _, err := s.AddUnit(ctx, org.ID, "Socialtjänsten "+m.name[:len(m.name)-len(" kommun")], m.area,
+		if _, err := s.AddUnit(ctx, org.ID, m.social, m.area,
 			schema.ServiceSocialServices, schema.ServiceHousing); err != nil {
 			return nil, err
 		}

@@ -233,7 +233,7 @@ func attackPush(t *testing.T, srv *server.Server, base string, unit, staff uuid.
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := srv.Enrol(ctx, code.Code)
+	e, err := srv.Enrol(ctx, code.Code, newKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}

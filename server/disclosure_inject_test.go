@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -43,7 +44,7 @@ func enrolInsider(t *testing.T, r *attackRegion, u attackRegionUnit) *insiderTab
 	}
 	json.NewDecoder(resp.Body).Decode(&code)
 	resp.Body.Close()
-	body, _ = json.Marshal(map[string]string{"code": code.Code})
+	body, _ = json.Marshal(map[string]string{"code": code.Code, "public_key": base64.RawURLEncoding.EncodeToString(newKey(t))})
 	resp, err = http.Post(r.base+"/v1/devices/enroll", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,10 @@ func (s *Server) newApp() *fiber.App {
 		IdleTimeout:           2 * time.Minute,
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
+		// A multipart body is not parsed before the handler sees it: the
+		// API takes JSON and answers anything else unsupported_media_type,
+		// which a failed parse would hide behind a 400.
+		DisablePreParseMultipartForm: true,
 	})
 	app.Use(assignRequestID)
 	// Metrics come first: they count each request with the status its
@@ -132,15 +136,18 @@ func (s *Server) newApp() *fiber.App {
 
 	v1 := app.Group("/v1")
 	v1.Post("/auth/login", s.perAddress(s.loginAddrs, "login"), s.login)
-	v1.Post("/auth/refresh", s.refresh)
+	v1.Post("/auth/token", s.token)
+	v1.Post("/auth/refresh", s.refreshGone)
 	v1.Post("/devices/enroll", s.perAddress(s.enrolAddrs, "enrolment"), s.enroll)
 
-	v1.Post("/sync/push", s.requireDevice, s.push)
-	v1.Get("/sync/pull", s.requireDevice, s.pull)
+	v1.Post("/sync/push", s.requireDevice, s.withEpoch, s.push)
+	v1.Get("/sync/pull", s.requireDevice, s.withEpoch, s.pull)
+	v1.Post("/sync/heal", s.requireDevice, s.withEpoch, s.heal)
 
 	v1.Get("/units", s.requireUser(RoleManager, RoleAuthority, RoleAdmin), s.listUnits)
 	v1.Post("/devices/enroll-codes", s.requireUser(RoleManager, RoleAdmin), s.createEnrolCode)
 	v1.Get("/devices", s.requireUser(RoleManager, RoleAdmin), s.listDevices)
+	v1.Post("/devices/:id/retire", s.requireUser(RoleManager, RoleAdmin), s.retireDevice)
 	v1.Post("/devices/:id/revoke", s.requireUser(RoleManager, RoleAdmin), s.revokeDevice)
 	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
 	v1.Get("/stats", s.requireUser(RoleManager, RoleAdmin), s.getStats)
@@ -188,7 +195,7 @@ func (s *Server) principal(c *fiber.Ctx) (*Principal, error) {
 	}
 	claims, err := s.keys.parse(c.UserContext(), token, s.now())
 	if err != nil {
-		return nil, unauthorized("the access token is invalid or expired: refresh it or log in")
+		return nil, unauthorized("the access token is invalid or expired: get a new one or log in")
 	}
 	kind, id, ok := strings.Cut(claims.Subject, ":")
 	uid, perr := uuid.Parse(id)
@@ -270,40 +277,6 @@ func idString(id uuid.UUID) string {
 		return ""
 	}
 	return id.String()
-}
-
-func (s *Server) refresh(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.RefreshToken == "" {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "refresh_token", Message: "refresh_token is required"}
-	}
-	e, err := s.Refresh(c.UserContext(), req.RefreshToken)
-	if err != nil {
-		return err
-	}
-	return c.JSON(e)
-}
-
-func (s *Server) enroll(c *fiber.Ctx) error {
-	var req struct {
-		Code string `json:"code"`
-	}
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	if req.Code == "" {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "code", Message: "code is required"}
-	}
-	e, err := s.Enrol(c.UserContext(), req.Code)
-	if err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusCreated).JSON(e)
 }
 
 func (s *Server) push(c *fiber.Ctx) error {
@@ -476,6 +449,7 @@ type DeviceInfo struct {
 	Protocol   int        `json:"protocol,omitempty"`
 	LastSeq    int64      `json:"last_seq"`
 	Rejected   int        `json:"rejected"`
+	DeviceLifecycle
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -512,7 +486,7 @@ func (s *Server) DevicesOf(ctx context.Context, org uuid.UUID) ([]DeviceInfo, er
 			last = d.LastPullAt
 		}
 		out = append(out, DeviceInfo{ID: d.ID, UnitID: d.UnitID, EnrolledAt: d.EnrolledAt, RevokedAt: timePtr(d.RevokedAt),
-			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected})
+			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected, DeviceLifecycle: lifecycleOf(d)})
 	}
 	return out, nil
 }
@@ -524,29 +498,6 @@ func (s *Server) listDevices(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"devices": devs})
-}
-
-func (s *Server) revokeDevice(c *fiber.Ctx) error {
-	p, _ := s.principal(c)
-	id, err := uuid.Parse(c.Params("id"))
-	if err != nil {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "id", Message: "id must be a device id"}
-	}
-	ctx := c.UserContext()
-	d, err := s.store.LookupDevice(ctx, id)
-	if err != nil {
-		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
-	}
-	if err := s.unitInScope(ctx, p, d.UnitID); err != nil {
-		return &wire.Error{Code: wire.CodeNotFound, Field: "id", Message: "no such device"}
-	}
-	if !d.RevokedAt.IsZero() {
-		return c.JSON(fiber.Map{"id": id, "revoked": true})
-	}
-	if err := s.RevokeDevice(ctx, id, p.Actor()); err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"id": id, "revoked": true})
 }
 
 func (s *Server) listAudit(c *fiber.Ctx) error {

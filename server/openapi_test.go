@@ -189,11 +189,15 @@ var wireCodes = []wire.Code{
 	wire.CodeForbidden,
 	wire.CodeDeviceRevoked,
 	wire.CodeRateLimited,
-	wire.CodeSessionRevoked,
+	wire.CodeAssertionReplayed,
+	wire.CodeClockSkew,
 	wire.CodeEnrolCodeInvalid,
 	wire.CodeMethodNotAllowed,
 	wire.CodeUnsupportedMedia,
 	wire.CodeInternal,
+	wire.CodeDeviceRetired,
+	wire.CodeDeviceUnknown,
+	wire.CodeConfirmationRequired,
 }
 
 // declaredWireCodes returns the values of the Code constants declared in

@@ -34,6 +34,9 @@ type SyncStore interface {
 	AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, replica.PullAnswer, error)
 	NotePull(ctx context.Context, deviceID uuid.UUID) error
 	RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*replica.Enrolment, error)
+	// EnrolDevice runs decide and registers the device it names in one
+	// transaction (see replica.Server.EnrolDevice).
+	EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*replica.Enrolment, error)
 	RevokeDevice(ctx context.Context, id uuid.UUID) error
 	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.Enrolment, error)
 	Devices(ctx context.Context) ([]*replica.Enrolment, error)
@@ -43,6 +46,7 @@ type SyncStore interface {
 	Clock() hlc.Timestamp
 	DB() *replica.DB
 	Close() error
+	LifecycleStore
 }
 
 var _ SyncStore = (*replica.Server)(nil)
@@ -64,8 +68,6 @@ type Config struct {
 	Logger *slog.Logger
 	// AccessTTL is the lifetime of access tokens (15 minutes).
 	AccessTTL time.Duration
-	// RefreshTTL is the lifetime of device refresh tokens (90 days).
-	RefreshTTL time.Duration
 	// EnrolTTL is the lifetime of enrolment codes (15 minutes).
 	EnrolTTL time.Duration
 	// RequestTimeout bounds every request (30 seconds).
@@ -93,9 +95,6 @@ func (c *Config) defaults() {
 	}
 	if c.AccessTTL == 0 {
 		c.AccessTTL = 15 * time.Minute
-	}
-	if c.RefreshTTL == 0 {
-		c.RefreshTTL = 90 * 24 * time.Hour
 	}
 	if c.EnrolTTL == 0 {
 		c.EnrolTTL = 15 * time.Minute
@@ -248,7 +247,8 @@ var statusOf = map[wire.Code]int{
 	wire.CodeSeqGap:             fiber.StatusConflict,
 	wire.CodeCursorInvalid:      fiber.StatusGone,
 	wire.CodeUnauthorized:       fiber.StatusUnauthorized,
-	wire.CodeSessionRevoked:     fiber.StatusUnauthorized,
+	wire.CodeAssertionReplayed:  fiber.StatusUnauthorized,
+	wire.CodeClockSkew:          fiber.StatusUnauthorized,
 	wire.CodeEnrolCodeInvalid:   fiber.StatusUnauthorized,
 	wire.CodeForbidden:          fiber.StatusForbidden,
 	wire.CodeDeviceRevoked:      fiber.StatusForbidden,
@@ -258,6 +258,11 @@ var statusOf = map[wire.Code]int{
 	wire.CodeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
 	wire.CodeUnsupportedMedia:   fiber.StatusUnsupportedMediaType,
 	wire.CodeInternal:           fiber.StatusInternalServerError,
+
+	// A device's lifecycle and restores.
+	wire.CodeDeviceRetired:        fiber.StatusForbidden,
+	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
+	wire.CodeConfirmationRequired: fiber.StatusConflict,
 }
 
 // StatusOf returns the HTTP status of an error code.

@@ -53,6 +53,7 @@ const (
 	sumLine   uint8 = iota // the first is the sum of the others
 	boundLine              // the first is at most the second
 	subLine                // the first is at most the sum of the others
+	noLine                 // no relation: one that does not hold in a run
 )
 
 // system is the reasoning of one family: its counts (family member *
@@ -70,6 +71,8 @@ type system struct {
 	queued  []bool
 	work    []int32
 	locked  []bool           // cells a reader has already seen in a final period
+	truth   []int64          // each count's true value, for the reader of the run
+	mode    []uint8          // each line's relation as it holds in truth, this run
 	capped  int              // runs that stopped at the bound of steps
 	gs      []int            // the published groups, in the order of the counts
 	orgMuni map[[2]int][]int // an organisation's units in a municipality
@@ -196,6 +199,8 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		}
 	}
 	s.queued = make([]bool, len(s.lines))
+	s.mode = make([]uint8, len(s.lines))
+	s.truth = make([]int64, n)
 	return s
 }
 
@@ -271,14 +276,10 @@ func (s *system) run(o int) []int {
 		t, gi := c/G, c%G
 		tab := p.cells[ind]
 		part := s.part(x, o)
+		s.truth[x] = tab.n[c] - part
 		gr := p.groups[gi]
 		s.srcLo[x], s.srcHi[x] = -1, -1
 		switch {
-		case o >= 0 && ind == UniqueClients:
-			// A manager knows their own clients, whom the region's
-			// unique clients hold without adding them up: the reasoning
-			// leaves unique clients to the outside reader.
-			s.lo[x], s.hi[x] = 0, unbounded
 		case o >= 0 && ((gr.dim == ByUnit && gr.org == o) || (gr.dim == ByOrganisation && gi == o)):
 			s.lo[x], s.hi[x] = 0, 0
 		case t < p.grid.fragments || !p.published(t, gi):
@@ -296,8 +297,11 @@ func (s *system) run(o int) []int {
 	}
 	s.work = s.work[:0]
 	for li := range s.lines {
-		s.queued[li] = true
-		s.work = append(s.work, int32(li))
+		s.mode[li] = s.holds(li)
+		if s.mode[li] != noLine {
+			s.queued[li] = true
+			s.work = append(s.work, int32(li))
+		}
 	}
 	for steps := 0; len(s.work) > 0 && steps < 400*len(s.lines); steps++ {
 		li := s.work[0]
@@ -313,27 +317,54 @@ func (s *system) run(o int) []int {
 		if s.lo[x] != s.hi[x] {
 			continue
 		}
-		ind, c := s.split(x)
-		if o >= 0 && ind == UniqueClients {
-			continue
-		}
-		if v := p.cells[ind].n[c] - s.part(x, o); v >= 1 && v < k {
+		if v := s.truth[x]; v >= 1 && v < k {
 			pinned = append(pinned, x)
 		}
 	}
 	return pinned
 }
 
+// holds returns how line li relates the counts of this run in truth: as
+// its relation says, as a sum where a relation of unique clients happens
+// to add up (a reader who takes them to add up is right there), or not at
+// all where it does not hold (for a manager's reading, the clients the
+// organisation did not meet need not follow the region's relations); the
+// audit reasons with every relation that holds, since a reader who
+// assumes one that does not only reasons wrongly.
+func (s *system) holds(li int) uint8 {
+	l := s.lines[li]
+	if s.kinds[li] == boundLine {
+		if s.truth[l[0]] <= s.truth[l[1]] {
+			return boundLine
+		}
+		return noLine
+	}
+	var parts int64
+	for _, x := range l[1:] {
+		parts += s.truth[x]
+	}
+	switch sum := s.truth[l[0]]; {
+	case sum == parts:
+		return sumLine
+	case sum < parts:
+		return subLine
+	}
+	return noLine
+}
+
 // propagate tightens the bounds of line li's counts from one another.
 func (s *system) propagate(li int32) {
 	l := s.lines[li]
-	if s.kinds[li] == boundLine {
+	switch s.mode[li] {
+	case noLine:
+		return
+	case boundLine:
 		a, b := l[0], l[1]
 		s.set(li, a, s.lo[a], s.hi[b])
 		s.set(li, b, s.lo[a], s.hi[b])
 		return
 	}
-	exact := s.kinds[li] == sumLine
+	exact := s.mode[li] == sumLine
 	sum := l[0]
 	var loParts, hiParts int64
 	inf := 0
@@ -387,7 +418,7 @@ func (s *system) set(li, x int32, lo, hi int64) {
 	}
 	if changed {
 		for _, o := range s.byVar[x] {
-			if o != li && !s.queued[o] {
+			if o != li && !s.queued[o] && s.mode[o] != noLine {
 				s.queued[o] = true
 				s.work = append(s.work, o)
 			}

@@ -49,7 +49,8 @@ type Device struct {
 	now   func() time.Time
 	clock *hlc.Clock
 
-	mu sync.Mutex // serialises writes
+	mu     sync.Mutex // serialises writes
+	sealed bool       // see Seal; guarded by mu
 }
 
 // ErrNoIdentity means a replica was opened without ids and holds none: the
@@ -124,7 +125,81 @@ func (d *Device) load(ctx context.Context) error {
 		}
 	}
 	d.clock = hlc.NewClock(d.now, ts)
+	var sealed string
+	if _, err := getMeta(ctx, tx, metaSealed, &sealed); err != nil {
+		return err
+	}
+	d.sealed = sealed != ""
 	return tx.Commit()
+}
+
+// PrepareMeta returns the value kept beside the records under key (as
+// Device.Meta has it) in the replica at path, which need not have a device
+// identity yet: a device keeps there what it makes before it is enrolled,
+// such as its key pair. If the value is unset, or check refuses it, make
+// is called and its value stored in the same transaction, and made
+// durable before PrepareMeta returns (a power cut does not lose it). The
+// file is created if there is none; a later OpenDevice with ids gives it
+// its identity and keeps the value.
+func PrepareMeta(ctx context.Context, path, key string, check func(string) bool, create func() (string, error)) (string, error) {
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	defer tx.Rollback()
+	var v string
+	ok, err := getMeta(ctx, tx, "sdk."+key, &v)
+	if err != nil {
+		return "", err
+	}
+	if ok && check(v) {
+		return v, nil
+	}
+	if v, err = create(); err != nil {
+		return "", err
+	}
+	if err := setMeta(ctx, tx, "sdk."+key, v); err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
+		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	return v, nil
+}
+
+// SetMetaAt sets values kept beside the records (as Device.SetMeta does)
+// in the replica at path, in one transaction, whether or not it has a
+// device identity yet: a device writes what enrolment gave it before the
+// replica takes its identity, so that a replica with an identity always
+// has them. The file is created if there is none.
+func SetMetaAt(ctx context.Context, path string, values map[string]string) error {
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	defer tx.Rollback()
+	for k, v := range values {
+		if err := setMeta(ctx, tx, "sdk."+k, v); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("set meta: %w", err)
+	}
+	return nil
 }
 
 // Close closes the replica.
@@ -207,6 +282,9 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.sealed {
+		return fmt.Errorf("write %s %s: %w", k, id, ErrSealed)
+	}
 	// The time is at least what the clock last heard from the server: a
 	// tablet whose clock was reset still validates times as of then.
 	now := d.now()
@@ -596,7 +674,7 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 }
 
 // Meta returns a value the device keeps beside its records (for the SDK:
-// the server's URL, the refresh token, the last sync); "" if unset.
+// the server's URL, the device's key, the last sync); "" if unset.
 func (d *Device) Meta(ctx context.Context, key string) (string, error) {
 	var v string
 	_, err := getMeta(ctx, d.db.read, "sdk."+key, &v)

@@ -72,12 +72,15 @@ type Enrolment struct {
 	ID         uuid.UUID
 	UnitID     uuid.UUID
 	EnrolledAt time.Time
-	RevokedAt  time.Time // zero unless revoked
+	RevokedAt  time.Time // zero unless revoked (lost or stolen)
+	RetiredAt  time.Time // zero unless retired (taken out of service)
 	LastSeq    int64     // last mutation number processed
 	LastPushAt time.Time // zero if never
 	LastPullAt time.Time // zero if never
 	Protocol   int       // the protocol it last pushed with; 0 if never
 	Rejected   int       // how many of its mutations were rejected
+	Applied    int64     // how many of its mutations were applied
+	Healed     int64     // how many records it sent again after a restore
 }
 
 // OpenServer opens or creates the server database at path.
@@ -169,6 +172,39 @@ func (s *Server) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*Enr
 	return &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}, nil
 }
 
+// EnrolDevice runs decide in a write transaction and registers the device
+// it names for its unit in the same transaction, so that what decide
+// writes (an enrolment code's use, the device's key) and the registration
+// commit together or not at all. decide returns nil ids to register no
+// device (its own writes still commit), and a nil Enrolment comes back;
+// an error from decide rolls everything back and is returned as it is.
+func (s *Server) EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*Enrolment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("enrol device: %w", err)
+	}
+	defer tx.Rollback()
+	id, unitID, err := decide(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	var e *Enrolment
+	if id != uuid.Nil {
+		now := s.now().UTC().Truncate(time.Millisecond)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
+			id.String(), unitID.String(), now.UnixMilli()); err != nil {
+			return nil, fmt.Errorf("register device %s: %w", id, err)
+		}
+		e = &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("enrol device: %w", err)
+	}
+	return e, nil
+}
+
 // RevokeDevice revokes a device: it can neither push nor pull again.
 func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID) error {
 	s.mu.Lock()
@@ -207,16 +243,16 @@ func (s *Server) Devices(ctx context.Context) ([]*Enrolment, error) {
 	return out, rows.Err()
 }
 
-const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected`
+const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed`
 
 type scanner interface{ Scan(...any) error }
 
 func scanDevice(row scanner) (*Enrolment, error) {
 	var id, unit string
 	var enrolled int64
-	var revoked, push, pull sql.NullInt64
+	var revoked, push, pull, retired sql.NullInt64
 	d := &Enrolment{}
-	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected); err != nil {
+	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed); err != nil {
 		return nil, err
 	}
 	d.ID, _ = uuid.Parse(id)
@@ -228,7 +264,7 @@ func scanDevice(row scanner) (*Enrolment, error) {
 		}
 		return time.UnixMilli(n.Int64).UTC()
 	}
-	d.RevokedAt, d.LastPushAt, d.LastPullAt = ms(revoked), ms(push), ms(pull)
+	d.RevokedAt, d.LastPushAt, d.LastPullAt, d.RetiredAt = ms(revoked), ms(push), ms(pull), ms(retired)
 	return d, nil
 }
 
@@ -243,17 +279,23 @@ func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, err
 	return d, nil
 }
 
-// activeDevice returns the device, or a *wire.Error if it may not sync.
-func activeDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, error) {
+// activeDevice returns the device, or a *wire.Error if it may not sync:
+// a revoked device may do nothing, a retired one may push (what it holds)
+// but not pull.
+func activeDevice(ctx context.Context, q queryer, id uuid.UUID, pull bool) (*Enrolment, error) {
 	d, err := lookupDevice(ctx, q, id)
 	if errors.Is(err, ErrUnknownDevice) {
-		return nil, &wire.Error{Code: wire.CodeForbidden, Message: "device is not enrolled"}
+		return nil, &wire.Error{Code: wire.CodeDeviceUnknown, Message: "the server does not know this device: " +
+			"its database may have been restored from a copy older than the enrolment; enrol the device again with a new code, its records are kept and sent again"}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !d.RevokedAt.IsZero() {
 		return nil, &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
+	}
+	if pull && !d.RetiredAt.IsZero() {
+		return nil, &wire.Error{Code: wire.CodeDeviceRetired, Message: "device was retired: it pulls nothing more; send what it holds, then wipe it"}
 	}
 	return d, nil
 }
@@ -403,7 +445,7 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 // or a failure of the database. It is applied at the time it arrived.
 func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
 	req, deviceID, pre, now := j.req, j.device, j.pre, j.now
-	dev, err := activeDevice(ctx, tx, deviceID)
+	dev, err := activeDevice(ctx, tx, deviceID, false)
 	var we *wire.Error
 	if errors.As(err, &we) {
 		return nil, 0, err, nil
@@ -466,8 +508,9 @@ func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64)
 			return nil, 0, nil, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ? WHERE id = ?`,
-		last, now.UnixMilli(), req.Protocol, len(rejections), deviceID.String()); err != nil {
+	processed := max(last-first+1, 0)
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ?, applied = applied + ? WHERE id = ?`,
+		last, now.UnixMilli(), req.Protocol, len(rejections), processed-int64(len(rejections)), deviceID.String()); err != nil {
 		return nil, 0, nil, err
 	}
 	resp.LastSeq = last
@@ -1009,7 +1052,7 @@ func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	defer tx.Rollback()
-	dev, err := activeDevice(ctx, tx, deviceID)
+	dev, err := activeDevice(ctx, tx, deviceID, true)
 	if err != nil {
 		return nil, err
 	}

@@ -243,7 +243,9 @@ func (q *parser) push(p *PushRequest) bool {
 	if !q.versions(&p.Versions) {
 		return false
 	}
-	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) {
+	// A null for mutations is left to encoding/json, whose reader names
+	// the missing member.
+	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) || q.lit("null") {
 		return false
 	}
 	return array(q, &p.Mutations, 0, (*parser).mutation) && q.lit("}") && q.i == len(q.data)

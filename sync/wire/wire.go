@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -22,7 +23,9 @@ import (
 )
 
 // Protocol is the version of the sync protocol this package speaks.
-const Protocol = 1
+// Version 2 authenticates devices with a key pair of their own (see
+// TokenPath) instead of rotating refresh tokens.
+const Protocol = 2
 
 // Limits. A device pushes at most MaxMutations per request and a request
 // body, decompressed, is at most MaxBodyBytes.
@@ -126,6 +129,29 @@ type PullRequest struct {
 	Limit int `json:"limit,omitempty"`
 }
 
+// Device authentication (protocol 2). A device holds an Ed25519 key pair
+// of its own, made on the device at enrolment; the server keeps only the
+// public key. For an access token it posts to TokenPath a short-lived JWT
+// signed with its private key (RFC 7523): {"grant_type": GrantJWTBearer,
+// "assertion": "<JWT>"}. Nothing secret rotates, so no lost, repeated or
+// cancelled request can end a device's access.
+const (
+	TokenPath      = "/v1/auth/token"
+	EnrolPath      = "/v1/devices/enroll"
+	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	// MaxAssertionLifetime is the longest an assertion may live, from its
+	// time of issue to its expiry, and how far ahead of the server's clock
+	// its expiry may be.
+	MaxAssertionLifetime = 5 * time.Minute
+	// MaxJTIBytes is the longest assertion id the server takes.
+	MaxJTIBytes = 128
+	// HeaderServerTime is the server's clock, in Unix milliseconds, on
+	// every answer of the token and enrolment endpoints: a device whose
+	// assertion was refused with CodeClockSkew learns from it how far its
+	// clock is off.
+	HeaderServerTime = "Brygga-Server-Time"
+)
+
 // Headers of a pull answer that repeat its cursor and has_more, so that a
 // client can ask for the next page before it has read this one. The body
 // stays what a client applies: a page that does not continue from the
@@ -199,7 +225,8 @@ const (
 	CodeForbidden          Code = "forbidden"
 	CodeDeviceRevoked      Code = "device_revoked"
 	CodeRateLimited        Code = "rate_limited"
-	CodeSessionRevoked     Code = "session_revoked"
+	CodeAssertionReplayed  Code = "assertion_replayed"
+	CodeClockSkew          Code = "clock_skew"
 	CodeEnrolCodeInvalid   Code = "enrol_code_invalid"
 	CodeMethodNotAllowed   Code = "method_not_allowed"
 	CodeUnsupportedMedia   Code = "unsupported_media_type"
@@ -342,10 +369,26 @@ func DecodePushRequest(r io.Reader) (*PushRequest, error) {
 func ParsePushRequest(data []byte) (*PushRequest, error) {
 	req := &PushRequest{}
 	if !(&parser{data: data, checkFields: true}).push(req) {
-		*req = PushRequest{}
-		if err := decode(bytes.NewReader(data), req); err != nil {
+		// clock and mutations are required: read as pointers, they tell
+		// a member that is missing or null from one that is set.
+		var full struct {
+			Versions
+			Clock     *hlc.Timestamp `json:"clock"`
+			Mutations *[]Mutation    `json:"mutations"`
+		}
+		if err := decode(bytes.NewReader(data), &full); err != nil {
 			return nil, err
 		}
+		if err := full.Versions.Check(); err != nil {
+			return nil, err
+		}
+		switch {
+		case full.Clock == nil:
+			return nil, &Error{Code: CodeMalformed, Field: "clock", Message: "clock is required: the device's clock reading"}
+		case full.Mutations == nil:
+			return nil, &Error{Code: CodeMalformed, Field: "mutations", Message: "mutations is required: an array of mutations"}
+		}
+		*req = PushRequest{Versions: full.Versions, Clock: *full.Clock, Mutations: *full.Mutations}
 	}
 	if err := req.Versions.Check(); err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func pushBody(n int, first int64) string {
 		ms = append(ms, fmt.Sprintf(`{"seq":%d,"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000%d","version":"018e3a5f0c000001","fields":{"voided":true}}`,
 			first+int64(i), i%10))
 	}
-	return fmt.Sprintf(`{"protocol":1,"schema":%d,"clock":"018e3a5f0c000001","mutations":[%s]}`, schema.Version, strings.Join(ms, ","))
+	return fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001","mutations":[%s]}`, schema.Version, strings.Join(ms, ","))
 }
 
 func TestDecodePushRequest(t *testing.T) {
@@ -42,7 +42,7 @@ func TestDecodePushRequest(t *testing.T) {
 		{"empty batch", pushBody(0, 1), ""},
 		{"full batch", pushBody(wire.MaxMutations, 1), ""},
 		{"too many", pushBody(wire.MaxMutations+1, 1), wire.CodeBatchTooLarge},
-		{"old protocol", strings.Replace(pushBody(1, 1), `"protocol":1`, `"protocol":0`, 1), wire.CodeUnsupportedVersion},
+		{"old protocol", strings.Replace(pushBody(1, 1), `"protocol":2`, `"protocol":0`, 1), wire.CodeUnsupportedVersion},
 		{"newer schema", strings.Replace(pushBody(1, 1), fmt.Sprintf(`"schema":%d`, schema.Version), `"schema":99`, 1), wire.CodeUnsupportedVersion},
 		{"unknown field", strings.Replace(pushBody(1, 1), `"clock"`, `"name":"x","clock"`, 1), wire.CodeMalformed},
 		{"trailing data", pushBody(1, 1) + `{}`, wire.CodeMalformed},
@@ -51,6 +51,13 @@ func TestDecodePushRequest(t *testing.T) {
 		{"seq gap", strings.Replace(pushBody(2, 1), `"seq":2`, `"seq":3`, 1), wire.CodeMalformed},
 		{"bad id", strings.Replace(pushBody(1, 1), `0190f000-0000-7000-8000-000000000000`, `robert`, 1), wire.CodeMalformed},
 		{"bad version", strings.Replace(pushBody(1, 1), `"version":"018e3a5f0c000001"`, `"version":"yesterday"`, 1), wire.CodeMalformed},
+		{"protocol 1", strings.Replace(pushBody(1, 1), `"protocol":2`, `"protocol":1`, 1), wire.CodeUnsupportedVersion},
+		{"no clock", strings.Replace(pushBody(1, 1), `"clock":"018e3a5f0c000001",`, ``, 1), wire.CodeMalformed},
+		{"clock null", strings.Replace(pushBody(1, 1), `"clock":"018e3a5f0c000001"`, `"clock":null`, 1), wire.CodeMalformed},
+		{"no mutations", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001"}`, schema.Version), wire.CodeMalformed},
+		{"mutations null", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001","mutations":null}`, schema.Version), wire.CodeMalformed},
+		{"clock last", fmt.Sprintf(`{"protocol":2,"schema":%d,"mutations":[],"clock":"018e3a5f0c000001"}`, schema.Version), ""},
+		{"clock null, given again", fmt.Sprintf(`{"protocol":2,"schema":%d,"clock":"018e3a5f0c000001","mutations":[],"clock":null}`, schema.Version), wire.CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +70,10 @@ func TestDecodePushRequest(t *testing.T) {
 			}
 			if err != nil && (errors.As(err, new(*wire.Error)) && err.Error() == "") {
 				t.Error("empty message")
+			}
+			var e *wire.Error
+			if name, ok := strings.CutPrefix(tt.name, "no "); ok && errors.As(err, &e) && e.Field != name {
+				t.Errorf("field %q, want %q", e.Field, name)
 			}
 		})
 	}
@@ -122,7 +133,7 @@ func TestBody(t *testing.T) {
 	// A gzip bomb: small on the wire, past the limit inflated.
 	zbuf.Reset()
 	zw = gzip.NewWriter(&zbuf)
-	zw.Write([]byte(`{"protocol":1,"schema":1,"mutations":[],"clock":"` + strings.Repeat("0", wire.MaxBodyBytes) + `"}`))
+	zw.Write([]byte(`{"protocol":2,"schema":1,"mutations":[],"clock":"` + strings.Repeat("0", wire.MaxBodyBytes) + `"}`))
 	zw.Close()
 	if zbuf.Len() > wire.MaxBodyBytes/100 {
 		t.Fatalf("bomb is %d bytes compressed", zbuf.Len())
@@ -134,7 +145,7 @@ func TestBody(t *testing.T) {
 }
 
 func TestDecodePullRequest(t *testing.T) {
-	v := fmt.Sprintf(`"protocol":1,"schema":%d`, schema.Version)
+	v := fmt.Sprintf(`"protocol":2,"schema":%d`, schema.Version)
 	req, err := wire.DecodePullRequest(strings.NewReader(`{` + v + `}`))
 	if err != nil || req.Limit != wire.DefaultPullLimit || req.Cursor != "" {
 		t.Fatalf("minimal pull: %+v, %v", req, err)
@@ -142,7 +153,7 @@ func TestDecodePullRequest(t *testing.T) {
 	for body, code := range map[string]wire.Code{
 		`{` + v + `,"limit":-1}`:      wire.CodeMalformed,
 		`{` + v + `,"limit":5000}`:    wire.CodeMalformed,
-		`{"protocol":2,"schema":1}`:   wire.CodeUnsupportedVersion,
+		`{"protocol":1,"schema":1}`:   wire.CodeUnsupportedVersion,
 		`{` + v + `,"cursor":12}`:     wire.CodeMalformed,
 		`{` + v + `,"since":"today"}`: wire.CodeMalformed,
 	} {
@@ -172,7 +183,8 @@ func TestCursor(t *testing.T) {
 
 func FuzzDecodePushRequest(f *testing.F) {
 	f.Add([]byte(pushBody(2, 1)))
-	f.Add([]byte(`{"protocol":1,"schema":1,"mutations":null}`))
+	f.Add([]byte(`{"protocol":2,"schema":1,"mutations":null}`))
+	f.Add([]byte(`{"protocol":2,"schema":1,"clock":"018e3a5f0c000001","mutations":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := wire.DecodePushRequest(bytes.NewReader(body))
@@ -200,7 +212,7 @@ func FuzzDecodePushRequest(f *testing.F) {
 }
 
 func FuzzDecodePullRequest(f *testing.F) {
-	f.Add([]byte(`{"protocol":1,"schema":1,"cursor":"c1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","limit":10}`))
+	f.Add([]byte(`{"protocol":2,"schema":1,"cursor":"c1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","limit":10}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := wire.DecodePullRequest(bytes.NewReader(body))
 		if err != nil {

@@ -421,8 +421,9 @@ func TestReferralAcrossUnits(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Field != "staff_id" || !strings.Contains(err.Error(), "staff --set") {
 		t.Errorf("recording without staff: %v", err)
 	}
-	if out := must(t, "--db", clinic, "staff"); !strings.HasPrefix(out, r.nurses[0].ID.String()) && !strings.HasPrefix(out, r.nurses[1].ID.String()) {
-		t.Errorf("staff printed %q", out)
+	if lines := strings.Split(must(t, "--db", clinic, "staff"), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "STAFF ID") ||
+		!strings.HasPrefix(lines[1], r.nurses[0].ID.String()) && !strings.HasPrefix(lines[1], r.nurses[1].ID.String()) {
+		t.Errorf("staff printed %q", lines)
 	}
 	must(t, "--db", clinic, "staff", "--set", r.nurses[1].ID.String())
 	if _, _, err := run("--db", clinic, "staff", "--set", r.staff.ID.String()); !errors.Is(err, brygga.ErrNotFound) {
@@ -473,7 +474,7 @@ func TestRecordingAfterTheLease(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	// Reads are refused until the device syncs; recording goes on.
 	_, _, err := run("--db", db, "list", "contacts")
-	if !errors.Is(err, brygga.ErrLeaseExpired) || !strings.Contains(err.Error(), "brygga sync") {
+	if !errors.Is(err, brygga.ErrLeaseExpired) || !strings.Contains(err.Error(), "brygga --db "+db+" sync") {
 		t.Errorf("reading after the lease: %v", err)
 	}
 	exchange := mustID(t, "--db", db, "exchange", "--contact", contact.String(), "--syringes", "20")

@@ -202,7 +202,9 @@ type tablet struct {
 func (b *bryggad) enrol(t *testing.T, token string, unit uuid.UUID) *tablet {
 	t.Helper()
 	d := &tablet{clock: hlc.NewClock(nil, 0), next: 1}
-	if st, e := b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": b.enrolCode(t, token, unit)}, &d.enrolment); e != nil || st != 201 {
+	var st int
+	var e *wire.Error
+	if d.enrolment, st, e = b.enrolDevice(t, b.enrolCode(t, token, unit)); e != nil || st != 201 {
 		t.Fatalf("enrol: %d %v", st, e)
 	}
 	for _, c := range pullAll(t, b, d.AccessToken) {
@@ -372,7 +374,7 @@ func results(want ...string) func(*testing.T, reply) {
 func documentedCode(code wire.Code) bool {
 	switch code {
 	case wire.CodeMalformed, wire.CodeUnsupportedVersion, wire.CodeBatchTooLarge, wire.CodeBodyTooLarge, wire.CodeSeqGap,
-		wire.CodeCursorInvalid, wire.CodeUnauthorized, wire.CodeSessionRevoked, wire.CodeEnrolCodeInvalid,
+		wire.CodeCursorInvalid, wire.CodeUnauthorized, wire.CodeAssertionReplayed, wire.CodeClockSkew, wire.CodeEnrolCodeInvalid,
 		wire.CodeMethodNotAllowed, wire.CodeUnsupportedMedia, wire.CodeForbidden, wire.CodeDeviceRevoked,
 		wire.CodeRateLimited, wire.CodeInternal, wire.CodeInvalidRecord, wire.CodeImmutable, wire.CodeUnknownKind,
 		wire.CodeNotFound, wire.CodeOutOfScope, wire.CodeSeqReused:
@@ -503,7 +505,7 @@ func gzipped(data []byte) []byte {
 // bomb is a push that is a few kilobytes gzip-compressed and twice the
 // body limit decompressed.
 func bomb() []byte {
-	return gzipped([]byte(`{"protocol":1,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`))
+	return gzipped([]byte(`{"protocol":2,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`))
 }
 
 var uuidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
@@ -599,10 +601,10 @@ func TestAttacks(t *testing.T) {
 		return probe{name: "jwt: " + name, send: getAs(b, "/v1/audit?limit=1", token), status: 401, code: wire.CodeUnauthorized}
 	}
 
-	// A device to revoke and one whose refresh token is stolen.
+	// A device to revoke, and one whose assertion is copied on the way.
 	devRevoked := b.enrol(t, manager.AccessToken, unitA)
 	devStolen := b.enrol(t, manager.AccessToken, unitA)
-	var rotated, tablet enrolment
+	stolen := devStolen.assertion(nil)
 
 	// What devices must never see or store.
 	var bad []uuid.UUID // records pushed out of scope: the server must not hold them
@@ -638,35 +640,26 @@ func TestAttacks(t *testing.T) {
 
 		// A revoked device keeps a valid access token for minutes: it is
 		// refused and told to wipe, whatever it presents.
-		probe{name: "revocation: the manager revokes a device", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, nil), status: 200},
+		probe{name: "revocation: unconfirmed, it is refused and says what would happen", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, nil), status: 409, code: wire.CodeConfirmationRequired},
+		probe{name: "revocation: the manager revokes a device", send: postAs(b, "/v1/devices/"+devRevoked.DeviceID.String()+"/revoke", manager.AccessToken, map[string]bool{"confirm": true}), status: 200},
 		probe{name: "revocation: push with the revoked device's valid token", send: devRevoked.push(b, create(devRevoked.contact("", "2380"), nil)), status: 403, code: wire.CodeDeviceRevoked},
 		probe{name: "revocation: pull with the revoked device's valid token", send: getAs(b, fmt.Sprintf("/v1/sync/pull?protocol=%d&schema=%d", wire.Protocol, schema.Version), devRevoked.AccessToken), status: 403, code: wire.CodeDeviceRevoked},
-		probe{name: "revocation: refresh of the revoked device", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devRevoked.RefreshToken}), status: 403, code: wire.CodeDeviceRevoked},
+		probe{name: "revocation: a token for the revoked device's assertion", send: postAs(b, wire.TokenPath, "", devRevoked.assertion(nil)), status: 403, code: wire.CodeDeviceRevoked},
 
-		// A stolen refresh token. The thief uses it first; the tablet then
-		// presents it too and is taken for a lost answer, once: the thief's
-		// token is superseded. The thief's next use of either ends the
-		// session, for both.
-		probe{name: "refresh: the thief's first use rotates", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}), status: 200,
-			check: func(t *testing.T, r reply) {
-				json.Unmarshal(r.body, &rotated)
-				if rotated.RefreshToken == "" || rotated.RefreshToken == devStolen.RefreshToken {
-					t.Errorf("refresh did not rotate: %s", r.body)
-				}
-			}},
-		probe{name: "refresh: the tablet presents the same token: a lost answer, once", send: func(t *testing.T) reply {
-			r := postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken})(t)
-			json.Unmarshal(r.body, &tablet)
-			return r
-		}, status: 200},
-		probe{name: "refresh: the thief's superseded token ends the session", send: func(t *testing.T) reply {
-			return postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": rotated.RefreshToken})(t)
-		}, status: 401, code: wire.CodeSessionRevoked},
-		probe{name: "refresh: the stolen token a third time", send: postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": devStolen.RefreshToken}),
-			status: 401, code: wire.CodeSessionRevoked},
-		probe{name: "refresh: the tablet's token after the reuse", send: func(t *testing.T) reply {
-			return postAs(b, "/v1/auth/refresh", "", map[string]string{"refresh_token": tablet.RefreshToken})(t)
+		// A copied assertion. The tablet used it; the copy is refused, and
+		// the tablet's next assertion works: nothing ends its access.
+		probe{name: "assertion: the tablet's own use", send: postAs(b, wire.TokenPath, "", stolen), status: 200},
+		probe{name: "assertion: the copy replayed", send: postAs(b, wire.TokenPath, "", stolen), status: 401, code: wire.CodeAssertionReplayed},
+		probe{name: "assertion: the tablet's next one", send: postAs(b, wire.TokenPath, "", devStolen.assertion(nil)), status: 200},
+		probe{name: "assertion: the claims of the tablet signed by another device's key", send: func(t *testing.T) reply {
+			forged := devStolen.enrolment
+			forged.key = devA.key
+			return postAs(b, wire.TokenPath, "", forged.assertion(nil))(t)
 		}, status: 401, code: wire.CodeUnauthorized},
+		probe{name: "assertion: alg none", send: postAs(b, wire.TokenPath, "", map[string]string{"grant_type": wire.GrantJWTBearer,
+			"assertion": unsigned(t, `{"alg":"none","typ":"JWT"}`, tokenClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "device:" + devStolen.DeviceID.String(),
+				Subject: "device:" + devStolen.DeviceID.String(), Audience: jwt.ClaimStrings{devStolen.TokenAudience}, IssuedAt: ago(0), ExpiresAt: ago(-time.Minute), ID: uuid.NewString()}})}),
+			status: 401, code: wire.CodeUnauthorized},
 
 		// A device pushing for another unit, device or staff member: each
 		// mutation is rejected, the rest of the batch goes on.
@@ -795,7 +788,7 @@ func TestAttacks(t *testing.T) {
 		probe{name: "size: gzip bomb push", send: postAs(b, "/v1/sync/push", devA.AccessToken, bomb(), "Content-Encoding", "gzip"), status: 413, code: wire.CodeBodyTooLarge},
 		probe{name: "size: gzip bomb login", send: postAs(b, "/v1/auth/login", "", gzipped([]byte(`{"username":"`+strings.Repeat("a", 2*wire.MaxBodyBytes)+`","password":"x"}`)), "Content-Encoding", "gzip"), status: 413, code: wire.CodeBodyTooLarge},
 		probe{name: "size: gzip bomb enrolment", send: postAs(b, "/v1/devices/enroll", "", gzipped([]byte(`{"code":"`+strings.Repeat("A", 2*wire.MaxBodyBytes)+`"}`)), "Content-Encoding", "gzip"), status: 413, code: wire.CodeBodyTooLarge},
-		probe{name: "size: gzip bomb refresh", send: postAs(b, "/v1/auth/refresh", "", gzipped([]byte(`{"refresh_token":"`+strings.Repeat("A", 2*wire.MaxBodyBytes)+`"}`)), "Content-Encoding", "gzip"), status: 413, code: wire.CodeBodyTooLarge},
+		probe{name: "size: gzip bomb token", send: postAs(b, wire.TokenPath, "", gzipped([]byte(`{"grant_type":"`+wire.GrantJWTBearer+`","assertion":"`+strings.Repeat("A", 2*wire.MaxBodyBytes)+`"}`)), "Content-Encoding", "gzip"), status: 413, code: wire.CodeBodyTooLarge},
 		probe{name: "size: a push of 1001 mutations", send: devA.sendPush(b, func(next int64) string {
 			ms := make([]mut, wire.MaxMutations+1)
 			for i := range ms {
@@ -869,14 +862,9 @@ func TestAttacks(t *testing.T) {
 		t.Errorf("audit: no username with 5 failed and 2 refused logins: %v", failures)
 	}
 	if n := countAudit(log, func(e auditEntry) bool {
-		return e.Action == "refresh_reused" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == string(wire.CodeSessionRevoked)
-	}); n != 2 {
-		t.Errorf("audit: %d reuses of the stolen refresh token, want 2", n)
-	}
-	if n := countAudit(log, func(e auditEntry) bool {
-		return e.Action == "refresh" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == "lost_answer"
+		return e.Action == "token" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == string(wire.CodeAssertionReplayed)
 	}); n != 1 {
-		t.Errorf("audit: %d lost answers of the stolen refresh token, want 1", n)
+		t.Errorf("audit: %d replays of the copied assertion, want 1", n)
 	}
 	if n := countAudit(log, func(e auditEntry) bool {
 		return e.Action == "revoke" && e.Actor == "user:"+idOf(t, manager.AccessToken) && e.Target == "device:"+devRevoked.DeviceID.String()
@@ -1148,11 +1136,12 @@ func TestHostileInput(t *testing.T) {
 		st400     = 400
 	)
 	post := func(path, token string, body any) func(*testing.T) reply { return postAs(b, path, token, body) }
+	publicKey := base64.RawURLEncoding.EncodeToString(newPublicKey(t))
 	probes := []probe{
 		// Wrong types.
-		{name: "push: protocol as a string", send: whole(`"protocol":1`, `"protocol":"1"`), status: st400, code: malformed},
+		{name: "push: protocol as a string", send: whole(`"protocol":2`, `"protocol":"1"`), status: st400, code: malformed},
 		{name: "push: mutations as an object", send: raw(func(int64) string {
-			return fmt.Sprintf(`{"protocol":1,"schema":1,"clock":"%s","mutations":{}}`, d.clock.Now())
+			return fmt.Sprintf(`{"protocol":2,"schema":1,"clock":"%s","mutations":{}}`, d.clock.Now())
 		}), status: st400, code: malformed},
 		{name: "push: seq as a string", send: wholeSeq(`"seq":"1"`), status: st400, code: malformed},
 		{name: "push: id as a number", send: whole(`"id":"`, `"id":5,"x":"`), status: st400, code: malformed},
@@ -1174,7 +1163,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "login: wrong types", send: post("/v1/auth/login", "", `{"username":1,"password":true}`), status: st400, code: malformed},
 		{name: "login: an array", send: post("/v1/auth/login", "", `[]`), status: st400, code: malformed},
 		{name: "login: null", send: post("/v1/auth/login", "", `null`), status: st400, code: malformed},
-		{name: "refresh: an object for the token", send: post("/v1/auth/refresh", "", `{"refresh_token":{}}`), status: st400, code: malformed},
+		{name: "token: an object for the assertion", send: post(wire.TokenPath, "", `{"grant_type":"`+wire.GrantJWTBearer+`","assertion":{}}`), status: st400, code: malformed},
 		{name: "enrol: a number for the code", send: post("/v1/devices/enroll", "", `{"code":123}`), status: st400, code: malformed},
 		{name: "enrolment code: a number for the unit", send: post("/v1/devices/enroll-codes", manager.AccessToken, `{"unit_id":42}`), status: st400, code: malformed},
 
@@ -1182,7 +1171,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "push: seq 1e400", send: wholeSeq(`"seq":1e400`), status: st400, code: malformed},
 		{name: "push: seq 2^63", send: wholeSeq(`"seq":9223372036854775808`), status: st400, code: malformed},
 		{name: "push: seq 2^63-1", send: wholeSeq(`"seq":9223372036854775807`), status: 409, code: wire.CodeSeqGap},
-		{name: "push: protocol 1e400", send: whole(`"protocol":1`, `"protocol":1e400`), status: st400, code: malformed},
+		{name: "push: protocol 1e400", send: whole(`"protocol":2`, `"protocol":1e400`), status: st400, code: malformed},
 		{name: "push: huge counts", send: pushWith(
 			exchange(map[string]string{"syringes_out": `1e400`}),
 			exchange(map[string]string{"syringes_out": `9223372036854775808`}),
@@ -1240,7 +1229,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "push: supplies 5k levels deep", send: pushWith(exchange(map[string]string{"supplies": `{"swabs":` + deep(5000) + `}`})), status: 200, check: results("invalid_record/type:supplies")},
 		{name: "login: 10k levels deep", send: post("/v1/auth/login", "", `{"username":`+deep(10000)+`,"password":"x"}`), status: st400, code: malformed},
 		{name: "enrolment code: 10k levels deep", send: post("/v1/devices/enroll-codes", manager.AccessToken, `{"unit_id":`+deepObj(10000)+`}`), status: st400, code: malformed},
-		{name: "refresh: 10k levels deep", send: post("/v1/auth/refresh", "", deepObj(10000)), status: st400, code: malformed},
+		{name: "token: 10k levels deep", send: post(wire.TokenPath, "", deepObj(10000)), status: st400, code: malformed},
 
 		// Huge strings under the body limit.
 		{name: "push: a 4 MiB area code", send: pushWith(contact(map[string]string{"area_code": `"` + mib(4) + `"`})), status: 200, check: results("invalid_record/range:fields")},
@@ -1260,8 +1249,9 @@ func TestHostileInput(t *testing.T) {
 				}
 			}},
 		{name: "login: a 4 MiB password", send: post("/v1/auth/login", "", `{"username":"admin","password":"`+mib(4)+`"}`), status: 401, code: wire.CodeUnauthorized},
-		{name: "refresh: a 4 MiB token", send: post("/v1/auth/refresh", "", `{"refresh_token":"`+mib(4)+`"}`), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: a 4 MiB code", send: post("/v1/devices/enroll", "", `{"code":"`+mib(4)+`"}`), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "token: a 4 MiB assertion", send: post(wire.TokenPath, "", `{"grant_type":"`+wire.GrantJWTBearer+`","assertion":"`+mib(4)+`"}`), status: 401, code: wire.CodeUnauthorized},
+		{name: "enrol: a 4 MiB code", send: post("/v1/devices/enroll", "", `{"code":"`+mib(4)+`","public_key":"`+publicKey+`"}`), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "enrol: a 4 MiB key", send: post("/v1/devices/enroll", "", `{"code":"AAAA","public_key":"`+mib(4)+`"}`), status: st400, code: malformed},
 
 		// Invalid UTF-8.
 		{name: "push: invalid UTF-8 in values and names", send: pushWith(
@@ -1272,7 +1262,7 @@ func TestHostileInput(t *testing.T) {
 		), status: 200, check: results("invalid_record/type:area_code", "invalid_record/type:client_code", "invalid_record/format:area_code", "invalid_record/type:fields")},
 		{name: "push: invalid UTF-8 in the kind", send: pushWith(mut{kind: "contacts\xff", id: uuid.NewString(), fields: `{}`}), status: 200, check: results("unknown_kind")},
 		{name: "login: invalid UTF-8", send: post("/v1/auth/login", "", "{\"username\":\"adm\xffin\",\"password\":\"\xfe\xff\"}"), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: invalid UTF-8", send: post("/v1/devices/enroll", "", "{\"code\":\"\xff\xff\xff\"}"), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "enrol: invalid UTF-8", send: post("/v1/devices/enroll", "", "{\"code\":\"\xff\xff\xff\",\"public_key\":\""+publicKey+"\"}"), status: 401, code: wire.CodeEnrolCodeInvalid},
 
 		// SQL.
 		{name: "push: SQL as client code and area code", send: pushWith(
@@ -1283,8 +1273,8 @@ func TestHostileInput(t *testing.T) {
 		{name: "push: SQL as an id", send: pushWith(mut{kind: "contacts", id: sql, fields: `{}`}), status: st400, code: malformed},
 		{name: "login: SQL as the username", send: post("/v1/auth/login", "", map[string]string{"username": sql, "password": "x"}), status: 401, code: wire.CodeUnauthorized},
 		{name: "login: SQL that matches every user", send: post("/v1/auth/login", "", map[string]string{"username": "admin' OR '1'='1", "password": "' OR '1'='1"}), status: 401, code: wire.CodeUnauthorized},
-		{name: "refresh: SQL as the token", send: post("/v1/auth/refresh", "", map[string]string{"refresh_token": sql}), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: SQL as the code", send: post("/v1/devices/enroll", "", map[string]string{"code": sql}), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "token: SQL as the assertion", send: post(wire.TokenPath, "", map[string]string{"grant_type": wire.GrantJWTBearer, "assertion": sql}), status: 401, code: wire.CodeUnauthorized},
+		{name: "enrol: SQL as the code", send: post("/v1/devices/enroll", "", map[string]string{"code": sql, "public_key": publicKey}), status: 401, code: wire.CodeEnrolCodeInvalid},
 		{name: "enrolment code: SQL as the unit", send: post("/v1/devices/enroll-codes", manager.AccessToken, map[string]string{"unit_id": sql}), status: st400, code: malformed},
 		{name: "pull: SQL as the cursor", send: getAs(b, "/v1/sync/pull?"+v+"&cursor="+url.QueryEscape(sql), d.AccessToken), status: 410, code: wire.CodeCursorInvalid},
 		{name: "revoke: SQL as the device", send: post("/v1/devices/"+url.PathEscape(sql)+"/revoke", manager.AccessToken, nil), status: st400, code: malformed},
@@ -1309,12 +1299,12 @@ func TestHostileInput(t *testing.T) {
 				fmt.Sprintf(`{"seq":%d,"kind":"contacts","id":"%s","version":"%s"}`, next+3, uuid.Must(uuid.NewV7()), d.clock.Now()),
 				fmt.Sprintf(`{"seq":%d,"kind":"contacts","id":"%s","version":"%s","fields":{}}`, next+4, uuid.Must(uuid.NewV7()), d.clock.Now()),
 			}
-			return fmt.Sprintf(`{"protocol":1,"schema":1,"clock":"%s","mutations":[%s]}`, d.clock.Now(), strings.Join(ms, ","))
+			return fmt.Sprintf(`{"protocol":2,"schema":1,"clock":"%s","mutations":[%s]}`, d.clock.Now(), strings.Join(ms, ","))
 		}), status: 200, check: results("invalid_record/required:id", "unknown_kind:kind", "malformed_request:version", "malformed_request:fields", "not_found:id")},
 		{name: "push: no seq", send: wholeSeq(`"x":0`), status: st400, code: malformed},
 		{name: "push: no versions", send: raw(func(int64) string { return `{"mutations":[]}` }), status: 426, code: wire.CodeUnsupportedVersion},
 		{name: "login: no password", send: post("/v1/auth/login", "", `{"username":"admin"}`), status: st400, code: malformed},
-		{name: "refresh: empty object", send: post("/v1/auth/refresh", "", `{}`), status: st400, code: malformed},
+		{name: "token: empty object", send: post(wire.TokenPath, "", `{}`), status: st400, code: malformed},
 		{name: "enrol: empty object", send: post("/v1/devices/enroll", "", `{}`), status: st400, code: malformed},
 		{name: "enrolment code: empty object", send: post("/v1/devices/enroll-codes", manager.AccessToken, `{}`), status: st400, code: malformed},
 		{name: "enrolment code: nil unit", send: post("/v1/devices/enroll-codes", manager.AccessToken, `{"unit_id":"00000000-0000-0000-0000-000000000000"}`), status: st400, code: malformed},
@@ -1442,4 +1432,13 @@ func TestDashboardLoginByAddress(t *testing.T) {
 	if tok := b.login(t, "manager"); tok == "" {
 		t.Error("the API login was refused")
 	}
+}
+
+// newPublicKey makes a device's public key.
+func newPublicKey(t *testing.T) ed25519.PublicKey {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

@@ -10,8 +10,11 @@
 //	bryggad user list --db PATH
 //	bryggad device list --db PATH
 //	bryggad device enroll-code --db PATH --unit ID
-//	bryggad device revoke --db PATH --id ID
+//	bryggad device retire --db PATH --id ID [--yes]
+//	bryggad device revoke --db PATH --id ID [--yes]
 //	bryggad key rotate --db PATH
+//	bryggad backup --db PATH --out PATH
+//	bryggad restore --from PATH --db PATH
 package main
 
 import (
@@ -25,6 +28,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -57,8 +61,10 @@ const usage = `usage:
   bryggad org add|list ...
   bryggad unit add|list ...
   bryggad user add|list ...
-  bryggad device list|enroll-code|revoke ...
+  bryggad device list|enroll-code|retire|revoke ...
   bryggad key rotate --db PATH
+  bryggad backup --db PATH --out PATH
+  bryggad restore --from PATH --db PATH
 run "bryggad COMMAND -h" for a command's flags`
 
 // Run runs bryggad with args, until ctx is cancelled for serve.
@@ -73,10 +79,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serve(ctx, rest, stdout, stderr)
 	case "demo":
 		return demo(ctx, rest, stdout, stderr)
+	case "backup":
+		return backup(ctx, rest, stdout, stderr)
+	case "restore":
+		return restore(ctx, rest, stdout, stderr)
 	case "org", "unit", "user", "device", "key":
 		if len(rest) == 0 {
 			fmt.Fprintln(stderr, usage)
 			return errUsage
+		}
+		if cmd == "device" && (rest[0] == "list" || rest[0] == "retire" || rest[0] == "revoke") {
+			return device(ctx, cmd+" "+rest[0], rest[1:], stdin, stdout, stderr)
 		}
 		return admin(ctx, cmd+" "+rest[0], rest[1:], stdin, stdout, stderr)
 	case "help", "-h", "--help":
@@ -120,6 +133,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	release, err := lockDB(*db)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -147,14 +165,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				ln.Close()
 				return err
 			}
-			printDemo(stdout, d, *db)
+			printDemo(stdout, d, *db, *public)
 		} else {
 			fmt.Fprintf(stdout, "The database already holds data; the demo logins were printed on its first start (delete %s to start afresh).\n", *db)
 		}
 	}
 	fmt.Fprintf(stdout, "bryggad listening on %s (database %s)\n", url, *db)
 	fmt.Fprintf(stdout, "  health %s/healthz, metrics %s/metrics, signing keys %s/.well-known/jwks.json\n", url, url, url)
-	fmt.Fprintf(stdout, "  units and their ids: bryggad unit list --db %s\n", *db)
+	fmt.Fprintf(stdout, "  units and their ids: %s unit list --db %s\n", invocation(), *db)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -170,7 +188,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return <-errc
 }
 
-func printDemo(w io.Writer, d *server.Demo, db string) {
+// invocation returns how to run this program again from where it was
+// started: "go run ./server/cmd/bryggad" when go run (or go test) built it
+// into a temporary directory, the name it was started by otherwise.
+func invocation() string {
+	if exe := os.Args[0]; !strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		return exe
+	}
+	return "go run ./server/cmd/bryggad"
+}
+
+func printDemo(w io.Writer, d *server.Demo, db, public string) {
 	fmt.Fprintln(w, "Seeded the demo region (Region Jämtland Härjedalen and three municipalities).")
 	fmt.Fprintln(w, "Logins (POST /v1/auth/login); the passwords are shown this once:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -178,8 +206,13 @@ func printDemo(w io.Writer, d *server.Demo, db string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.Role, a.Username, a.Password)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Enrol a tablet for %s (%s):\n  bryggad device enroll-code --db %s --unit %s\n",
-		d.OutreachUnit.Name, d.OutreachUnit.ID, db, d.OutreachUnit.ID)
+	fmt.Fprintf(w, "Make an enrolment code for a tablet of %s (%s), in another terminal:\n  %s device enroll-code --db %s --unit %s\n",
+		d.OutreachUnit.Name, d.OutreachUnit.ID, invocation(), db, d.OutreachUnit.ID)
+	for _, a := range d.Accounts {
+		if a.Role == server.RoleManager && public != "" {
+			fmt.Fprintf(w, "The dashboard: %s/dashboard/ (log in as %s)\n", public, a.Username)
+		}
+	}
 }
 
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -196,7 +229,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printDemo(stdout, d, *db)
+	printDemo(stdout, d, *db, "")
 	return nil
 }
 
@@ -247,9 +280,7 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 	case "device enroll-code":
 		fs.StringVar(unit, "unit", "", "unit `id` to enrol a device for")
 		fs.StringVar(id, "public-url", "", "the `URL` devices reach the server at (default the one the server last served at)")
-	case "device revoke":
-		fs.StringVar(id, "id", "", "device `id`")
-	case "org list", "user list", "device list", "key rotate":
+	case "org list", "user list", "key rotate":
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
@@ -333,21 +364,6 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		for _, u := range users {
 			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Role, idOrDash(u.OrgID), idOrDash(u.UnitID))
 		}
-	case "device list":
-		devs, err := s.DevicesOf(ctx, uuid.Nil)
-		if err != nil {
-			return err
-		}
-		for _, d := range devs {
-			state, last := "active", "never"
-			if d.RevokedAt != nil {
-				state = "revoked"
-			}
-			if d.LastSyncAt != nil {
-				last = d.LastSyncAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(stdout, "%s\t%s\t%s\tlast sync %s\t%d rejected\n", d.ID, d.UnitID, state, last, d.Rejected)
-		}
 	case "device enroll-code":
 		if unitID == uuid.Nil {
 			return fmt.Errorf("%w: --unit is required", errUsage)
@@ -364,15 +380,6 @@ func admin(ctx context.Context, cmd string, args []string, stdin io.Reader, stdo
 		fmt.Fprint(stdout, qr.ToSmallString(false))
 		fmt.Fprintf(stdout, "valid until %s; a device enrols with POST %s/v1/devices/enroll {\"code\":\"%s\"}\n",
 			code.ExpiresAt.Format(time.RFC3339), publicURLOf(code.QRPayload), code.Code)
-	case "device revoke":
-		devID, err := parseID("id", *id)
-		if err != nil || devID == uuid.Nil {
-			return fmt.Errorf("%w: --id must be a device id", errUsage)
-		}
-		if err := s.RevokeDevice(ctx, devID, "admin:cli"); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "revoked", devID)
 	case "key rotate":
 		kid, err := s.RotateKey(ctx)
 		if err != nil {

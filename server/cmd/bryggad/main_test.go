@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3"
 
@@ -68,11 +72,20 @@ func startBryggad(t *testing.T) *bryggad {
 			t.Errorf("bryggad: %v", err)
 		}
 	})
+	b := waitBryggad(t, out, done)
+	b.db = db
+	return b
+}
+
+// waitBryggad waits for a bryggad serving with the demo region to say
+// where it listens, and reads its accounts from what it printed.
+func waitBryggad(t *testing.T, out *syncBuffer, done <-chan error) *bryggad {
+	t.Helper()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			b := &bryggad{url: m[1], db: db, out: out, accounts: map[string]string{}}
+			b := &bryggad{url: m[1], out: out, accounts: map[string]string{}}
 			for _, line := range strings.Split(out.String(), "\n") {
 				f := strings.Fields(line)
 				if len(f) == 3 && (f[0] == "manager" || f[0] == "authority" || f[0] == "admin") {
@@ -154,10 +167,41 @@ func (b *bryggad) login(t *testing.T, role string) string {
 }
 
 type enrolment struct {
-	DeviceID     uuid.UUID `json:"device_id"`
-	UnitID       uuid.UUID `json:"unit_id"`
-	AccessToken  string    `json:"access_token"`
-	RefreshToken string    `json:"refresh_token"`
+	DeviceID      uuid.UUID `json:"device_id"`
+	UnitID        uuid.UUID `json:"unit_id"`
+	AccessToken   string    `json:"access_token"`
+	TokenAudience string    `json:"token_audience"`
+	// key is the device's private key, which the test made.
+	key ed25519.PrivateKey
+}
+
+// enrolDevice enrols a device with code and a new key pair.
+func (b *bryggad) enrolDevice(t *testing.T, code string) (enrolment, int, *wire.Error) {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	dev := enrolment{key: priv}
+	st, e := b.call(t, "POST", wire.EnrolPath, "", enrolRequest(code, priv), &dev)
+	dev.key = priv
+	return dev, st, e
+}
+
+func enrolRequest(code string, priv ed25519.PrivateKey) map[string]string {
+	return map[string]string{"code": code, "public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))}
+}
+
+// assertion is a token request of the device, as the SDK makes it.
+func (d *enrolment) assertion(edit func(jwt.MapClaims)) map[string]string {
+	now := time.Now()
+	sub := "device:" + d.DeviceID.String()
+	c := jwt.MapClaims{"iss": sub, "sub": sub, "aud": d.TokenAudience, "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": uuid.NewString()}
+	if edit != nil {
+		edit(c)
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(d.key)
+	if err != nil {
+		panic(err)
+	}
+	return map[string]string{"grant_type": wire.GrantJWTBearer, "assertion": s}
 }
 
 func (b *bryggad) enrolCode(t *testing.T, token string, unit uuid.UUID) string {
@@ -205,15 +249,19 @@ func TestFlow(t *testing.T) {
 	manager := b.login(t, "manager")
 	code := b.enrolCode(t, manager, b.outreach)
 
-	var dev enrolment
-	if st, e := b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": strings.ToLower(code)}, &dev); e != nil || st != 201 {
+	dev, st, e := b.enrolDevice(t, strings.ToLower(code))
+	if e != nil || st != 201 {
 		t.Fatalf("enrol: %d %v", st, e)
 	}
-	if dev.UnitID != b.outreach || dev.AccessToken == "" || dev.RefreshToken == "" {
+	if dev.UnitID != b.outreach || dev.AccessToken == "" || dev.TokenAudience == "" {
 		t.Fatalf("enrolment %+v", dev)
 	}
-	if _, e := b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": code}, nil); e == nil || e.Code != wire.CodeEnrolCodeInvalid {
-		t.Errorf("second use of a code: %v", e)
+	var repeated enrolment
+	if st, e := b.call(t, "POST", wire.EnrolPath, "", enrolRequest(code, dev.key), &repeated); e != nil || st != 201 || repeated.DeviceID != dev.DeviceID {
+		t.Errorf("the same enrolment again: %d %v %s", st, e, repeated.DeviceID)
+	}
+	if _, _, e := b.enrolDevice(t, code); e == nil || e.Code != wire.CodeEnrolCodeInvalid {
+		t.Errorf("second use of a code by another key: %v", e)
 	}
 
 	// The first pull brings the reference data: the unit's staff among it.
@@ -356,50 +404,25 @@ func TestFlow(t *testing.T) {
 		t.Errorf("%d total rows of contacts in a year's report, want 1:\n%s", totals, csvBody)
 	}
 
-	// Refresh: the pair is replaced.
-	refresh := func(token string) (enrolment, *wire.Error) {
-		var next enrolment
-		_, e := b.call(t, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": token}, &next)
-		return next, e
+	// Access tokens for assertions signed by the device's key; each
+	// assertion works once.
+	var next enrolment
+	treq := dev.assertion(nil)
+	if st, e := b.call(t, "POST", wire.TokenPath, "", treq, &next); e != nil || st != 200 || next.AccessToken == "" {
+		t.Fatalf("token: %d %v", st, e)
 	}
-	lost, e := refresh(dev.RefreshToken)
-	if e != nil {
-		t.Fatalf("refresh: %v", e)
+	if _, e := b.call(t, "POST", wire.TokenPath, "", treq, nil); e == nil || e.Code != wire.CodeAssertionReplayed {
+		t.Errorf("a replayed assertion: %v", e)
 	}
-	if lost.RefreshToken == dev.RefreshToken || lost.AccessToken == "" {
-		t.Fatal("refresh did not rotate the token")
-	}
-	// The answer is lost on the way: the device presents its token again
-	// and gets a new pair, and the pair it never saw stops working.
-	next, e := refresh(dev.RefreshToken)
-	if e != nil {
-		t.Fatalf("refresh after a lost answer: %v", e)
-	}
-	if next.RefreshToken == lost.RefreshToken || next.RefreshToken == dev.RefreshToken {
-		t.Fatal("refresh after a lost answer did not rotate the token")
-	}
-	// Once the new token has been used, the old one is a stolen one:
-	// presenting it ends the session, and the newest token stops working.
-	if next, e = refresh(next.RefreshToken); e != nil {
-		t.Fatalf("refresh: %v", e)
-	}
-	if _, e := refresh(dev.RefreshToken); e == nil || e.Code != wire.CodeSessionRevoked {
-		t.Errorf("reused refresh token: %v", e)
-	}
-	if _, e := refresh(next.RefreshToken); e == nil {
-		t.Error("the session survived a reused refresh token")
-	}
-	// The pair whose answer was lost is superseded: whoever presents it
-	// holds what the tablet never received.
-	if _, e := refresh(lost.RefreshToken); e == nil || e.Code != wire.CodeSessionRevoked {
-		t.Errorf("the superseded refresh token: %v, want session_revoked", e)
+	if st, e := b.call(t, "POST", wire.TokenPath, "", dev.assertion(nil), nil); e != nil || st != 200 {
+		t.Errorf("a new assertion after a replayed one: %d %v", st, e)
 	}
 
 	// Revocation: the device's next request is told to wipe.
-	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, nil, nil); e != nil {
+	if st, e := b.call(t, "POST", "/v1/devices/"+dev.DeviceID.String()+"/revoke", manager, map[string]bool{"confirm": true}, nil); e != nil {
 		t.Fatalf("revoke: %d %v", st, e)
 	}
-	st, e := b.call(t, "POST", "/v1/sync/push", next.AccessToken, wire.PushRequest{Versions: wire.Current()}, nil)
+	st, e = b.call(t, "POST", "/v1/sync/push", next.AccessToken, wire.PushRequest{Versions: wire.Current(), Clock: hlc.NewClock(nil, 0).Now(), Mutations: []wire.Mutation{}}, nil)
 	if e == nil || e.Code != wire.CodeDeviceRevoked || st != 403 {
 		t.Errorf("push after revocation: %d %v", st, e)
 	}
@@ -414,7 +437,7 @@ func TestFlow(t *testing.T) {
 	for _, a := range audit.Entries {
 		actions[a.Action]++
 	}
-	for _, a := range []string{"login", "enrol_code", "enrol", "pull", "refresh_reused", "revoke", "stats", "report"} {
+	for _, a := range []string{"login", "enrol_code", "enrol", "pull", "token", "revoke", "stats", "report"} {
 		if actions[a] == 0 {
 			t.Errorf("audit has no %s: %v", a, actions)
 		}
@@ -430,8 +453,7 @@ func TestEndpoints(t *testing.T) {
 	manager := b.login(t, "manager")
 	authority := b.login(t, "authority")
 	admin := b.login(t, "admin")
-	var dev enrolment
-	b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": b.enrolCode(t, manager, b.outreach)}, &dev)
+	dev, _, _ := b.enrolDevice(t, b.enrolCode(t, manager, b.outreach))
 	v := fmt.Sprintf("protocol=%d&schema=%d", wire.Protocol, schema.Version)
 	otherUnit := uuid.Nil
 	var units struct {
@@ -444,7 +466,7 @@ func TestEndpoints(t *testing.T) {
 		}
 	}
 	push := func(extra string) string {
-		return `{"protocol":1,"schema":1,"clock":"018e3a5f0c000001","mutations":[]` + extra + `}`
+		return `{"protocol":2,"schema":1,"clock":"018e3a5f0c000001","mutations":[]` + extra + `}`
 	}
 
 	tests := []struct {
@@ -466,9 +488,15 @@ func TestEndpoints(t *testing.T) {
 		{"login unknown field", "POST", "/v1/auth/login", "", `{"username":"a","password":"b","otp":1}`, 400, wire.CodeMalformed},
 		{"login malformed json", "POST", "/v1/auth/login", "", `{"username":`, 400, wire.CodeMalformed},
 
-		{"refresh unknown", "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": "x"}, 401, wire.CodeUnauthorized},
-		{"refresh missing", "POST", "/v1/auth/refresh", "", map[string]string{}, 400, wire.CodeMalformed},
-		{"enrol bad code", "POST", "/v1/devices/enroll", "", map[string]string{"code": "AAAA-BBBB-CCCC"}, 401, wire.CodeEnrolCodeInvalid},
+		{"refresh of protocol 1", "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": "x"}, 426, wire.CodeUnsupportedVersion},
+		{"token", "POST", wire.TokenPath, "", dev.assertion(nil), 200, ""},
+		{"token expired assertion", "POST", wire.TokenPath, "", dev.assertion(func(c jwt.MapClaims) {
+			c["iat"], c["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-59*time.Minute).Unix()
+		}), 401, wire.CodeClockSkew},
+		{"token wrong audience", "POST", wire.TokenPath, "", dev.assertion(func(c jwt.MapClaims) { c["aud"] = "brygga-api" }), 401, wire.CodeUnauthorized},
+		{"token missing", "POST", wire.TokenPath, "", map[string]string{"grant_type": wire.GrantJWTBearer}, 400, wire.CodeMalformed},
+		{"enrol bad code", "POST", "/v1/devices/enroll", "", enrolRequest("AAAA-BBBB-CCCC", dev.key), 401, wire.CodeEnrolCodeInvalid},
+		{"enrol protocol 1", "POST", "/v1/devices/enroll", "", map[string]string{"code": "AAAA-BBBB-CCCC"}, 426, wire.CodeUnsupportedVersion},
 		{"enrol missing code", "POST", "/v1/devices/enroll", "", map[string]string{}, 400, wire.CodeMalformed},
 
 		{"enrol code by manager for own unit", "POST", "/v1/devices/enroll-codes", manager, map[string]any{"unit_id": b.outreach}, 201, ""},
@@ -491,13 +519,13 @@ func TestEndpoints(t *testing.T) {
 		{"push empty", "POST", "/v1/sync/push", dev.AccessToken, push(""), 200, ""},
 		{"push by user", "POST", "/v1/sync/push", manager, push(""), 403, wire.CodeForbidden},
 		{"push without token", "POST", "/v1/sync/push", "", push(""), 401, wire.CodeUnauthorized},
-		{"push old protocol", "POST", "/v1/sync/push", dev.AccessToken, strings.Replace(push(""), `"protocol":1`, `"protocol":0`, 1), 426, wire.CodeUnsupportedVersion},
+		{"push old protocol", "POST", "/v1/sync/push", dev.AccessToken, strings.Replace(push(""), `"protocol":2`, `"protocol":0`, 1), 426, wire.CodeUnsupportedVersion},
 		{"push unknown field", "POST", "/v1/sync/push", dev.AccessToken, push(`,"device":"me"`), 400, wire.CodeMalformed},
-		{"push malformed", "POST", "/v1/sync/push", dev.AccessToken, `{"protocol":1,`, 400, wire.CodeMalformed},
+		{"push malformed", "POST", "/v1/sync/push", dev.AccessToken, `{"protocol":2,`, 400, wire.CodeMalformed},
 		{"push seq gap", "POST", "/v1/sync/push", dev.AccessToken, strings.Replace(push(""), `[]`, `[{"seq":5,"kind":"contacts","id":"`+uuid.NewString()+`","version":"018e3a5f0c000001","fields":{"voided":true}}]`, 1), 409, wire.CodeSeqGap},
 		{"pull", "GET", "/v1/sync/pull?" + v, dev.AccessToken, nil, 200, ""},
 		{"pull without versions", "GET", "/v1/sync/pull", dev.AccessToken, nil, 426, wire.CodeUnsupportedVersion},
-		{"pull newer schema", "GET", "/v1/sync/pull?protocol=1&schema=99", dev.AccessToken, nil, 426, wire.CodeUnsupportedVersion},
+		{"pull newer schema", "GET", "/v1/sync/pull?protocol=2&schema=99", dev.AccessToken, nil, 426, wire.CodeUnsupportedVersion},
 		{"pull bad cursor", "GET", "/v1/sync/pull?" + v + "&cursor=xyz", dev.AccessToken, nil, 410, wire.CodeCursorInvalid},
 		{"pull bad limit", "GET", "/v1/sync/pull?" + v + "&limit=100000", dev.AccessToken, nil, 400, wire.CodeMalformed},
 		{"pull by user", "GET", "/v1/sync/pull?" + v, admin, nil, 403, wire.CodeForbidden},
@@ -575,7 +603,7 @@ func TestEndpoints(t *testing.T) {
 	if st := gzipPost([]byte(push(""))); st != 200 {
 		t.Errorf("gzip push: %d", st)
 	}
-	bomb := []byte(`{"protocol":1,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`)
+	bomb := []byte(`{"protocol":2,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`)
 	if st := gzipPost(bomb); st != 413 {
 		t.Errorf("gzip bomb: %d, want 413", st)
 	}
@@ -714,8 +742,7 @@ func TestShutdownDuringPush(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	manager := b.login(t, "manager")
-	var dev enrolment
-	b.call(t, "POST", "/v1/devices/enroll", "", map[string]string{"code": b.enrolCode(t, manager, b.outreach)}, &dev)
+	dev, _, _ := b.enrolDevice(t, b.enrolCode(t, manager, b.outreach))
 	var staff uuid.UUID
 	for _, c := range pullAll(t, b, dev.AccessToken) {
 		var st schema.Staff

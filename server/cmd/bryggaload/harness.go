@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,7 +163,11 @@ func (ls *loadServer) enrol(ctx context.Context, u unitRef) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := ls.srv.Enrol(ctx, code)
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	e, err := ls.srv.Enrol(ctx, code, pub)
 	if err != nil {
 		return nil, err
 	}
