@@ -35,7 +35,7 @@ func TrueCount(p *Publication, period string, by Dim, group string, ind Indicato
 }
 
 func groupIndex(p *Publication, by Dim, group string) int {
-	if by == ByTotal {
+	if by == ByTotal || group == TotalGroup {
 		return 0
 	}
 	for i := p.dims[by][0]; i < p.dims[by][1]; i++ {
