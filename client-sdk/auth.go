@@ -104,6 +104,13 @@ func (c *Client) enroll(ctx context.Context, serverURL, code string) error {
 		case errors.As(err, &ae) && ae.Code == wire.CodeAssertionReplayed && replayed < 3:
 			replayed++
 			continue
+		case errors.As(err, &ae) && ae.Code == wire.CodeDeviceRevoked:
+			// The device this key enrolled was revoked: what the replica
+			// holds goes, as at any contact of a revoked device.
+			if werr := c.wipe(); werr != nil {
+				return fmt.Errorf("enrol: %w (wiping failed: %v)", ErrRevoked, werr)
+			}
+			return fmt.Errorf("enrol: %w", ErrRevoked)
 		case err != nil:
 			return fmt.Errorf("enrol: %w", err)
 		}

@@ -175,14 +175,26 @@ func (c *Client) healed(ctx context.Context, dev *replica.Device, epoch string) 
 // (ErrUnknownDevice, after a restore of the server from a copy older than
 // the enrolment) or whose session ended. The device gets a new id; every
 // record it holds, its unsent writes included, is sent to the server
-// before it pulls, at the next Sync. A code of another unit fails with
-// replica.ErrIdentity; the replica then keeps its records without an id,
-// and Enroll with a code of its unit (on this Client or one opened anew)
-// takes it up as Reenroll would.
+// before it pulls, at the next Sync. A Reenroll that failed (an answer
+// lost, a context cancelled, the app stopped) leaves the replica with its
+// records and without an id: Reenroll again, with the same code or a new
+// one, on this Client or one opened anew, or Enroll with a code of its
+// unit, takes it up. A code of another unit fails with
+// replica.ErrIdentity and leaves the replica so too. ErrNotEnrolled if
+// there is no replica.
 func (c *Client) Reenroll(ctx context.Context, code string) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	dev, err := c.device()
+	if errors.Is(err, ErrNotEnrolled) {
+		// A replica left without an id by a Reenroll that did not end
+		// (the heal it owes is marked in it) is enrolled again.
+		base, merr := replica.MetaAt(ctx, c.path, metaServer)
+		if pending, _ := replica.MetaAt(ctx, c.path, metaHealPending); merr != nil || base == "" || pending == "" {
+			return ErrNotEnrolled
+		}
+		return c.enroll(ctx, base, code)
+	}
 	if err != nil {
 		return err
 	}

@@ -326,6 +326,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 	var dev *replica.Enrolment
 	var audience string
 	var lookupErr error // the server's failure to look the device up, not the assertion's
+	unknown := false    // the subject names a device the server does not know
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation()).
 		ParseWithClaims(assertion, &c, func(t *jwt.Token) (any, error) {
 			id, ok := deviceSubject(c.Subject)
@@ -335,6 +336,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 			var key []byte
 			err := s.db.Reader().QueryRowContext(ctx, `SELECT public_key, audience FROM device_keys WHERE device_id = ?`, id.String()).Scan(&key, &audience)
 			if err == sql.ErrNoRows {
+				unknown = true
 				return nil, errors.New("no such device")
 			}
 			if err == nil {
@@ -348,6 +350,14 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 		})
 	if lookupErr != nil {
 		return nil, lookupErr
+	}
+	if unknown {
+		// The device cannot be authenticated, and no assertion will ever
+		// change that: a database restored from a copy older than its
+		// enrolment. It is told so, to enrol again, rather than to try
+		// another assertion for ever.
+		return nil, &wire.Error{Code: wire.CodeDeviceUnknown, Field: "assertion", Message: "the server does not know this device: " +
+			"its database may have been restored from a copy older than the enrolment; enrol the device again with a new code, its records are kept and sent again"}
 	}
 	if err != nil {
 		return nil, badAssertion("its signature, algorithm (EdDSA only) or issuer does not check out")

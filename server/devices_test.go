@@ -230,6 +230,10 @@ func TestDeviceAssertions(t *testing.T) {
 		{"unknown device", edit(func(c jwt.MapClaims) {
 			c["sub"], c["iss"] = "device:"+uuid.NewString(), "device:"+uuid.NewString()
 		}), wire.CodeUnauthorized},
+		{"unknown device, iss and sub the same", edit(func(c jwt.MapClaims) {
+			id := "device:" + uuid.NewString()
+			c["sub"], c["iss"] = id, id
+		}), wire.CodeDeviceUnknown},
 		{"a user as sub", edit(func(c jwt.MapClaims) { c["sub"], c["iss"] = "user:"+uuid.NewString(), "user:"+uuid.NewString() }), wire.CodeUnauthorized},
 		{"no jti", edit(func(c jwt.MapClaims) { delete(c, "jti") }), wire.CodeUnauthorized},
 		{"long jti", edit(func(c jwt.MapClaims) { c["jti"] = string(bytes.Repeat([]byte("j"), 200)) }), wire.CodeUnauthorized},
@@ -253,8 +257,12 @@ func TestDeviceAssertions(t *testing.T) {
 		{"not a JWT", "abc.def", wire.CodeUnauthorized},
 	} {
 		a := d.token(c.assertion)
-		if a.status != 401 || a.code != c.code {
-			t.Errorf("%s: %d %s, want 401 %s", c.name, a.status, a.body, c.code)
+		want := 401
+		if c.code == wire.CodeDeviceUnknown {
+			want = 403
+		}
+		if a.status != want || a.code != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, a.status, a.body, want, c.code)
 		}
 		if c.code == wire.CodeClockSkew && a.header.Get(wire.HeaderServerTime) == "" {
 			t.Errorf("%s: no server time in the answer", c.name)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -171,6 +172,26 @@ func PrepareMeta(ctx context.Context, path, key string, check func(string) bool,
 	}
 	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
 		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	return v, nil
+}
+
+// MetaAt returns the value kept beside the records under key (as
+// Device.Meta has it) in the replica at path, whether or not it has a
+// device identity: "" if it is unset. It returns os.ErrNotExist if there
+// is no replica at path.
+func MetaAt(ctx context.Context, path, key string) (string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v string
+	if _, err := getMeta(ctx, db.read, "sdk."+key, &v); err != nil {
+		return "", fmt.Errorf("meta: %w", err)
 	}
 	return v, nil
 }
