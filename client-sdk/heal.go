@@ -40,6 +40,41 @@ const healBatch = 500
 // server than the replica's: the server was restored and is healed first.
 var errEpochChanged = errors.New("the server's database was restored")
 
+// isRestored reports whether err is the server's answer that it holds
+// less than the device has seen (wire.CodeServerRestored): its database
+// was put back to an older copy without a new epoch.
+func isRestored(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == wire.CodeServerRestored
+}
+
+// healIfRestored asks the server, with a pull of one change, whether it
+// holds what the device has seen, and heals it if not: a retired device,
+// which pulls nothing, asks before it is wiped. An answer device_retired
+// is a yes.
+func (c *Client) healIfRestored(ctx context.Context, dev *replica.Device) error {
+	acked, err := dev.AckedThrough(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := dev.PullRequest(ctx, 1)
+	if err != nil {
+		return err
+	}
+	resp, err := c.authedOpen(ctx, "GET", wire.PullPathAcked(req.Cursor, 1, acked), nil)
+	var ae *APIError
+	switch {
+	case err == nil:
+		resp.Body.Close()
+		return nil
+	case isRestored(err):
+		return c.heal(ctx, dev)
+	case errors.As(err, &ae) && (ae.Code == wire.CodeDeviceRetired || ae.Code == wire.CodeCursorInvalid):
+		return nil
+	}
+	return err
+}
+
 // noteEpoch keeps the epoch of a server's answer.
 func (c *Client) noteEpoch(epoch string) {
 	if epoch == "" {
@@ -236,6 +271,9 @@ func (c *Client) retire(ctx context.Context, dev *replica.Device) error {
 			// holds before it goes.
 			if err := c.healIfNeeded(ctx, dev); err != nil {
 				return fmt.Errorf("the device was retired; sending its records again: %w", err)
+			}
+			if err := c.healIfRestored(ctx, dev); err != nil {
+				return fmt.Errorf("the device was retired; asking whether the server was restored: %w", err)
 			}
 			if err := c.wipe(); err != nil {
 				return fmt.Errorf("%w (wiping failed: %v)", ErrRetired, err)

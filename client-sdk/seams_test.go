@@ -168,8 +168,12 @@ func TestUnknownDeviceAtTheTokenEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		copyPath := filepath.Join(t.TempDir(), "copy.db")
-		if _, err := r.srv.Backup(ctx, copyPath); err != nil {
-			t.Fatal(err)
+		if newEpoch {
+			if _, err := r.srv.Backup(ctx, copyPath); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			r.snapshot(copyPath)
 		}
 		c, ahead := r.movableDevice(via, r.team, r.teamStaf)
 		late := &tabletT{c: c, unit: r.team}
@@ -232,8 +236,22 @@ func TestUnknownDeviceAtTheTokenEndpoint(t *testing.T) {
 	}
 }
 
-// restoreByHand stops the server, copies the backup over its database as
-// an operator would with cp (the copy keeps its epoch), and starts it.
+// snapshot copies the server's database file as an operator would with
+// cp or a file system snapshot, not with bryggad backup: the copy keeps
+// the database's epoch. The server is stopped for the copy and started
+// again.
+func (r *region) snapshot(copyPath string) {
+	r.t.Helper()
+	r.stop()
+	copyFileT(r.t, copyPath, r.db)
+	if _, err := os.Stat(r.db + "-wal"); err == nil {
+		copyFileT(r.t, copyPath+"-wal", r.db+"-wal")
+	}
+	r.restart()
+}
+
+// restoreByHand stops the server, copies a snapshot over its database as
+// an operator would with cp (the epoch stays what it was), and starts it.
 func (r *region) restoreByHand(copyPath string) {
 	r.t.Helper()
 	r.stop()
@@ -243,5 +261,8 @@ func (r *region) restoreByHand(copyPath string) {
 		}
 	}
 	copyFileT(r.t, r.db, copyPath)
+	if _, err := os.Stat(copyPath + "-wal"); err == nil {
+		copyFileT(r.t, r.db+"-wal", copyPath+"-wal")
+	}
 	r.restart()
 }

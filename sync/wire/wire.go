@@ -130,6 +130,11 @@ type PullRequest struct {
 	Cursor string `json:"cursor,omitempty"`
 	// Limit is the most changes to return; 0 means DefaultPullLimit.
 	Limit int `json:"limit,omitempty"`
+	// Acked is the highest of its mutation numbers the device has had
+	// answered (0 if none, or not said). A server that has processed
+	// fewer of the device's mutations has lost them: its database was put
+	// back to an older copy, and it answers CodeServerRestored.
+	Acked int64 `json:"acked,omitempty"`
 }
 
 // Device authentication (protocol 2). A device holds an Ed25519 key pair
@@ -179,7 +184,16 @@ const (
 // PullPath is the path and query of a pull of up to limit changes after
 // cursor ("" to start over), in this program's versions.
 func PullPath(cursor string, limit int) string {
+	return PullPathAcked(cursor, limit, 0)
+}
+
+// PullPathAcked is PullPath with the device's highest acknowledged
+// mutation number (PullRequest.Acked), if it is more than 0.
+func PullPathAcked(cursor string, limit int, acked int64) string {
 	q := url.Values{}
+	if acked > 0 {
+		q.Set("acked", strconv.FormatInt(acked, 10))
+	}
 	q.Set("protocol", strconv.Itoa(Protocol))
 	q.Set("schema", strconv.Itoa(schema.Version))
 	q.Set("limit", strconv.Itoa(limit))
