@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -496,6 +497,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.pullAgainRestamped(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
+	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	// Only mutations with a result leave the queue: the server may have
 	// processed more (LastSeq) in a request whose answer was lost, and
 	// their rejections must still reach the device.
@@ -792,6 +796,53 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 	}
 	c.Seq = back
 	return setMeta(ctx, tx, "cursor", c.String())
+}
+
+// adoptRestamps gives the fields a re-stamped mutation wrote, where the
+// replica still holds them at the device's own version, the version the
+// server used (wire.Result.Version): the replica then holds the record as
+// the server does even before it pulls it, so that, sent again to a server
+// restored from an older copy (HealRequest), it carries no version ahead
+// of that server's clock, which the server would refuse.
+func (d *Device) adoptRestamps(ctx context.Context, tx *sql.Tx, rs *rowStore, resp *wire.PushResponse) error {
+	for _, res := range resp.Results {
+		if res.Status == wire.Rejected || res.Version == 0 {
+			continue
+		}
+		var kind, id, version string
+		if err := tx.QueryRowContext(ctx, `SELECT kind, id, version FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id, &version); err != nil {
+			continue // already handled by an earlier delivery of this answer
+		}
+		ts, err := hlc.Parse(version)
+		if err != nil || ts == res.Version {
+			continue
+		}
+		rid, err := uuid.Parse(id)
+		if err != nil {
+			continue
+		}
+		row, err := rs.load(ctx, schema.Kind(kind), rid)
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			continue
+		}
+		own, server := Key(ts, d.id), Key(res.Version, d.id)
+		changed := false
+		for i, k := range row.keys {
+			if strings.HasSuffix(k, own) {
+				row.keys[i] = k[:len(k)-len(own)] + server
+				changed = true
+			}
+		}
+		if changed {
+			if err := rs.save(ctx, row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DismissRejection removes the rejection of mutation seq from the list,
