@@ -168,9 +168,34 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 			t.Logf("step %d: op %d on tablet %d (%+v) pending %d", step, op, indexOf(tablets, d), *d, st.Pending)
 		}
 		switch {
-		case op == 6 && len(tablets) < devices+2: // a tablet enrolled now
-			opts := &brygga.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}}
-			tablets = append(tablets, &lifeDevice{c: r.deviceWith(via, r.team, r.teamStaf, opts)})
+		case op == 6 && len(tablets) < devices+2: // a tablet enrolled now, through the faults
+			code, err := r.srv.NewEnrolCode(ctx, r.team.ID, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := brygga.Open(ctx, filepath.Join(dir, fmt.Sprintf("late-%d.db", step)), &brygga.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for try := 0; !c.Enrolled(); try++ {
+				if try > 200 {
+					t.Fatalf("seed %d: enrolment does not succeed: %v", seed, err)
+				}
+				cctx, cancel := maybeCancelled()
+				err = c.Enroll(cctx, via, code.Code)
+				cancel()
+			}
+			// Its first sync brings the unit's staff, through the faults.
+			for try := 0; c.Sync(ctx) != nil; try++ {
+				if try > 200 {
+					t.Fatalf("seed %d: a new tablet's first sync does not succeed", seed)
+				}
+			}
+			if err := c.SetStaff(ctx, r.teamStaf.ID); err != nil {
+				t.Fatal(err)
+			}
+			tablets = append(tablets, &lifeDevice{c: c})
 			res.devices++
 		case op < 7: // record
 			if d.wiped {
