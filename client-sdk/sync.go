@@ -84,7 +84,7 @@ func (c *Client) sync(ctx context.Context) error {
 	// Pull. While a page is applied, the next one is already on its way:
 	// the server and the network work while the device writes.
 	err = c.pullAll(ctx, dev)
-	if errors.Is(err, errEpochChanged) {
+	if errors.Is(err, errEpochChanged) || isRestored(err) {
 		if err := c.heal(ctx, dev); err != nil {
 			return err
 		}
@@ -298,11 +298,18 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	// them to the replica, so that the three overlap. The server sends a
 	// page's cursor in a header too, so the fetcher asks for the next page
 	// as soon as an answer begins, while the page is still being read.
+	// The device says how far its mutations were answered: a server put
+	// back to an older copy without a new epoch learns so that it lost
+	// them (wire.CodeServerRestored).
+	acked, err := dev.AckedThrough(ctx)
+	if err != nil {
+		return err
+	}
 	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
 		defer close(out)
 		for {
 			f := fetched{}
-			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPath(cursor, limit), nil)
+			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPathAcked(cursor, limit, acked), nil)
 			if f.err == nil {
 				f.epoch = f.answer.Header.Get(wire.HeaderEpoch)
 				f.next = f.answer.Header.Get(wire.HeaderCursor)

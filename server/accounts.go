@@ -410,10 +410,7 @@ func (s *Server) NewEnrolCode(ctx context.Context, unitID uuid.UUID, actor strin
 
 // normaliseEnrolCode reads a typed code forgivingly: case, hyphens and
 // spaces do not matter; I and L read as 1, O as 0.
-func normaliseEnrolCode(s string) string {
-	r := strings.NewReplacer("-", "", " ", "", "I", "1", "L", "1", "O", "0")
-	return r.Replace(strings.ToUpper(strings.TrimSpace(s)))
-}
+func normaliseEnrolCode(s string) string { return wire.NormaliseEnrolCode(s) }
 
 // RevokeDevice revokes a device: its next request, and its next
 // assertion for an access token, is answered device_revoked.

@@ -176,7 +176,7 @@ func newAttackRegion(t *testing.T, seed uint64, short bool) *attackRegion {
 		}
 	}
 	for i, u := range r.units {
-		attackPush(t, srv, r.base, u.id, u.staff, recs[i])
+		attackPush(t, srv, r.base, r.now, u.id, u.staff, recs[i])
 	}
 	return r
 }
@@ -226,14 +226,14 @@ func attackLogin(t *testing.T, srv *server.Server, base, username string, role s
 
 // attackPush enrols a device of unit and pushes recs through the sync
 // endpoint, a full batch at a time, and fails unless every one is applied.
-func attackPush(t *testing.T, srv *server.Server, base string, unit, staff uuid.UUID, recs []schema.Record) {
+func attackPush(t *testing.T, srv *server.Server, base string, now time.Time, unit, staff uuid.UUID, recs []schema.Record) {
 	t.Helper()
 	ctx := context.Background()
 	code, err := srv.NewEnrolCode(ctx, unit, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := srv.Enrol(ctx, code.Code, newKey(t))
+	e, err := enrolIn(ctx, t, srv, code.Code, newKey(t), now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -44,7 +46,13 @@ func enrolInsider(t *testing.T, r *attackRegion, u attackRegionUnit) *insiderTab
 	}
 	json.NewDecoder(resp.Body).Decode(&code)
 	resp.Body.Close()
-	body, _ = json.Marshal(map[string]string{"code": code.Code, "public_key": base64.RawURLEncoding.EncodeToString(newKey(t))})
+	priv := newKey(t)
+	proof, err := server.SignEnrolProof(priv, code.Code, r.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = json.Marshal(map[string]string{"code": code.Code, "proof": proof,
+		"public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))})
 	resp, err = http.Post(r.base+"/v1/devices/enroll", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -323,6 +323,14 @@ func (s *Server) pull(c *fiber.Ctx) error {
 	if req.Limit < 1 || req.Limit > wire.MaxPullLimit {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "limit", Message: "limit must be between 1 and 2000"}
 	}
+	acked, err := queryInt(c, "acked", 0)
+	if err != nil {
+		return err
+	}
+	if acked < 0 {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "acked", Message: "acked must be 0 or more"}
+	}
+	req.Acked = int64(acked)
 	ctx := c.UserContext()
 	bp := pullBodies.Get().(*[]byte)
 	defer pullBodies.Put(bp)

@@ -261,6 +261,7 @@ var statusOf = map[wire.Code]int{
 
 	// A device's lifecycle and restores.
 	wire.CodeDeviceRetired:        fiber.StatusForbidden,
+	wire.CodeServerRestored:       fiber.StatusConflict,
 	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
 	wire.CodeConfirmationRequired: fiber.StatusConflict,
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,6 +173,26 @@ func PrepareMeta(ctx context.Context, path, key string, check func(string) bool,
 	}
 	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
 		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	return v, nil
+}
+
+// MetaAt returns the value kept beside the records under key (as
+// Device.Meta has it) in the replica at path, whether or not it has a
+// device identity: "" if it is unset. It returns os.ErrNotExist if there
+// is no replica at path.
+func MetaAt(ctx context.Context, path, key string) (string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v string
+	if _, err := getMeta(ctx, db.read, "sdk."+key, &v); err != nil {
+		return "", fmt.Errorf("meta: %w", err)
 	}
 	return v, nil
 }
@@ -475,6 +497,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.pullAgainRestamped(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
+	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	// Only mutations with a result leave the queue: the server may have
 	// processed more (LastSeq) in a request whose answer was lost, and
 	// their rejections must still reach the device.
@@ -771,6 +796,53 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 	}
 	c.Seq = back
 	return setMeta(ctx, tx, "cursor", c.String())
+}
+
+// adoptRestamps gives the fields a re-stamped mutation wrote, where the
+// replica still holds them at the device's own version, the version the
+// server used (wire.Result.Version): the replica then holds the record as
+// the server does even before it pulls it, so that, sent again to a server
+// restored from an older copy (HealRequest), it carries no version ahead
+// of that server's clock, which the server would refuse.
+func (d *Device) adoptRestamps(ctx context.Context, tx *sql.Tx, rs *rowStore, resp *wire.PushResponse) error {
+	for _, res := range resp.Results {
+		if res.Status == wire.Rejected || res.Version == 0 {
+			continue
+		}
+		var kind, id, version string
+		if err := tx.QueryRowContext(ctx, `SELECT kind, id, version FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id, &version); err != nil {
+			continue // already handled by an earlier delivery of this answer
+		}
+		ts, err := hlc.Parse(version)
+		if err != nil || ts == res.Version {
+			continue
+		}
+		rid, err := uuid.Parse(id)
+		if err != nil {
+			continue
+		}
+		row, err := rs.load(ctx, schema.Kind(kind), rid)
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			continue
+		}
+		own, server := Key(ts, d.id), Key(res.Version, d.id)
+		changed := false
+		for i, k := range row.keys {
+			if strings.HasSuffix(k, own) {
+				row.keys[i] = k[:len(k)-len(own)] + server
+				changed = true
+			}
+		}
+		if changed {
+			if err := rs.save(ctx, row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DismissRejection removes the rejection of mutation seq from the list,

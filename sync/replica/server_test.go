@@ -286,13 +286,27 @@ func TestPullCursor(t *testing.T) {
 
 	// Bad cursors ask the device to start over.
 	other := wire.Cursor{Store: uuid.Must(uuid.NewRandom()), Seq: 3}.String()
-	ahead := wire.Cursor{Store: s.ID(), Seq: last + 1000}.String()
-	for _, c := range []string{"garbage", other, ahead} {
+	for _, c := range []string{"garbage", other} {
 		_, err := s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: c})
 		var we *wire.Error
 		if !errors.As(err, &we) || we.Code != wire.CodeCursorInvalid {
 			t.Errorf("cursor %q: got %v", c, err)
 		}
+	}
+	// A cursor of this database beyond what it holds, or of a span of its
+	// history it does not hold, says it was put back to an older copy.
+	at, _ := wire.ParseCursor(cursor)
+	for _, c := range []string{
+		wire.Cursor{Store: s.ID(), Seq: last + 1000}.String(),
+		wire.Cursor{Store: s.ID(), Seq: at.Seq, Mark: at.Mark + 2}.String(),
+	} {
+		_, err := s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: c})
+		if wire.ErrorCode(err) != wire.CodeServerRestored {
+			t.Errorf("cursor %q: got %v", c, err)
+		}
+	}
+	if _, err := s.Pull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Cursor: cursor}); err != nil {
+		t.Errorf("the last cursor: %v", err)
 	}
 
 	// A restored server database: the device's cursor is refused, it starts

@@ -25,6 +25,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -185,8 +186,14 @@ func (b *bryggad) enrolDevice(t *testing.T, code string) (enrolment, int, *wire.
 	return dev, st, e
 }
 
+// enrolRequest is an enrolment request as the SDK makes it, with a fresh
+// proof.
 func enrolRequest(code string, priv ed25519.PrivateKey) map[string]string {
-	return map[string]string{"code": code, "public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))}
+	proof, err := server.SignEnrolProof(priv, code, time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return map[string]string{"code": code, "public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), "proof": proof}
 }
 
 // assertion is a token request of the device, as the SDK makes it.
