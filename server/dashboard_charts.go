@@ -45,17 +45,21 @@ func columnChart(id, title, desc string, labels []string, ss []series, l schema.
 	if n == 0 {
 		n = 1
 	}
-	var max int64
+	var most int64
 	for _, s := range ss {
 		for _, v := range s.Values {
-			max = maxInt(max, v)
+			most = maxInt(most, v)
 		}
 	}
-	top2 := niceMax(max)
+	top2 := niceMax(most)
 	slot := float64(width-left-right) / float64(n)
 	barW := (slot * 0.8) / float64(len(ss))
+	longest := 0
+	for _, label := range labels {
+		longest = max(longest, len([]rune(label)))
+	}
 	every := 1 // label every nth period so that labels do not overlap
-	for slot*float64(every) < 64 {
+	for slot*float64(every) < 7*float64(longest)+12 {
 		every++
 	}
 	showValues := barW >= 22

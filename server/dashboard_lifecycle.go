@@ -118,8 +118,8 @@ func (s *Server) dashDeviceAction(action string) fiber.Handler {
 		}
 		row := deviceRowOf(*d, names, l)
 		return s.render(c, "device_confirm", l, map[string]any{"Signed": true, "Device": row, "Action": action,
-			"Title":       text(action+"_question", l), "Cancel": dashURL(c, "/dashboard/devices"),
-			"Action_URL": dashURL(c, "/dashboard/devices/"+d.ID.String()+"/"+action),
+			"Title": text(action+"_question", l), "Cancel": dashURL(c, "/dashboard/devices"),
+			"Action_URL":  dashURL(c, "/dashboard/devices/"+d.ID.String()+"/"+action),
 			"Question":    text(action+"_question", l),
 			"Consequence": fmt.Sprintf("%s (%s: %s, %s: %s, %s: %d)", text(action+"_consequence", l), text("last_push", l), row.LastPush, text("last_pull", l), row.LastPull, text("mutations", l), row.Mutations),
 			"Button":      text(action+"_confirm", l),

@@ -52,7 +52,9 @@ func (v statsView) query(change func(*statsView)) string {
 	return "?" + q.Encode()
 }
 
-func day(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, stockholm) }
+func day(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, stockholm)
+}
 
 // yearEarlier is the same day a year earlier; 29 February becomes the 28th.
 func yearEarlier(t time.Time) time.Time {
@@ -575,5 +577,3 @@ func csvSafe(s string) string {
 	}
 	return s
 }
-
-
