@@ -84,7 +84,7 @@ func columnChart(id, title, desc string, labels []string, ss []series, l schema.
 			x := x0 + barW*float64(j)
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s, %s: %s</title></rect>`,
 				x, y(v), barW-1, float64(top+plotH)-y(v), seriesColours[j%len(seriesColours)], esc(label), esc(s.Name), formatInt(v, l))
-			if showValues {
+			if showValues && v > 0 { // a zero reads from the axis and the table
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" class="value">%s</text>`, x+barW/2, y(v)-3, formatInt(v, l))
 			}
 		}

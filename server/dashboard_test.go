@@ -276,6 +276,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(`#login`, chromedp.ByID),
 		chromedp.WaitVisible(`#kpi-contacts`, chromedp.ByID))
 	checkView(t, b, axe, dir, "statistics-en")
+	// The keyboard: the first Tab reaches the skip link, which moves the
+	// focus to the page's content; the focus is visible.
+	var focused, outline string
+	run(chromedp.KeyEvent("\t"), chromedp.Evaluate(`document.activeElement.className`, &focused),
+		chromedp.Evaluate(`getComputedStyle(document.activeElement).outlineStyle`, &outline))
+	if focused != "skip" || outline != "solid" {
+		t.Errorf("the first Tab focuses %q with outline %q", focused, outline)
+	}
+	run(chromedp.KeyEvent("\r"), chromedp.Evaluate(`document.activeElement.id`, &focused))
+	if focused != "main" {
+		t.Errorf("the skip link moves the focus to %q", focused)
+	}
 	for sel, want := range map[string]string{
 		"#kpi-contacts b": "366", "#kpi-syringes_out b": "140", "#kpi-naloxone_doses b": "4", "#kpi-naloxone_handouts b": "2",
 		"#kpi-referrals_made b": "2", "#kpi-referrals_attended b": "1", "#kpi-attended_share b": "50%", "#kpi-return_rate b": "50%",
