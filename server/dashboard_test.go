@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,7 +164,11 @@ var axeResults = map[string]int{}
 
 func TestDashboardInBrowser(t *testing.T) {
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
+	// The server's clock can be moved on, to see tablets go stale; the
+	// session lives long enough for that.
+	var ahead atomic.Int64
+	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db"), AccessTTL: 7 * 24 * time.Hour,
+		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,5 +526,24 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	run(chromedp.Click(`#nav-devices`, chromedp.ByID), chromedp.WaitVisible(row, chromedp.ByQuery))
 	checkView(t, b, axe, dir, "admin-tablets-sv")
+
+	// Four days later, with no sync: the active tablets are flagged, the
+	// retired one is not, and the statistics say their numbers may lack
+	// records.
+	ahead.Store(int64(4 * 24 * time.Hour))
+	run(chromedp.Navigate(base+"/dashboard/devices?lang=en&org="+muni.ID.String()), chromedp.WaitVisible(row, chromedp.ByQuery))
+	var stale int
+	eval(`document.querySelectorAll('#devices .stale').length`, &stale)
+	if stale != 3 {
+		t.Errorf("%d tablets flagged stale, want 3", stale)
+	}
+	if got := text(row); strings.Contains(got, "not synced") {
+		t.Errorf("the retired tablet is flagged: %q", got)
+	}
+	checkView(t, b, axe, dir, "tablets-stale-en")
+	run(chromedp.Navigate(base+"/dashboard/?org="+muni.ID.String()), chromedp.WaitVisible(`#stale-warning`, chromedp.ByID))
+	if got := text("#stale-warning"); !strings.Contains(got, "3 tablets have not synced") {
+		t.Errorf("stale warning: %q", got)
+	}
 	t.Logf("axe violations by view: %v; screenshots in %s", axeResults, dir)
 }
