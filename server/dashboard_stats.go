@@ -498,10 +498,12 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 
 type kpi struct{ Key, Label, Def, Value, Prev string }
 
-// shift moves the days [from, to] back (-1) or on (1) by their length: by
-// whole months when they are whole months, by days otherwise.
+// shift moves the days [from, to] back (-1) or on (1). A range that
+// starts on the first of a month moves by the calendar months it touches
+// and becomes whole months (this month so far: back to the whole of last
+// month); any other range moves by its number of days.
 func shift(from, to time.Time, dir int) (time.Time, time.Time) {
-	if from.Day() == 1 && to.AddDate(0, 0, 1).Day() == 1 {
+	if from.Day() == 1 {
 		months := (to.Year()-from.Year())*12 + int(to.Month()-from.Month()) + 1
 		nf := from.AddDate(0, dir*months, 0)
 		return nf, nf.AddDate(0, months, -1)
