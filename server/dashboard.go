@@ -140,7 +140,7 @@ func (s *Server) dashErrors(c *fiber.Ctx) error {
 		}
 	}
 	if status >= 500 {
-		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "route", route(c), "err", err)
 		msg = text("err_500", l) + " " + requestID(c)
 	}
 	title := fmt.Sprintf("%s (%d)", text(fmt.Sprintf("err_title_%d", status), l), status)
