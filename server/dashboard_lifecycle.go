@@ -51,10 +51,10 @@ type lifecycleRow struct {
 func lifecycleRowOf(d DeviceInfo, l schema.Lang) lifecycleRow {
 	r := lifecycleRow{State: d.State, LastPush: text("never", l), LastPull: text("never", l), Mutations: d.Mutations}
 	if d.LastPushAt != nil {
-		r.LastPush = d.LastPushAt.In(stockholm).Format("2006-01-02 15:04")
+		r.LastPush = formatTime(*d.LastPushAt)
 	}
 	if d.LastPullAt != nil {
-		r.LastPull = d.LastPullAt.In(stockholm).Format("2006-01-02 15:04")
+		r.LastPull = formatTime(*d.LastPullAt)
 	}
 	return r
 }
@@ -76,13 +76,16 @@ func (s *Server) dashDeviceAction(action string) fiber.Handler {
 		l := lang(c)
 		p := dashPrincipal(c)
 		ctx := c.UserContext()
+		if err := onlyParams(c, "org"); err != nil {
+			return err
+		}
 		org, err := s.dashOrg(c)
 		if err != nil {
 			return err
 		}
 		id, err := uuid.Parse(c.Params("id"))
 		if err != nil {
-			return c.Redirect("/dashboard/devices", fiber.StatusSeeOther)
+			return &pageError{status: fiber.StatusNotFound, msg: text("err_404", l)}
 		}
 		d, err := s.Device(ctx, scopeOrg(p), id)
 		if err != nil {
@@ -111,11 +114,12 @@ func (s *Server) dashDeviceAction(action string) fiber.Handler {
 			if err != nil {
 				return err
 			}
-			return c.Redirect("/dashboard/devices", fiber.StatusSeeOther)
+			return c.Redirect(dashURL(c, "/dashboard/devices"), fiber.StatusSeeOther)
 		}
-		row := deviceRow{ID: d.ID.String(), Short: d.ID.String()[24:], Unit: names[d.UnitID], lifecycleRow: lifecycleRowOf(*d, l)}
+		row := deviceRowOf(*d, names, l)
 		return s.render(c, "device_confirm", l, map[string]any{"Signed": true, "Device": row, "Action": action,
-			"Title":       text(action+"_question", l),
+			"Title": text(action+"_question", l), "Cancel": dashURL(c, "/dashboard/devices"),
+			"Action_URL":  dashURL(c, "/dashboard/devices/"+d.ID.String()+"/"+action),
 			"Question":    text(action+"_question", l),
 			"Consequence": fmt.Sprintf("%s (%s: %s, %s: %s, %s: %d)", text(action+"_consequence", l), text("last_push", l), row.LastPush, text("last_pull", l), row.LastPull, text("mutations", l), row.Mutations),
 			"Button":      text(action+"_confirm", l),

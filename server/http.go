@@ -149,6 +149,7 @@ func (s *Server) newApp() *fiber.App {
 	v1.Get("/devices", s.requireUser(RoleManager, RoleAdmin), s.listDevices)
 	v1.Post("/devices/:id/retire", s.requireUser(RoleManager, RoleAdmin), s.retireDevice)
 	v1.Post("/devices/:id/revoke", s.requireUser(RoleManager, RoleAdmin), s.revokeDevice)
+	v1.Put("/devices/:id/name", s.requireUser(RoleManager, RoleAdmin), s.putDeviceName)
 	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
 	v1.Get("/stats", s.requireUser(RoleManager, RoleAdmin), s.getStats)
 	v1.Get("/reports/indicators", s.requireUser(RoleAuthority, RoleAdmin), s.getReport)
@@ -449,8 +450,10 @@ func (s *Server) createEnrolCode(c *fiber.Ctx) error {
 
 // DeviceInfo is a device as managers see it.
 type DeviceInfo struct {
-	ID         uuid.UUID  `json:"id"`
-	UnitID     uuid.UUID  `json:"unit_id"`
+	ID     uuid.UUID `json:"id"`
+	UnitID uuid.UUID `json:"unit_id"`
+	// Name is the label a manager gave the tablet ("Van 1"), empty if none.
+	Name       string     `json:"name"`
 	EnrolledAt time.Time  `json:"enrolled_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
@@ -484,6 +487,10 @@ func (s *Server) DevicesOf(ctx context.Context, org uuid.UUID) ([]DeviceInfo, er
 			inOrg[u.ID] = true
 		}
 	}
+	names, err := s.deviceNames(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []DeviceInfo{}
 	for _, d := range devs {
 		if org != uuid.Nil && !inOrg[d.UnitID] {
@@ -493,7 +500,7 @@ func (s *Server) DevicesOf(ctx context.Context, org uuid.UUID) ([]DeviceInfo, er
 		if d.LastPullAt.After(last) {
 			last = d.LastPullAt
 		}
-		out = append(out, DeviceInfo{ID: d.ID, UnitID: d.UnitID, EnrolledAt: d.EnrolledAt, RevokedAt: timePtr(d.RevokedAt),
+		out = append(out, DeviceInfo{ID: d.ID, UnitID: d.UnitID, Name: names[d.ID], EnrolledAt: d.EnrolledAt, RevokedAt: timePtr(d.RevokedAt),
 			LastSyncAt: timePtr(last), Protocol: d.Protocol, LastSeq: d.LastSeq, Rejected: d.Rejected, DeviceLifecycle: lifecycleOf(d)})
 	}
 	return out, nil

@@ -101,6 +101,7 @@ func (g grain) next(b int64) int64 {
 
 // span returns the days [first, end) of p's bucket holding day.
 func (p Period) span(day int64) (int64, int64) {
+	const wholeDays = 1 << 20 // past any query's range: queries span at most ten years
 	t := date(day)
 	switch p {
 	case Week:
@@ -111,6 +112,8 @@ func (p Period) span(day int64) (int64, int64) {
 		return civil(t.Year(), m, 1), civil(t.Year(), m+3, 1)
 	case Year:
 		return civil(t.Year(), 1, 1), civil(t.Year()+1, 1, 1)
+	case Whole:
+		return day - wholeDays, day + wholeDays
 	}
 	m := monthGrain.bucket(day)
 	return m, monthGrain.next(m)

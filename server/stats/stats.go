@@ -69,6 +69,11 @@ const (
 	Month   Period = "month"
 	Quarter Period = "quarter"
 	Year    Period = "year"
+	// Whole counts the whole of a query's range as one period, keyed
+	// "whole": the only way to count unique clients over a range that is
+	// not one calendar period. It is not a publication period: Valid
+	// reports false for it, and the API does not offer it.
+	Whole Period = "whole"
 )
 
 // Valid reports whether p is a period.
@@ -84,6 +89,8 @@ func (p Period) key(t time.Time) string {
 		return fmt.Sprintf("%d-Q%d", t.Year(), (int(t.Month())-1)/3+1)
 	case Year:
 		return fmt.Sprintf("%d", t.Year())
+	case Whole:
+		return string(Whole)
 	}
 	return t.Format("2006-01")
 }
@@ -119,6 +126,8 @@ type Query struct {
 	// Orgs limits the count to the units of these organisations; nil
 	// counts the whole region.
 	Orgs []uuid.UUID
+	// Units, if not empty, limits the count further to these units.
+	Units []uuid.UUID
 	// Location is the time zone periods are cut in; nil means UTC.
 	// Europe/Stockholm is counted from the rollups, any other zone from
 	// the records.
@@ -194,6 +203,10 @@ func newTally(ctx context.Context, tx *sql.Tx, q Query) (*tally, error) {
 	for _, o := range q.Orgs {
 		orgs[o.String()] = true
 	}
+	units := map[string]bool{}
+	for _, u := range q.Units {
+		units[u.String()] = true
+	}
 	for rows.Next() {
 		var id string
 		var u unitInfo
@@ -201,7 +214,7 @@ func newTally(ctx context.Context, tx *sql.Tx, q Query) (*tally, error) {
 		if err := rows.Scan(&id, &u.org, &u.area, &u.name, &orgName); err != nil {
 			return nil, fmt.Errorf("stats: units: %w", err)
 		}
-		if len(orgs) == 0 || orgs[u.org] {
+		if (len(orgs) == 0 || orgs[u.org]) && (len(units) == 0 || units[id]) {
 			t.units[id] = u
 			t.orgNames[u.org] = orgName
 		}
@@ -280,7 +293,7 @@ func (t *tally) result() *Result {
 }
 
 func (q Query) check() error {
-	if !q.Period.Valid() {
+	if !q.Period.Valid() && q.Period != Whole {
 		return fmt.Errorf("stats: unknown period %q", q.Period)
 	}
 	if !q.By.Valid() {
