@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,21 +112,48 @@ func (d *insiderTablet) contact(at time.Time, gender string) *schema.Contact {
 
 // TestDisclosureRecordingInsider: a manager who can record on a tablet of
 // their own unit, and reads the region's reports, adds records of their
-// own to a past month, one at a time, voiding each before the next. Every
-// new record gives the month's cells a new key and so a new draw of the
-// noise, of a true count the manager knows up to the other
-// organisations' part. The draws' preimages intersect; the other
-// organisations' part of a small cell must still not be pinned.
+// own to a past month, one at a time, voiding each before the next. Each
+// new record changes the records of the month's cells; were a cell's noise
+// drawn from its records' key, every pull would show a new draw of a true
+// count the manager knows up to the other organisations' part, and the
+// draws' preimages would intersect down to that part. A cell's noise is
+// fixed when it is first published, so every pull shows the same draw
+// moved by the manager's own change; the other organisations' part must
+// not be pinned, and the bounds must hold the truth.
 //
-// The publication pins it today, within a few draws, in final months as in
-// provisional ones: each added record revises the final cell to a new
-// draw. Until the publication answers this reader, the test runs only
-// with BRYGGA_ATTACK_RECORDING_INSIDER=1.
+// It makes 30 draws under -short and 60 otherwise;
+// BRYGGA_ATTACK_DRAWS sets another number, and BRYGGA_ATTACK_SEEDS a
+// comma-separated list of the regions' seeds (3 by default).
 func TestDisclosureRecordingInsider(t *testing.T) {
-	if os.Getenv("BRYGGA_ATTACK_RECORDING_INSIDER") == "" {
-		t.Skip("a known disclosure: set BRYGGA_ATTACK_RECORDING_INSIDER=1 to run it")
+	draws := 60
+	if testing.Short() {
+		draws = 30
 	}
-	r := newAttackRegion(t, 3, true)
+	if v := os.Getenv("BRYGGA_ATTACK_DRAWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("BRYGGA_ATTACK_DRAWS=%q: want a positive number", v)
+		}
+		draws = n
+	}
+	seeds := []uint64{3}
+	if v := os.Getenv("BRYGGA_ATTACK_SEEDS"); v != "" {
+		seeds = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				t.Fatalf("BRYGGA_ATTACK_SEEDS=%q: want numbers", v)
+			}
+			seeds = append(seeds, n)
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { recordingInsider(t, seed, draws) })
+	}
+}
+
+func recordingInsider(t *testing.T, seed uint64, maxDraws int) {
+	r := newAttackRegion(t, seed, true)
 	own := r.orgs[0]
 	var ownUnit attackRegionUnit
 	for _, u := range r.units {
@@ -175,7 +204,7 @@ func TestDisclosureRecordingInsider(t *testing.T) {
 	var seen []int64
 	status, revised := "", 0
 	year := strconv.Itoa(dayDate(a).Year())
-	for ; draws < 60 && hi > lo; draws++ {
+	for ; draws < maxDraws && hi > lo; draws++ {
 		c := tab.contact(at, "other")
 		tab.push(t, []schema.Record{c}, nil)
 		var rep struct {

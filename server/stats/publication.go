@@ -150,6 +150,11 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	if err := p.count(ctx, tx, units); err != nil {
 		return nil, err
 	}
+	frozen, err := readFrozen(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	keys := p.freeze(frozen)
 	p.perturb()
 	finals, err := readFinals(ctx, tx)
 	if err != nil {
@@ -157,6 +162,9 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	}
 	tx.Rollback()
 	p.Audit = p.audit(finals)
+	if err := recordKeys(ctx, writer, keys); err != nil {
+		return nil, err
+	}
 	return p, p.recordFinals(ctx, writer, finals)
 }
 

@@ -1,0 +1,139 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// A cell's noise is fixed the first time the cell is published with
+// records (docs/REPORTS.md, "A cell's noise is fixed"): the cell key its
+// records had then, and for a sum the largest contribution it had when
+// first published, are kept in report_keys under the cell's address and
+// perturb every later publication of the cell, whatever records it gains
+// or loses. A reader who watches a cell while its records change sees one
+// draw of its noise, not a new draw per change.
+
+// frozenKey is what report_keys holds of a cell.
+type frozenKey struct {
+	key    uint32
+	top    int64
+	hasTop bool
+}
+
+// keyWrite is a cell's fixed noise to record: a new row, or the scale of a
+// sum first published now.
+type keyWrite struct {
+	addr   string
+	key    uint32
+	top    int64
+	hasTop bool
+	update bool // the row exists; only top is new
+}
+
+func readFrozen(ctx context.Context, tx *sql.Tx) (map[string]frozenKey, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT cell, key, top FROM report_keys`)
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]frozenKey{}
+	for rows.Next() {
+		var cell string
+		var key int64
+		var top sql.NullInt64
+		if err := rows.Scan(&cell, &key, &top); err != nil {
+			return nil, fmt.Errorf("stats: publication: keys: %w", err)
+		}
+		out[cell] = frozenKey{key: uint32(key), top: top.Int64, hasTop: top.Valid}
+	}
+	return out, rows.Err()
+}
+
+// freeze replaces the key (and a sum's scale) of every published cell that
+// has been published with records before by the ones it had then, and
+// returns the cells whose noise is fixed now: those with records for the
+// first time, and sums published for the first time.
+func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
+	var writes []keyWrite
+	for t := p.grid.fragments; t < len(p.grid.units); t++ {
+		for g := range p.groups {
+			if !p.published(t, g) {
+				continue
+			}
+			i := p.cell(t, g)
+			for _, ind := range Indicators {
+				c := p.cells[ind]
+				mag := c.top != nil
+				if c.n[i] == 0 && (!mag || c.records[i] == 0) {
+					if f, ok := frozen[p.address(t, g, ind)]; ok {
+						c.key[i] = f.key // no records: the value is 0 or withheld whatever the key
+					}
+					continue
+				}
+				addr := p.address(t, g, ind)
+				f, ok := frozen[addr]
+				publishedSum := mag && c.records[i] >= p.K
+				switch {
+				case !ok:
+					w := keyWrite{addr: addr, key: c.key[i]}
+					if publishedSum {
+						w.top, w.hasTop = c.top[i], true
+					}
+					writes = append(writes, w)
+				case mag && !f.hasTop && publishedSum:
+					c.key[i] = f.key
+					writes = append(writes, keyWrite{addr: addr, key: f.key, top: c.top[i], hasTop: true, update: true})
+				default:
+					c.key[i] = f.key
+					if mag && f.hasTop {
+						c.top[i] = f.top
+					}
+				}
+			}
+		}
+	}
+	return writes
+}
+
+// recordKeys records the cells' noise fixed by this publication, in one
+// transaction on writer. A cell another build recorded first keeps that
+// one's key (the row is never replaced), and the next build uses it.
+func recordKeys(ctx context.Context, writer *sql.DB, writes []keyWrite) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	tx, err := writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_keys (cell, key, top) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer ins.Close()
+	upd, err := tx.PrepareContext(ctx, `UPDATE report_keys SET top = ? WHERE cell = ? AND top IS NULL`)
+	if err != nil {
+		return fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer upd.Close()
+	for _, w := range writes {
+		var top any
+		if w.hasTop {
+			top = w.top
+		}
+		if w.update {
+			_, err = upd.ExecContext(ctx, top, w.addr)
+		} else {
+			_, err = ins.ExecContext(ctx, w.addr, int64(w.key), top)
+		}
+		if err != nil {
+			return fmt.Errorf("stats: publication: keys: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	return nil
+}
