@@ -298,11 +298,11 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	// them to the replica, so that the three overlap. The server sends a
 	// page's cursor in a header too, so the fetcher asks for the next page
 	// as soon as an answer begins, while the page is still being read.
-	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
+	fetch := func(ctx context.Context, cursor string, limit int, acked int64, out chan<- fetched) {
 		defer close(out)
 		for {
 			f := fetched{}
-			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPath(cursor, limit), nil)
+			f.answer, f.err = c.authedOpen(ctx, "GET", wire.PullPathAcked(cursor, limit, acked), nil)
 			if f.err == nil {
 				f.epoch = f.answer.Header.Get(wire.HeaderEpoch)
 				f.next = f.answer.Header.Get(wire.HeaderCursor)
@@ -374,7 +374,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		}
 		fctx, cancel := context.WithCancel(ctx)
 		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
-		go fetch(fctx, req.Cursor, req.Limit, fetchedPages)
+		go fetch(fctx, req.Cursor, req.Limit, req.Acked, fetchedPages)
 		go decode(fctx, fetchedPages, pages)
 		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies, epoch)
 		cancel()

@@ -475,6 +475,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.pullAgainRestamped(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
+	if err := d.noteEchoes(ctx, tx, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	// Only mutations with a result leave the queue: the server may have
 	// processed more (LastSeq) in a request whose answer was lost, and
 	// their rejections must still reach the device.
@@ -500,6 +503,87 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 		return err
 	}
 	return tx.Commit()
+}
+
+// metaEchoHead is the highest change sequence number a push answer gave
+// the state of a record the device holds (wire.Result.Change): a pull
+// leaves such states out, so a page read before it may hold an older state
+// of the record than the device's (see AcceptPage).
+const metaEchoHead = "echo_head"
+
+// noteEchoes gives the rows of mutations whose push made exactly the state
+// the device holds (a result with Change) that state's change sequence
+// number: the pull leaves it out, and the row is as up to date as if it
+// had been pulled. Rows the device has since pulled further keep theirs.
+func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
+	var lo, hi, head int64
+	changes := map[int64]int64{}
+	for _, res := range resp.Results {
+		if res.Change <= 0 || res.Status == wire.Rejected {
+			continue
+		}
+		if len(changes) == 0 || res.Seq < lo {
+			lo = res.Seq
+		}
+		hi = max(hi, res.Seq)
+		head = max(head, res.Change)
+		changes[res.Seq] = res.Change
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
+	if err != nil {
+		return err
+	}
+	type echo struct {
+		kind   schema.Kind
+		id     string
+		change int64
+	}
+	var found []echo
+	for rows.Next() {
+		var seq int64
+		var e echo
+		if err := rows.Scan(&seq, &e.kind, &e.id); err != nil {
+			rows.Close()
+			return err
+		}
+		if c, ok := changes[seq]; ok && schema.IsFieldKind(e.kind) {
+			e.change = c
+			found = append(found, e)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	stmts := map[schema.Kind]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	for _, e := range found {
+		st, ok := stmts[e.kind]
+		if !ok {
+			if st, err = tx.PrepareContext(ctx, fmt.Sprintf(`UPDATE %s SET seq = ? WHERE id = ? AND seq < ?`, e.kind)); err != nil {
+				return err
+			}
+			stmts[e.kind] = st
+		}
+		if _, err := st.ExecContext(ctx, e.change, e.id, e.change); err != nil {
+			return err
+		}
+	}
+	var prev int64
+	if _, err := getMeta(ctx, tx, metaEchoHead, &prev); err != nil {
+		return err
+	}
+	if head > prev {
+		return setMeta(ctx, tx, metaEchoHead, head)
+	}
+	return nil
 }
 
 // SkipTo drops queued mutations numbered below expected: the server's
@@ -559,13 +643,20 @@ func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.
 	return rs.save(ctx, base)
 }
 
-// PullRequest returns the request for the next page of changes.
+// PullRequest returns the request for the next page of changes. It
+// carries the mutation numbers the device has had answered
+// (AckedThrough), so that the server leaves out what the device's own
+// pushes made, which it holds.
 func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest, error) {
 	var cursor string
 	if _, err := getMeta(ctx, d.db.read, "cursor", &cursor); err != nil {
 		return nil, err
 	}
-	return &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit}, nil
+	acked, err := d.AckedThrough(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit, Acked: acked}, nil
 }
 
 // ResetCursor makes the next pull start over, as the server asks with
@@ -574,6 +665,9 @@ func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest,
 func (d *Device) ResetCursor(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := setMeta(ctx, d.db.write, metaEchoHead, 0); err != nil {
+		return err
+	}
 	return setMeta(ctx, d.db.write, "cursor", "")
 }
 
@@ -649,9 +743,31 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
-	if queued == 0 { // nothing to replay: the common case of a first sync
+	// A page read before a push answer that gave a record's state a change
+	// number (noteEchoes) may hold an older state of it than the device's,
+	// which no later page brings: such rows keep the device's state.
+	var echoHead int64
+	if _, err := getMeta(ctx, tx, metaEchoHead, &echoHead); err != nil {
+		return false, err
+	}
+	switch {
+	case resp.Head < echoHead:
+		for _, row := range p.rows {
+			var seq int64
+			err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, row.Kind), row.ID().String()).Scan(&seq)
+			if err == nil && seq > row.Seq {
+				continue
+			}
+			if err != nil && err != sql.ErrNoRows {
+				break
+			}
+			if err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
+				break
+			}
+		}
+	case queued == 0: // nothing to replay: the common case of a first sync
 		err = rs.saveAll(ctx, p.rows)
-	} else {
+	default:
 		for _, row := range p.rows {
 			if err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
 				break

@@ -108,6 +108,12 @@ type Result struct {
 	// record, so the device can drop its rejected local effect; nil if the
 	// server has no such record in the device's scope.
 	Current *Change `json:"current,omitempty"`
+	// Change is, for a mutation whose push made the record's state exactly
+	// what the device holds (a create, or a change of a state the device's
+	// own push made, at the device's version), the change sequence number
+	// of that state: a pull does not send it back to the device (see
+	// PullRequest.Acked). 0 for any other.
+	Change int64 `json:"change,omitempty"`
 }
 
 // PushResponse answers a PushRequest with one result per mutation, in order.
@@ -127,6 +133,12 @@ type PullRequest struct {
 	Cursor string `json:"cursor,omitempty"`
 	// Limit is the most changes to return; 0 means DefaultPullLimit.
 	Limit int `json:"limit,omitempty"`
+	// Acked is the highest mutation number whose push answer the device
+	// has had (all below it too). The pull leaves out the records whose
+	// state a push of the device numbered at most Acked made, which the
+	// device holds (Result.Change), and its cursor moves past them. 0
+	// leaves out nothing.
+	Acked int64 `json:"acked,omitempty"`
 }
 
 // Device authentication (protocol 2). A device holds an Ed25519 key pair
@@ -162,14 +174,22 @@ const (
 )
 
 // PullPath is the path and query of a pull of up to limit changes after
-// cursor ("" to start over), in this program's versions.
-func PullPath(cursor string, limit int) string {
+// cursor ("" to start over), in this program's versions, that leaves out
+// nothing: PullPathAcked with acked 0.
+func PullPath(cursor string, limit int) string { return PullPathAcked(cursor, limit, 0) }
+
+// PullPathAcked is PullPath of a device whose answered mutations go up to
+// acked (PullRequest.Acked; 0 for none).
+func PullPathAcked(cursor string, limit int, acked int64) string {
 	q := url.Values{}
 	q.Set("protocol", strconv.Itoa(Protocol))
 	q.Set("schema", strconv.Itoa(schema.Version))
 	q.Set("limit", strconv.Itoa(limit))
 	if cursor != "" {
 		q.Set("cursor", cursor)
+	}
+	if acked > 0 {
+		q.Set("acked", strconv.FormatInt(acked, 10))
 	}
 	return "/v1/sync/pull?" + q.Encode()
 }
@@ -440,6 +460,9 @@ func DecodePullRequest(r io.Reader) (*PullRequest, error) {
 	}
 	if req.Limit < 0 || req.Limit > MaxPullLimit {
 		return nil, errorf(CodeMalformed, "limit %d, want 0..%d", req.Limit, MaxPullLimit)
+	}
+	if req.Acked < 0 {
+		return nil, &Error{Code: CodeMalformed, Field: "acked", Message: fmt.Sprintf("acked %d, want 0 or more", req.Acked)}
 	}
 	if req.Limit == 0 {
 		req.Limit = DefaultPullLimit
