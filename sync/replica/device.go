@@ -296,6 +296,11 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
 	}
+	// The outbox keeps the fields in encoding/json's compact form, which
+	// wire.AppendPushRequest copies as they are into every push.
+	if fields, err = json.Marshal(fields); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
@@ -374,10 +379,16 @@ func (d *Device) Pending(ctx context.Context) (int, error) {
 // NextPush returns a push request of up to limit queued mutations, oldest
 // first, or nil if the outbox is empty.
 func (d *Device) NextPush(ctx context.Context, limit int) (*wire.PushRequest, error) {
+	return d.NextPushAfter(ctx, 0, limit)
+}
+
+// NextPushAfter is NextPush of the queued mutations numbered above after:
+// the batch that follows one still in flight.
+func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wire.PushRequest, error) {
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
 	}
-	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox ORDER BY seq LIMIT ?`, limit)
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}

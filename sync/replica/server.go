@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -391,6 +394,14 @@ type pushJob struct {
 	err  error
 }
 
+// first is the number of the job's first mutation, 0 if it has none.
+func (j *pushJob) first() int64 {
+	if len(j.req.Mutations) == 0 {
+		return 0
+	}
+	return j.req.Mutations[0].Seq
+}
+
 // pushBatch applies the pushes of batch in one transaction. A push refused
 // as a whole is refused before it writes anything (pushOne checks the
 // device and the numbering first), so it leaves no trace without a
@@ -408,6 +419,15 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 			j.done = true
 		}
 	}()
+	// A device with several pushes in flight (the SDK sends the next
+	// while one is applied) has them applied in the order of their numbers
+	// when they meet here, whatever order they arrived in.
+	slices.SortStableFunc(batch, func(a, b *pushJob) int {
+		if c := bytes.Compare(a.device[:], b.device[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.first(), b.first())
+	})
 	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
 		fail(err)
