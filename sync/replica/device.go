@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -527,63 +528,34 @@ const metaEchoHead = "echo_head"
 // number: the pull leaves it out, and the row is as up to date as if it
 // had been pulled. Rows the device has since pulled further keep theirs.
 func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
-	var lo, hi, head int64
-	changes := map[int64]int64{}
+	// One statement a kind, which SQLite runs over the answer's pairs of
+	// mutation and change numbers, joined to the outbox for the records'
+	// ids: a statement a row would cost more than the update itself.
+	var head int64
+	pairs := make([]byte, 0, 24*len(resp.Results))
+	pairs = append(pairs, '[')
 	for _, res := range resp.Results {
 		if res.Change <= 0 || res.Status == wire.Rejected {
 			continue
 		}
-		if len(changes) == 0 || res.Seq < lo {
-			lo = res.Seq
+		if len(pairs) > 1 {
+			pairs = append(pairs, ',')
 		}
-		hi = max(hi, res.Seq)
+		pairs = append(pairs, '[')
+		pairs = strconv.AppendInt(pairs, res.Seq, 10)
+		pairs = append(pairs, ',')
+		pairs = strconv.AppendInt(pairs, res.Change, 10)
+		pairs = append(pairs, ']')
 		head = max(head, res.Change)
-		changes[res.Seq] = res.Change
 	}
-	if len(changes) == 0 {
+	if head == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
-	if err != nil {
-		return err
-	}
-	type echo struct {
-		kind   schema.Kind
-		id     string
-		change int64
-	}
-	var found []echo
-	for rows.Next() {
-		var seq int64
-		var e echo
-		if err := rows.Scan(&seq, &e.kind, &e.id); err != nil {
-			rows.Close()
-			return err
-		}
-		if c, ok := changes[seq]; ok && schema.IsFieldKind(e.kind) {
-			e.change = c
-			found = append(found, e)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	stmts := map[schema.Kind]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}()
-	for _, e := range found {
-		st, ok := stmts[e.kind]
-		if !ok {
-			if st, err = tx.PrepareContext(ctx, fmt.Sprintf(`UPDATE %s SET seq = ? WHERE id = ? AND seq < ?`, e.kind)); err != nil {
-				return err
-			}
-			stmts[e.kind] = st
-		}
-		if _, err := st.ExecContext(ctx, e.change, e.id, e.change); err != nil {
+	pairs = append(pairs, ']')
+	for _, k := range schema.FieldKinds {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = e.change
+			FROM (SELECT o.id AS id, j.value ->> 1 AS change FROM json_each(?) AS j JOIN outbox AS o ON o.seq = j.value ->> 0 WHERE o.kind = '%[1]s') AS e
+			WHERE %[1]s.id = e.id AND %[1]s.seq < e.change`, k), string(pairs)); err != nil {
 			return err
 		}
 	}

@@ -62,8 +62,12 @@ type Server struct {
 	mu    sync.Mutex // serialises this process's writes
 	clock *hlc.Clock
 
-	queueMu sync.Mutex // guards queue
+	queueMu sync.Mutex // guards queue, pushing and applied
 	queue   []*pushJob // pushes waiting for mu
+	// pushing counts each device's pushes in Push; applied is closed, and
+	// replaced, when a batch of pushes has applied something.
+	pushing map[uuid.UUID]int
+	applied chan struct{}
 
 	// page is pageQuery, prepared once on the read pool: it is long, and
 	// every pull runs it.
@@ -358,14 +362,66 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	// Decoding and checking a record by itself need no lock: pushes of
 	// several devices decode at once, and only apply one after another.
 	// Each is checked against the time it arrived.
+	s.queueMu.Lock()
+	if s.pushing == nil {
+		s.pushing = map[uuid.UUID]int{}
+	}
+	s.pushing[deviceID]++
+	s.queueMu.Unlock()
+	defer func() {
+		s.queueMu.Lock()
+		if s.pushing[deviceID]--; s.pushing[deviceID] == 0 {
+			delete(s.pushing, deviceID)
+		}
+		s.queueMu.Unlock()
+	}()
 	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations)), now: s.now()}
 	for i := range req.Mutations {
 		job.pre[i] = prepare(&req.Mutations[i], job.now)
 	}
-	s.queueMu.Lock()
-	s.queue = append(s.queue, job)
-	s.queueMu.Unlock()
+	// A device may send its next push while one is applied (the SDK
+	// does): one that overtook the push before it finds a gap in the
+	// numbers. While another push of the device is here, it waits for
+	// that one to be applied and tries again, a while at most.
+	deadline := time.Now().Add(overtakeWait)
+	for {
+		s.queueMu.Lock()
+		if s.applied == nil {
+			s.applied = make(chan struct{})
+		}
+		applied := s.applied
+		s.queue = append(s.queue, job)
+		s.queueMu.Unlock()
+		s.apply(ctx, job)
+		var we *wire.Error
+		if !errors.As(job.err, &we) || we.Code != wire.CodeSeqGap {
+			return job.resp, job.err
+		}
+		s.queueMu.Lock()
+		others := s.pushing[deviceID] > 1
+		s.queueMu.Unlock()
+		wait := time.Until(deadline)
+		if !others || wait <= 0 {
+			return job.resp, job.err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-applied:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		job.done, job.resp, job.err = false, nil, nil
+	}
+}
 
+// overtakeWait is how long a push that overtook another of its device
+// waits for it to be applied.
+const overtakeWait = 2 * time.Second
+
+// apply applies job, leading a batch of the pushes waiting if no push
+// before it took it along.
+func (s *Server) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !job.done { // no push before this one took it along: lead
@@ -379,7 +435,6 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		// busy timeout bounds the waits.
 		s.pushBatch(context.WithoutCancel(ctx), batch)
 	}
-	return job.resp, job.err
 }
 
 // pushJob is one Push waiting to be applied.
@@ -456,10 +511,20 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 		return
 	}
 	clock := s.clock.Now()
+	some := false
 	for _, j := range batch {
 		if j.resp != nil {
 			j.resp.Clock = clock
+			some = true
 		}
+	}
+	if some {
+		s.queueMu.Lock()
+		if s.applied != nil {
+			close(s.applied)
+			s.applied = nil
+		}
+		s.queueMu.Unlock()
 	}
 }
 
