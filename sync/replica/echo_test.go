@@ -194,6 +194,22 @@ func TestPullLeavesOutEchoes(t *testing.T) {
 	sameScope(t, s, d, w.unitA)
 	sameScope(t, s, e, w.unitA)
 
+	// Retention drops the device's own records too (the push answers gave
+	// them their change numbers); one a colleague changes later arrives.
+	if n, err := d.Purge(ctx, clock.Now()); err != nil || n != 5 {
+		t.Fatalf("purged %d records (%v), want the 5", n, err)
+	}
+	if err := e.Write(ctx, schema.KindContact, ids[4], json.RawMessage(`{"area_code":"2309"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	if got := pullAll(t, s, d); !got[ids[4]] || len(got) != 1 {
+		t.Errorf("after the colleague's change of a purged record the device pulled %v", got)
+	}
+	if r, err := d.Get(ctx, schema.KindContact, ids[4]); err != nil || r.Record.(*schema.Contact).AreaCode != "2309" {
+		t.Errorf("the purged record changed by a colleague: %v, %v", r, err)
+	}
+
 	// A device whose clock is far ahead is re-stamped: its record arrives
 	// with the server's versions.
 	ahead := func() time.Time { return clock.Now().Add(48 * time.Hour) }
