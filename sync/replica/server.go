@@ -411,6 +411,9 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		case <-ctx.Done():
 		}
 		t.Stop()
+		if ctx.Err() != nil {
+			return job.resp, job.err
+		}
 		job.done, job.resp, job.err = false, nil, nil
 	}
 }
