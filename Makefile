@@ -22,15 +22,18 @@ run:
 	$(GO) run ./server/cmd/bryggad serve --db $(DB) --addr $(ADDR) --demo
 
 ## test: the whole test suite: every package with the race detector, then
-## SCHEDULES random sync schedules of the convergence test and
-## FAULT_SCHEDULES schedules of devices syncing through network faults
-SCHEDULES       ?= 3000
-FAULT_SCHEDULES ?= 100
+## SCHEDULES random sync schedules of the convergence test,
+## FAULT_SCHEDULES schedules of devices syncing through network faults and
+## LIFECYCLE_SCHEDULES schedules that also retire, lose, back up and restore
+SCHEDULES           ?= 3000
+FAULT_SCHEDULES     ?= 100
+LIFECYCLE_SCHEDULES ?= 30
 test:
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 -timeout 30m ./...
 	BRYGGA_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergence$$' ./sync/replica
 	BRYGGA_FAULT_SCHEDULES=$(FAULT_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestFaultSchedules$$' ./client-sdk
+	BRYGGA_LIFECYCLE_SCHEDULES=$(LIFECYCLE_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestLifecycleSchedules$$' ./client-sdk
 
 ## test-short: the suite without the race detector, for a quick check
 test-short:

@@ -35,8 +35,7 @@ const assertionLifetime = 2 * time.Minute
 // made for: the same code again reuses the key, so that a retried
 // enrolment is the same one.
 func enrolCodeID(serverURL, code string) string {
-	r := strings.NewReplacer("-", "", " ", "", "I", "1", "L", "1", "O", "0")
-	h := sha256.Sum256([]byte(strings.TrimRight(serverURL, "/") + "\n" + r.Replace(strings.ToUpper(strings.TrimSpace(code)))))
+	h := sha256.Sum256([]byte(strings.TrimRight(serverURL, "/") + "\n" + wire.NormaliseEnrolCode(code)))
 	return hex.EncodeToString(h[:])
 }
 
@@ -85,10 +84,37 @@ func (c *Client) enroll(ctx context.Context, serverURL, code string) error {
 	if err != nil {
 		return fmt.Errorf("enrol: %w", err)
 	}
+	// Every request carries a new proof of the key, made on the server's
+	// clock as the device knows it: after clock_skew again on the time its
+	// answer gave (once), after assertion_replayed (an answer of a
+	// duplicated request) with a new id.
 	var e enrolment
-	req := map[string]string{"code": code, "public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))}
-	if err := c.call(ctx, serverURL, "POST", wire.EnrolPath, "", req, &e); err != nil {
-		return fmt.Errorf("enrol: %w", err)
+	for skewed, replayed := false, 0; ; {
+		proof, err := c.enrolProof(priv, code)
+		if err != nil {
+			return fmt.Errorf("enrol: %w", err)
+		}
+		req := map[string]string{"code": code, "public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), "proof": proof}
+		err = c.call(ctx, serverURL, "POST", wire.EnrolPath, "", req, &e)
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae) && ae.Code == wire.CodeClockSkew && !skewed:
+			skewed = true
+			continue
+		case errors.As(err, &ae) && ae.Code == wire.CodeAssertionReplayed && replayed < 3:
+			replayed++
+			continue
+		case errors.As(err, &ae) && ae.Code == wire.CodeDeviceRevoked:
+			// The device this key enrolled was revoked: what the replica
+			// holds goes, as at any contact of a revoked device.
+			if werr := c.wipe(); werr != nil {
+				return fmt.Errorf("enrol: %w (wiping failed: %v)", ErrRevoked, werr)
+			}
+			return fmt.Errorf("enrol: %w", ErrRevoked)
+		case err != nil:
+			return fmt.Errorf("enrol: %w", err)
+		}
+		break
 	}
 	if e.DeviceID == uuid.Nil || e.UnitID == uuid.Nil || e.TokenAudience == "" {
 		return fmt.Errorf("enrol: the server's answer lacks the device, unit or token audience")
@@ -117,6 +143,21 @@ func (c *Client) enroll(ctx context.Context, serverURL, code string) error {
 	c.mu.Unlock()
 	c.keepAccess(ctx, e.AccessToken, c.accessExp) // best effort: a token is asked for again if it is not kept
 	return nil
+}
+
+// enrolProof signs a new proof that the device holds priv, for code: issued
+// now on the server's clock as the device knows it, valid for
+// assertionLifetime, with a random id (see wire.EnrolAudience).
+func (c *Client) enrolProof(priv ed25519.PrivateKey, code string) (string, error) {
+	now := c.now()
+	iss := wire.EnrolIssuerPrefix + wire.KeyThumbprint(priv.Public().(ed25519.PublicKey))
+	claims := struct {
+		jwt.RegisteredClaims
+		Code string `json:"code"`
+	}{jwt.RegisteredClaims{Issuer: iss, Subject: iss, Audience: jwt.ClaimStrings{wire.EnrolAudience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(assertionLifetime)), ID: uuid.NewString()},
+		wire.EnrolCodeHash(code)}
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(priv)
 }
 
 // enrolment is the server's answer to an enrolment.

@@ -40,6 +40,37 @@ const healBatch = 500
 // server than the replica's: the server was restored and is healed first.
 var errEpochChanged = errors.New("the server's database was restored")
 
+// isRestored reports whether err is the server's answer that it holds
+// less than the device has seen (wire.CodeServerRestored): its database
+// was put back to an older copy without a new epoch.
+func isRestored(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == wire.CodeServerRestored
+}
+
+// healIfRestored asks the server, with a pull of one change, whether it
+// holds what the device has seen, and heals it if not: a retired device,
+// which pulls nothing, asks before it is wiped. An answer device_retired
+// is a yes.
+func (c *Client) healIfRestored(ctx context.Context, dev *replica.Device) error {
+	req, err := dev.PullRequest(ctx, 1)
+	if err != nil {
+		return err
+	}
+	resp, err := c.authedOpen(ctx, "GET", wire.PullPathAcked(req.Cursor, req.Limit, req.Acked), nil)
+	var ae *APIError
+	switch {
+	case err == nil:
+		resp.Body.Close()
+		return nil
+	case isRestored(err):
+		return c.heal(ctx, dev)
+	case errors.As(err, &ae) && (ae.Code == wire.CodeDeviceRetired || ae.Code == wire.CodeCursorInvalid):
+		return nil
+	}
+	return err
+}
+
 // noteEpoch keeps the epoch of a server's answer.
 func (c *Client) noteEpoch(epoch string) {
 	if epoch == "" {
@@ -175,14 +206,26 @@ func (c *Client) healed(ctx context.Context, dev *replica.Device, epoch string) 
 // (ErrUnknownDevice, after a restore of the server from a copy older than
 // the enrolment) or whose session ended. The device gets a new id; every
 // record it holds, its unsent writes included, is sent to the server
-// before it pulls, at the next Sync. A code of another unit fails with
-// replica.ErrIdentity; the replica then keeps its records without an id,
-// and Enroll with a code of its unit (on this Client or one opened anew)
-// takes it up as Reenroll would.
+// before it pulls, at the next Sync. A Reenroll that failed (an answer
+// lost, a context cancelled, the app stopped) leaves the replica with its
+// records and without an id: Reenroll again, with the same code or a new
+// one, on this Client or one opened anew, or Enroll with a code of its
+// unit, takes it up. A code of another unit fails with
+// replica.ErrIdentity and leaves the replica so too. ErrNotEnrolled if
+// there is no replica.
 func (c *Client) Reenroll(ctx context.Context, code string) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	dev, err := c.device()
+	if errors.Is(err, ErrNotEnrolled) {
+		// A replica left without an id by a Reenroll that did not end
+		// (the heal it owes is marked in it) is enrolled again.
+		base, merr := replica.MetaAt(ctx, c.path, metaServer)
+		if pending, _ := replica.MetaAt(ctx, c.path, metaHealPending); merr != nil || base == "" || pending == "" {
+			return ErrNotEnrolled
+		}
+		return c.enroll(ctx, base, code)
+	}
 	if err != nil {
 		return err
 	}
@@ -224,6 +267,9 @@ func (c *Client) retire(ctx context.Context, dev *replica.Device) error {
 			// holds before it goes.
 			if err := c.healIfNeeded(ctx, dev); err != nil {
 				return fmt.Errorf("the device was retired; sending its records again: %w", err)
+			}
+			if err := c.healIfRestored(ctx, dev); err != nil {
+				return fmt.Errorf("the device was retired; asking whether the server was restored: %w", err)
 			}
 			if err := c.wipe(); err != nil {
 				return fmt.Errorf("%w (wiping failed: %v)", ErrRetired, err)

@@ -86,7 +86,7 @@ func (c *Client) sync(ctx context.Context) error {
 	// Pull. While a page is applied, the next one is already on its way:
 	// the server and the network work while the device writes.
 	err = c.pullAll(ctx, dev)
-	if errors.Is(err, errEpochChanged) {
+	if errors.Is(err, errEpochChanged) || isRestored(err) {
 		if err := c.heal(ctx, dev); err != nil {
 			return err
 		}
@@ -370,6 +370,11 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	// them to the replica, so that the three overlap. The server sends a
 	// page's cursor in a header too, so the fetcher asks for the next page
 	// as soon as an answer begins, while the page is still being read.
+	// Each page asks with the mutation numbers the device has had answered
+	// (PullRequest.Acked): the server leaves out what the device's own
+	// pushes made, which it holds, and a server put back to an older copy
+	// without a new epoch learns so that it lost them
+	// (wire.CodeServerRestored).
 	fetch := func(ctx context.Context, cursor string, limit int, acked int64, out chan<- fetched) {
 		defer close(out)
 		for {

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -266,16 +269,42 @@ func (s *Server) Users(ctx context.Context) ([]*User, error) {
 // maxUsername is the most characters a username has.
 const maxUsername = 64
 
-// loginName is username as the login limiter and the audit log keep it. No
-// username has more than maxUsername characters, so a longer one is cut
-// there and marked: an anonymous caller must not write megabytes into a log
-// that is never pruned, nor into the limiter's memory.
-func loginName(username string) string {
-	if utf8.ValidString(username) && utf8.RuneCountInString(username) <= maxUsername {
-		return username
+// usernameKeyRow is the meta row that keeps the secret key of failed
+// logins' usernames: 32 random bytes, hex, made on the server's first
+// start.
+const usernameKeyRow = "audit.username_key"
+
+// loadUsernameKey reads the key of failed logins' usernames, making it
+// first if the database has none.
+func loadUsernameKey(ctx context.Context, write, read *sql.DB) ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
 	}
-	cut := username[:min(len(username), maxUsername*utf8.UTFMax)]
-	return strings.ToValidUTF8(cut, "\uFFFD") + "…"
+	if _, err := write.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+		usernameKeyRow, hex.EncodeToString(b)); err != nil {
+		return nil, fmt.Errorf("username key: %w", err)
+	}
+	var v string
+	if err := read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, usernameKeyRow).Scan(&v); err != nil {
+		return nil, fmt.Errorf("username key: %w", err)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 16 {
+		return nil, errors.New("username key: malformed")
+	}
+	return key, nil
+}
+
+// loginName is username as the login limiter and the audit log keep it:
+// its HMAC-SHA256 under the server's secret key, cut to 128 bits, in hex.
+// The same username always gives the same name, so failures of one
+// username are counted and can be followed in the audit log, but the
+// log holds nothing a caller typed, and a long username costs nothing.
+func (s *Server) loginName(username string) string {
+	m := hmac.New(sha256.New, s.usernameKey)
+	m.Write([]byte(username))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // staffLogin checks a staff member's username and password and issues an
@@ -285,9 +314,9 @@ func loginName(username string) string {
 // or forbidden for a role that allowed refuses.
 func (s *Server) staffLogin(ctx context.Context, username, password, target, requestID string, allowed func(Role) bool) (*User, string, error) {
 	now := s.now()
-	name := loginName(username)
+	name := s.loginName(username)
 	if !s.logins.allowed(name, now) {
-		s.audit(ctx, "anonymous", "login_failed", "username:"+name, string(wire.CodeRateLimited), 0, requestID)
+		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeRateLimited), 0, requestID)
 		return nil, "", &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
 	}
 	u, ok, err := s.authenticate(ctx, username, password)
@@ -296,7 +325,7 @@ func (s *Server) staffLogin(ctx context.Context, username, password, target, req
 	}
 	if !ok {
 		s.logins.fail(name, now)
-		s.audit(ctx, "anonymous", "login_failed", "username:"+name, string(wire.CodeUnauthorized), 0, requestID)
+		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeUnauthorized), 0, requestID)
 		return nil, "", unauthorized("wrong username or password")
 	}
 	s.logins.reset(name)
@@ -381,10 +410,7 @@ func (s *Server) NewEnrolCode(ctx context.Context, unitID uuid.UUID, actor strin
 
 // normaliseEnrolCode reads a typed code forgivingly: case, hyphens and
 // spaces do not matter; I and L read as 1, O as 0.
-func normaliseEnrolCode(s string) string {
-	r := strings.NewReplacer("-", "", " ", "", "I", "1", "L", "1", "O", "0")
-	return r.Replace(strings.ToUpper(strings.TrimSpace(s)))
-}
+func normaliseEnrolCode(s string) string { return wire.NormaliseEnrolCode(s) }
 
 // RevokeDevice revokes a device: its next request, and its next
 // assertion for an access token, is answered device_revoked.

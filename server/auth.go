@@ -407,6 +407,26 @@ func (l *loginLimiter) fail(username string, now time.Time) {
 	l.failures[username] = append(l.failures[username], now)
 }
 
+// retryAfter returns how long until username may try again at now: until
+// the failure that keeps it at the limit leaves the window; 0 if it may try
+// now.
+func (l *loginLimiter) retryAfter(username string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var recent []time.Time
+	for _, t := range l.failures[username] {
+		if now.Sub(t) < l.window {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) < l.max {
+		return 0
+	}
+	// The failures are in time order: once the oldest over the limit has
+	// left the window, fewer than max remain.
+	return recent[len(recent)-l.max].Add(l.window).Sub(now)
+}
+
 func (l *loginLimiter) reset(username string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

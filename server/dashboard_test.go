@@ -57,7 +57,7 @@ func pushRecords(t *testing.T, srv *server.Server, base string, unit, staff uuid
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := srv.Enrol(ctx, code.Code, newKey(t))
+	e, err := enrolIn(ctx, t, srv, code.Code, newKey(t), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enrolled, err := srv.Enrol(ctx, strings.TrimSpace(code), newKey(t))
+	enrolled, err := enrolIn(ctx, t, srv, strings.TrimSpace(code), newKey(t), time.Now())
 	if err != nil {
 		t.Fatalf("the code on screen (%q) does not enrol: %v", code, err)
 	}

@@ -78,20 +78,85 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// badProof is the answer to an enrolment proof that is not valid.
+func badProof(why string) *wire.Error {
+	return &wire.Error{Code: wire.CodeUnauthorized, Field: "proof", Message: "the enrolment proof is invalid: " + why}
+}
+
+// checkEnrolProof checks that proof is a fresh enrolment proof of the
+// holder of key's private key for code (see wire.EnrolAudience) by the
+// server's clock now, and returns its jti and expiry, which the caller
+// takes once. Errors: *wire.Error with CodeUnauthorized for a proof that
+// is not valid, CodeClockSkew for one whose times do not fit now.
+func checkEnrolProof(proof string, key ed25519.PublicKey, code string, now time.Time) (string, time.Time, error) {
+	if len(proof) > maxAssertionBytes {
+		return "", time.Time{}, badProof("longer than " + strconv.Itoa(maxAssertionBytes) + " bytes")
+	}
+	if err := numericDates(proof, true); err != nil {
+		return "", time.Time{}, badProof(err.Error())
+	}
+	var c struct {
+		jwt.RegisteredClaims
+		Code string `json:"code"`
+	}
+	issuer := wire.EnrolIssuerPrefix + wire.KeyThumbprint(key)
+	_, err := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation()).
+		ParseWithClaims(proof, &c, func(*jwt.Token) (any, error) { return key, nil })
+	if err != nil {
+		return "", time.Time{}, badProof("it is not signed (EdDSA only) with the private key of public_key")
+	}
+	switch {
+	case c.Issuer != issuer || c.Subject != issuer:
+		return "", time.Time{}, badProof("iss and sub must both be " + wire.EnrolIssuerPrefix + "<the public key's thumbprint>")
+	case !audienceIs(c.Audience, wire.EnrolAudience):
+		return "", time.Time{}, badProof("aud must be " + wire.EnrolAudience)
+	case c.Code != wire.EnrolCodeHash(code):
+		return "", time.Time{}, badProof("its code claim is not the hash of the code sent")
+	case c.ExpiresAt == nil || c.IssuedAt == nil:
+		return "", time.Time{}, badProof("exp and iat are required")
+	case !c.ExpiresAt.After(c.IssuedAt.Time) || c.ExpiresAt.Sub(c.IssuedAt.Time) > wire.MaxAssertionLifetime:
+		return "", time.Time{}, badProof("it must expire after it was issued, within " + wire.MaxAssertionLifetime.String())
+	case c.ID == "" || len(c.ID) > wire.MaxJTIBytes:
+		return "", time.Time{}, badProof("jti is required, of at most " + strconv.Itoa(wire.MaxJTIBytes) + " bytes")
+	case !c.ExpiresAt.After(now):
+		return "", time.Time{}, proofSkew("expired")
+	case c.IssuedAt.After(now.Add(assertionLeeway)), c.NotBefore != nil && c.NotBefore.After(now.Add(assertionLeeway)):
+		return "", time.Time{}, proofSkew("is not valid yet")
+	case c.ExpiresAt.After(now.Add(wire.MaxAssertionLifetime)):
+		return "", time.Time{}, proofSkew("expires too far ahead")
+	}
+	return c.ID, c.ExpiresAt.Time, nil
+}
+
+// proofSkew is clockSkew for an enrolment proof.
+func proofSkew(why string) *wire.Error {
+	return &wire.Error{Code: wire.CodeClockSkew, Field: "proof",
+		Message: "the enrolment proof " + why + " by the server's clock: make a new one on the server's time (header " + wire.HeaderServerTime + ")"}
+}
+
 // Enrol enrols the device holding the private key of key for the unit of
 // a one-time enrolment code: in one transaction the code is used, the
 // device registered and its key stored, so that a failure leaves nothing
-// half done. The same code with the same key again, while the code is
-// valid, is the same enrolment (an answer lost on the way): the same
-// device, with a fresh access token. Errors: *wire.Error with
-// CodeEnrolCodeInvalid for a code unknown, expired or used with another
-// key; CodeMalformed for a key registered for another enrolment;
+// half done. proof is a fresh enrolment proof signed with the private key
+// (wire.EnrolAudience): each is taken once, so a request seen on the way
+// cannot be repeated. The same code with the same key and a new proof,
+// while the code is valid, is the same enrolment (an answer lost on the
+// way): the same device, with a fresh access token. Errors: *wire.Error
+// with CodeUnauthorized for a proof that is not valid, CodeClockSkew for
+// one outside the server's clock, CodeAssertionReplayed for a proof seen
+// before, CodeEnrolCodeInvalid for a code unknown, expired or used with
+// another key; CodeMalformed for a key registered for another enrolment;
 // CodeDeviceRevoked if the device of a repeated enrolment was revoked.
-func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey) (*Enrolment, error) {
+func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, proof string) (*Enrolment, error) {
 	if len(key) != ed25519.PublicKeySize {
 		return nil, &wire.Error{Code: wire.CodeMalformed, Field: "public_key", Message: "public_key must be an Ed25519 public key"}
 	}
 	now := s.now()
+	jti, jtiExp, err := checkEnrolProof(proof, key, code, now)
+	if err != nil {
+		s.audit(ctx, "anonymous", "enrol", "", string(wire.ErrorCode(err)), 0, "")
+		return nil, err
+	}
 	hash := hashToken(normaliseEnrolCode(code))
 	audience := strings.TrimRight(s.cfg.PublicURL, "/") + wire.TokenPath
 	var deviceID uuid.UUID
@@ -100,9 +165,17 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey) 
 	// anonymous caller trying codes does not take the writer.
 	var expires int64
 	var usedKey []byte
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT expires_at, public_key FROM enrol_codes WHERE code_hash = ?`, hash).Scan(&expires, &usedKey)
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT expires_at, public_key FROM enrol_codes WHERE code_hash = ?`, hash).Scan(&expires, &usedKey)
 	if err == sql.ErrNoRows || err == nil && (expires <= now.UnixMilli() || usedKey != nil && !bytes.Equal(usedKey, key)) {
 		err = errEnrolCode
+	}
+	if err == nil {
+		// The proof is taken once, under the key's name: a request seen on
+		// the way and sent again is refused.
+		var fresh bool
+		if fresh, err = s.noteAssertion(ctx, wire.EnrolIssuerPrefix+wire.KeyThumbprint(key), jti, jtiExp, now); err == nil && !fresh {
+			err = &wire.Error{Code: wire.CodeAssertionReplayed, Field: "proof", Message: "this enrolment proof was used before: make a new one"}
+		}
 	}
 	if err == nil {
 		_, err = s.store.EnrolDevice(ctx, func(ctx context.Context, tx *sql.Tx) (uuid.UUID, uuid.UUID, error) {
@@ -253,6 +326,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 	var dev *replica.Enrolment
 	var audience string
 	var lookupErr error // the server's failure to look the device up, not the assertion's
+	unknown := false    // the subject names a device the server does not know
 	_, err := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithoutClaimsValidation()).
 		ParseWithClaims(assertion, &c, func(t *jwt.Token) (any, error) {
 			id, ok := deviceSubject(c.Subject)
@@ -262,6 +336,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 			var key []byte
 			err := s.db.Reader().QueryRowContext(ctx, `SELECT public_key, audience FROM device_keys WHERE device_id = ?`, id.String()).Scan(&key, &audience)
 			if err == sql.ErrNoRows {
+				unknown = true
 				return nil, errors.New("no such device")
 			}
 			if err == nil {
@@ -275,6 +350,14 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 		})
 	if lookupErr != nil {
 		return nil, lookupErr
+	}
+	if unknown {
+		// The device cannot be authenticated, and no assertion will ever
+		// change that: a database restored from a copy older than its
+		// enrolment. It is told so, to enrol again, rather than to try
+		// another assertion for ever.
+		return nil, &wire.Error{Code: wire.CodeDeviceUnknown, Field: "assertion", Message: "the server does not know this device: " +
+			"its database may have been restored from a copy older than the enrolment; enrol the device again with a new code, its records are kept and sent again"}
 	}
 	if err != nil {
 		return nil, badAssertion("its signature, algorithm (EdDSA only) or issuer does not check out")
@@ -300,7 +383,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 		s.audit(ctx, actor, "token", actor, string(wire.ErrorCode(err)), 0, requestID)
 		return nil, err
 	}
-	fresh, err := s.noteAssertion(ctx, dev.ID, c.ID, c.ExpiresAt.Time, now)
+	fresh, err := s.noteAssertion(ctx, "device:"+dev.ID.String(), c.ID, c.ExpiresAt.Time, now)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +399,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 // expires at exp, and reports whether it is the first time. The check and
 // the record are one statement, so two requests with the same jti cannot
 // both pass; assertions that have expired by now are forgotten.
-func (s *Server) noteAssertion(ctx context.Context, device uuid.UUID, jti string, exp, now time.Time) (bool, error) {
+func (s *Server) noteAssertion(ctx context.Context, device string, jti string, exp, now time.Time) (bool, error) {
 	tx, err := s.db.Writer().BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("note assertion: %w", err)
@@ -326,7 +409,7 @@ func (s *Server) noteAssertion(ctx context.Context, device uuid.UUID, jti string
 		return false, fmt.Errorf("note assertion: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO device_assertions (device_id, jti_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		device.String(), hashToken(jti), exp.UnixMilli())
+		device, hashToken(jti), exp.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("note assertion: %w", err)
 	}
@@ -357,6 +440,7 @@ func (s *Server) enroll(c *fiber.Ctx) error {
 	var req struct {
 		Code      string `json:"code"`
 		PublicKey string `json:"public_key"`
+		Proof     string `json:"proof"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -372,7 +456,10 @@ func (s *Server) enroll(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.Enrol(c.UserContext(), req.Code, key)
+	if req.Proof == "" {
+		return &wire.Error{Code: wire.CodeMalformed, Field: "proof", Message: "proof is required: a JWT signed with the device's private key (see docs/sync.md)"}
+	}
+	e, err := s.Enrol(c.UserContext(), req.Code, key, req.Proof)
 	if err != nil {
 		return err
 	}
@@ -408,4 +495,18 @@ func (s *Server) token(c *fiber.Ctx) error {
 func (s *Server) refreshGone(c *fiber.Ctx) error {
 	return &wire.Error{Code: wire.CodeUnsupportedVersion, Message: "device refresh tokens are gone since protocol " + strconv.Itoa(wire.Protocol) +
 		": a device authenticates at " + wire.TokenPath + " with its own key; update the app and enrol the device again"}
+}
+
+// SignEnrolProof makes the enrolment proof a device sends with code (see
+// wire.EnrolAudience), signed with priv, issued at now and valid for two
+// minutes: for tools that enrol a device without the SDK.
+func SignEnrolProof(priv ed25519.PrivateKey, code string, now time.Time) (string, error) {
+	iss := wire.EnrolIssuerPrefix + wire.KeyThumbprint(priv.Public().(ed25519.PublicKey))
+	claims := struct {
+		jwt.RegisteredClaims
+		Code string `json:"code"`
+	}{jwt.RegisteredClaims{Issuer: iss, Subject: iss, Audience: jwt.ClaimStrings{wire.EnrolAudience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(2 * time.Minute)), ID: uuid.NewString()},
+		wire.EnrolCodeHash(code)}
+	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims).SignedString(priv)
 }

@@ -26,14 +26,25 @@ import (
 	"github.com/brygga/brygga/sync/wire"
 )
 
-// newKey makes a device's public key.
-func newKey(t testing.TB) ed25519.PublicKey {
+// newKey makes a device's key pair.
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pub
+	return priv
+}
+
+// enrolIn enrols the holder of priv with code in srv, with a fresh proof
+// on the server's clock now.
+func enrolIn(ctx context.Context, t testing.TB, srv *server.Server, code string, priv ed25519.PrivateKey, now time.Time) (*server.Enrolment, error) {
+	t.Helper()
+	proof, err := server.SignEnrolProof(priv, code, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.Enrol(ctx, code, priv.Public().(ed25519.PublicKey), proof)
 }
 
 // deviceServer is a server on a loopback port with one unit, for the
@@ -44,6 +55,15 @@ type deviceServer struct {
 	base string
 	db   string
 	unit *schema.Unit
+	// client sends the requests; nil is http.DefaultClient.
+	client *http.Client
+}
+
+// from has the requests that follow come from another loopback address,
+// ip (127.0.0.2 and so on), whose limits per address are its own.
+func (d *deviceServer) from(ip string) {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	d.client = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
 }
 
 func startDeviceServer(t *testing.T) *deviceServer {
@@ -87,7 +107,11 @@ func (d *deviceServer) post(path, token, contentType string, body []byte) answer
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := d.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -118,8 +142,12 @@ type tablet struct {
 
 func (d *deviceServer) enrol(code string, priv ed25519.PrivateKey) (*tablet, answer) {
 	d.t.Helper()
+	proof, err := server.SignEnrolProof(priv, code, time.Now())
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	a := d.postJSON(wire.EnrolPath, "", map[string]string{"code": code,
-		"public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey))})
+		"public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), "proof": proof})
 	tb := &tablet{priv: priv}
 	if a.status == 201 {
 		if err := json.Unmarshal(a.body, &tb.Enrolment); err != nil {
@@ -215,6 +243,10 @@ func TestDeviceAssertions(t *testing.T) {
 		{"unknown device", edit(func(c jwt.MapClaims) {
 			c["sub"], c["iss"] = "device:"+uuid.NewString(), "device:"+uuid.NewString()
 		}), wire.CodeUnauthorized},
+		{"unknown device, iss and sub the same", edit(func(c jwt.MapClaims) {
+			id := "device:" + uuid.NewString()
+			c["sub"], c["iss"] = id, id
+		}), wire.CodeDeviceUnknown},
 		{"a user as sub", edit(func(c jwt.MapClaims) { c["sub"], c["iss"] = "user:"+uuid.NewString(), "user:"+uuid.NewString() }), wire.CodeUnauthorized},
 		{"no jti", edit(func(c jwt.MapClaims) { delete(c, "jti") }), wire.CodeUnauthorized},
 		{"long jti", edit(func(c jwt.MapClaims) { c["jti"] = string(bytes.Repeat([]byte("j"), 200)) }), wire.CodeUnauthorized},
@@ -238,8 +270,12 @@ func TestDeviceAssertions(t *testing.T) {
 		{"not a JWT", "abc.def", wire.CodeUnauthorized},
 	} {
 		a := d.token(c.assertion)
-		if a.status != 401 || a.code != c.code {
-			t.Errorf("%s: %d %s, want 401 %s", c.name, a.status, a.body, c.code)
+		want := 401
+		if c.code == wire.CodeDeviceUnknown {
+			want = 403
+		}
+		if a.status != want || a.code != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, a.status, a.body, want, c.code)
 		}
 		if c.code == wire.CodeClockSkew && a.header.Get(wire.HeaderServerTime) == "" {
 			t.Errorf("%s: no server time in the answer", c.name)
@@ -312,7 +348,7 @@ func TestAssertionsPruned(t *testing.T) {
 	defer h.Close()
 	count := func() int {
 		var n int
-		if err := h.QueryRow(`SELECT count(*) FROM device_assertions`).Scan(&n); err != nil {
+		if err := h.QueryRow(`SELECT count(*) FROM device_assertions WHERE device_id LIKE 'device:%'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -401,11 +437,14 @@ func TestEnrolRetry(t *testing.T) {
 		{"a short key", `{"code":"` + code.Code + `","public_key":"AAAA"}`, 400, wire.CodeMalformed},
 		{"a padded key", `{"code":"` + code.Code + `","public_key":"` + base64.URLEncoding.EncodeToString(make([]byte, 32)) + `"}`, 400, wire.CodeMalformed},
 		{"no code", `{"public_key":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 32)) + `"}`, 400, wire.CodeMalformed},
-		{"unknown code", `{"code":"0000-0000-0000","public_key":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 32)) + `"}`, 401, wire.CodeEnrolCodeInvalid},
+		{"no proof", `{"code":"` + code.Code + `","public_key":"` + base64.RawURLEncoding.EncodeToString(make([]byte, 32)) + `"}`, 400, wire.CodeMalformed},
 	} {
 		if a := d.post(wire.EnrolPath, "", "application/json", []byte(c.body)); a.status != c.st || a.code != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.name, a.status, a.body, c.st, c.code)
 		}
+	}
+	if _, a := d.enrol("0000-0000-0000", newKey(t)); a.status != 401 || a.code != wire.CodeEnrolCodeInvalid {
+		t.Errorf("unknown code: %d %s", a.status, a.body)
 	}
 	if a := d.post("/v1/auth/refresh", "", "application/json", []byte(`{"refresh_token":"x"}`)); a.status != 426 || a.code != wire.CodeUnsupportedVersion {
 		t.Errorf("the refresh endpoint of protocol 1: %d %s", a.status, a.body)
@@ -428,14 +467,14 @@ func TestEnrolCodeExpires(t *testing.T) {
 	unit, _ := srv.AddUnit(ctx, org.ID, "Fältgruppen", "2321")
 	code, _ := srv.NewEnrolCode(ctx, unit.ID, "test")
 	key := newKey(t)
-	e, err := srv.Enrol(ctx, code.Code, key)
+	e, err := enrolIn(ctx, t, srv, code.Code, key, clock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	now = now.Add(16 * time.Minute)
 	mu.Unlock()
-	if _, err := srv.Enrol(ctx, code.Code, key); wire.ErrorCode(err) != wire.CodeEnrolCodeInvalid {
+	if _, err := enrolIn(ctx, t, srv, code.Code, key, clock()); wire.ErrorCode(err) != wire.CodeEnrolCodeInvalid {
 		t.Errorf("retry after expiry: %v", err)
 	}
 	devs, _ := srv.DevicesOf(ctx, uuid.Nil)

@@ -12,8 +12,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/google/uuid"
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -23,14 +21,83 @@ import (
 
 const principalKey = "principal"
 
+const requestIDKey = "request_id"
+
+// requestID returns the request's id, which assignRequestID set.
 func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	id, _ := c.Locals(requestIDKey).(string)
 	return id
 }
 
+// maxRequestID is the longest request id taken from a caller.
+const maxRequestID = 64
+
+// validRequestID reports whether id is 1 to maxRequestID ASCII letters,
+// digits and hyphens: the only caller's id the server keeps.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// assignRequestID gives every request an id, echoed in X-Request-ID: the
+// caller's X-Request-ID if validRequestID accepts it, else a random one of
+// the server's. Anything else a caller sends there reaches neither the
+// audit log nor the server's log.
+func assignRequestID(c *fiber.Ctx) error {
+	id := c.Get(fiber.HeaderXRequestID)
+	if !validRequestID(id) {
+		id = uuid.NewString()
+	}
+	c.Set(fiber.HeaderXRequestID, id)
+	c.Locals(requestIDKey, id)
+	return c.Next()
+}
+
 // loginsPerAddress is how many logins one address may try a minute, at
-// the API and at the dashboard each.
-const loginsPerAddress = 30
+// the API and at the dashboard each; enrolsPerAddress how many enrolments.
+const (
+	loginsPerAddress = 30
+	enrolsPerAddress = 30
+)
+
+// perAddress limits an unauthenticated endpoint to the attempts l allows
+// from one client address (every attempt counts, whatever its outcome);
+// past that it answers 429 rate_limited with Retry-After, the seconds
+// until the address's oldest counted attempt leaves the window.
+func (s *Server) perAddress(l *loginLimiter, what string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		now, addr := s.now(), c.IP()
+		if !l.allowed(addr, now) {
+			c.Set(fiber.HeaderRetryAfter, retrySeconds(l.retryAfter(addr, now)))
+			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many " + what + " attempts from this address: wait and retry"}
+		}
+		l.fail(addr, now)
+		return c.Next()
+	}
+}
+
+// retrySeconds writes a wait as Retry-After does: whole seconds, at
+// least 1.
+func retrySeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
+}
+
+// route names the request's route for the server's log: its pattern
+// (/v1/devices/:id/revoke), never the path a caller sent.
+func route(c *fiber.Ctx) string {
+	if r := c.Route(); r != nil && r.Path != "/" {
+		return r.Path
+	}
+	return "unmatched"
+}
 
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
@@ -50,7 +117,7 @@ func (s *Server) newApp() *fiber.App {
 		// which a failed parse would hide behind a 400.
 		DisablePreParseMultipartForm: true,
 	})
-	app.Use(requestid.New())
+	app.Use(assignRequestID)
 	// Metrics come first: they count each request with the status its
 	// error was answered with, which withContext writes.
 	app.Use(s.metrics.middleware)
@@ -68,15 +135,10 @@ func (s *Server) newApp() *fiber.App {
 	s.dashboardRoutes(app)
 
 	v1 := app.Group("/v1")
-	v1.Post("/auth/login", limiter.New(limiter.Config{
-		Max: loginsPerAddress, Expiration: time.Minute,
-		LimitReached: func(c *fiber.Ctx) error {
-			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many login attempts from this address: wait a minute"}
-		},
-	}), s.login)
+	v1.Post("/auth/login", s.perAddress(s.loginAddrs, "login"), s.login)
 	v1.Post("/auth/token", s.token)
 	v1.Post("/auth/refresh", s.refreshGone)
-	v1.Post("/devices/enroll", s.enroll)
+	v1.Post("/devices/enroll", s.perAddress(s.enrolAddrs, "enrolment"), s.enroll)
 
 	v1.Post("/sync/push", s.requireDevice, s.withEpoch, s.push)
 	v1.Get("/sync/pull", s.requireDevice, s.withEpoch, s.pull)
@@ -107,7 +169,7 @@ func (s *Server) withContext(c *fiber.Ctx) error {
 			return herr
 		}
 	}
-	s.log.InfoContext(ctx, "request", "request_id", requestID(c), "method", c.Method(), "path", c.Path(),
+	s.log.InfoContext(ctx, "request", "request_id", requestID(c), "method", c.Method(), "route", route(c),
 		"status", c.Response().StatusCode(), "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }
@@ -200,6 +262,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "username", Message: "username and password are required"}
 	}
 	u, token, err := s.staffLogin(c.UserContext(), req.Username, req.Password, "", requestID(c), func(Role) bool { return true })
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeRateLimited {
+		c.Set(fiber.HeaderRetryAfter, retrySeconds(s.logins.retryAfter(s.loginName(req.Username), s.now())))
+	}
 	if err != nil {
 		return err
 	}

@@ -38,3 +38,22 @@ func TestLoginLimiter(t *testing.T) {
 		t.Errorf("%d usernames counted, want 1", n)
 	}
 }
+
+// TestLoginLimiterRetryAfter: a key at its limit is told to wait until
+// the failure that keeps it there leaves the window, and not at all below
+// it.
+func TestLoginLimiterRetryAfter(t *testing.T) {
+	l := newLoginLimiter(2, time.Minute)
+	start := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	if d := l.retryAfter("10.0.0.1", start); d != 0 {
+		t.Errorf("no attempts: wait %v", d)
+	}
+	l.fail("10.0.0.1", start)
+	l.fail("10.0.0.1", start.Add(20*time.Second))
+	if d := l.retryAfter("10.0.0.1", start.Add(30*time.Second)); d != 30*time.Second {
+		t.Errorf("at the limit: wait %v, want 30s", d)
+	}
+	if d := l.retryAfter("10.0.0.1", start.Add(61*time.Second)); d != 0 {
+		t.Errorf("after the first attempt left the window: wait %v", d)
+	}
+}

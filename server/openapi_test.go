@@ -197,6 +197,7 @@ var wireCodes = []wire.Code{
 	wire.CodeInternal,
 	wire.CodeDeviceRetired,
 	wire.CodeDeviceUnknown,
+	wire.CodeServerRestored,
 	wire.CodeConfirmationRequired,
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"html/template"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -153,11 +154,54 @@ func (s *Server) getStats(c *fiber.Ctx) error {
 	return c.JSON(st)
 }
 
-// getReport serves the region's aggregate indicators to the authority:
-// aggregates only, small numbers suppressed, every pull audited.
+// reportQuery reads period, year and by of an authority report: every
+// period of a kind in a year, no dates. from, to, day and date are refused.
+func (s *Server) reportQuery(c *fiber.Ctx) (stats.Period, int, stats.Dim, error) {
+	for _, name := range []string{"from", "to", "day", "date"} {
+		if c.Query(name) != "" {
+			return "", 0, "", &wire.Error{Code: wire.CodeMalformed, Field: name,
+				Message: "reports cover whole calendar periods: " + name + " is not accepted; ask for period and year"}
+		}
+	}
+	now := s.now().In(stockholm)
+	period := stats.Period(c.Query("period", string(stats.Month)))
+	if !period.Valid() {
+		return "", 0, "", &wire.Error{Code: wire.CodeMalformed, Field: "period", Message: "period must be week, month, quarter or year"}
+	}
+	by := stats.Dim(c.Query("by"))
+	if by == "total" {
+		by = stats.ByTotal
+	}
+	if !by.Valid() {
+		return "", 0, "", &wire.Error{Code: wire.CodeMalformed, Field: "by", Message: "by must be total, unit, municipality, organisation, gender or age_band"}
+	}
+	current := now.Year()
+	if period == stats.Week {
+		current, _ = now.ISOWeek()
+	}
+	year, err := queryInt(c, "year", current)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if year < 2000 || year > current {
+		return "", 0, "", &wire.Error{Code: wire.CodeMalformed, Field: "year", Message: "year must be from 2000 to the current one, " + strconv.Itoa(current)}
+	}
+	return period, year, by, nil
+}
+
+// byName names a breakdown in the audit log.
+func byName(by stats.Dim) string {
+	if by == stats.ByTotal {
+		return "total"
+	}
+	return string(by)
+}
+
+// getReport serves the authority one table of the region's publication:
+// aggregates only, perturbed, audited, every pull audited.
 func (s *Server) getReport(c *fiber.Ctx) error {
 	p, _ := s.principal(c)
-	q, err := s.statsQuery(c)
+	period, year, by, err := s.reportQuery(c)
 	if err != nil {
 		return err
 	}
@@ -165,11 +209,15 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "format", Message: "format must be csv or json"}
 	}
-	rep, err := stats.BuildReport(c.UserContext(), s.db.Writer(), s.db.Reader(), q, s.cfg.K)
+	pub, err := s.reports.Publication(c.UserContext(), s.db.Writer(), s.db.Reader(), s.now(), s.cfg.K)
 	if err != nil {
 		return err
 	}
-	s.audit(c.UserContext(), p.Actor(), "report", "indicators by "+string(q.By), "ok", int64(len(rep.Rows)), requestID(c))
+	if pub.Audit.Unresolved > 0 || pub.Audit.Unconverged > 0 {
+		s.log.Warn("report audit incomplete", "unresolved", pub.Audit.Unresolved, "unconverged", pub.Audit.Unconverged, "request_id", requestID(c))
+	}
+	rep := pub.Report(period, year, by)
+	s.audit(c.UserContext(), p.Actor(), "report", "indicators "+string(period)+" "+strconv.Itoa(year)+" by "+byName(by), "ok", int64(len(rep.Rows)), requestID(c))
 	if format == "csv" {
 		var buf bytes.Buffer
 		if err := rep.WriteCSV(&buf); err != nil {

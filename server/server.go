@@ -123,16 +123,23 @@ func (c *Config) defaults() {
 // listener, Shutdown stops serving after in-flight requests, and Close
 // closes the database. It is safe for concurrent use.
 type Server struct {
-	cfg       Config
-	store     SyncStore
-	db        *replica.DB
-	keys      *keyring
-	logins    *loginLimiter
-	log       *slog.Logger
-	app       *fiber.App
-	metrics   *metrics
-	now       func() time.Time
-	dummyHash string
+	cfg    Config
+	store  SyncStore
+	db     *replica.DB
+	keys   *keyring
+	logins *loginLimiter
+	// loginAddrs and enrolAddrs count the logins and enrolments tried
+	// from each client address in the last minute.
+	loginAddrs, enrolAddrs *loginLimiter
+	log                    *slog.Logger
+	app                    *fiber.App
+	metrics                *metrics
+	now                    func() time.Time
+	dummyHash              string
+	// usernameKey keys the names failed logins are kept under.
+	usernameKey []byte
+	// reports keeps the authority's publication between requests.
+	reports stats.Publisher
 	// stopping is done once Shutdown is called.
 	stopping context.Context
 	stop     context.CancelFunc
@@ -147,7 +154,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
-		logins: newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow)}
+		logins:     newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		loginAddrs: newLoginLimiter(loginsPerAddress, time.Minute), enrolAddrs: newLoginLimiter(enrolsPerAddress, time.Minute)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.cfg.PublicURL == "" {
 		err := s.db.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server.public_url'`).Scan(&s.cfg.PublicURL)
@@ -160,6 +168,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if s.keys, err = loadKeys(ctx, s.db.Writer(), s.db.Reader(), cfg.Now(), cfg.AccessTTL); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if s.usernameKey, err = loadUsernameKey(ctx, s.db.Writer(), s.db.Reader()); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -249,6 +261,7 @@ var statusOf = map[wire.Code]int{
 
 	// A device's lifecycle and restores.
 	wire.CodeDeviceRetired:        fiber.StatusForbidden,
+	wire.CodeServerRestored:       fiber.StatusConflict,
 	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
 	wire.CodeConfirmationRequired: fiber.StatusConflict,
 }
@@ -281,7 +294,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case errors.As(err, &fe):
 		we = fromFiber(fe)
 	default:
-		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
+		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "route", route(c), "err", err)
 		we = &wire.Error{Code: wire.CodeInternal, Message: "the server failed; the request id is " + requestID(c)}
 	}
 	return c.Status(StatusOf(we.Code)).JSON(errorBody{Error: we})

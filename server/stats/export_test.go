@@ -4,3 +4,55 @@ package stats
 // does for a query cut in a zone the rollups are not kept in, whatever
 // q's zone: the reference the rollups are tested against.
 var FullCount = scan
+
+// Repinned runs the audit's reasoning over p as it is published, as an
+// outside reader and as each organisation's manager, and returns how many
+// counts from 1 to k-1 it pins, withholding nothing.
+func Repinned(p *Publication) int {
+	n := 0
+	for _, fam := range auditFamilies() {
+		s := p.newSystem(fam)
+		for _, o := range append([]int{-1}, p.insiders()...) {
+			n += len(s.run(o))
+		}
+	}
+	return n
+}
+
+// Publish sets the published value of a count cell of p, as the table
+// could have given it for the cell's true count (which it must be in the
+// preimage of): the cell of indicator ind in period (a period's key) and
+// group of breakdown by. It returns the cell's true count.
+func Publish(p *Publication, period string, by Dim, group string, ind Indicator, value int64) int64 {
+	i := p.cell(p.grid.byKey[period], groupIndex(p, by, group))
+	p.cells[ind].value[i] = value
+	return p.cells[ind].n[i]
+}
+
+// TrueCount returns the true count behind a cell of p.
+func TrueCount(p *Publication, period string, by Dim, group string, ind Indicator) int64 {
+	return p.cells[ind].n[p.cell(p.grid.byKey[period], groupIndex(p, by, group))]
+}
+
+func groupIndex(p *Publication, by Dim, group string) int {
+	if by == ByTotal || group == TotalGroup {
+		return 0
+	}
+	for i := p.dims[by][0]; i < p.dims[by][1]; i++ {
+		if p.groups[i].key == group {
+			return i
+		}
+	}
+	panic("no group " + group)
+}
+
+// Reaudit withholds nothing but the sums of too few records and audits p
+// again.
+func Reaudit(p *Publication) AuditStats {
+	for ind, c := range p.cells {
+		if kindOf(ind) != magnitudeKind {
+			clear(c.withheld)
+		}
+	}
+	return p.audit(nil)
+}

@@ -8,266 +8,255 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
-
-	"github.com/brygga/brygga/schema"
 )
 
-// Cell is a figure of a report: its value, or nothing if suppressed.
+// TotalGroup is the group of a period's total row.
+const TotalGroup = "total"
+
+// Status says whether a period's figures can still change.
+type Status string
+
+// Statuses.
+const (
+	// Final: the period has ended and every tablet of the region has
+	// synced since.
+	Final Status = "final"
+	// Provisional: the period has not ended, or a tablet has not synced
+	// since it did.
+	Provisional Status = "provisional"
+)
+
+// Cell is a figure of a report: its published value, or nothing if
+// withheld.
 type Cell struct {
-	Value      *int64 `json:"value"`
-	Suppressed bool   `json:"suppressed"`
+	Value    *int64 `json:"value"`
+	Withheld bool   `json:"withheld"`
+	// Revised: records that arrived after the period was first published
+	// final changed the figure.
+	Revised bool `json:"revised"`
 }
 
 // Row is one group of a report in one period; the group "total" is the
 // period's total.
 type Row struct {
 	Period     string             `json:"period"`
+	Status     Status             `json:"status"`
 	Group      string             `json:"group"`
 	Label      string             `json:"label"`
 	Indicators map[Indicator]Cell `json:"indicators"`
+	// ReturnRate is published syringes returned over published syringes
+	// out.
+	ReturnRate *float64 `json:"return_rate"`
+	// AttendedShare is published referrals attended over published
+	// referrals.
+	AttendedShare *float64 `json:"attended_share"`
 }
 
-// Report is an aggregate report with disclosure control.
+// ReportPeriod is a period of a report.
+type ReportPeriod struct {
+	Key      string `json:"key"`
+	FirstDay string `json:"first_day"`
+	LastDay  string `json:"last_day"`
+	Status   Status `json:"status"`
+}
+
+// Report is one table of the publication: every period of a kind in a
+// year, by one breakdown, every group listed.
 type Report struct {
-	From   time.Time `json:"from"`
-	To     time.Time `json:"to"`
-	Period Period    `json:"period"`
-	By     Dim       `json:"by"`
-	K      int64     `json:"k"`
-	Rows   []Row     `json:"rows"`
+	Year    int            `json:"year"`
+	Period  Period         `json:"period"`
+	By      Dim            `json:"by"`
+	K       int64          `json:"k"`
+	Method  string         `json:"method"`
+	Groups  []Group        `json:"groups"`
+	Periods []ReportPeriod `json:"periods"`
+	Rows    []Row          `json:"rows"`
 }
 
-// TotalGroup is the group of a period's total row.
-const TotalGroup = "total"
-
-// BuildReport computes q and suppresses small numbers with Suppress. The
-// unit, municipality and organisation breakdowns nest (units lie in one
-// municipality and one organisation), so their suppression is computed
-// jointly: a cell hidden in one of them cannot be recovered from another.
-// Indicators that add up (the referrals to each service add up to the
-// referrals, in every row) are suppressed jointly too. writer and reader
-// are used as by Compute.
-func BuildReport(ctx context.Context, writer, reader *sql.DB, q Query, k int64) (*Report, error) {
-	if k < 1 {
-		k = DefaultK
-	}
-	rep := &Report{From: q.From, To: q.To, Period: q.Period, By: q.By, K: k, Rows: []Row{}}
-	switch q.By {
-	case ByUnit, ByMunicipality, ByOrganisation:
-		return rep, spatial(ctx, writer, reader, q, rep)
-	}
-	r, err := Compute(ctx, writer, reader, q)
-	if err != nil {
-		return nil, err
-	}
-	total := len(r.Groups)
-	var lines []Line
-	if q.By != ByTotal {
-		parts := make([]int, len(r.Groups))
-		for i := range r.Groups {
-			parts[i] = i
-		}
-		lines = []Line{{Parts: parts, Sum: total}}
-	}
-	for _, p := range r.Periods {
-		rows := make([]Row, len(r.Groups)+1)
-		for i, g := range r.Groups {
-			rows[i] = Row{Period: p, Group: g.Key, Label: g.Label, Indicators: map[Indicator]Cell{}}
-		}
-		rows[total] = Row{Period: p, Group: TotalGroup, Label: "Total", Indicators: map[Indicator]Cell{}}
-		values := func(ind Indicator) []int64 {
-			vs := make([]int64, total+1)
-			for i, g := range r.Groups {
-				vs[i] = r.Value(p, g.Key, ind)
+// Years returns the first and last calendar year the publication covers.
+func (p *Publication) Years() (int, int) {
+	first, last := 0, 0
+	for _, u := range p.grid.units {
+		if u.kind == Year {
+			if first == 0 {
+				first = u.year
 			}
-			vs[total] = r.Value(p, "", ind)
-			return vs
+			last = u.year
 		}
-		for ind, hidden := range suppressAll(values, lines, k) {
-			vs := values(ind)
-			for i := range vs {
-				rows[i].Indicators[ind] = cell(vs[i], hidden[i])
-			}
-		}
-		rep.Rows = append(rep.Rows, rows...)
 	}
-	return rep, nil
+	return first, last
 }
 
-// sums lists the sums between indicators that hold in every row of a
-// report: the first indicator of each is the sum of the others. A referral
-// is made to exactly one service category, so the referrals to the
-// categories add up to the referrals. No other indicator is the sum of
-// others: referrals attended are at most the referrals, unique clients at
-// most the contacts and handouts at most the doses, bounds rather than
-// sums; syringes, needles, returns and reversals are counted independently.
-var sums = func() [][]Indicator {
-	refs := []Indicator{Referrals}
-	for _, c := range schema.ServiceCategoryEnum.Codes() {
-		refs = append(refs, ReferralsTo(schema.ServiceCategory(c)))
+// Report returns the table of the periods of kind period in year, by by;
+// for weeks, year is the ISO year. A year before the first with records
+// is a table of zeros (its sums withheld, as sums of no records are).
+func (p *Publication) Report(period Period, year int, by Dim) *Report {
+	rep := &Report{Year: year, Period: period, By: by, K: p.K, Method: "cell-key", Groups: []Group{}, Periods: []ReportPeriod{}, Rows: []Row{}}
+	var gs []int
+	if by != ByTotal {
+		for g := p.dims[by][0]; g < p.dims[by][1]; g++ {
+			gs = append(gs, g)
+			rep.Groups = append(rep.Groups, Group{Key: p.groups[g].key, Label: p.groups[g].label})
+		}
 	}
-	return [][]Indicator{refs}
-}()
-
-// suppressAll suppresses every indicator of one period and returns the
-// hidden cells of each. values returns an indicator's cells, the period's
-// total last, in the same order for every indicator; lines are the sums
-// between the cells of one indicator. The indicators of a sum in sums are
-// suppressed together, with a line of the sum in every row.
-func suppressAll(values func(Indicator) []int64, lines []Line, k int64) map[Indicator][]bool {
-	out := map[Indicator][]bool{}
-	for _, ind := range Indicators {
-		if _, ok := out[ind]; ok {
-			continue
+	gs = append(gs, 0)
+	grid, final := p.grid, p.final
+	ts := grid.periods(period, year)
+	empty := len(ts) == 0
+	if empty {
+		grid = newGrid(year, year, year, year)
+		final = grid.status(p.devices, p.now)
+		ts = grid.periods(period, year)
+	}
+	for _, t := range ts {
+		u := grid.units[t]
+		st := Provisional
+		if final[t] {
+			st = Final
 		}
-		family := []Indicator{ind}
-		for _, sum := range sums {
-			if slices.Contains(sum, ind) {
-				family = sum
-			}
-		}
-		var vs []int64
-		var all []Line
-		var shared []bool
-		n := 0
-		for _, fi := range family {
-			v := values(fi)
-			n = len(v)
-			off := len(vs)
-			vs = append(vs, v...)
-			for _, l := range lines {
-				all = append(all, l.shift(off))
-			}
-			sh := make([]bool, n)
-			sh[n-1] = true
-			shared = append(shared, sh...)
-		}
-		if len(family) > 1 {
-			for c := range n {
-				l := Line{Sum: c}
-				for f := 1; f < len(family); f++ {
-					l.Parts = append(l.Parts, f*n+c)
+		rep.Periods = append(rep.Periods, ReportPeriod{Key: u.key, FirstDay: date(u.first).Format("2006-01-02"),
+			LastDay: date(u.end - 1).Format("2006-01-02"), Status: st})
+		for _, g := range gs {
+			gr := p.groups[g]
+			row := Row{Period: u.key, Status: st, Group: gr.key, Label: gr.label, Indicators: make(map[Indicator]Cell, len(Indicators))}
+			i := p.cell(t, g)
+			for _, ind := range Indicators {
+				var c Cell
+				switch tab := p.cells[ind]; {
+				case empty:
+					zero := int64(0)
+					c.Withheld = kindOf(ind) == magnitudeKind
+					if !c.Withheld {
+						c.Value = &zero
+					}
+				default:
+					c = Cell{Withheld: tab.withheld[i], Revised: tab.revised[i]}
+					if !c.Withheld {
+						v := tab.value[i]
+						c.Value = &v
+					}
 				}
-				all = append(all, l)
+				row.Indicators[ind] = c
 			}
-		}
-		hidden := Suppress(vs, all, shared, k)
-		for f, fi := range family {
-			out[fi] = hidden[f*n : (f+1)*n]
+			row.ReturnRate = ratio(row.Indicators[SyringesReturned], row.Indicators[SyringesOut])
+			row.AttendedShare = ratio(row.Indicators[ReferralsAttended], row.Indicators[Referrals])
+			rep.Rows = append(rep.Rows, row)
 		}
 	}
-	return out
+	return rep
 }
 
-func cell(v int64, hidden bool) Cell {
-	if hidden {
-		return Cell{Suppressed: true}
+// ratio returns a over b, both published, or nil.
+func ratio(a, b Cell) *float64 {
+	if a.Value == nil || b.Value == nil || *b.Value == 0 {
+		return nil
 	}
-	return Cell{Value: &v}
-}
-
-// spatial builds a unit, municipality or organisation report, suppressing
-// over all three nested breakdowns at once.
-func spatial(ctx context.Context, writer, reader *sql.DB, q Query, rep *Report) error {
-	var rs [3]*Result
-	for i, by := range []Dim{ByUnit, ByMunicipality, ByOrganisation} {
-		qq := q
-		qq.By = by
-		r, err := Compute(ctx, writer, reader, qq)
-		if err != nil {
-			return err
-		}
-		rs[i] = r
-	}
-	units, munis, orgs := rs[0], rs[1], rs[2]
-	index := func(r *Result, base int) map[string]int {
-		m := map[string]int{}
-		for i, g := range r.Groups {
-			m[g.Key] = base + i
-		}
-		return m
-	}
-	ui := index(units, 0)
-	mi := index(munis, len(units.Groups))
-	oi := index(orgs, len(units.Groups)+len(munis.Groups))
-	total := len(units.Groups) + len(munis.Groups) + len(orgs.Groups)
-
-	var lines []Line
-	byMuni, byOrg := map[int][]int{}, map[int][]int{}
-	var allUnits, allMunis, allOrgs []int
-	for _, g := range units.Groups {
-		u := ui[g.Key]
-		allUnits = append(allUnits, u)
-		byMuni[mi[units.UnitMunicipality[g.Key]]] = append(byMuni[mi[units.UnitMunicipality[g.Key]]], u)
-		byOrg[oi[units.UnitOrganisation[g.Key]]] = append(byOrg[oi[units.UnitOrganisation[g.Key]]], u)
-	}
-	for _, g := range munis.Groups {
-		allMunis = append(allMunis, mi[g.Key])
-		lines = append(lines, Line{Parts: byMuni[mi[g.Key]], Sum: mi[g.Key]})
-	}
-	for _, g := range orgs.Groups {
-		allOrgs = append(allOrgs, oi[g.Key])
-		lines = append(lines, Line{Parts: byOrg[oi[g.Key]], Sum: oi[g.Key]})
-	}
-	lines = append(lines, Line{Parts: allUnits, Sum: total}, Line{Parts: allMunis, Sum: total}, Line{Parts: allOrgs, Sum: total})
-
-	pub := map[Dim]*Result{ByUnit: units, ByMunicipality: munis, ByOrganisation: orgs}[q.By]
-	pubIndex := map[Dim]map[string]int{ByUnit: ui, ByMunicipality: mi, ByOrganisation: oi}[q.By]
-	for _, p := range units.Periods {
-		rows := make([]Row, len(pub.Groups)+1)
-		for i, g := range pub.Groups {
-			rows[i] = Row{Period: p, Group: g.Key, Label: g.Label, Indicators: map[Indicator]Cell{}}
-		}
-		rows[len(pub.Groups)] = Row{Period: p, Group: TotalGroup, Label: "Total", Indicators: map[Indicator]Cell{}}
-		values := func(ind Indicator) []int64 {
-			vs := make([]int64, total+1)
-			for _, r := range []struct {
-				res *Result
-				idx map[string]int
-			}{{units, ui}, {munis, mi}, {orgs, oi}} {
-				for key, i := range r.idx {
-					vs[i] = r.res.Value(p, key, ind)
-				}
-			}
-			vs[total] = units.Value(p, "", ind)
-			return vs
-		}
-		for ind, hidden := range suppressAll(values, lines, rep.K) {
-			vs := values(ind)
-			for i, g := range pub.Groups {
-				j := pubIndex[g.Key]
-				rows[i].Indicators[ind] = cell(vs[j], hidden[j])
-			}
-			rows[len(pub.Groups)].Indicators[ind] = cell(vs[total], hidden[total])
-		}
-		rep.Rows = append(rep.Rows, rows...)
-	}
-	return nil
+	r := float64(*a.Value) / float64(*b.Value)
+	return &r
 }
 
 // WriteCSV writes the report in long form, one figure a line:
-// period, by, group, label, indicator, value, suppressed. A suppressed
-// figure has an empty value and suppressed=true.
+// period, status, by, group, label, indicator, value, withheld, revised.
+// A withheld figure has an empty value; the rates follow the indicators of
+// each row as return_rate and attended_share.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"period", "by", "group", "label", "indicator", "value", "suppressed"})
+	cw.Write([]string{"period", "status", "by", "group", "label", "indicator", "value", "withheld", "revised"})
 	by := string(r.By)
 	if by == "" {
 		by = "total"
 	}
 	for _, row := range r.Rows {
+		line := func(ind, v string, withheld, revised bool) error {
+			return cw.Write([]string{row.Period, string(row.Status), by, row.Group, row.Label, ind, v,
+				strconv.FormatBool(withheld), strconv.FormatBool(revised)})
+		}
 		for _, ind := range Indicators {
 			c := row.Indicators[ind]
 			v := ""
 			if c.Value != nil {
 				v = strconv.FormatInt(*c.Value, 10)
 			}
-			if err := cw.Write([]string{row.Period, by, row.Group, row.Label, string(ind), v, strconv.FormatBool(c.Suppressed)}); err != nil {
+			if err := line(string(ind), v, c.Withheld, c.Revised); err != nil {
+				return fmt.Errorf("report csv: %w", err)
+			}
+		}
+		for _, rate := range []struct {
+			name string
+			v    *float64
+		}{{"return_rate", row.ReturnRate}, {"attended_share", row.AttendedShare}} {
+			v := ""
+			if rate.v != nil {
+				v = strconv.FormatFloat(*rate.v, 'g', -1, 64)
+			}
+			if err := line(rate.name, v, rate.v == nil, false); err != nil {
 				return fmt.Errorf("report csv: %w", err)
 			}
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// Publisher keeps the publication of a region's records and builds it
+// again when the records, or the status of a period, change. It is safe
+// for concurrent use; builds are serialised.
+type Publisher struct {
+	mu  sync.Mutex
+	pub *Publication
+}
+
+// Publication returns the publication of the records in reader as of now,
+// with threshold k: the one kept if the records have not changed since it
+// was built and every period has the status it had, else a new one
+// (BuildPublication).
+func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+	if k < 2 {
+		k = DefaultK
+	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pub := pb.pub; pub != nil && pub.K == k {
+		same, err := pub.current(ctx, reader, now)
+		if err != nil {
+			return nil, err
+		}
+		if same {
+			return pub, nil
+		}
+	}
+	pub, err := BuildPublication(ctx, writer, reader, now, k)
+	if err != nil {
+		return nil, err
+	}
+	pb.pub = pub
+	return pub, nil
+}
+
+// current reports whether p still holds for the records in reader as of
+// now: no record changed, the rollups are up to date, the current year is
+// the same and every period's status is the same.
+func (p *Publication) current(ctx context.Context, reader *sql.DB, now time.Time) (bool, error) {
+	if _, last := p.Years(); last != now.In(zone).Year() {
+		return false, nil
+	}
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return false, fmt.Errorf("stats: publication: %w", err)
+	}
+	defer tx.Rollback()
+	if fresh, err := upToDate(ctx, tx); err != nil || !fresh {
+		return false, err
+	}
+	seq, err := changeSeq(ctx, tx)
+	if err != nil || seq != p.Seq {
+		return false, err
+	}
+	devs, err := readDevices(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	return slices.Equal(p.grid.status(devs, now), p.final), nil
 }

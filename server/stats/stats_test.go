@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -104,6 +103,19 @@ func (d *dataset) push(t testing.TB) {
 // and referrals over 2026, then corrects and voids some of them, all
 // through the sync engine's push.
 func newDataset(t testing.TB, seed uint64, n int) *dataset {
+	return newRegion(t, seed, n, 3, []regionUnit{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}})
+}
+
+// regionUnit is a unit of a region: its organisation, by number, and its
+// municipality.
+type regionUnit struct {
+	org  int
+	area string
+}
+
+// newRegion makes a dataset as newDataset does, in a region of orgs
+// organisations and the units given.
+func newRegion(t testing.TB, seed uint64, n, orgCount int, units []regionUnit) *dataset {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	s, err := replica.OpenServer(ctx, filepath.Join(t.TempDir(), "s.db"), replica.ServerConfig{Now: func() time.Time { return now }})
@@ -120,14 +132,15 @@ func newDataset(t testing.TB, seed uint64, n int) *dataset {
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgRegion, Name: "Region Jämtland Härjedalen", RegionCode: "23", Active: true},
 	}
+	for i := len(orgs); i < orgCount; i++ {
+		orgs = append(orgs, &schema.Organisation{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgNGO, Name: fmt.Sprintf("Förening %d", i), RegionCode: "23", Active: true})
+	}
+	orgs = orgs[:orgCount]
 	var refs []schema.Record
 	for _, o := range orgs {
 		refs = append(refs, o)
 	}
-	for i, u := range []struct {
-		org  int
-		area string
-	}{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}} {
+	for i, u := range units {
 		def := unitDef{id: uuid.Must(uuid.NewV7()), org: orgs[u.org].ID, area: u.area, staff: uuid.Must(uuid.NewV7()), device: uuid.Must(uuid.NewV7())}
 		d.units = append(d.units, def)
 		refs = append(refs, &schema.Unit{ID: def.id, OrgID: def.org, Name: fmt.Sprintf("Enhet %d", i), AreaCode: u.area, Active: true},
@@ -702,389 +715,6 @@ func TestReferralsAttended(t *testing.T) {
 			if n := r.Value(month, "", stats.Referrals); n != 1 {
 				t.Errorf("%v: referrals = %d, want 1", w.statuses, n)
 			}
-		}
-	}
-}
-
-// TestNoSuppressedCellCanBeRecovered plays the reader who holds every
-// report of a period (the total, by unit, municipality, organisation,
-// gender and age band), knows which unit lies in which municipality and
-// organisation, and knows that every referral is made to exactly one
-// service, so that in every row the referrals to the services add up to
-// the referrals. It solves the linear equations all these sums give for
-// the hidden cells, every referral indicator together. No hidden cell may
-// be determined, none may be hidden in one report and shown in another,
-// and no shown count may be from 1 to k-1.
-func TestNoSuppressedCellCanBeRecovered(t *testing.T) {
-	hiddenTotal, checked := 0, 0
-	// Quarters of sparse data hide many cells; years of denser data have
-	// rows where a single service is small.
-	for _, c := range []struct {
-		period  stats.Period
-		base, n int
-	}{{stats.Quarter, 40, 15}, {stats.Year, 300, 100}} {
-		for seed := uint64(1); seed <= 8; seed++ {
-			d := newDataset(t, seed, c.base+int(seed)*c.n)
-			for _, loc := range zones {
-				h, n := attackAll(t, d, c.period, loc)
-				hiddenTotal += h
-				checked += n
-			}
-		}
-	}
-	if hiddenTotal < 50 {
-		t.Fatalf("only %d hidden cells in the test data: the test proves little", hiddenTotal)
-	}
-	if !t.Failed() {
-		t.Logf("%d hidden cells in %d tables, none recoverable", hiddenTotal, checked)
-	}
-}
-
-// attackAll builds every report of d for 2026 by period, cut in loc, and
-// attacks each period's tables; it returns the number of hidden cells and
-// of tables.
-func attackAll(t *testing.T, d *dataset, period stats.Period, loc *time.Location) (hidden, tables int) {
-	ctx := context.Background()
-	q := stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Period: period, Location: loc}
-	reports := map[stats.Dim]*stats.Report{}
-	for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
-		q.By = by
-		r, err := stats.BuildReport(ctx, d.store.DB().Writer(), d.store.DB().Reader(), q, stats.DefaultK)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reports[by] = r
-	}
-	for _, inds := range readerFamilies() {
-		for _, period := range periodsOf(reports[stats.ByUnit]) {
-			h, c := attack(t, d, reports, period, inds)
-			hidden += h
-			tables += c
-		}
-	}
-	return hidden, tables
-}
-
-// readerFamilies returns the indicators a reader solves for together: the
-// referrals with the referrals to each service category (a referral is
-// made to exactly one category, so in every row the first is the sum of
-// the others), and every other additive indicator alone.
-func readerFamilies() [][]stats.Indicator {
-	refs := []stats.Indicator{stats.Referrals}
-	for _, c := range schema.ServiceCategoryEnum.Codes() {
-		refs = append(refs, stats.ReferralsTo(schema.ServiceCategory(c)))
-	}
-	inRefs := map[stats.Indicator]bool{}
-	for _, i := range refs {
-		inRefs[i] = true
-	}
-	out := [][]stats.Indicator{refs}
-	for _, ind := range stats.Indicators {
-		if ind.Additive() && !inRefs[ind] {
-			out = append(out, []stats.Indicator{ind})
-		}
-	}
-	return out
-}
-
-func periodsOf(r *stats.Report) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, row := range r.Rows {
-		if !seen[row.Period] {
-			seen[row.Period] = true
-			out = append(out, row.Period)
-		}
-	}
-	return out
-}
-
-// attack solves for the hidden cells of the indicators inds in one period,
-// all together. With more than one indicator, inds[0] is the sum of the
-// others in every row.
-func attack(t *testing.T, d *dataset, reports map[stats.Dim]*stats.Report, period string, inds []stats.Indicator) (hidden, tables int) {
-	type cellID struct {
-		ind   stats.Indicator
-		by    stats.Dim
-		group string
-	}
-	vars := map[cellID]int{}
-	known := map[cellID]float64{}
-	for by, r := range reports {
-		for _, row := range r.Rows {
-			if row.Period != period {
-				continue
-			}
-			for _, ind := range inds {
-				id := cellID{ind, by, row.Group}
-				if row.Group == stats.TotalGroup {
-					id.by = ""
-				}
-				c := row.Indicators[ind]
-				if c.Suppressed {
-					if _, ok := vars[id]; !ok {
-						vars[id] = len(vars)
-					}
-					continue
-				}
-				if *c.Value >= 1 && *c.Value < stats.DefaultK {
-					t.Fatalf("%s %s %s/%s shows %d", period, ind, by, row.Group, *c.Value)
-				}
-				if old, ok := known[id]; ok && old != float64(*c.Value) {
-					t.Fatalf("the total differs between reports: %v vs %d", old, *c.Value)
-				}
-				known[id] = float64(*c.Value)
-			}
-		}
-	}
-	for id := range vars {
-		if _, ok := known[id]; ok {
-			t.Errorf("%s %s: cell %s/%s is hidden in one report and shown in another", period, id.ind, id.by, id.group)
-		}
-	}
-	if len(vars) == 0 {
-		return 0, 1
-	}
-	// Equations: each breakdown adds up to the total; units add up to
-	// their municipality and their organisation; the services add up to
-	// the referrals.
-	var eqs [][]float64 // coefficients of vars, then the constant
-	addEq := func(parts []cellID, sum cellID) {
-		row := make([]float64, len(vars)+1)
-		term := func(id cellID, sign float64) {
-			if i, ok := vars[id]; ok {
-				row[i] += sign
-			} else {
-				row[len(vars)] -= sign * known[id] // move known terms to the right
-			}
-		}
-		for _, p := range parts {
-			term(p, 1)
-		}
-		term(sum, -1)
-		eqs = append(eqs, row)
-	}
-	for _, ind := range inds {
-		total := cellID{ind, "", stats.TotalGroup}
-		groups := map[stats.Dim][]cellID{}
-		for id := range known {
-			if id.ind == ind && id.by != "" {
-				groups[id.by] = append(groups[id.by], id)
-			}
-		}
-		for id := range vars {
-			if id.ind == ind && id.by != "" {
-				groups[id.by] = append(groups[id.by], id)
-			}
-		}
-		for _, by := range []stats.Dim{stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
-			addEq(groups[by], total)
-		}
-		inMuni, inOrg := map[string][]cellID{}, map[string][]cellID{}
-		for _, u := range groups[stats.ByUnit] {
-			def := d.unit(uuid.MustParse(u.group))
-			inMuni[def.area] = append(inMuni[def.area], u)
-			inOrg[def.org.String()] = append(inOrg[def.org.String()], u)
-		}
-		for m, us := range inMuni {
-			addEq(us, cellID{ind, stats.ByMunicipality, m})
-		}
-		for o, us := range inOrg {
-			addEq(us, cellID{ind, stats.ByOrganisation, o})
-		}
-	}
-	if len(inds) > 1 {
-		rows := map[cellID]bool{} // the rows, as cells of inds[0]
-		for id := range vars {
-			rows[cellID{inds[0], id.by, id.group}] = true
-		}
-		for id := range known {
-			rows[cellID{inds[0], id.by, id.group}] = true
-		}
-		for sum := range rows {
-			var parts []cellID
-			for _, ind := range inds[1:] {
-				parts = append(parts, cellID{ind, sum.by, sum.group})
-			}
-			addEq(parts, sum)
-		}
-	}
-	for id, v := range vars {
-		if determined(eqs, v, len(vars)) {
-			t.Errorf("%s %s: hidden cell %s/%s can be recovered", period, id.ind, id.by, id.group)
-		}
-	}
-	return len(vars), 1
-}
-
-// determined reports whether variable v is fixed by the equations: after
-// Gaussian elimination, a row has v as its only unknown.
-func determined(eqs [][]float64, v, n int) bool {
-	m := make([][]float64, len(eqs))
-	for i := range eqs {
-		m[i] = append([]float64{}, eqs[i]...)
-	}
-	row := 0
-	for col := 0; col < n && row < len(m); col++ {
-		pivot := -1
-		for r := row; r < len(m); r++ {
-			if math.Abs(m[r][col]) > 1e-9 {
-				pivot = r
-				break
-			}
-		}
-		if pivot < 0 {
-			continue
-		}
-		m[row], m[pivot] = m[pivot], m[row]
-		for r := range m {
-			if r != row && math.Abs(m[r][col]) > 1e-9 {
-				f := m[r][col] / m[row][col]
-				for c := range m[r] {
-					m[r][c] -= f * m[row][c]
-				}
-			}
-		}
-		row++
-	}
-	for _, r := range m {
-		nonzero := 0
-		for c := 0; c < n; c++ {
-			if math.Abs(r[c]) > 1e-9 {
-				nonzero++
-			}
-		}
-		if nonzero == 1 && math.Abs(r[v]) > 1e-9 {
-			return true
-		}
-	}
-	return false
-}
-
-func TestSuppressSimple(t *testing.T) {
-	// 3 + 10 + 12 = 25: the 3 is hidden, and so is the 10, the smallest
-	// other part; the total stays.
-	hidden := stats.Suppress([]int64{3, 10, 12, 25}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
-	if want := []bool{true, true, false, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
-		t.Errorf("hidden %v, want %v", hidden, want)
-	}
-	// Zeros are shown; with one small part only, another part goes.
-	hidden = stats.Suppress([]int64{0, 4, 30, 34}, []stats.Line{{Parts: []int{0, 1, 2}, Sum: 3}}, []bool{false, false, false, true}, 5)
-	if want := []bool{false, true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
-		t.Errorf("hidden %v, want %v", hidden, want)
-	}
-	// A line of shared cells alone (the totals of two services and of the
-	// referrals, 3 + 17 = 20): the 3 is hidden, and so is the 17, though
-	// shared, since every report decides it alike from the same totals.
-	hidden = stats.Suppress([]int64{3, 17, 20}, []stats.Line{{Parts: []int{0, 1}, Sum: 2}}, []bool{true, true, true}, 5)
-	if want := []bool{true, true, false}; fmt.Sprint(hidden) != fmt.Sprint(want) {
-		t.Errorf("hidden %v, want %v", hidden, want)
-	}
-}
-
-// serviceTable lays out one breakdown of the referrals of a period for
-// Suppress: row 0 the referrals, then one row per service category (the
-// counts of parts, by group); in each row the groups, then the period's
-// total. Its lines are the sums a reader knows: in each row the groups add
-// up to the total, in each column the services add up to the referrals.
-func serviceTable(parts [][]int64) (values []int64, lines []stats.Line, shared []bool, n int) {
-	groups := len(parts[0])
-	n = groups + 1
-	values = make([]int64, (len(parts)+1)*n)
-	shared = make([]bool, len(values))
-	for s, row := range parts {
-		for g, v := range row {
-			for _, c := range []int{(s+1)*n + g, (s+1)*n + groups, g, groups} {
-				values[c] += v
-			}
-		}
-	}
-	for r := 0; r <= len(parts); r++ {
-		l := stats.Line{Sum: r*n + groups}
-		for g := range groups {
-			l.Parts = append(l.Parts, r*n+g)
-		}
-		lines = append(lines, l)
-		shared[r*n+groups] = true
-	}
-	for g := 0; g <= groups; g++ {
-		l := stats.Line{Sum: g}
-		for s := range parts {
-			l.Parts = append(l.Parts, (s+1)*n+g)
-		}
-		lines = append(lines, l)
-	}
-	return values, lines, shared, n
-}
-
-// TestSuppressReportsSharingTotals suppresses two breakdowns of the
-// referrals of one period, by service, which publish the same totals, and
-// plays the reader who holds both: a tie between hidden totals that one
-// breakdown reveals (two services' totals add up to a known number) must
-// not combine with a tie from the other into a value.
-func TestSuppressReportsSharingTotals(t *testing.T) {
-	a := [][]int64{{7, 10}, {2, 0}, {0, 3}, {0, 1}, {3, 0}}
-	b := [][]int64{{6, 11}, {2, 0}, {0, 3}, {0, 1}, {2, 1}}
-	va, la, sa, na := serviceTable(a)
-	vb, lb, sb, nb := serviceTable(b)
-	ha := stats.Suppress(va, la, sa, stats.DefaultK)
-	hb := stats.Suppress(vb, lb, sb, stats.DefaultK)
-
-	// The joint cells: a's, then b's except its totals, which are a's.
-	joint := func(c int) int {
-		if sb[c] {
-			return (c/nb)*na + na - 1
-		}
-		return len(va) + c
-	}
-	values := append(append([]int64{}, va...), vb...)
-	hidden := append(append([]bool{}, ha...), hb...)
-	for c, v := range values {
-		if !hidden[c] && v >= 1 && v < stats.DefaultK {
-			t.Fatalf("cell %d shows %d", c, v)
-		}
-	}
-	for c := range vb {
-		if sb[c] && hb[c] != ha[joint(c)] {
-			t.Fatalf("total %d hidden in one breakdown only", c/nb)
-		}
-	}
-	lines := append([]stats.Line{}, la...)
-	for _, l := range lb {
-		m := stats.Line{Sum: joint(l.Sum)}
-		for _, p := range l.Parts {
-			m.Parts = append(m.Parts, joint(p))
-		}
-		lines = append(lines, m)
-	}
-	vars := map[int]int{}
-	for c, h := range hidden {
-		if h && (c < len(va) || !sb[c-len(va)]) {
-			vars[c] = len(vars)
-		}
-	}
-	var eqs [][]float64
-	for _, l := range lines {
-		row := make([]float64, len(vars)+1)
-		term := func(c int, sign float64) {
-			if i, ok := vars[c]; ok {
-				row[i] += sign
-			} else {
-				row[len(vars)] -= sign * float64(values[c])
-			}
-		}
-		for _, p := range l.Parts {
-			term(p, 1)
-		}
-		term(l.Sum, -1)
-		eqs = append(eqs, row)
-	}
-	if len(vars) == 0 {
-		t.Fatal("nothing hidden")
-	}
-	for c, v := range vars {
-		if determined(eqs, v, len(vars)) {
-			t.Errorf("hidden cell %d can be recovered from both breakdowns", c)
 		}
 	}
 }

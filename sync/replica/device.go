@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +174,26 @@ func PrepareMeta(ctx context.Context, path, key string, check func(string) bool,
 	}
 	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(FULL)`); err != nil {
 		return "", fmt.Errorf("prepare meta: %w", err)
+	}
+	return v, nil
+}
+
+// MetaAt returns the value kept beside the records under key (as
+// Device.Meta has it) in the replica at path, whether or not it has a
+// device identity: "" if it is unset. It returns os.ErrNotExist if there
+// is no replica at path.
+func MetaAt(ctx context.Context, path, key string) (string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return "", err
+	}
+	db, err := OpenDB(ctx, path, schema.DeviceDB)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var v string
+	if _, err := getMeta(ctx, db.read, "sdk."+key, &v); err != nil {
+		return "", fmt.Errorf("meta: %w", err)
 	}
 	return v, nil
 }
@@ -487,6 +509,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.pullAgainRestamped(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
+	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	if err := d.noteEchoes(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
@@ -629,7 +654,8 @@ func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.
 // PullRequest returns the request for the next page of changes. It
 // carries the mutation numbers the device has had answered
 // (AckedThrough), so that the server leaves out what the device's own
-// pushes made, which it holds.
+// pushes made, which it holds, and a server that has processed fewer of
+// them answers wire.CodeServerRestored.
 func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest, error) {
 	var cursor string
 	if _, err := getMeta(ctx, d.db.read, "cursor", &cursor); err != nil {
@@ -870,6 +896,53 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 	}
 	c.Seq = back
 	return setMeta(ctx, tx, "cursor", c.String())
+}
+
+// adoptRestamps gives the fields a re-stamped mutation wrote, where the
+// replica still holds them at the device's own version, the version the
+// server used (wire.Result.Version): the replica then holds the record as
+// the server does even before it pulls it, so that, sent again to a server
+// restored from an older copy (HealRequest), it carries no version ahead
+// of that server's clock, which the server would refuse.
+func (d *Device) adoptRestamps(ctx context.Context, tx *sql.Tx, rs *rowStore, resp *wire.PushResponse) error {
+	for _, res := range resp.Results {
+		if res.Status == wire.Rejected || res.Version == 0 {
+			continue
+		}
+		var kind, id, version string
+		if err := tx.QueryRowContext(ctx, `SELECT kind, id, version FROM outbox WHERE seq = ?`, res.Seq).Scan(&kind, &id, &version); err != nil {
+			continue // already handled by an earlier delivery of this answer
+		}
+		ts, err := hlc.Parse(version)
+		if err != nil || ts == res.Version {
+			continue
+		}
+		rid, err := uuid.Parse(id)
+		if err != nil {
+			continue
+		}
+		row, err := rs.load(ctx, schema.Kind(kind), rid)
+		if err != nil {
+			return err
+		}
+		if row == nil {
+			continue
+		}
+		own, server := Key(ts, d.id), Key(res.Version, d.id)
+		changed := false
+		for i, k := range row.keys {
+			if strings.HasSuffix(k, own) {
+				row.keys[i] = k[:len(k)-len(own)] + server
+				changed = true
+			}
+		}
+		if changed {
+			if err := rs.save(ctx, row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DismissRejection removes the rejection of mutation seq from the list,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -152,8 +153,63 @@ func (s *Server) load(ctx context.Context) error {
 		}
 	}
 	s.clock = hlc.NewClock(s.now, ts)
+	if err := openLineage(ctx, tx, s.now()); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
+
+// openLineage begins a new span of the change sequence's history, in tx:
+// a new random mark, from the current change sequence number on, which
+// the pull cursors made from now on carry (see wire.Cursor.Mark). Every
+// opening of the database begins one, so that a copy put back in place
+// is running in a span that the copy it replaced never had.
+func openLineage(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	mark := int64(binary.BigEndian.Uint64(b[:])>>1) | 1 // positive, never 0
+	var seq int64
+	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO change_lineage (mark, from_seq, opened_at) VALUES (?, ?, ?)`, mark, seq, now.UnixMilli()); err != nil {
+		return fmt.Errorf("lineage: %w", err)
+	}
+	return setMeta(ctx, tx, "lineage_mark", mark)
+}
+
+// restoredSince reports whether cur, a cursor of this database's epoch,
+// was made in a part of the history that the database does not hold: a
+// mark it never had, or a number beyond where its mark's span ended or
+// beyond maxSeq. Cursors without a mark are judged by maxSeq alone.
+func restoredSince(ctx context.Context, tx *sql.Tx, cur wire.Cursor, maxSeq int64) (bool, error) {
+	if cur.Seq > maxSeq {
+		return true, nil
+	}
+	if cur.Mark == 0 {
+		return false, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM change_lineage WHERE mark = ?`, int64(cur.Mark)).Scan(&id)
+	if err == sql.ErrNoRows {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lineage: %w", err)
+	}
+	var end sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(from_seq) FROM change_lineage WHERE id > ?`, id).Scan(&end); err != nil {
+		return false, fmt.Errorf("lineage: %w", err)
+	}
+	return end.Valid && cur.Seq > end.Int64, nil
+}
+
+// errRestored answers a pull of a device that has seen more of the
+// server's history than the server holds.
+var errRestored = &wire.Error{Code: wire.CodeServerRestored, Message: "this device has seen more of the server's history than the server holds: " +
+	"its database was put back to an older copy; send the records again (heal), then pull from the start"}
 
 // Close closes the database.
 func (s *Server) Close() error {
@@ -1214,17 +1270,35 @@ func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	defer tx.Rollback()
-	dev, err := activeDevice(ctx, tx, deviceID, true)
+	// A retired device is told of a restore before it is told it is
+	// retired: it may have pushed what the restored server lacks.
+	dev, err := activeDevice(ctx, tx, deviceID, false)
 	if err != nil {
 		return nil, err
 	}
-	var maxSeq int64
+	var maxSeq, mark int64
 	if _, err := getMeta(ctx, tx, "change_seq", &maxSeq); err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	if req.Cursor != "" && (cur.Store != s.id || cur.Seq > maxSeq) {
+	if _, err := getMeta(ctx, tx, "lineage_mark", &mark); err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	if req.Cursor != "" && cur.Store != s.id {
 		return nil, &wire.Error{Code: wire.CodeCursorInvalid, Field: "cursor",
 			Message: "cursor belongs to another or a restored database: start over with an empty cursor"}
+	}
+	if req.Acked > dev.LastSeq {
+		return nil, errRestored
+	}
+	if req.Cursor != "" {
+		if restored, err := restoredSince(ctx, tx, cur, maxSeq); err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
+		} else if restored {
+			return nil, errRestored
+		}
+	}
+	if !dev.RetiredAt.IsZero() {
+		return nil, &wire.Error{Code: wire.CodeDeviceRetired, Message: "device was retired: it pulls nothing more; send what it holds, then wipe it"}
 	}
 	page := tx.StmtContext(ctx, s.page)
 	defer page.Close()
@@ -1245,7 +1319,7 @@ func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 	if !resp.HasMore {
 		next = max(next, maxSeq) // nothing in scope up to maxSeq is left
 	}
-	resp.Cursor = wire.Cursor{Store: s.id, Seq: next}.String()
+	resp.Cursor = wire.Cursor{Store: s.id, Seq: next, Mark: uint64(mark)}.String()
 	resp.Head = maxSeq
 	resp.Clock = s.clock.Now()
 	return resp, nil

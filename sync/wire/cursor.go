@@ -18,18 +18,31 @@ type Cursor struct {
 	Store uuid.UUID
 	// Seq is the change sequence number of the last change delivered.
 	Seq int64
+	// Mark names the span of the database's history the cursor was made
+	// in (the database's current mark when the page was served), so that
+	// a server put back to an older copy of its database without a new
+	// epoch recognises a cursor of a history it does not have. Zero for
+	// none (cursors of the first form).
+	Mark uint64
 }
 
-const cursorPrefix = "c1."
+const (
+	cursorPrefix       = "c1."
+	markedCursorPrefix = "c2."
+)
 
 var cursorEncoding = base64.RawURLEncoding
 
 // String encodes the cursor as an opaque, URL-safe string.
 func (c Cursor) String() string {
-	var b [24]byte
+	var b [32]byte
 	copy(b[:16], c.Store[:])
 	binary.BigEndian.PutUint64(b[16:], uint64(c.Seq))
-	return cursorPrefix + cursorEncoding.EncodeToString(b[:])
+	if c.Mark == 0 {
+		return cursorPrefix + cursorEncoding.EncodeToString(b[:24])
+	}
+	binary.BigEndian.PutUint64(b[24:], c.Mark)
+	return markedCursorPrefix + cursorEncoding.EncodeToString(b[:])
 }
 
 // ParseCursor decodes a cursor made by Cursor.String. Anything else returns
@@ -39,17 +52,25 @@ func ParseCursor(s string) (Cursor, error) {
 		return Cursor{}, nil
 	}
 	invalid := &Error{Code: CodeCursorInvalid, Field: "cursor", Message: "cursor is malformed: start over with an empty cursor"}
+	size := 24
 	rest, ok := strings.CutPrefix(s, cursorPrefix)
-	if !ok || len(rest) != cursorEncoding.EncodedLen(24) {
+	if !ok {
+		rest, ok = strings.CutPrefix(s, markedCursorPrefix)
+		size = 32
+	}
+	if !ok || len(rest) != cursorEncoding.EncodedLen(size) {
 		return Cursor{}, invalid
 	}
 	b, err := cursorEncoding.DecodeString(rest)
-	if err != nil || len(b) != 24 {
+	if err != nil || len(b) != size {
 		return Cursor{}, invalid
 	}
 	var c Cursor
 	copy(c.Store[:], b[:16])
-	c.Seq = int64(binary.BigEndian.Uint64(b[16:]))
+	c.Seq = int64(binary.BigEndian.Uint64(b[16:24]))
+	if size == 32 {
+		c.Mark = binary.BigEndian.Uint64(b[24:])
+	}
 	if c.Seq < 0 || c.Store == uuid.Nil || c.String() != s {
 		return Cursor{}, invalid
 	}

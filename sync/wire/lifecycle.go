@@ -15,6 +15,13 @@ const (
 	// server's database was restored from a copy older than the device's
 	// enrolment. The device keeps its records and is enrolled again.
 	CodeDeviceUnknown Code = "device_unknown"
+	// CodeServerRestored answers a pull whose cursor was made by a part
+	// of the server database's history the server does not hold, or of a
+	// device that has had more of its mutations answered than the server
+	// has processed: the database was put back to an older copy without a
+	// new epoch (copied by hand). The device sends its records again
+	// (HealRequest) and pulls from the start.
+	CodeServerRestored Code = "server_restored"
 	// CodeConfirmationRequired answers a retirement or revocation sent
 	// without {"confirm": true}; its message says what would happen.
 	CodeConfirmationRequired Code = "confirmation_required"

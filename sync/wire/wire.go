@@ -8,12 +8,15 @@ package wire
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -134,16 +137,24 @@ type PullRequest struct {
 	// Limit is the most changes to return; 0 means DefaultPullLimit.
 	Limit int `json:"limit,omitempty"`
 	// Acked is the highest mutation number whose push answer the device
-	// has had (all below it too). The pull leaves out the records whose
-	// state a push of the device numbered at most Acked made, which the
-	// device holds (Result.Change), and its cursor moves past them. 0
-	// leaves out nothing.
+	// has had (all below it too; 0 if none, or not said). It serves two
+	// ends. The pull leaves out the records whose state a push of the
+	// device numbered at most Acked made, which the device holds
+	// (Result.Change), and its cursor moves past them. And a server that
+	// has processed fewer of the device's mutations has lost them: its
+	// database was put back to an older copy, and it answers
+	// CodeServerRestored.
 	Acked int64 `json:"acked,omitempty"`
 }
 
 // Device authentication (protocol 2). A device holds an Ed25519 key pair
 // of its own, made on the device at enrolment; the server keeps only the
-// public key. For an access token it posts to TokenPath a short-lived JWT
+// public key. The enrolment, {"code", "public_key", "proof"} to
+// EnrolPath, proves that the device holds the private key: proof is a
+// JWT signed with it (alg EdDSA), iss and sub EnrolIssuerPrefix and the
+// key's thumbprint, aud EnrolAudience, a claim "code" with the SHA-256 of
+// the normalised code in unpadded base64url, numeric iat and exp within
+// MaxAssertionLifetime, and a jti the server takes once. For an access token it posts to TokenPath a short-lived JWT
 // signed with its private key (RFC 7523): {"grant_type": GrantJWTBearer,
 // "assertion": "<JWT>"}. Nothing secret rotates, so no lost, repeated or
 // cancelled request can end a device's access.
@@ -155,6 +166,13 @@ const (
 	// time of issue to its expiry, and how far ahead of the server's clock
 	// its expiry may be.
 	MaxAssertionLifetime = 5 * time.Minute
+	// EnrolAudience is the audience of an enrolment proof: the enrolment
+	// endpoint's path, whatever address the device reaches the server by.
+	EnrolAudience = EnrolPath
+	// EnrolIssuerPrefix begins the issuer and subject of an enrolment
+	// proof: "key:" and the thumbprint of the public key enrolled, the
+	// SHA-256 of its 32 bytes in unpadded base64url.
+	EnrolIssuerPrefix = "key:"
 	// MaxJTIBytes is the longest assertion id the server takes.
 	MaxJTIBytes = 128
 	// HeaderServerTime is the server's clock, in Unix milliseconds, on
@@ -175,11 +193,11 @@ const (
 
 // PullPath is the path and query of a pull of up to limit changes after
 // cursor ("" to start over), in this program's versions, that leaves out
-// nothing: PullPathAcked with acked 0.
+// nothing and says no mutation was answered: PullPathAcked with acked 0.
 func PullPath(cursor string, limit int) string { return PullPathAcked(cursor, limit, 0) }
 
 // PullPathAcked is PullPath of a device whose answered mutations go up to
-// acked (PullRequest.Acked; 0 for none).
+// acked (PullRequest.Acked; 0 for none, and then the query leaves it out).
 func PullPathAcked(cursor string, limit int, acked int64) string {
 	q := url.Values{}
 	q.Set("protocol", strconv.Itoa(Protocol))
@@ -492,3 +510,25 @@ func DecodePullResponse(r io.Reader) (*PullResponse, error) {
 // and trailing data, with errors as *Error. It is for the small messages
 // around sync (logins, enrolments); push and pull have their own decoders.
 func DecodeJSON(r io.Reader, v any) error { return decode(r, v) }
+
+// NormaliseEnrolCode is an enrolment code as the server compares it:
+// upper case, without spaces and dashes, with I and L read as 1 and O as 0
+// (the code's alphabet has none of them).
+func NormaliseEnrolCode(code string) string {
+	r := strings.NewReplacer("-", "", " ", "", "I", "1", "L", "1", "O", "0")
+	return r.Replace(strings.ToUpper(strings.TrimSpace(code)))
+}
+
+// EnrolCodeHash is what an enrolment proof's "code" claim holds: the
+// SHA-256 of the normalised code in unpadded base64url.
+func EnrolCodeHash(code string) string {
+	h := sha256.Sum256([]byte(NormaliseEnrolCode(code)))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// KeyThumbprint is the thumbprint that names a public key in an enrolment
+// proof: the SHA-256 of its bytes in unpadded base64url.
+func KeyThumbprint(publicKey []byte) string {
+	h := sha256.Sum256(publicKey)
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}

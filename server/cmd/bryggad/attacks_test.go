@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -832,16 +833,34 @@ func TestAttacks(t *testing.T) {
 
 	// The audit log tells the story.
 	log := auditLog(t, b, admin.AccessToken)
-	target := "username:" + user
-	if n := countAudit(log, func(e auditEntry) bool {
-		return e.Action == "login_failed" && e.Target == target && e.Outcome == string(wire.CodeUnauthorized)
-	}); n != 5 {
-		t.Errorf("audit: %d failed logins of %s, want 5", n, user)
+	// Failed logins are audited under a keyed hash of the username, the
+	// same for each attempt, never under the username.
+	failures := map[string][2]int{} // target -> unauthorized, rate limited
+	for _, e := range log {
+		if e.Action != "login_failed" {
+			continue
+		}
+		if strings.Contains(e.Target, user) {
+			t.Errorf("audit: a failed login names the username: %q", e.Target)
+		}
+		n := failures[e.Target]
+		switch e.Outcome {
+		case string(wire.CodeUnauthorized):
+			n[0]++
+		case string(wire.CodeRateLimited):
+			n[1]++
+		}
+		failures[e.Target] = n
 	}
-	if n := countAudit(log, func(e auditEntry) bool {
-		return e.Action == "login_failed" && e.Target == target && e.Outcome == string(wire.CodeRateLimited)
-	}); n != 2 {
-		t.Errorf("audit: %d refused logins of the locked %s, want 2", n, user)
+	if n := countAudit(log, func(e auditEntry) bool { return e.Action == "login_failed" }); n == 0 || failures[""] != [2]int{} {
+		t.Errorf("audit: failed logins without a target: %v", failures)
+	}
+	locked := false
+	for _, n := range failures {
+		locked = locked || n == [2]int{5, 2}
+	}
+	if !locked {
+		t.Errorf("audit: no username with 5 failed and 2 refused logins: %v", failures)
 	}
 	if n := countAudit(log, func(e auditEntry) bool {
 		return e.Action == "token" && e.Target == "device:"+devStolen.DeviceID.String() && e.Outcome == string(wire.CodeAssertionReplayed)
@@ -1118,7 +1137,15 @@ func TestHostileInput(t *testing.T) {
 		st400     = 400
 	)
 	post := func(path, token string, body any) func(*testing.T) reply { return postAs(b, path, token, body) }
-	publicKey := base64.RawURLEncoding.EncodeToString(newPublicKey(t))
+	enrolPriv := newPrivateKey(t)
+	publicKey := base64.RawURLEncoding.EncodeToString(enrolPriv.Public().(ed25519.PublicKey))
+	proof := func(code string) string {
+		p, err := server.SignEnrolProof(enrolPriv, code, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	probes := []probe{
 		// Wrong types.
 		{name: "push: protocol as a string", send: whole(`"protocol":2`, `"protocol":"1"`), status: st400, code: malformed},
@@ -1232,7 +1259,7 @@ func TestHostileInput(t *testing.T) {
 			}},
 		{name: "login: a 4 MiB password", send: post("/v1/auth/login", "", `{"username":"admin","password":"`+mib(4)+`"}`), status: 401, code: wire.CodeUnauthorized},
 		{name: "token: a 4 MiB assertion", send: post(wire.TokenPath, "", `{"grant_type":"`+wire.GrantJWTBearer+`","assertion":"`+mib(4)+`"}`), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: a 4 MiB code", send: post("/v1/devices/enroll", "", `{"code":"`+mib(4)+`","public_key":"`+publicKey+`"}`), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "enrol: a 4 MiB code", send: post("/v1/devices/enroll", "", `{"code":"`+mib(4)+`","public_key":"`+publicKey+`","proof":"`+proof(mib(4))+`"}`), status: 401, code: wire.CodeEnrolCodeInvalid},
 		{name: "enrol: a 4 MiB key", send: post("/v1/devices/enroll", "", `{"code":"AAAA","public_key":"`+mib(4)+`"}`), status: st400, code: malformed},
 
 		// Invalid UTF-8.
@@ -1244,7 +1271,7 @@ func TestHostileInput(t *testing.T) {
 		), status: 200, check: results("invalid_record/type:area_code", "invalid_record/type:client_code", "invalid_record/format:area_code", "invalid_record/type:fields")},
 		{name: "push: invalid UTF-8 in the kind", send: pushWith(mut{kind: "contacts\xff", id: uuid.NewString(), fields: `{}`}), status: 200, check: results("unknown_kind")},
 		{name: "login: invalid UTF-8", send: post("/v1/auth/login", "", "{\"username\":\"adm\xffin\",\"password\":\"\xfe\xff\"}"), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: invalid UTF-8", send: post("/v1/devices/enroll", "", "{\"code\":\"\xff\xff\xff\",\"public_key\":\""+publicKey+"\"}"), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "enrol: invalid UTF-8", send: post("/v1/devices/enroll", "", "{\"code\":\"\xff\xff\xff\",\"public_key\":\""+publicKey+"\",\"proof\":\""+proof("\xff\xff\xff")+"\"}"), status: 401, code: wire.CodeEnrolCodeInvalid},
 
 		// SQL.
 		{name: "push: SQL as client code and area code", send: pushWith(
@@ -1256,7 +1283,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "login: SQL as the username", send: post("/v1/auth/login", "", map[string]string{"username": sql, "password": "x"}), status: 401, code: wire.CodeUnauthorized},
 		{name: "login: SQL that matches every user", send: post("/v1/auth/login", "", map[string]string{"username": "admin' OR '1'='1", "password": "' OR '1'='1"}), status: 401, code: wire.CodeUnauthorized},
 		{name: "token: SQL as the assertion", send: post(wire.TokenPath, "", map[string]string{"grant_type": wire.GrantJWTBearer, "assertion": sql}), status: 401, code: wire.CodeUnauthorized},
-		{name: "enrol: SQL as the code", send: post("/v1/devices/enroll", "", map[string]string{"code": sql, "public_key": publicKey}), status: 401, code: wire.CodeEnrolCodeInvalid},
+		{name: "enrol: SQL as the code", send: post("/v1/devices/enroll", "", map[string]string{"code": sql, "public_key": publicKey, "proof": proof(sql)}), status: 401, code: wire.CodeEnrolCodeInvalid},
 		{name: "enrolment code: SQL as the unit", send: post("/v1/devices/enroll-codes", manager.AccessToken, map[string]string{"unit_id": sql}), status: st400, code: malformed},
 		{name: "pull: SQL as the cursor", send: getAs(b, "/v1/sync/pull?"+v+"&cursor="+url.QueryEscape(sql), d.AccessToken), status: 410, code: wire.CodeCursorInvalid},
 		{name: "revoke: SQL as the device", send: post("/v1/devices/"+url.PathEscape(sql)+"/revoke", manager.AccessToken, nil), status: st400, code: malformed},
@@ -1417,10 +1444,10 @@ func TestDashboardLoginByAddress(t *testing.T) {
 }
 
 // newPublicKey makes a device's public key.
-func newPublicKey(t *testing.T) ed25519.PublicKey {
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+func newPrivateKey(t *testing.T) ed25519.PrivateKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pub
+	return priv
 }

@@ -163,11 +163,15 @@ func (ls *loadServer) enrol(ctx context.Context, u unitRef) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	e, err := ls.srv.Enrol(ctx, code, pub)
+	proof, err := server.SignEnrolProof(priv, code, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	e, err := ls.srv.Enrol(ctx, code, pub, proof)
 	if err != nil {
 		return nil, err
 	}

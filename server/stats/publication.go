@@ -1,0 +1,576 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/brygga/brygga/schema"
+)
+
+// The publication is every cell of the authority's reports, of every
+// period kind, breakdown and indicator of every year with records, computed
+// at once from the records and their keys, perturbed, and audited
+// (audit.go). docs/REPORTS.md describes it for the authority.
+
+// indicatorKind says how an indicator is counted and protected.
+type indicatorKind int
+
+const (
+	countKind     indicatorKind = iota // records counted, additive
+	uniqueKind                         // distinct client codes
+	magnitudeKind                      // a sum of amounts
+)
+
+func kindOf(i Indicator) indicatorKind {
+	switch i {
+	case UniqueClients:
+		return uniqueKind
+	case SyringesOut, NeedlesOut, SyringesReturned, NaloxoneDoses:
+		return magnitudeKind
+	}
+	return countKind
+}
+
+// pubGroup is a group of the publication: the total, a gender, an age
+// band, a unit, a municipality, an organisation, or, never published, an
+// organisation's gender or age band (what its manager knows exactly).
+type pubGroup struct {
+	dim   Dim // ByTotal for the total; "" and org >= 0 for a hidden one
+	key   string
+	label string
+	org   int // the organisation group of a unit, or of a hidden group; -1 otherwise
+	muni  int // the municipality group of a unit; -1 otherwise
+}
+
+// Publication is the authority's publication at one state of the
+// records. It is read-only once built and safe for concurrent use.
+type Publication struct {
+	K int64
+	// Seq is the change sequence number of the records it counts.
+	Seq int64
+	// Audit says what the audit found and did.
+	Audit AuditStats
+
+	grid   *grid
+	groups []pubGroup
+	dims   map[Dim][2]int // the published groups of each breakdown
+	hidden map[int][2]int // an organisation group's hidden groups
+	final  []bool         // per time unit
+	// devices and now are what the status of periods was decided from.
+	devices []device
+	now     time.Time
+	cells   map[Indicator]*cellTable
+}
+
+// cellTable holds one indicator's cells, indexed by time unit * groups +
+// group.
+type cellTable struct {
+	n        []int64  // true value
+	key      []uint32 // cell key
+	top      []int64  // largest contribution (magnitudes)
+	records  []int64  // contributing records (magnitudes)
+	value    []int64  // published
+	withheld []bool
+	revised  []bool
+}
+
+func newCellTable(size int, magnitude bool) *cellTable {
+	t := &cellTable{n: make([]int64, size), key: make([]uint32, size), value: make([]int64, size),
+		withheld: make([]bool, size), revised: make([]bool, size)}
+	if magnitude {
+		t.top, t.records = make([]int64, size), make([]int64, size)
+	}
+	return t
+}
+
+func (p *Publication) cell(t, g int) int { return t*len(p.groups) + g }
+
+// pubFact is a live record as the publication reads it.
+type pubFact struct {
+	kind                                      schema.Kind
+	at                                        int64
+	unit, gender, age, code, service          string
+	syringesOut, needlesOut, syringesReturned int64
+	doses                                     int64
+	attended                                  bool
+	key, clientKey                            int64
+}
+
+// BuildPublication computes the publication of the records in reader's
+// snapshot, which must include the rollups brought up to date (Compute and
+// Refresh do that), as of now, with threshold k: every cell, perturbed;
+// periods final or provisional by the devices' last syncs; then the audit;
+// then the values of final periods compared with those first published,
+// which it records, in one transaction on writer, for the periods first
+// final now. It is safe for concurrent use, but concurrent builds do the
+// work twice.
+func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+	if k < 2 {
+		k = DefaultK
+	}
+	if err := ensureRollups(ctx, writer, reader); err != nil {
+		return nil, err
+	}
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: %w", err)
+	}
+	defer tx.Rollback()
+	p := &Publication{K: k}
+	if p.Seq, err = changeSeq(ctx, tx); err != nil {
+		return nil, err
+	}
+	today := now.In(zone)
+	cur := today.Year()
+	curISO, _ := today.ISOWeek()
+	first := cur
+	var minAt sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(at) FROM stats_facts WHERE live = 1 AND at >= ?`,
+		time.Date(2000, 1, 1, 0, 0, 0, 0, zone).UnixMilli()).Scan(&minAt); err != nil {
+		return nil, fmt.Errorf("stats: publication: %w", err)
+	}
+	if minAt.Valid {
+		first = min(cur, time.UnixMilli(minAt.Int64).In(zone).Year())
+	}
+	p.grid = newGrid(first, cur, isoYear(first), max(cur, curISO))
+	units, err := p.readGroups(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if p.devices, err = readDevices(ctx, tx); err != nil {
+		return nil, err
+	}
+	p.now = now
+	p.final = p.grid.status(p.devices, now)
+	if err := p.count(ctx, tx, units); err != nil {
+		return nil, err
+	}
+	p.perturb()
+	finals, err := readFinals(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	tx.Rollback()
+	p.Audit = p.audit(finals)
+	return p, p.recordFinals(ctx, writer, finals)
+}
+
+// ensureRollups brings the rollups up to date if they lag behind.
+func ensureRollups(ctx context.Context, writer, reader *sql.DB) error {
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	fresh, err := upToDate(ctx, tx)
+	tx.Rollback()
+	if err != nil || fresh {
+		return err
+	}
+	return Refresh(ctx, writer)
+}
+
+// readGroups lists every group of the region and returns the group of
+// each unit id.
+func (p *Publication) readGroups(ctx context.Context, tx *sql.Tx) (map[string]int, error) {
+	type unit struct{ id, org, orgName, area, name string }
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.org_id, o.name, u.area_code, u.name FROM units u JOIN organisations o ON o.id = u.org_id`)
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: units: %w", err)
+	}
+	var us []unit
+	for rows.Next() {
+		var u unit
+		if err := rows.Scan(&u.id, &u.org, &u.orgName, &u.area, &u.name); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("stats: publication: units: %w", err)
+		}
+		us = append(us, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("stats: publication: units: %w", err)
+	}
+	p.dims = map[Dim][2]int{}
+	p.hidden = map[int][2]int{}
+	p.groups = []pubGroup{{dim: ByTotal, key: TotalGroup, label: "Total", org: -1, muni: -1}}
+	p.dims[ByTotal] = [2]int{0, 1}
+	enum := func(d Dim, e *schema.Enumeration) {
+		start := len(p.groups)
+		for _, c := range e.Codes() {
+			p.groups = append(p.groups, pubGroup{dim: d, key: c, label: e.Label(c, schema.English), org: -1, muni: -1})
+		}
+		p.dims[d] = [2]int{start, len(p.groups)}
+	}
+	enum(ByGender, schema.GenderEnum)
+	enum(ByAgeBand, schema.AgeBandEnum)
+	sort.Slice(us, func(i, j int) bool {
+		if us[i].name != us[j].name {
+			return us[i].name < us[j].name
+		}
+		return us[i].id < us[j].id
+	})
+	munis, orgs := map[string]string{}, map[string]string{}
+	for _, u := range us {
+		munis[u.area] = u.area
+		orgs[u.org] = u.orgName
+	}
+	sorted := func(m map[string]string) []string {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if m[keys[i]] != m[keys[j]] {
+				return m[keys[i]] < m[keys[j]]
+			}
+			return keys[i] < keys[j]
+		})
+		return keys
+	}
+	unitStart := len(p.groups)
+	muniStart := unitStart + len(us)
+	orgStart := muniStart + len(munis)
+	muniOf, orgOf := map[string]int{}, map[string]int{}
+	for i, m := range sorted(munis) {
+		muniOf[m] = muniStart + i
+	}
+	orgKeys := sorted(orgs)
+	for i, o := range orgKeys {
+		orgOf[o] = orgStart + i
+	}
+	unitGroup := map[string]int{}
+	for _, u := range us {
+		unitGroup[u.id] = len(p.groups)
+		p.groups = append(p.groups, pubGroup{dim: ByUnit, key: u.id, label: u.name, org: orgOf[u.org], muni: muniOf[u.area]})
+	}
+	p.dims[ByUnit] = [2]int{unitStart, len(p.groups)}
+	for _, m := range sorted(munis) {
+		p.groups = append(p.groups, pubGroup{dim: ByMunicipality, key: m, label: m, org: -1, muni: -1})
+	}
+	p.dims[ByMunicipality] = [2]int{muniStart, len(p.groups)}
+	for _, o := range orgKeys {
+		p.groups = append(p.groups, pubGroup{dim: ByOrganisation, key: o, label: orgs[o], org: -1, muni: -1})
+	}
+	p.dims[ByOrganisation] = [2]int{orgStart, len(p.groups)}
+	for _, o := range orgKeys {
+		start := len(p.groups)
+		for _, d := range []Dim{ByGender, ByAgeBand} {
+			for _, c := range p.groups[p.dims[d][0]:p.dims[d][1]] {
+				p.groups = append(p.groups, pubGroup{dim: d, key: c.key, org: orgOf[o], muni: -1})
+			}
+		}
+		p.hidden[orgOf[o]] = [2]int{start, len(p.groups)}
+	}
+	return unitGroup, nil
+}
+
+// atom is the finest cell the publication counts in: a fragment, unit,
+// gender and age band.
+type atom struct {
+	frag, unit, gender, age int32
+}
+
+// count reads the live records of the grid's days and counts every cell.
+func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int) error {
+	g := p.grid
+	size := len(g.units) * len(p.groups)
+	p.cells = map[Indicator]*cellTable{}
+	for _, ind := range Indicators {
+		p.cells[ind] = newCellTable(size, kindOf(ind) == magnitudeKind)
+	}
+	genderOf, ageOf := map[string]int32{}, map[string]int32{}
+	for i, gr := range p.groups {
+		switch {
+		case gr.org >= 0 && gr.dim != ByUnit:
+		case gr.dim == ByGender:
+			genderOf[gr.key] = int32(i)
+		case gr.dim == ByAgeBand:
+			ageOf[gr.key] = int32(i)
+		}
+	}
+	// up lists, for each fragment, the time units that contain it.
+	up := make([][]int, g.fragments)
+	for f := range up {
+		up[f] = []int{f}
+	}
+	for t := g.fragments; t < len(g.units); t++ {
+		u := g.units[t]
+		for _, part := range u.parts {
+			if part < g.fragments {
+				up[part] = append(up[part], t)
+			} else {
+				for _, f := range g.units[part].parts {
+					if f < g.fragments {
+						up[f] = append(up[f], t)
+					} else {
+						for _, ff := range g.units[f].parts {
+							up[ff] = append(up[ff], t)
+						}
+					}
+				}
+			}
+		}
+	}
+	// groupsOf returns the groups an atom counts in.
+	groupsOf := func(a atom, out []int) []int {
+		ug := p.groups[a.unit]
+		out = append(out[:0], 0, int(a.gender), int(a.age), int(a.unit), ug.muni, ug.org)
+		h := p.hidden[ug.org]
+		gd := p.dims[ByGender]
+		ad := p.dims[ByAgeBand]
+		out = append(out, h[0]+int(a.gender)-gd[0], h[0]+(gd[1]-gd[0])+int(a.age)-ad[0])
+		return out
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
+		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended,
+		COALESCE(k.key, 0), COALESCE(c.key, 0)
+		FROM stats_facts f NOT INDEXED LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
+		LEFT JOIN client_keys c ON c.client_code = f.client_code
+		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
+	if err != nil {
+		return fmt.Errorf("stats: publication: records: %w", err)
+	}
+	defer rows.Close()
+	var clientPairs []uint64 // atom index << 32 | client index
+	atomIndex := map[atom]int{}
+	var atomList []atom
+	clients := map[string]int{}
+	var clientKeys []uint32
+	var gs []int
+	var cells []int // the cells of the record in hand
+	for rows.Next() {
+		var f pubFact
+		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
+			&f.syringesReturned, &f.doses, &f.service, &f.attended, &f.key, &f.clientKey); err != nil {
+			return fmt.Errorf("stats: publication: records: %w", err)
+		}
+		ug, ok := unitGroup[f.unit]
+		if !ok {
+			continue
+		}
+		gi, ok1 := genderOf[f.gender]
+		ai, ok2 := ageOf[f.age]
+		if !ok1 {
+			gi = genderOf[string(schema.GenderNotStated)]
+		}
+		if !ok2 {
+			ai = ageOf[string(schema.AgeNotStated)]
+		}
+		frag, ok := g.dayUnit[dayOf(f.at)]
+		if !ok {
+			continue
+		}
+		a := atom{int32(frag), int32(ug), gi, ai}
+		gs = groupsOf(a, gs)
+		cells = cells[:0]
+		for _, tu := range up[a.frag] {
+			for _, gr := range gs {
+				cells = append(cells, p.cell(tu, gr))
+			}
+		}
+		key := uint32(f.key)
+		count := func(i Indicator) {
+			t := p.cells[i]
+			if t == nil {
+				return // a service category no longer listed
+			}
+			for _, c := range cells {
+				t.n[c]++
+				t.key[c] += key
+			}
+		}
+		amount := func(i Indicator, v int64) {
+			if v <= 0 {
+				return
+			}
+			t := p.cells[i]
+			for _, c := range cells {
+				t.n[c] += v
+				t.records[c]++
+				t.key[c] += key
+				t.top[c] = max(t.top[c], v)
+			}
+		}
+		switch f.kind {
+		case schema.KindContact:
+			count(Contacts)
+			if f.code != "" {
+				ci, ok := clients[f.code]
+				if !ok {
+					ci = len(clientKeys)
+					clients[f.code] = ci
+					clientKeys = append(clientKeys, uint32(f.clientKey))
+				}
+				ai, ok := atomIndex[a]
+				if !ok {
+					ai = len(atomList)
+					atomIndex[a] = ai
+					atomList = append(atomList, a)
+				}
+				clientPairs = append(clientPairs, uint64(ai)<<32|uint64(ci))
+			}
+		case schema.KindSyringeExchange:
+			amount(SyringesOut, f.syringesOut)
+			amount(NeedlesOut, f.needlesOut)
+			amount(SyringesReturned, f.syringesReturned)
+		case schema.KindNaloxone:
+			count(NaloxoneHandouts)
+			amount(NaloxoneDoses, f.doses)
+		case schema.KindReversal:
+			count(Reversals)
+		case schema.KindReferral:
+			count(Referrals)
+			count(ReferralsTo(schema.ServiceCategory(f.service)))
+			if f.attended {
+				count(ReferralsAttended)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("stats: publication: records: %w", err)
+	}
+	// Unique clients: the distinct codes of each cell.
+	slices.Sort(clientPairs)
+	clientPairs = slices.Compact(clientPairs)
+	var cellPairs []uint64 // cell << 32 | client
+	for _, pair := range clientPairs {
+		a := atomList[pair>>32]
+		gs = groupsOf(a, gs)
+		for _, tu := range up[a.frag] {
+			for _, gr := range gs {
+				cellPairs = append(cellPairs, uint64(p.cell(tu, gr))<<32|pair&0xffffffff)
+			}
+		}
+	}
+	slices.Sort(cellPairs)
+	cellPairs = slices.Compact(cellPairs)
+	uc := p.cells[UniqueClients]
+	for _, pair := range cellPairs {
+		i := pair >> 32
+		uc.n[i]++
+		uc.key[i] += clientKeys[pair&0xffffffff]
+	}
+	return nil
+}
+
+// perturb publishes every cell: counts by the perturbation table, sums
+// with at least k contributing records by the magnitude table, the others
+// withheld.
+func (p *Publication) perturb() {
+	for ind, t := range p.cells {
+		mag := kindOf(ind) == magnitudeKind
+		for i := range t.n {
+			switch {
+			case !mag:
+				t.value[i] = Perturb(t.n[i], t.key[i], p.K)
+			case t.records[i] < p.K:
+				t.withheld[i] = true
+			default:
+				t.value[i] = PerturbSum(t.n[i], t.top[i], t.key[i])
+			}
+		}
+	}
+}
+
+// address returns the address of a published cell: period, breakdown,
+// group, indicator; the total is the same cell in every breakdown.
+func (p *Publication) address(t, g int, ind Indicator) string {
+	gr := p.groups[g]
+	dim := string(gr.dim)
+	if gr.dim == ByTotal {
+		dim = "total"
+	}
+	return strings.Join([]string{p.grid.units[t].key, dim, gr.key, string(ind)}, "|")
+}
+
+// finalValue is a cell's value when its period was first published
+// final: nil if it was withheld.
+type finalValue struct {
+	value *int64
+}
+
+func readFinals(ctx context.Context, tx *sql.Tx) (map[string]finalValue, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT cell, value FROM report_finals`)
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: finals: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]finalValue{}
+	for rows.Next() {
+		var cell string
+		var v sql.NullInt64
+		if err := rows.Scan(&cell, &v); err != nil {
+			return nil, fmt.Errorf("stats: publication: finals: %w", err)
+		}
+		f := finalValue{}
+		if v.Valid {
+			f.value = &v.Int64
+		}
+		out[cell] = f
+	}
+	return out, rows.Err()
+}
+
+// published reports whether the time unit and group are published.
+func (p *Publication) published(t, g int) bool {
+	return t >= p.grid.fragments && (p.groups[g].org < 0 || p.groups[g].dim == ByUnit)
+}
+
+// recordFinals marks the revised cells, and records the cells of the
+// periods final for the first time, in one transaction on writer.
+func (p *Publication) recordFinals(ctx context.Context, writer *sql.DB, finals map[string]finalValue) error {
+	var tx *sql.Tx
+	var stmt *sql.Stmt
+	defer func() {
+		if tx != nil {
+			tx.Rollback()
+		}
+	}()
+	for t := p.grid.fragments; t < len(p.grid.units); t++ {
+		if !p.final[t] {
+			continue
+		}
+		for g := range p.groups {
+			if !p.published(t, g) {
+				continue
+			}
+			for _, ind := range Indicators {
+				c := p.cells[ind]
+				i := p.cell(t, g)
+				addr := p.address(t, g, ind)
+				if f, ok := finals[addr]; ok {
+					c.revised[i] = c.withheld[i] != (f.value == nil) || (f.value != nil && *f.value != c.value[i])
+					continue
+				}
+				if tx == nil {
+					var err error
+					if tx, err = writer.BeginTx(ctx, nil); err != nil {
+						return fmt.Errorf("stats: publication: finals: %w", err)
+					}
+					if stmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_finals (cell, value) VALUES (?, ?)`); err != nil {
+						return fmt.Errorf("stats: publication: finals: %w", err)
+					}
+				}
+				var v any
+				if !c.withheld[i] {
+					v = c.value[i]
+				}
+				if _, err := stmt.ExecContext(ctx, addr, v); err != nil {
+					return fmt.Errorf("stats: publication: finals: %w", err)
+				}
+			}
+		}
+	}
+	if tx == nil {
+		return nil
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("stats: publication: finals: %w", err)
+	}
+	return nil
+}
