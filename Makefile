@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./sync/hlc
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendPushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCursor$$' -fuzztime=$(FUZZTIME) ./sync/wire
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePullResponse$$' -fuzztime=$(FUZZTIME) ./sync/wire

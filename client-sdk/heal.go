@@ -53,15 +53,11 @@ func isRestored(err error) bool {
 // which pulls nothing, asks before it is wiped. An answer device_retired
 // is a yes.
 func (c *Client) healIfRestored(ctx context.Context, dev *replica.Device) error {
-	acked, err := dev.AckedThrough(ctx)
-	if err != nil {
-		return err
-	}
 	req, err := dev.PullRequest(ctx, 1)
 	if err != nil {
 		return err
 	}
-	resp, err := c.authedOpen(ctx, "GET", wire.PullPathAcked(req.Cursor, 1, acked), nil)
+	resp, err := c.authedOpen(ctx, "GET", wire.PullPathAcked(req.Cursor, req.Limit, req.Acked), nil)
 	var ae *APIError
 	switch {
 	case err == nil:

@@ -1,12 +1,14 @@
 package brygga
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/brygga/brygga/sync/replica"
@@ -112,12 +114,50 @@ func (c *Client) sync(ctx context.Context) error {
 	return dev.SetMeta(ctx, metaLastPurge, now.UTC().Format(time.RFC3339Nano))
 }
 
-// pushAll pushes every queued mutation in batches. An answer of another
-// epoch of the server than the replica's (a restored server) has the
-// replica send its records again first (heal), which also tells the
-// server which mutation numbers it acknowledged before, so that a push
-// refused with seq_gap below the queue's first number (the restored
-// server has forgotten the numbers) goes through after it.
+// pushDepth is how many push batches are in flight at once: while the
+// server applies one, the next is encoded, sent and decoded.
+const pushDepth = 3
+
+// pushCall is a push batch in flight.
+type pushCall struct {
+	req *wire.PushRequest
+	// lead says no batch before it was in flight when it was sent: an
+	// answer refusing it speaks of the queue, not of a batch that
+	// overtook the one before it.
+	lead bool
+	done chan struct{}
+	resp wire.PushResponse
+	err  error
+}
+
+// pushBodies keep the arrays push requests are encoded into.
+var pushBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// send encodes the call's batch in one pass (wire.AppendPushRequest),
+// compresses it and sends it.
+func (c *Client) send(ctx context.Context, call *pushCall) {
+	defer close(call.done)
+	bp := pushBodies.Get().(*[]byte)
+	*bp = wire.AppendPushRequest((*bp)[:0], call.req)
+	body := compressBody(*bp)
+	if !body.gzip { // the body is the pooled array itself
+		body.data = bytes.Clone(body.data)
+	}
+	pushBodies.Put(bp)
+	call.err = c.authed(ctx, "POST", "/v1/sync/push", body, &call.resp)
+}
+
+// pushAll pushes every queued mutation in batches, up to pushDepth of them
+// in flight, whose answers it takes in order. A batch sent while one
+// before it was in flight that fails (it overtook that one and was
+// answered seq_gap, or the network failed) is sent again once those before
+// it are answered; the server's numbering keeps every mutation applied
+// once. An answer of another epoch of the server than the replica's (a
+// restored server) has the replica send its records again first (heal),
+// which also tells the server which mutation numbers it acknowledged
+// before, so that a push refused with seq_gap below the queue's first
+// number (the restored server has forgotten the numbers) goes through
+// after it.
 func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 	pending, err := dev.Pending(ctx)
 	if err != nil {
@@ -125,18 +165,49 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 	}
 	var pushed int64
 	c.progress(Progress{Phase: "push", Done: 0, Total: int64(pending)})
-	for healed := 0; ; {
-		req, err := dev.NextPush(ctx, c.opts.PushBatch)
-		if err != nil {
-			return err
+	pctx, cancel := context.WithCancel(ctx)
+	var queue []*pushCall
+	var after int64 // the last mutation number sent
+	// settle waits for the batches in flight and drops their answers:
+	// their mutations stay queued, and are sent again.
+	settle := func() {
+		for _, call := range queue {
+			<-call.done
 		}
-		if req == nil {
+		queue, after = nil, 0
+	}
+	defer func() {
+		cancel()
+		settle()
+	}()
+	for healed := 0; ; {
+		for len(queue) < pushDepth {
+			req, err := dev.NextPushAfter(ctx, after, c.opts.PushBatch)
+			if err != nil {
+				return err
+			}
+			if req == nil {
+				break
+			}
+			call := &pushCall{req: req, lead: len(queue) == 0, done: make(chan struct{})}
+			go c.send(pctx, call)
+			queue = append(queue, call)
+			after = req.Mutations[len(req.Mutations)-1].Seq
+		}
+		if len(queue) == 0 {
 			return nil
 		}
-		var resp wire.PushResponse
-		err = c.authed(ctx, "POST", "/v1/sync/push", req, &resp)
+		call := queue[0]
+		<-call.done
+		queue = queue[1:]
+		req, resp, err := call.req, &call.resp, call.err
+		if err != nil && !call.lead && ctx.Err() == nil {
+			settle()
+			continue
+		}
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == wire.CodeSeqGap {
+			settle()
 			forgotten := ae.Expected <= req.Mutations[0].Seq-1
 			if need, herr := c.needsHeal(ctx, dev); herr != nil {
 				return herr
@@ -161,7 +232,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 			return fmt.Errorf("push: %w", err)
 		}
 		c.noteServerClock(ctx, resp.Clock)
-		if err := dev.AcceptPush(ctx, &resp); err != nil {
+		if err := dev.AcceptPush(ctx, resp); err != nil {
 			return err
 		}
 		pushed += int64(len(resp.Results))
@@ -169,6 +240,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		if need, err := c.needsHeal(ctx, dev); err != nil {
 			return err
 		} else if need && healed < 3 {
+			settle()
 			healed++
 			if err := c.heal(ctx, dev); err != nil {
 				return err
@@ -298,14 +370,12 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	// them to the replica, so that the three overlap. The server sends a
 	// page's cursor in a header too, so the fetcher asks for the next page
 	// as soon as an answer begins, while the page is still being read.
-	// The device says how far its mutations were answered: a server put
-	// back to an older copy without a new epoch learns so that it lost
-	// them (wire.CodeServerRestored).
-	acked, err := dev.AckedThrough(ctx)
-	if err != nil {
-		return err
-	}
-	fetch := func(ctx context.Context, cursor string, limit int, out chan<- fetched) {
+	// Each page asks with the mutation numbers the device has had answered
+	// (PullRequest.Acked): the server leaves out what the device's own
+	// pushes made, which it holds, and a server put back to an older copy
+	// without a new epoch learns so that it lost them
+	// (wire.CodeServerRestored).
+	fetch := func(ctx context.Context, cursor string, limit int, acked int64, out chan<- fetched) {
 		defer close(out)
 		for {
 			f := fetched{}
@@ -381,7 +451,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		}
 		fctx, cancel := context.WithCancel(ctx)
 		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
-		go fetch(fctx, req.Cursor, req.Limit, fetchedPages)
+		go fetch(fctx, req.Cursor, req.Limit, req.Acked, fetchedPages)
 		go decode(fctx, fetchedPages, pages)
 		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies, epoch)
 		cancel()

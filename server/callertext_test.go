@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -341,7 +340,16 @@ func TestUnauthenticatedRateLimits(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out.Error.Code, resp.Header.Get("Retry-After")
 	}
-	key := base64.RawURLEncoding.EncodeToString(newKey(t))
+	priv := newKey(t)
+	// enrolment is an enrolment request with code and a fresh proof of
+	// priv on the server's clock.
+	enrolment := func(code string) string {
+		b, err := json.Marshal(enrolBody(code, priv, signProof(t, priv, proofClaims(priv, code, cs.clock()))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	limited := func(what string, status int, code, retry string) {
 		t.Helper()
 		if status != http.StatusTooManyRequests || code != "rate_limited" {
@@ -390,7 +398,7 @@ func TestUnauthenticatedRateLimits(t *testing.T) {
 	t.Run("enrolment per address", func(t *testing.T) {
 		n := 0
 		for ; n < 100; n++ {
-			st, code, retry := post("/v1/devices/enroll", `{"code":"AAAA-BBBB-CCCC","public_key":"`+key+`"}`)
+			st, code, retry := post("/v1/devices/enroll", enrolment("AAAA-BBBB-CCCC"))
 			if st == http.StatusTooManyRequests {
 				limited("enrolment from one address", st, code, retry)
 				break
@@ -406,11 +414,11 @@ func TestUnauthenticatedRateLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, _, _ := post("/v1/devices/enroll", `{"code":"`+code.Code+`","public_key":"`+key+`"}`); st != http.StatusTooManyRequests {
+		if st, _, _ := post("/v1/devices/enroll", enrolment(code.Code)); st != http.StatusTooManyRequests {
 			t.Errorf("a valid code while limited: status %d", st)
 		}
 		cs.advance(61 * time.Second)
-		if st, _, _ := post("/v1/devices/enroll", `{"code":"`+code.Code+`","public_key":"`+key+`"}`); st != http.StatusCreated {
+		if st, _, _ := post("/v1/devices/enroll", enrolment(code.Code)); st != http.StatusCreated {
 			t.Errorf("a minute later: status %d", st)
 		}
 	})

@@ -55,6 +55,15 @@ type deviceServer struct {
 	base string
 	db   string
 	unit *schema.Unit
+	// client sends the requests; nil is http.DefaultClient.
+	client *http.Client
+}
+
+// from has the requests that follow come from another loopback address,
+// ip (127.0.0.2 and so on), whose limits per address are its own.
+func (d *deviceServer) from(ip string) {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	d.client = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
 }
 
 func startDeviceServer(t *testing.T) *deviceServer {
@@ -98,7 +107,11 @@ func (d *deviceServer) post(path, token, contentType string, body []byte) answer
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := d.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -324,14 +324,13 @@ func (s *Server) pull(c *fiber.Ctx) error {
 	if req.Limit < 1 || req.Limit > wire.MaxPullLimit {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "limit", Message: "limit must be between 1 and 2000"}
 	}
-	acked, err := queryInt(c, "acked", 0)
-	if err != nil {
-		return err
+	if acked := c.Query("acked"); acked != "" {
+		n, err := strconv.ParseInt(acked, 10, 64)
+		if err != nil || n < 0 {
+			return &wire.Error{Code: wire.CodeMalformed, Field: "acked", Message: "acked must be an integer, 0 or more"}
+		}
+		req.Acked = n
 	}
-	if acked < 0 {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "acked", Message: "acked must be 0 or more"}
-	}
-	req.Acked = int64(acked)
 	ctx := c.UserContext()
 	bp := pullBodies.Get().(*[]byte)
 	defer pullBodies.Put(bp)

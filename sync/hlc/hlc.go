@@ -101,6 +101,13 @@ func (t Timestamp) MarshalText() ([]byte, error) {
 	return b[:], nil
 }
 
+// AppendText implements encoding.TextAppender with the form of String.
+func (t Timestamp) AppendText(b []byte) ([]byte, error) {
+	var e [textLen]byte
+	t.encode(&e)
+	return append(b, e[:]...), nil
+}
+
 // UnmarshalText implements encoding.TextUnmarshaler with the strict form of
 // Parse. On error *t is left unchanged.
 func (t *Timestamp) UnmarshalText(text []byte) error {

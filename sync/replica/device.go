@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -318,6 +319,11 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
 	}
+	// The outbox keeps the fields in encoding/json's compact form, which
+	// wire.AppendPushRequest copies as they are into every push.
+	if fields, err = json.Marshal(fields); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
@@ -396,10 +402,16 @@ func (d *Device) Pending(ctx context.Context) (int, error) {
 // NextPush returns a push request of up to limit queued mutations, oldest
 // first, or nil if the outbox is empty.
 func (d *Device) NextPush(ctx context.Context, limit int) (*wire.PushRequest, error) {
+	return d.NextPushAfter(ctx, 0, limit)
+}
+
+// NextPushAfter is NextPush of the queued mutations numbered above after:
+// the batch that follows one still in flight.
+func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wire.PushRequest, error) {
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
 	}
-	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox ORDER BY seq LIMIT ?`, limit)
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}
@@ -500,6 +512,9 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
+	if err := d.noteEchoes(ctx, tx, resp); err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	// Only mutations with a result leave the queue: the server may have
 	// processed more (LastSeq) in a request whose answer was lost, and
 	// their rejections must still reach the device.
@@ -525,6 +540,58 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 		return err
 	}
 	return tx.Commit()
+}
+
+// metaEchoHead is the highest change sequence number a push answer gave
+// the state of a record the device holds (wire.Result.Change): a pull
+// leaves such states out, so a page read before it may hold an older state
+// of the record than the device's (see AcceptPage).
+const metaEchoHead = "echo_head"
+
+// noteEchoes gives the rows of mutations whose push made exactly the state
+// the device holds (a result with Change) that state's change sequence
+// number: the pull leaves it out, and the row is as up to date as if it
+// had been pulled. Rows the device has since pulled further keep theirs.
+func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
+	// One statement a kind, which SQLite runs over the answer's pairs of
+	// mutation and change numbers, joined to the outbox for the records'
+	// ids: a statement a row would cost more than the update itself.
+	var head int64
+	pairs := make([]byte, 0, 24*len(resp.Results))
+	pairs = append(pairs, '[')
+	for _, res := range resp.Results {
+		if res.Change <= 0 || res.Status == wire.Rejected {
+			continue
+		}
+		if len(pairs) > 1 {
+			pairs = append(pairs, ',')
+		}
+		pairs = append(pairs, '[')
+		pairs = strconv.AppendInt(pairs, res.Seq, 10)
+		pairs = append(pairs, ',')
+		pairs = strconv.AppendInt(pairs, res.Change, 10)
+		pairs = append(pairs, ']')
+		head = max(head, res.Change)
+	}
+	if head == 0 {
+		return nil
+	}
+	pairs = append(pairs, ']')
+	for _, k := range schema.FieldKinds {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = e.change
+			FROM (SELECT o.id AS id, j.value ->> 1 AS change FROM json_each(?) AS j JOIN outbox AS o ON o.seq = j.value ->> 0 WHERE o.kind = '%[1]s') AS e
+			WHERE %[1]s.id = e.id AND %[1]s.seq < e.change`, k), string(pairs)); err != nil {
+			return err
+		}
+	}
+	var prev int64
+	if _, err := getMeta(ctx, tx, metaEchoHead, &prev); err != nil {
+		return err
+	}
+	if head > prev {
+		return setMeta(ctx, tx, metaEchoHead, head)
+	}
+	return nil
 }
 
 // SkipTo drops queued mutations numbered below expected: the server's
@@ -584,13 +651,21 @@ func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.
 	return rs.save(ctx, base)
 }
 
-// PullRequest returns the request for the next page of changes.
+// PullRequest returns the request for the next page of changes. It
+// carries the mutation numbers the device has had answered
+// (AckedThrough), so that the server leaves out what the device's own
+// pushes made, which it holds, and a server that has processed fewer of
+// them answers wire.CodeServerRestored.
 func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest, error) {
 	var cursor string
 	if _, err := getMeta(ctx, d.db.read, "cursor", &cursor); err != nil {
 		return nil, err
 	}
-	return &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit}, nil
+	acked, err := d.AckedThrough(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &wire.PullRequest{Versions: wire.Current(), Cursor: cursor, Limit: limit, Acked: acked}, nil
 }
 
 // ResetCursor makes the next pull start over, as the server asks with
@@ -599,6 +674,9 @@ func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest,
 func (d *Device) ResetCursor(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := setMeta(ctx, d.db.write, metaEchoHead, 0); err != nil {
+		return err
+	}
 	return setMeta(ctx, d.db.write, "cursor", "")
 }
 
@@ -674,9 +752,31 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
-	if queued == 0 { // nothing to replay: the common case of a first sync
+	// A page read before a push answer that gave a record's state a change
+	// number (noteEchoes) may hold an older state of it than the device's,
+	// which no later page brings: such rows keep the device's state.
+	var echoHead int64
+	if _, err := getMeta(ctx, tx, metaEchoHead, &echoHead); err != nil {
+		return false, err
+	}
+	switch {
+	case resp.Head < echoHead:
+		for _, row := range p.rows {
+			var seq int64
+			err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, row.Kind), row.ID().String()).Scan(&seq)
+			if err == nil && seq > row.Seq {
+				continue
+			}
+			if err != nil && err != sql.ErrNoRows {
+				break
+			}
+			if err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
+				break
+			}
+		}
+	case queued == 0: // nothing to replay: the common case of a first sync
 		err = rs.saveAll(ctx, p.rows)
-	} else {
+	default:
 		for _, row := range p.rows {
 			if err = d.rebase(ctx, tx, rs, row.Kind, row.ID(), row); err != nil {
 				break

@@ -98,7 +98,7 @@ func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealReq
 	if err != nil {
 		return nil, err
 	}
-	rs := newRowStore(tx)
+	rs := newServerRowStore(tx)
 	defer rs.close()
 	seq := from
 	healed := int64(0)
@@ -161,7 +161,7 @@ func healRow(ctx context.Context, rs *rowStore, dev *Enrolment, row *Row, now ti
 		if !inScope(cur, dev.UnitID) {
 			return wire.Refused, &wire.Error{Code: wire.CodeOutOfScope, Field: "id", Message: fmt.Sprintf("id %s is taken by a record outside the device's scope", row.ID())}, nil
 		}
-		merged = cur.Clone()
+		merged = cur.Clone() // with no echo: a state sent again is no push's
 		changed, err := Join(merged, row)
 		if err != nil {
 			return refuse(err)

@@ -26,15 +26,32 @@ type scopePart struct {
 	args  []any
 }
 
-// scopeParts returns the parts of unit's scope with seq > after.
-func scopeParts(unit uuid.UUID, after int64) []scopePart {
+// echoes are the records a pull leaves out: those whose state a push of
+// the pulling device made, which it holds (Row.Echo), numbered above after
+// and at most acked, the highest mutation number the device has had
+// answered. The zero value leaves out nothing.
+type echoes struct {
+	device       uuid.UUID
+	after, acked int64
+}
+
+// scopeParts returns the parts of unit's scope with seq > after, without
+// the echoes skip.
+func scopeParts(unit uuid.UUID, after int64, skip echoes) []scopePart {
 	u := unit.String()
 	var parts []scopePart
 	for _, k := range schema.ReferenceKinds {
 		parts = append(parts, scopePart{k, `WHERE seq > ?`, []any{after}})
 	}
+	dev := ""
+	if skip.device != uuid.Nil {
+		dev = skip.device.String()
+	}
 	for _, k := range schema.FieldKinds {
-		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ?`, []any{u, after}})
+		// The echo is read only from rows of the device, which the scan
+		// of the (unit, seq) index reads anyway for the page.
+		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ? AND NOT (device_id = ? AND echo > ? AND echo <= ?)`,
+			[]any{u, after, dev, skip.after, skip.acked}})
 	}
 	// A referral is never to its own unit, so no row is in two parts.
 	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
@@ -44,7 +61,7 @@ func scopeParts(unit uuid.UUID, after int64) []scopePart {
 // and tests: read as rows, column by column, not as pull pages are.
 func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
 	var all []*Row
-	for _, p := range scopeParts(unit, 0) {
+	for _, p := range scopeParts(unit, 0, echoes{}) {
 		rows, err := queryRows(ctx, s.db.read, p.kind, p.where, p.args...)
 		if err != nil {
 			return nil, err
@@ -61,7 +78,7 @@ func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) 
 // of their (unit, seq) indexes in order and stops at the page's end, so a
 // page reads just its rows, in one query, and each row comes as one value.
 var pageQuery = sync.OnceValue(func() string {
-	parts := scopeParts(uuid.Nil, 0)
+	parts := scopeParts(uuid.Nil, 0, echoes{})
 	arms := make([]string, len(parts))
 	for i, p := range parts {
 		arms[i] = fmt.Sprintf(`SELECT seq, %d, json_array(%s, v, json(cv)) FROM %s %s`,
@@ -71,13 +88,13 @@ var pageQuery = sync.OnceValue(func() string {
 })
 
 // scopePage returns up to limit changes in unit's scope with seq > after,
-// ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
+// but the echoes skip, ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
 // straight from the stored columns (the server's rows were checked when
 // they were written, and a first sync reads a million of them). page is
 // pageQuery prepared. The changes' fields are read into arrays of chunks,
 // which the caller may put back once done with the page.
-func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, limit int, chunks *pageChunks) ([]wire.Change, error) {
-	parts := scopeParts(unit, after)
+func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, skip echoes, limit int, chunks *pageChunks) ([]wire.Change, error) {
+	parts := scopeParts(unit, after, skip)
 	var args []any
 	for _, p := range parts {
 		args = append(args, p.args...)

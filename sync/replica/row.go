@@ -23,6 +23,10 @@ type Row struct {
 	// Seq is the server's change sequence number of the row's latest
 	// change; 0 if the server has not seen it.
 	Seq int64
+	// Echo is, in the server's store, the number of the mutation of the
+	// record's own device whose push made exactly this state, which that
+	// device holds (see migration 0013); 0 for any other state.
+	Echo int64
 }
 
 type kindInfo struct {

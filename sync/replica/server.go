@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,8 +63,12 @@ type Server struct {
 	mu    sync.Mutex // serialises this process's writes
 	clock *hlc.Clock
 
-	queueMu sync.Mutex // guards queue
+	queueMu sync.Mutex // guards queue, pushing and applied
 	queue   []*pushJob // pushes waiting for mu
+	// pushing counts each device's pushes in Push; applied is closed, and
+	// replaced, when a batch of pushes has applied something.
+	pushing map[uuid.UUID]int
+	applied chan struct{}
 
 	// page is pageQuery, prepared once on the read pool: it is long, and
 	// every pull runs it.
@@ -82,6 +89,10 @@ type Enrolment struct {
 	Rejected   int       // how many of its mutations were rejected
 	Applied    int64     // how many of its mutations were applied
 	Healed     int64     // how many records it sent again after a restore
+	// EchoAfter is the highest mutation number whose echo (Row.Echo) the
+	// device may lack: it reused a number (restored from a copy of its
+	// replica), and records it pushed up to here are sent to it again.
+	EchoAfter int64
 }
 
 // OpenServer opens or creates the server database at path.
@@ -299,7 +310,7 @@ func (s *Server) Devices(ctx context.Context) ([]*Enrolment, error) {
 	return out, rows.Err()
 }
 
-const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed`
+const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed, echo_after`
 
 type scanner interface{ Scan(...any) error }
 
@@ -308,7 +319,7 @@ func scanDevice(row scanner) (*Enrolment, error) {
 	var enrolled int64
 	var revoked, push, pull, retired sql.NullInt64
 	d := &Enrolment{}
-	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed); err != nil {
+	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed, &d.EchoAfter); err != nil {
 		return nil, err
 	}
 	d.ID, _ = uuid.Parse(id)
@@ -407,14 +418,69 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 	// Decoding and checking a record by itself need no lock: pushes of
 	// several devices decode at once, and only apply one after another.
 	// Each is checked against the time it arrived.
+	s.queueMu.Lock()
+	if s.pushing == nil {
+		s.pushing = map[uuid.UUID]int{}
+	}
+	s.pushing[deviceID]++
+	s.queueMu.Unlock()
+	defer func() {
+		s.queueMu.Lock()
+		if s.pushing[deviceID]--; s.pushing[deviceID] == 0 {
+			delete(s.pushing, deviceID)
+		}
+		s.queueMu.Unlock()
+	}()
 	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations)), now: s.now()}
 	for i := range req.Mutations {
 		job.pre[i] = prepare(&req.Mutations[i], job.now)
 	}
-	s.queueMu.Lock()
-	s.queue = append(s.queue, job)
-	s.queueMu.Unlock()
+	// A device may send its next push while one is applied (the SDK
+	// does): one that overtook the push before it finds a gap in the
+	// numbers. While another push of the device is here, it waits for
+	// that one to be applied and tries again, a while at most.
+	deadline := time.Now().Add(overtakeWait)
+	for {
+		s.queueMu.Lock()
+		if s.applied == nil {
+			s.applied = make(chan struct{})
+		}
+		applied := s.applied
+		s.queue = append(s.queue, job)
+		s.queueMu.Unlock()
+		s.apply(ctx, job)
+		var we *wire.Error
+		if !errors.As(job.err, &we) || we.Code != wire.CodeSeqGap {
+			return job.resp, job.err
+		}
+		s.queueMu.Lock()
+		others := s.pushing[deviceID] > 1
+		s.queueMu.Unlock()
+		wait := time.Until(deadline)
+		if !others || wait <= 0 {
+			return job.resp, job.err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-applied:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return job.resp, job.err
+		}
+		job.done, job.resp, job.err = false, nil, nil
+	}
+}
 
+// overtakeWait is how long a push that overtook another of its device
+// waits for it to be applied.
+const overtakeWait = 2 * time.Second
+
+// apply applies job, leading a batch of the pushes waiting if no push
+// before it took it along.
+func (s *Server) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !job.done { // no push before this one took it along: lead
@@ -428,7 +494,6 @@ func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushReq
 		// busy timeout bounds the waits.
 		s.pushBatch(context.WithoutCancel(ctx), batch)
 	}
-	return job.resp, job.err
 }
 
 // pushJob is one Push waiting to be applied.
@@ -441,6 +506,14 @@ type pushJob struct {
 	done bool
 	resp *wire.PushResponse
 	err  error
+}
+
+// first is the number of the job's first mutation, 0 if it has none.
+func (j *pushJob) first() int64 {
+	if len(j.req.Mutations) == 0 {
+		return 0
+	}
+	return j.req.Mutations[0].Seq
 }
 
 // pushBatch applies the pushes of batch in one transaction. A push refused
@@ -460,6 +533,15 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 			j.done = true
 		}
 	}()
+	// A device with several pushes in flight (the SDK sends the next
+	// while one is applied) has them applied in the order of their numbers
+	// when they meet here, whatever order they arrived in.
+	slices.SortStableFunc(batch, func(a, b *pushJob) int {
+		if c := bytes.Compare(a.device[:], b.device[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.first(), b.first())
+	})
 	tx, seq, err := s.beginWrite(ctx)
 	if err != nil {
 		fail(err)
@@ -488,10 +570,20 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 		return
 	}
 	clock := s.clock.Now()
+	some := false
 	for _, j := range batch {
 		if j.resp != nil {
 			j.resp.Clock = clock
+			some = true
 		}
+	}
+	if some {
+		s.queueMu.Lock()
+		if s.applied != nil {
+			close(s.applied)
+			s.applied = nil
+		}
+		s.queueMu.Unlock()
 	}
 }
 
@@ -517,7 +609,7 @@ func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64)
 		s.clock.Observe(req.Clock)
 	}
 
-	a := &applier{s: s, rs: newRowStore(tx), tx: tx, dev: dev, now: now, seq: seq}
+	a := &applier{s: s, rs: newServerRowStore(tx), tx: tx, dev: dev, now: now, seq: seq}
 	defer a.close()
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
 	last := dev.LastSeq
@@ -561,6 +653,14 @@ func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections, restamps) VALUES (?, ?, ?, ?, ?, ?)`,
 			deviceID.String(), first, last, hashes, rej, re); err != nil {
+			return nil, 0, nil, err
+		}
+	}
+	if a.reused {
+		// The device lacks what it pushed after the copy it was restored
+		// from: its echoes up to the numbers processed before are sent
+		// to it again.
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET echo_after = max(echo_after, ?) WHERE id = ?`, dev.LastSeq, deviceID.String()); err != nil {
 			return nil, 0, nil, err
 		}
 	}
@@ -668,12 +768,21 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 	}
 	i := (m.Seq - p.first) * 16
 	if int64(len(p.hashes)) < i+16 || string(p.hashes[i:i+16]) != string(hash) {
+		a.reused = true
+		a.dev.EchoAfter = max(a.dev.EchoAfter, a.dev.LastSeq)
 		return rejected(m, &wire.Error{Code: wire.CodeSeqReused, Field: "seq", Message: fmt.Sprintf(
 			"mutation %d was already processed with other content: the device's queue was restored or reset; re-enrol it", m.Seq)}), nil
 	}
 	e, ok := p.rejections[m.Seq]
 	if !ok {
-		return wire.Result{Seq: m.Seq, Status: wire.Duplicate, Version: p.restamps[m.Seq]}, nil
+		res := wire.Result{Seq: m.Seq, Status: wire.Duplicate, Version: p.restamps[m.Seq]}
+		if res.Version == 0 && schema.IsFieldKind(m.Kind) {
+			var err error
+			if res.Change, err = a.echoSeq(ctx, m); err != nil {
+				return wire.Result{}, err
+			}
+		}
+		return res, nil
 	}
 	res := rejected(m, e)
 	if !schema.IsFieldKind(m.Kind) {
@@ -709,11 +818,43 @@ type applier struct {
 	refs  map[schema.Kind]*sql.Stmt // lookups by id, prepared once
 	// pushed is the record of the earlier push last replayed from
 	pushed *pushRecord
+	// reused says a mutation of the push reused a number.
+	reused bool
+	echoes map[schema.Kind]*sql.Stmt // echoSeq's lookups, prepared once
+}
+
+// echoSeq returns the change sequence number of m's record if its state is
+// still the echo of m (see Row.Echo), else 0: what a retried push answers
+// for a mutation applied before, as the first answer did.
+func (a *applier) echoSeq(ctx context.Context, m *wire.Mutation) (int64, error) {
+	if m.Seq <= a.dev.EchoAfter {
+		return 0, nil
+	}
+	if a.echoes == nil {
+		a.echoes = map[schema.Kind]*sql.Stmt{}
+	}
+	st, ok := a.echoes[m.Kind]
+	if !ok {
+		var err error
+		if st, err = a.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ? AND device_id = ? AND echo = ?`, m.Kind)); err != nil {
+			return 0, err
+		}
+		a.echoes[m.Kind] = st
+	}
+	var seq int64
+	err := st.QueryRowContext(ctx, m.ID.String(), a.dev.ID.String(), m.Seq).Scan(&seq)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return seq, err
 }
 
 func (a *applier) close() {
 	a.rs.close()
 	for _, st := range a.refs {
+		st.Close()
+	}
+	for _, st := range a.echoes {
 		st.Close()
 	}
 }
@@ -765,6 +906,12 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 			return a.reject(ctx, m, nil, err)
 		}
 		w.Seq = a.seq + 1
+		// A create at the device's own version is the state the device
+		// holds: its echo.
+		w.Echo = 0
+		if ts == m.Version {
+			w.Echo = m.Seq
+		}
 		inserted, err := a.rs.insert(ctx, w)
 		if err != nil {
 			return wire.Result{}, err
@@ -772,7 +919,11 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 		if inserted {
 			a.seq++
 			a.created(w)
-			return appliedAt(m, ts), nil
+			res := appliedAt(m, ts)
+			if w.Echo != 0 {
+				res.Change = w.Seq
+			}
+			return res, nil
 		}
 	}
 	row, err := a.rs.load(ctx, m.Kind, m.ID)
@@ -807,10 +958,20 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 	}
 	a.seq++
 	merged.Seq = a.seq
+	// A change at the device's own version of a state that is the
+	// device's echo is what the device holds after it: the device made
+	// both, on nothing else.
+	if ts == m.Version && row.Echo > a.dev.EchoAfter && schema.HeaderOf(row.Record).DeviceID == a.dev.ID {
+		merged.Echo = m.Seq
+	}
 	if err := a.rs.save(ctx, merged); err != nil {
 		return wire.Result{}, err
 	}
-	return appliedAt(m, ts), nil
+	res := appliedAt(m, ts)
+	if merged.Echo != 0 {
+		res.Change = merged.Seq
+	}
+	return res, nil
 }
 
 // created remembers the unit of a record created in this push, so that
@@ -962,7 +1123,7 @@ func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error 
 		return fmt.Errorf("put reference: %w", err)
 	}
 	defer tx.Rollback()
-	rs := newRowStore(tx)
+	rs := newServerRowStore(tx)
 	defer rs.close()
 	seq := from
 	for _, rec := range recs {
@@ -1026,7 +1187,7 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err != nil {
 		return err
 	}
-	rs := newRowStore(tx)
+	rs := newServerRowStore(tx)
 	defer rs.close()
 	row, err := rs.load(ctx, k, id)
 	if err != nil {
@@ -1035,6 +1196,7 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if row == nil {
 		return fmt.Errorf("%s %s: %w", k, id, ErrNotFound)
 	}
+	row.Echo = 0 // a state the server made is no device's
 	if err := checkStatus(row, w); err != nil {
 		return err
 	}
@@ -1060,7 +1222,7 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 
 // Get returns the row of kind k with id, or nil if there is none.
 func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
-	rs := newRowStore(s.db.read)
+	rs := newServerRowStore(s.db.read)
 	defer rs.close()
 	return rs.load(ctx, k, id)
 }
@@ -1140,7 +1302,8 @@ func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullReq
 	}
 	page := tx.StmtContext(ctx, s.page)
 	defer page.Close()
-	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, limit+1, chunks)
+	skip := echoes{device: deviceID, after: dev.EchoAfter, acked: req.Acked}
+	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, skip, limit+1, chunks)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

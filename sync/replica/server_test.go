@@ -309,8 +309,11 @@ func TestPullCursor(t *testing.T) {
 		t.Errorf("the last cursor: %v", err)
 	}
 
-	// A restored server database: the device's cursor is refused, it starts
-	// over and ends with the same state.
+	// A restored server database: the device's cursor is refused; the
+	// server holds none of the device's mutations, which the device's pull
+	// says were answered (acked), so it is answered server_restored; the
+	// device sends its records again and starts over, and ends with the
+	// same state.
 	s2path := filepath.Join(t.TempDir(), "other.db")
 	s2, err := replica.OpenServer(ctx, s2path, replica.ServerConfig{Now: clock.Now})
 	if err != nil {
@@ -319,6 +322,33 @@ func TestPullCursor(t *testing.T) {
 	defer s2.Close()
 	s2.PutReference(ctx, w.reference()...)
 	s2.RegisterDevice(ctx, d.ID(), w.unitA)
+	req, err := d.PullRequest(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Pull(ctx, d.ID(), req); wire.ErrorCode(err) != wire.CodeCursorInvalid {
+		t.Errorf("the device's cursor on another database: %v", err)
+	}
+	if req.Acked == 0 {
+		t.Fatal("the device's pull says none of its mutations were answered")
+	}
+	req.Cursor = ""
+	if _, err := s2.Pull(ctx, d.ID(), req); wire.ErrorCode(err) != wire.CodeServerRestored {
+		t.Errorf("a pull acking %d of a server that processed none: %v", req.Acked, err)
+	}
+	for hc := (replica.HealCursor{}); ; {
+		recs, next, err := d.HealRecords(ctx, hc, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if _, err := s2.Heal(ctx, d.ID(), &wire.HealRequest{Versions: wire.Current(), AckedThrough: req.Acked, Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		hc = next
+	}
 	syncAll(t, s2, d)
 	n, _ := d.Rows(ctx, schema.KindContact)
 	if len(n) != 25 {

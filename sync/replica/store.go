@@ -30,7 +30,10 @@ func columns(k schema.Kind) string {
 // rowStore reads and writes rows of one transaction, preparing each
 // statement once.
 type rowStore struct {
-	q       queryer
+	q queryer
+	// echo says the store is the server's, whose field records keep
+	// Row.Echo in a column of their own.
+	echo    bool
 	loads   map[schema.Kind]*sql.Stmt
 	saves   map[schema.Kind]*sql.Stmt
 	inserts map[schema.Kind]*sql.Stmt
@@ -49,6 +52,45 @@ func newRowStore(q queryer) *rowStore {
 		last: map[schema.Kind]writtenRow{}}
 }
 
+// newServerRowStore is newRowStore for the server's store.
+func newServerRowStore(q queryer) *rowStore {
+	s := newRowStore(q)
+	s.echo = true
+	return s
+}
+
+// echoes reports whether rows of kind k keep Row.Echo here.
+func (s *rowStore) echoes(k schema.Kind) bool {
+	return s.echo && schema.IsFieldKind(k)
+}
+
+// cols returns the column list of kind k's table as this store reads and
+// writes it: columns(k), then echo on the server's field records.
+func (s *rowStore) cols(k schema.Kind) string {
+	if s.echoes(k) {
+		return columns(k) + ", echo"
+	}
+	return columns(k)
+}
+
+// insertSQL returns the INSERT of a row of kind k.
+func (s *rowStore) insertSQL(k schema.Kind) string {
+	n := len(kinds[k].names) + 3
+	if s.echoes(k) {
+		n++
+	}
+	return fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, s.cols(k), strings.Repeat("?, ", n-1)+"?")
+}
+
+// args returns the values of r's columns.
+func (s *rowStore) args(r *Row) []any {
+	args := rowArgs(r)
+	if s.echoes(r.Kind) {
+		args = append(args, r.Echo)
+	}
+	return args
+}
+
 // sharedArgs returns rowArgs(r) for a row that does not change after it is
 // written. Where r holds a value that the last such row of its kind held
 // too, the argument made for that row is passed again: rows written
@@ -56,7 +98,7 @@ func newRowStore(q queryer) *rowStore {
 // each new argument costs an allocation.
 func (s *rowStore) sharedArgs(r *Row) []any {
 	prev, ok := s.last[r.Kind]
-	args := make([]any, 0, len(r.fields)+3)
+	args := make([]any, 0, len(r.fields)+4)
 	for i, f := range r.fields {
 		if ok && f.SameValue(prev.row.fields[i]) {
 			args = append(args, prev.args[i])
@@ -65,6 +107,9 @@ func (s *rowStore) sharedArgs(r *Row) []any {
 		}
 	}
 	args = appendVersionArgs(args, r)
+	if s.echoes(r.Kind) {
+		args = append(args, r.Echo)
+	}
 	s.last[r.Kind] = writtenRow{r, args}
 	return args
 }
@@ -82,7 +127,7 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 	st, ok := s.loads[k]
 	if !ok {
 		var err error
-		st, err = s.q.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, columns(k), k))
+		st, err = s.q.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, s.cols(k), k))
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", k, err)
 		}
@@ -97,22 +142,18 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 		return nil, rows.Err()
 	}
 	r := NewRow(k)
-	if err := scanRow(rows, r); err != nil {
+	sc := rowScanner{echo: s.echoes(k)}
+	if err := sc.scan(rows, r); err != nil {
 		return nil, fmt.Errorf("load %s %s: %w", k, id, err)
 	}
 	return r, rows.Err()
-}
-
-// scanRow reads one result row of columns(r.Kind) into r.
-func scanRow(rows *sql.Rows, r *Row) error {
-	var sc rowScanner
-	return sc.scan(rows, r)
 }
 
 // rowScanner reads result rows of columns(kind), reusing its buffers from row
 // to row.
 type rowScanner struct {
 	vals, ptrs []any
+	echo       bool // an echo column follows seq (rowStore.cols)
 }
 
 // values reads the next result row's n columns.
@@ -132,7 +173,11 @@ func (sc *rowScanner) values(rows *sql.Rows, n int) ([]any, error) {
 
 func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 	n := len(r.fields)
-	vals, err := sc.values(rows, n+3)
+	cols := n + 3
+	if sc.echo {
+		cols++
+	}
+	vals, err := sc.values(rows, cols)
 	if err != nil {
 		return err
 	}
@@ -150,6 +195,9 @@ func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 		return err
 	}
 	r.Seq, _ = vals[n+2].(int64)
+	if sc.echo {
+		r.Echo, _ = vals[n+3].(int64)
+	}
 	return nil
 }
 
@@ -176,7 +224,7 @@ func (s *rowStore) save(ctx context.Context, r *Row) error {
 	if err != nil {
 		return err
 	}
-	if _, err := st.ExecContext(ctx, rowArgs(r)...); err != nil {
+	if _, err := st.ExecContext(ctx, s.args(r)...); err != nil {
 		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
 	}
 	return nil
@@ -208,7 +256,10 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 		set = append(set, n+" = excluded."+n)
 	}
 	set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
-	st, err := s.q.PrepareContext(ctx, insertSQL(k)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "))
+	if s.echoes(k) {
+		set = append(set, "echo = excluded.echo")
+	}
+	st, err := s.q.PrepareContext(ctx, s.insertSQL(k)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "))
 	if err != nil {
 		return nil, fmt.Errorf("save %s: %w", k, err)
 	}
@@ -222,7 +273,7 @@ func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
 	st, ok := s.inserts[r.Kind]
 	if !ok {
 		var err error
-		if st, err = s.q.PrepareContext(ctx, insertSQL(r.Kind)+` ON CONFLICT (id) DO NOTHING`); err != nil {
+		if st, err = s.q.PrepareContext(ctx, s.insertSQL(r.Kind)+` ON CONFLICT (id) DO NOTHING`); err != nil {
 			return false, fmt.Errorf("insert %s: %w", r.Kind, err)
 		}
 		s.inserts[r.Kind] = st
@@ -233,10 +284,6 @@ func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
-}
-
-func insertSQL(k schema.Kind) string {
-	return fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, columns(k), strings.Repeat("?, ", len(kinds[k].names)+2)+"?")
 }
 
 func rowArgs(r *Row) []any {

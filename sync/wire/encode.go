@@ -91,3 +91,52 @@ func appendChange(dst []byte, c *Change) []byte {
 	}
 	return append(dst, '}')
 }
+
+// AppendPushRequest appends the JSON encoding of p to dst in one pass: the
+// form ParsePushRequest reads fastest. The mutations' fields are copied as
+// they are, not compacted again, so that for fields in encoding/json's
+// compact form (as a device stores them) the result is byte for byte what
+// encoding/json makes of p; any other valid JSON fields give a request
+// that reads the same. Fields must be valid JSON (or nil, written null).
+func AppendPushRequest(dst []byte, p *PushRequest) []byte {
+	n := 96
+	for i := range p.Mutations {
+		n += 120 + len(p.Mutations[i].Kind) + len(p.Mutations[i].Fields)
+	}
+	dst = slices.Grow(dst, n)
+	dst = append(dst, `{"protocol":`...)
+	dst = strconv.AppendInt(dst, int64(p.Protocol), 10)
+	dst = append(dst, `,"schema":`...)
+	dst = strconv.AppendInt(dst, int64(p.Schema), 10)
+	dst = append(dst, `,"clock":"`...)
+	dst, _ = p.Clock.AppendText(dst)
+	dst = append(dst, `","mutations":`...)
+	if p.Mutations == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range p.Mutations {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			m := &p.Mutations[i]
+			dst = append(dst, `{"seq":`...)
+			dst = strconv.AppendInt(dst, m.Seq, 10)
+			dst = append(dst, `,"kind":`...)
+			dst = schema.AppendJSONString(dst, string(m.Kind))
+			dst = append(dst, `,"id":"`...)
+			dst = schema.AppendUUID(dst, m.ID)
+			dst = append(dst, `","version":"`...)
+			dst, _ = m.Version.AppendText(dst)
+			dst = append(dst, `","fields":`...)
+			if m.Fields == nil {
+				dst = append(dst, "null"...)
+			} else {
+				dst = append(dst, m.Fields...)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}

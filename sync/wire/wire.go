@@ -111,6 +111,12 @@ type Result struct {
 	// record, so the device can drop its rejected local effect; nil if the
 	// server has no such record in the device's scope.
 	Current *Change `json:"current,omitempty"`
+	// Change is, for a mutation whose push made the record's state exactly
+	// what the device holds (a create, or a change of a state the device's
+	// own push made, at the device's version), the change sequence number
+	// of that state: a pull does not send it back to the device (see
+	// PullRequest.Acked). 0 for any other.
+	Change int64 `json:"change,omitempty"`
 }
 
 // PushResponse answers a PushRequest with one result per mutation, in order.
@@ -130,10 +136,14 @@ type PullRequest struct {
 	Cursor string `json:"cursor,omitempty"`
 	// Limit is the most changes to return; 0 means DefaultPullLimit.
 	Limit int `json:"limit,omitempty"`
-	// Acked is the highest of its mutation numbers the device has had
-	// answered (0 if none, or not said). A server that has processed
-	// fewer of the device's mutations has lost them: its database was put
-	// back to an older copy, and it answers CodeServerRestored.
+	// Acked is the highest mutation number whose push answer the device
+	// has had (all below it too; 0 if none, or not said). It serves two
+	// ends. The pull leaves out the records whose state a push of the
+	// device numbered at most Acked made, which the device holds
+	// (Result.Change), and its cursor moves past them. And a server that
+	// has processed fewer of the device's mutations has lost them: its
+	// database was put back to an older copy, and it answers
+	// CodeServerRestored.
 	Acked int64 `json:"acked,omitempty"`
 }
 
@@ -182,23 +192,22 @@ const (
 )
 
 // PullPath is the path and query of a pull of up to limit changes after
-// cursor ("" to start over), in this program's versions.
-func PullPath(cursor string, limit int) string {
-	return PullPathAcked(cursor, limit, 0)
-}
+// cursor ("" to start over), in this program's versions, that leaves out
+// nothing and says no mutation was answered: PullPathAcked with acked 0.
+func PullPath(cursor string, limit int) string { return PullPathAcked(cursor, limit, 0) }
 
-// PullPathAcked is PullPath with the device's highest acknowledged
-// mutation number (PullRequest.Acked), if it is more than 0.
+// PullPathAcked is PullPath of a device whose answered mutations go up to
+// acked (PullRequest.Acked; 0 for none, and then the query leaves it out).
 func PullPathAcked(cursor string, limit int, acked int64) string {
 	q := url.Values{}
-	if acked > 0 {
-		q.Set("acked", strconv.FormatInt(acked, 10))
-	}
 	q.Set("protocol", strconv.Itoa(Protocol))
 	q.Set("schema", strconv.Itoa(schema.Version))
 	q.Set("limit", strconv.Itoa(limit))
 	if cursor != "" {
 		q.Set("cursor", cursor)
+	}
+	if acked > 0 {
+		q.Set("acked", strconv.FormatInt(acked, 10))
 	}
 	return "/v1/sync/pull?" + q.Encode()
 }
@@ -469,6 +478,9 @@ func DecodePullRequest(r io.Reader) (*PullRequest, error) {
 	}
 	if req.Limit < 0 || req.Limit > MaxPullLimit {
 		return nil, errorf(CodeMalformed, "limit %d, want 0..%d", req.Limit, MaxPullLimit)
+	}
+	if req.Acked < 0 {
+		return nil, &Error{Code: CodeMalformed, Field: "acked", Message: fmt.Sprintf("acked %d, want 0 or more", req.Acked)}
 	}
 	if req.Limit == 0 {
 		req.Limit = DefaultPullLimit

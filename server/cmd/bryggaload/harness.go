@@ -246,10 +246,13 @@ func encodeBody(v any, compress bool, rows int) (body, error) {
 	return body{data: z, gzip: true, rows: rows}, err
 }
 
-// gzipBytes compresses data at gzip's default level, as the SDK does.
+// gzipBytes compresses data at gzip's fastest level, as the SDK does.
 func gzipBytes(data []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := zw.Write(data); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,8 @@
 //	           [--first-sync-rows N] [--big-rows N] [--small-syncs N]
 //	           [--devices N] [--conns N] [--pull-page N] [--cpuprofile FILE]
 //
-// The scenarios: baseline-sqlite, baseline-fiber, push, first-sync,
-// small-sync, many-devices and wire-size; "bryggaload -h" says what each
+// The scenarios: baseline-sqlite, baseline-device, baseline-fiber, push,
+// push-one, first-sync, small-sync, many-devices and wire-size; "bryggaload -h" says what each
 // flag sets.
 //
 // Every figure is the median of --runs runs; a ratio is taken within one
@@ -156,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	scenarioList := fs.String("scenario", "all", "the scenarios to run, comma separated: all or any of "+strings.Join(names, ", "))
 	fs.IntVar(&cfg.runs, "runs", 3, "how many times to run each scenario; figures are medians")
-	fs.IntVar(&cfg.rows, "rows", 0, fmt.Sprintf("rows of baseline-sqlite, baseline-fiber and push (0: %d for baseline-sqlite, %d for the others)", defaultSQLiteRows, defaultPushRows))
+	fs.IntVar(&cfg.rows, "rows", 0, fmt.Sprintf("rows of baseline-sqlite, baseline-fiber, push and push-one (0: %d for baseline-sqlite, %d for push-one, %d for the others)", defaultSQLiteRows, defaultPushRows/loaders, defaultPushRows))
 	fs.IntVar(&cfg.firstSyncRows, "first-sync-rows", defaultFirstSyncRows, fmt.Sprintf("records the server holds for first-sync (the target is stated for %d)", targetRows))
 	fs.IntVar(&cfg.bigRows, "big-rows", defaultBigRows, fmt.Sprintf("records the big server holds for small-sync (the target is stated for %d)", targetRows))
 	fs.IntVar(&cfg.devices, "devices", 1000, "simulated devices of many-devices")
@@ -223,8 +223,10 @@ type scenario struct {
 // scenarios are every scenario, baselines first.
 var scenarios = []scenario{
 	{"baseline-sqlite", runBaselineSQLite},
+	{"baseline-device", runBaselineDevice},
 	{"baseline-fiber", runBaselineFiber},
 	{"push", runPush},
+	{"push-one", runPushOne},
 	{"first-sync", runFirstSync},
 	{"small-sync", runSmallSync},
 	{"many-devices", runManyDevices},
@@ -247,8 +249,9 @@ func printHeader(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "machine     %d CPUs, %s/%s, %s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.Version())
 	fmt.Fprintf(w, "runs        %d (each figure is the median of the runs; each ratio is taken within one run, then the median)\n", cfg.runs)
 	fmt.Fprintf(w, "sizes       baseline-sqlite %d rows; baseline-fiber and push %d rows in 1000-mutation gzip batches from 4 clients;\n", cfg.sqliteRows(), cfg.pushRows())
-	fmt.Fprintf(w, "            first-sync %d records; small-sync %d vs %d records, %d syncs each; many-devices %d devices, MaxConnsPerHost %d\n",
-		cfg.firstSyncRows, smallServerRows, cfg.bigRows, cfg.smallSyncs, cfg.devices, cfg.conns)
+	fmt.Fprintf(w, "            push-one %d rows, one SDK device's Sync; baseline-device and first-sync %d records;\n", cfg.pushOneRows(), cfg.firstSyncRows)
+	fmt.Fprintf(w, "            small-sync %d vs %d records, %d syncs each; many-devices %d devices, MaxConnsPerHost %d\n",
+		smallServerRows, cfg.bigRows, cfg.smallSyncs, cfg.devices, cfg.conns)
 	fmt.Fprintln(w)
 }
 

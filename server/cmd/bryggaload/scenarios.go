@@ -341,6 +341,8 @@ func runFirstSync(ctx context.Context, cfg *config, rec *recorder) error {
 	rate := float64(rows) / secs
 	rec.add(metric{Scenario: "first-sync", Figure: fmt.Sprintf("time for %d records", rows), Unit: "s", Value: secs})
 	rec.add(metric{Scenario: "first-sync", Figure: "rate vs baseline-fiber pull", Unit: "rows/s", Value: rate, Base: keyFiberPull})
+	rec.add(metric{Scenario: "first-sync", Figure: "rate vs baseline-device insert", Unit: "rows/s", Value: rate, Base: keyDeviceInsert,
+		Target: &target{Op: ">=", Limit: 0.6, OnRatio: true}})
 	rec.add(metric{Scenario: "first-sync", Figure: "CPU time a record, server and device", Unit: "µs", Value: cpu.Seconds() * 1e6 / float64(rows)})
 	rec.add(metric{Scenario: "first-sync", Figure: fmt.Sprintf("time for %d records, extrapolated", targetRows), Unit: "s",
 		Value: secs * float64(targetRows) / float64(rows), Target: &target{Op: "<=", Limit: 10}})

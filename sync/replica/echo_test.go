@@ -1,0 +1,317 @@
+package replica_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/replica"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// pushAll pushes d's whole outbox and returns the results.
+func pushAll(tb testing.TB, s *replica.Server, d *replica.Device) []wire.Result {
+	tb.Helper()
+	ctx := context.Background()
+	var out []wire.Result
+	for {
+		req, err := d.NextPush(ctx, 100)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if req == nil {
+			return out
+		}
+		resp, err := s.Push(ctx, d.ID(), req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := d.AcceptPush(ctx, resp); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, resp.Results...)
+	}
+}
+
+// pullAll pulls d up to date and returns the ids of the records the pages
+// brought.
+func pullAll(tb testing.TB, s *replica.Server, d *replica.Device) map[uuid.UUID]bool {
+	tb.Helper()
+	ctx := context.Background()
+	got := map[uuid.UUID]bool{}
+	for range 1000 {
+		req, err := d.PullRequest(ctx, 50)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		resp, err := s.Pull(ctx, d.ID(), req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, c := range resp.Changes {
+			got[c.ID] = true
+		}
+		if ok, err := d.AcceptPull(ctx, resp); err != nil || !ok {
+			tb.Fatalf("page not applied (%v)", err)
+		}
+		if !resp.HasMore {
+			return got
+		}
+	}
+	tb.Fatal("pull did not finish")
+	return nil
+}
+
+// sameScope fails unless d holds exactly the server's state of every
+// field record of its unit.
+func sameScope(tb testing.TB, s *replica.Server, d *replica.Device, unit uuid.UUID) {
+	tb.Helper()
+	ctx := context.Background()
+	rows, err := s.ScopeRows(ctx, unit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, want := range rows {
+		if !schema.IsFieldKind(want.Kind) {
+			continue
+		}
+		n++
+		got, err := d.Get(ctx, want.Kind, want.ID())
+		if err != nil {
+			tb.Fatalf("device lacks %s: %v", want, err)
+		}
+		if !got.Equal(want) {
+			tb.Fatalf("device holds %s\nserver holds %s", got, want)
+		}
+	}
+	for _, k := range schema.FieldKinds {
+		held, _ := d.Rows(ctx, k)
+		for _, r := range held {
+			if schema.HeaderOf(r.Record).UnitID == unit {
+				n--
+			}
+		}
+	}
+	if n != 0 {
+		tb.Fatalf("device and server hold different numbers of records (%d)", n)
+	}
+}
+
+// TestPullLeavesOutEchoes: a device is not sent back the records its own
+// pushes made, which it holds, and its rows get their change numbers from
+// the push answers; but what others changed, merges with their writes,
+// re-stamped writes and what it lost by a restore of its replica all reach
+// it.
+func TestPullLeavesOutEchoes(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	e := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	syncAll(t, s, e)
+
+	var ids []uuid.UUID
+	for range 5 {
+		c := newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))
+		if err := d.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	for _, r := range pushAll(t, s, d) {
+		if r.Status != wire.Applied || r.Change == 0 {
+			t.Fatalf("create: %+v, want applied with its change number", r)
+		}
+	}
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("the device pulled back %d records it made", len(got))
+	}
+	for _, id := range ids {
+		mine, _ := d.Get(ctx, schema.KindContact, id)
+		theirs, _ := s.Get(ctx, schema.KindContact, id)
+		if mine.Seq != theirs.Seq || mine.Seq == 0 {
+			t.Errorf("row %s at change %d, the server's at %d", id, mine.Seq, theirs.Seq)
+		}
+	}
+
+	// Its correction of its own record is not sent back either.
+	if err := d.Write(ctx, schema.KindContact, ids[0], json.RawMessage(`{"setting":"fixed_site"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, d); r[0].Change == 0 {
+		t.Errorf("correction: %+v", r[0])
+	}
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("the device pulled back its correction")
+	}
+
+	// A colleague's correction arrives, and so does the merge of the
+	// device's concurrent correction with it.
+	if got := pullAll(t, s, e); len(got) != 5 {
+		t.Errorf("the colleague pulled %d records, want 5", len(got))
+	}
+	if err := e.Write(ctx, schema.KindContact, ids[1], json.RawMessage(`{"area_code":"2361"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	if err := d.Write(ctx, schema.KindContact, ids[1], json.RawMessage(`{"setting":"shelter"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, d); r[0].Change != 0 {
+		t.Errorf("a merge with another's write is not the device's state: %+v", r[0])
+	}
+	if got := pullAll(t, s, d); !got[ids[1]] || len(got) != 1 {
+		t.Errorf("after the merge the device pulled %v", got)
+	}
+	// The device's next correction of that record is of a state it did
+	// not make alone: it arrives too.
+	if err := d.Write(ctx, schema.KindContact, ids[1], json.RawMessage(`{"voided":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, d); r[0].Change != 0 {
+		t.Errorf("a change of a merged state: %+v", r[0])
+	}
+	if got := pullAll(t, s, d); !got[ids[1]] {
+		t.Errorf("the change of the merged state did not arrive")
+	}
+	// A change made on the server arrives.
+	if err := s.Write(ctx, schema.KindContact, ids[2], json.RawMessage(`{"voided":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := pullAll(t, s, d); !got[ids[2]] || len(got) != 1 {
+		t.Errorf("after the server's write the device pulled %v", got)
+	}
+	pullAll(t, s, e)
+	sameScope(t, s, d, w.unitA)
+	sameScope(t, s, e, w.unitA)
+
+	// Retention drops the device's own records too (the push answers gave
+	// them their change numbers); one a colleague changes later arrives.
+	if n, err := d.Purge(ctx, clock.Now()); err != nil || n != 5 {
+		t.Fatalf("purged %d records (%v), want the 5", n, err)
+	}
+	if err := e.Write(ctx, schema.KindContact, ids[4], json.RawMessage(`{"area_code":"2309"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	if got := pullAll(t, s, d); !got[ids[4]] || len(got) != 1 {
+		t.Errorf("after the colleague's change of a purged record the device pulled %v", got)
+	}
+	if r, err := d.Get(ctx, schema.KindContact, ids[4]); err != nil || r.Record.(*schema.Contact).AreaCode != "2309" {
+		t.Errorf("the purged record changed by a colleague: %v, %v", r, err)
+	}
+
+	// A device whose clock is far ahead is re-stamped: its record arrives
+	// with the server's versions.
+	ahead := func() time.Time { return clock.Now().Add(48 * time.Hour) }
+	f := MustOpenDevice(t, ahead, s, w.unitA)
+	syncAll(t, s, f)
+	c := newContact(t, w, f.ID(), clock.Now().Add(-time.Hour))
+	if err := f.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, f); r[0].Version == 0 || r[0].Change != 0 {
+		t.Errorf("re-stamped create: %+v", r[0])
+	}
+	if got := pullAll(t, s, f); !got[c.ID] {
+		t.Errorf("the re-stamped record did not arrive")
+	}
+	sameScope(t, s, f, w.unitA)
+}
+
+// TestRestoredReplicaGetsItsRecordsBack: a device restored from a copy of
+// its replica lacks what it recorded after the copy; its pulls bring those
+// records back, also after it has reused their numbers for new records.
+func TestRestoredReplicaGetsItsRecordsBack(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tablet.db")
+	id := newID(t)
+	if _, err := s.RegisterDevice(ctx, id, w.unitA); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *replica.Device {
+		d, err := replica.OpenDevice(ctx, path, replica.DeviceConfig{ID: id, UnitID: w.unitA, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := open()
+	syncAll(t, s, d)
+	if err := d.Create(ctx, newContact(t, w, id, clock.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, s, d)
+	d.Close()
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d = open()
+	for range 3 {
+		if err := d.Create(ctx, newContact(t, w, id, clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, s, d)
+	sameScope(t, s, d, w.unitA)
+	d.Close()
+
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = open()
+	defer d.Close()
+	if got := pullAll(t, s, d); len(got) != 3 {
+		t.Errorf("the restored device pulled %d records, want its 3 made after the copy", len(got))
+	}
+	sameScope(t, s, d, w.unitA)
+
+	// Restored again, it records before it pulls: its new records reuse
+	// numbers and are refused, and the records made after the copy still
+	// come back.
+	d.Close()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = open()
+	for range 4 {
+		if err := d.Create(ctx, newContact(t, w, id, clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reused := 0
+	for _, r := range pushAll(t, s, d) {
+		if r.Error != nil && r.Error.Code == wire.CodeSeqReused {
+			reused++
+		}
+	}
+	if reused != 3 {
+		t.Errorf("%d numbers refused as reused, want 3", reused)
+	}
+	got := pullAll(t, s, d)
+	if len(got) < 3 {
+		t.Errorf("the restored device pulled %d records, want at least its 3 made after the copy", len(got))
+	}
+	sameScope(t, s, d, w.unitA)
+}
