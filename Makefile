@@ -27,7 +27,7 @@ run:
 ## LIFECYCLE_SCHEDULES schedules that also retire, lose, back up and restore
 SCHEDULES           ?= 3000
 FAULT_SCHEDULES     ?= 100
-LIFECYCLE_SCHEDULES ?= 30
+LIFECYCLE_SCHEDULES ?= 10
 test:
 	$(GO) vet ./...
 	$(GO) test -race -short -count=1 -timeout 30m ./...
