@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/brygga/brygga/server/internal/openapitest"
+	"github.com/brygga/brygga/sync/wire"
 )
 
 // TestLoad checks that docs/openapi.yaml loads, resolves its references
@@ -144,5 +145,39 @@ func TestTransport(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestRequestID: every response carries X-Request-ID but a 413 to a
+// request whose Content-Length is over the limit, which the server answers
+// before its handlers see the request.
+func TestRequestID(t *testing.T) {
+	ctx := context.Background()
+	c, err := openapitest.New(ctx, openapitest.DocPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tooLarge := []byte(`{"error":{"code":"body_too_large","message":"body exceeds 8388608 bytes"}}`)
+	header := http.Header{"Content-Type": {"application/json"}}
+	for _, tc := range []struct {
+		name   string
+		length int64
+		ok     bool
+	}{
+		{"an oversized request", wire.MaxBodyBytes + 1, true},
+		{"a request within the limit", 100, false},
+	} {
+		req, err := http.NewRequest("POST", "http://127.0.0.1:1/v1/sync/push", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = tc.length
+		err = c.Check(ctx, req, http.StatusRequestEntityTooLarge, header, tooLarge)
+		if tc.ok && err != nil {
+			t.Errorf("%s: a 413 without a request id: %v", tc.name, err)
+		}
+		if !tc.ok && !errors.Is(err, openapitest.ErrMismatch) {
+			t.Errorf("%s: a 413 without a request id: %v, want ErrMismatch", tc.name, err)
+		}
 	}
 }
