@@ -50,6 +50,7 @@ func browser(t *testing.T) context.Context {
 	t.Cleanup(cancel2)
 	ctx, cancel3 := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(cancel3)
+	checkBrowser(t, ctx)
 	return ctx
 }
 

@@ -323,3 +323,62 @@ func TestPages(t *testing.T) {
 		t.Errorf("b holds %d contacts after starting over", len(rb2))
 	}
 }
+
+// TestPageText: reference names with characters JSON escapes reach a
+// device exactly as the server holds them, through Pull and through the
+// encoded page of AppendPull alike.
+func TestPageText(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	names := []string{`Fält "norr"`, `Mottagning\Syd`, `"\"`, "Enhet <&> ÅÄÖ"}
+	ids := make([]uuid.UUID, len(names))
+	for i, name := range names {
+		ids[i] = newID(t)
+		if err := s.PutReference(ctx, &schema.Unit{ID: ids[i], OrgID: w.orgA, Name: name, AreaCode: "2380", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	for i, id := range ids {
+		row, err := d.Get(ctx, schema.KindUnit, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := row.Record.(*schema.Unit).Name; got != names[i] {
+			t.Errorf("unit name %q on the device, want %q", got, names[i])
+		}
+	}
+	body, _, err := s.AppendPull(ctx, d.ID(), &wire.PullRequest{Versions: wire.Current(), Limit: 1000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := wire.ParsePullResponse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for i := range page.Changes {
+		c := &page.Changes[i]
+		if c.Kind != schema.KindUnit {
+			continue
+		}
+		row, err := replica.RowOfChange(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, id := range ids {
+			if c.ID == id {
+				found++
+				if got := row.Record.(*schema.Unit).Name; got != names[j] {
+					t.Errorf("unit name %q in the encoded page, want %q", got, names[j])
+				}
+			}
+		}
+	}
+	if found != len(ids) {
+		t.Errorf("the encoded page has %d of the %d units", found, len(ids))
+	}
+}

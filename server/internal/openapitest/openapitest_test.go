@@ -1,6 +1,7 @@
 package openapitest_test
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -78,6 +79,19 @@ func answer(status int, contentType, body string) http.HandlerFunc {
 	}
 }
 
+// gzipped answers like answer, its body compressed.
+func gzipped(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Request-ID", "3f1c2a9e")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(status)
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, body)
+		zw.Close()
+	}
+}
+
 // TestTransport sends requests through a checking transport to a server
 // whose answers are right or deliberately wrong, and sees the wrong ones
 // refused and recorded.
@@ -105,7 +119,11 @@ func TestTransport(t *testing.T) {
 		{"unknown path, another status", "GET", "/v1/nowhere", answer(200, "application/json", `{"status":"ok"}`), false},
 		{"unknown path, another code", "GET", "/v1/nowhere", answer(404, "application/json", `{"error":{"code":"forbidden","message":"m"}}`), false},
 		{"undocumented method", "DELETE", "/healthz", answer(404, "application/json", `{"error":{"code":"not_found","message":"m"}}`), false},
+		{"unknown dashboard page", "GET", "/dashboard/nowhere", answer(404, "text/html; charset=utf-8", `<!doctype html>`), true},
+		{"unknown dashboard page, JSON", "GET", "/dashboard/nowhere", answer(404, "application/json", `{"error":{"code":"not_found","message":"m"}}`), false},
 		{"redirect with a body", "GET", "/", answer(303, "text/html", `<a href="/dashboard/">`), false},
+		{"compressed answer", "GET", "/healthz", gzipped(200, `{"status":"ok"}`), true},
+		{"compressed wrong answer", "GET", "/healthz", gzipped(200, `{"status":false}`), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +136,8 @@ func TestTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Asked for explicitly, a compressed answer comes as it was sent.
+			req.Header.Set("Accept-Encoding", "gzip")
 			resp, err := client.Do(req)
 			if tc.ok {
 				if err != nil {
