@@ -76,7 +76,10 @@ type Checker struct {
 	failures []string
 }
 
-// New returns a Checker for the document at path.
+// New returns a Checker for the document at path. It holds answers to
+// the document closely: an object schema that names its properties and
+// says nothing of others takes no others, so that a member an answer has
+// and the document does not name is a disagreement.
 func New(ctx context.Context, path string) (*Checker, error) {
 	doc, err := Load(ctx, path)
 	if err != nil {
@@ -89,6 +92,7 @@ func New(ctx context.Context, path string) (*Checker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: server url: %w", path, err)
 	}
+	closeObjects(doc)
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: routes: %w", path, err)
@@ -329,6 +333,50 @@ func Main(m *testing.M, check **Checker) int {
 		}
 	}
 	return code
+}
+
+// closeObjects gives every object schema of doc that names properties and
+// says nothing of others "additionalProperties": false.
+func closeObjects(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var visit func(ref *openapi3.SchemaRef)
+	visit = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if len(s.Properties) > 0 && s.AdditionalProperties.Has == nil && s.AdditionalProperties.Schema == nil {
+			closed := false
+			s.AdditionalProperties.Has = &closed
+		}
+		for _, p := range s.Properties {
+			visit(p)
+		}
+		visit(s.Items)
+		visit(s.AdditionalProperties.Schema)
+		visit(s.Not)
+		for _, list := range []openapi3.SchemaRefs{s.OneOf, s.AnyOf, s.AllOf} {
+			for _, r := range list {
+				visit(r)
+			}
+		}
+	}
+	for _, ref := range doc.Components.Schemas {
+		visit(ref)
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, resp := range op.Responses.Map() {
+				if resp.Value == nil {
+					continue
+				}
+				for _, media := range resp.Value.Content {
+					visit(media.Schema)
+				}
+			}
+		}
+	}
 }
 
 // decode undoes a Content-Encoding.

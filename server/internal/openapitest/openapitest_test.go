@@ -109,6 +109,7 @@ func TestTransport(t *testing.T) {
 		{"undeclared status", "GET", "/healthz", answer(418, "application/json", `{"status":"ok"}`), false},
 		{"undeclared content type", "GET", "/healthz", answer(200, "text/plain", `ok`), false},
 		{"body without a required member", "GET", "/healthz", answer(200, "application/json", `{"state":"ok"}`), false},
+		{"body with a member the document does not name", "GET", "/healthz", answer(200, "application/json", `{"status":"ok","uptime":7}`), false},
 		{"body of the wrong type", "GET", "/healthz", answer(200, "application/json", `{"status":7}`), false},
 		{"body that is not JSON", "GET", "/healthz", answer(200, "application/json", `ok`), false},
 		{"error code not in the enum", "GET", "/healthz", answer(500, "application/json", `{"error":{"code":"oops","message":"m"}}`), false},
