@@ -263,3 +263,104 @@ func TestBackupTime(t *testing.T) {
 		t.Error("a new epoch for a file that cannot exist")
 	}
 }
+
+// TestHealReceivingUnit: the unit a referral is sent to heals the
+// referral's status, as it may push it, and nothing else of it; a record
+// sent again with an immutable field changed is refused as a push would be.
+func TestHealReceivingUnit(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	a := MustOpenDevice(t, clock.Now, s, w.unitA)
+	b := MustOpenDevice(t, clock.Now, s, w.unitB)
+	c := newContact(t, w, a.ID(), clock.Now().Add(-time.Hour))
+	ref := &schema.Referral{Header: c.Header, ContactID: c.ID, Service: schema.ServiceOpioidSubstitution, ToUnitID: w.unitB, Status: schema.StatusSent}
+	ref.ID = newID(t)
+	for _, rec := range []schema.Record{c, ref} {
+		if err := a.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncAll(t, s, a)
+	syncAll(t, s, b)
+	heal := func(d *replica.Device) map[uuid.UUID]wire.HealResult {
+		t.Helper()
+		recs, _, err := d.HealRecords(ctx, replica.HealCursor{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.Heal(ctx, d.ID(), &wire.HealRequest{Versions: wire.Current(), Records: recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[uuid.UUID]wire.HealResult{}
+		for i, r := range resp.Results {
+			out[recs[i].ID] = r
+		}
+		return out
+	}
+	serverRef := func() *schema.Referral {
+		t.Helper()
+		got, err := s.Get(ctx, schema.KindReferral, ref.ID)
+		if err != nil || got == nil {
+			t.Fatalf("the referral on the server: %v, %v", got, err)
+		}
+		return got.Record.(*schema.Referral)
+	}
+
+	clock.Advance(time.Minute)
+	received := *ref
+	received.Status = schema.StatusReceived
+	if err := b.Update(ctx, &received, "status", "reopened"); err != nil {
+		t.Fatal(err)
+	}
+	if r := heal(b)[ref.ID]; r.Status != wire.Healed {
+		t.Errorf("heal of the receiver's status: %+v (%v), want healed", r, r.Error)
+	}
+	if got := serverRef(); got.Status != schema.StatusReceived {
+		t.Errorf("status on the server %s, want received", got.Status)
+	}
+
+	clock.Advance(time.Minute)
+	moved := received
+	moved.Service = schema.ServiceHousing
+	if err := b.Update(ctx, &moved, "service"); err != nil {
+		t.Fatal(err)
+	}
+	if r := heal(b)[ref.ID]; r.Status != wire.Refused || r.Error == nil || r.Error.Code != wire.CodeOutOfScope || r.Error.Field != "service" {
+		t.Errorf("heal of the receiver's service: %+v (%v), want refused out_of_scope on service", r, r.Error)
+	}
+	if got := serverRef(); got.Service != schema.ServiceOpioidSubstitution {
+		t.Errorf("service on the server %s, want the sender's", got.Service)
+	}
+
+	// The sender's contact, sent again with another worker: staff_id is
+	// immutable.
+	recs, _, err := a.HealRecords(ctx, replica.HealCursor{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := false
+	for _, rc := range recs {
+		if rc.ID != c.ID {
+			continue
+		}
+		sent = true
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(rc.Fields, &fields); err != nil {
+			t.Fatal(err)
+		}
+		fields["staff_id"], _ = json.Marshal(newID(t))
+		rc.Fields, _ = json.Marshal(fields)
+		if r := healOne(t, s, a.ID(), rc); r.Status != wire.Refused || r.Error == nil || r.Error.Code != wire.CodeImmutable || r.Error.Field != "staff_id" {
+			t.Errorf("heal with staff_id changed: %+v (%v), want refused %s on staff_id", r, r.Error, wire.CodeImmutable)
+		}
+	}
+	if !sent {
+		t.Fatal("the sender's heal records lack the contact")
+	}
+	if got, _ := s.Get(ctx, schema.KindContact, c.ID); got.Record.(*schema.Contact).StaffID != w.staffA {
+		t.Errorf("the contact's worker on the server %s, want %s", got.Record.(*schema.Contact).StaffID, w.staffA)
+	}
+}
