@@ -104,10 +104,11 @@ func New(ctx context.Context, path string) (*Checker, error) {
 // as it came over the wire (Content-Encoding is undone here). A response
 // to a path the document does not describe must be the 404 not_found
 // error, and one to a method it does not describe the 405
-// method_not_allowed error; under /dashboard/ either is a 404 HTML page. Every response must carry X-Request-ID, as
-// the document's conventions say, but a 413 to a request whose
-// Content-Length is over the limit. The error wraps ErrMismatch when the response
-// disagrees with the document. Responses to HEAD requests are not checked.
+// method_not_allowed error; under /dashboard/ either is a 404 HTML page.
+// Every response must carry X-Request-ID, as the document's conventions
+// say, but a 413 to a request whose Content-Length is over the limit. The
+// error wraps ErrMismatch when the response disagrees with the document.
+// Responses to HEAD requests are not checked.
 func (c *Checker) Check(ctx context.Context, req *http.Request, status int, header http.Header, body []byte) error {
 	if req.Method == http.MethodHead {
 		return nil
@@ -154,7 +155,7 @@ func (c *Checker) Check(ctx context.Context, req *http.Request, status int, head
 	}
 	input.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(ctx, input); err != nil {
-		return c.fail(fmt.Errorf("%w: %s %d: %v (%s)", ErrMismatch, op, status, err, excerpt(body)))
+		return c.fail(fmt.Errorf("%w: %s %d: %s (%s)", ErrMismatch, op, status, shorten(err), excerpt(body)))
 	}
 	c.count(op + " " + strconv.Itoa(status))
 	return nil
@@ -187,9 +188,11 @@ func (c *Checker) checkUnrouted(req *http.Request, status int, header http.Heade
 		return fmt.Errorf("%w: %s %s %d: %v", ErrMismatch, req.Method, req.URL.Path, status, err)
 	}
 	if err := errSchema.Value.VisitJSON(value, openapi3.EnableJSONSchema2020(), openapi3.VisitAsResponse()); err != nil {
-		return fmt.Errorf("%w: %s %s %d: %v (%s)", ErrMismatch, req.Method, req.URL.Path, status, err, excerpt(body))
+		return fmt.Errorf("%w: %s %s %d: %s (%s)", ErrMismatch, req.Method, req.URL.Path, status, shorten(err), excerpt(body))
 	}
-	if code, _ := value.(map[string]any)["error"].(map[string]any)["code"].(string); code != wantCode {
+	obj, _ := value.(map[string]any)
+	e, _ := obj["error"].(map[string]any)
+	if code, _ := e["code"].(string); code != wantCode {
 		return fmt.Errorf("%w: %s %s %d: code %q, want %q", ErrMismatch, req.Method, req.URL.Path, status, code, wantCode)
 	}
 	c.count("(unrouted) " + strconv.Itoa(status))
@@ -416,6 +419,16 @@ func contentTypes(content openapi3.Content) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// shorten returns the start of a validation error's text, which quotes
+// the whole schema it checked against.
+func shorten(err error) string {
+	const n = 2000
+	if s := err.Error(); len(s) > n {
+		return s[:n] + "..."
+	}
+	return err.Error()
 }
 
 // excerpt returns the start of body, for an error message.
