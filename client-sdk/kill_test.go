@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	brygga "github.com/brygga/brygga/client-sdk"
 	"github.com/brygga/brygga/schema"
 )
 
@@ -34,44 +35,33 @@ func TestServerKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	for k := range kills {
 		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for i, d := range devices {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					var batch []uuid.UUID
-					for range 10 {
-						c := contact(schema.SettingStreet)
-						if err := d.Add(ctx, c); err != nil {
-							t.Error(err)
-							return
-						}
-						batch = append(batch, c.ID)
-					}
-					mu.Lock()
-					made = append(made, batch...)
-					mine[i] = append(mine[i], batch...)
-					mu.Unlock()
-					if d.Sync(ctx) == nil {
-						// Everything this device made before the sync is
-						// acknowledged.
-						mu.Lock()
-						acked[i] = append([]uuid.UUID{}, mine[i]...)
-						mu.Unlock()
-					}
+		wait := untilStopped(devices, stop, func(i int, d *brygga.Client) bool {
+			var batch []uuid.UUID
+			for range 10 {
+				c := contact(schema.SettingStreet)
+				if err := d.Add(ctx, c); err != nil {
+					t.Error(err)
+					return false
 				}
-			}()
-		}
+				batch = append(batch, c.ID)
+			}
+			mu.Lock()
+			made = append(made, batch...)
+			mine[i] = append(mine[i], batch...)
+			mu.Unlock()
+			if d.Sync(ctx) == nil {
+				// Everything this device made before the sync is
+				// acknowledged.
+				mu.Lock()
+				acked[i] = append([]uuid.UUID{}, mine[i]...)
+				mu.Unlock()
+			}
+			return true
+		})
 		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 		p.kill()
 		close(stop)
-		wg.Wait()
+		wait()
 
 		mu.Lock()
 		var want []uuid.UUID

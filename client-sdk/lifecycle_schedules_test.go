@@ -40,10 +40,9 @@ type lifeCopy struct {
 
 // lifeResult is what one lifecycle schedule did.
 type lifeResult struct {
-	devices, records, syncs, failed                      int
+	scheduleCounts
 	retired, lost, backups, restores, byHand, reenrolled int
 	lostToRestore                                        int // records whose every copy was wiped before a restore to a copy without them
-	counts                                               [fates]int
 }
 
 // serverContacts returns the ids of the contacts the server's database at
@@ -93,7 +92,7 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 	dir := t.TempDir()
 	proxy, via, stopProxy := startFaultProxy(t, r.url(), seed)
 	defer stopProxy()
-	res := lifeResult{devices: devices}
+	res := lifeResult{scheduleCounts: scheduleCounts{devices: devices}}
 	made := map[uuid.UUID]int{} // record -> the tablet that made it
 	tablets := make([]*lifeDevice, devices)
 	for i := range tablets {
@@ -399,10 +398,7 @@ func TestLifecycleSchedules(t *testing.T) {
 	runSeeds(t, schedules, "BRYGGA_LIFECYCLE_SCHEDULES", "BRYGGA_LIFECYCLE_SEED", func(seed uint64) {
 		r := runLifecycleSchedule(t, seed, devices, steps)
 		runs++
-		total.devices += r.devices
-		total.records += r.records
-		total.syncs += r.syncs
-		total.failed += r.failed
+		total.add(r.scheduleCounts)
 		total.retired += r.retired
 		total.lost += r.lost
 		total.backups += r.backups
@@ -410,9 +406,6 @@ func TestLifecycleSchedules(t *testing.T) {
 		total.byHand += r.byHand
 		total.reenrolled += r.reenrolled
 		total.lostToRestore += r.lostToRestore
-		for i := range r.counts {
-			total.counts[i] += r.counts[i]
-		}
 	})
 	t.Logf("%d schedules, %d tablets, %d records, %d syncs under faults (%d failed); %d retired, %d lost, %d copies, %d restores (%d of a copy made by hand), %d enrolled again; requests: %s; "+
 		"stranded 0, lost 0, duplicated 0; records whose every copy was wiped before a restore to a copy without them: %d",

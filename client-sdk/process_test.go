@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,6 +127,30 @@ func (p *bryggadProcess) tablets(dir string) []*brygga.Client {
 		devices[i] = c
 	}
 	return devices
+}
+
+// untilStopped runs body again and again on a goroutine for each of
+// devices, until stop is closed or body returns false, and returns a
+// function that waits for them all.
+func untilStopped(devices []*brygga.Client, stop <-chan struct{}, body func(i int, d *brygga.Client) bool) (wait func()) {
+	var wg sync.WaitGroup
+	for i, d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !body(i, d) {
+					return
+				}
+			}
+		}()
+	}
+	return wg.Wait
 }
 
 // checkContacts checks that the server's database holds each of made once

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	brygga "github.com/brygga/brygga/client-sdk"
 	"github.com/brygga/brygga/schema"
 )
 
@@ -24,53 +25,41 @@ func TestKilledAndRestored(t *testing.T) {
 	var mu sync.Mutex
 	var made []uuid.UUID
 	// work records and syncs on every tablet until stop is closed.
-	work := func(stop chan struct{}) *sync.WaitGroup {
-		var wg sync.WaitGroup
-		for _, d := range devices {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					for range 5 {
-						c := contact(schema.SettingStreet)
-						if err := d.Add(ctx, c); err != nil {
-							t.Error(err)
-							return
-						}
-						mu.Lock()
-						made = append(made, c.ID)
-						mu.Unlock()
-					}
-					d.Sync(ctx) // fails while the server is away
+	work := func(stop chan struct{}) (wait func()) {
+		return untilStopped(devices, stop, func(_ int, d *brygga.Client) bool {
+			for range 5 {
+				c := contact(schema.SettingStreet)
+				if err := d.Add(ctx, c); err != nil {
+					t.Error(err)
+					return false
 				}
-			}()
-		}
-		return &wg
+				mu.Lock()
+				made = append(made, c.ID)
+				mu.Unlock()
+			}
+			d.Sync(ctx) // fails while the server is away
+			return true
+		})
 	}
 
 	stop := make(chan struct{})
-	wg := work(stop)
+	wait := work(stop)
 	time.Sleep(200 * time.Millisecond)
 	copyPath := filepath.Join(dir, "copy.db")
 	p.run("backup", "--db", p.db, "--out", copyPath)
 	time.Sleep(300 * time.Millisecond)
 	p.kill()
 	close(stop)
-	wg.Wait()
+	wait()
 	p.run("restore", "--from", copyPath, "--db", p.db)
 	p.start()
 	// Killed again while the tablets heal it.
 	stop = make(chan struct{})
-	wg = work(stop)
+	wait = work(stop)
 	time.Sleep(150 * time.Millisecond)
 	p.kill()
 	close(stop)
-	wg.Wait()
+	wait()
 	p.start()
 	for range 2 {
 		for _, d := range devices {

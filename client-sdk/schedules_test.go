@@ -190,11 +190,29 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Write(ans.body)
 }
 
+// scheduleCounts is what every kind of schedule counts: tablets, records
+// made, syncs under faults and how many of them failed, and the requests
+// that met each fate.
+type scheduleCounts struct {
+	devices, records, syncs, failed int
+	counts                          [fates]int
+}
+
+// add adds o to c.
+func (c *scheduleCounts) add(o scheduleCounts) {
+	c.devices += o.devices
+	c.records += o.records
+	c.syncs += o.syncs
+	c.failed += o.failed
+	for i := range o.counts {
+		c.counts[i] += o.counts[i]
+	}
+}
+
 // scheduleResult is what one schedule did.
 type scheduleResult struct {
-	devices, records, syncs, failed, enrolTries int
-	stranded                                    int
-	counts                                      [fates]int
+	scheduleCounts
+	enrolTries, stranded int
 }
 
 // runSchedule runs one seeded schedule: devices enrol through the fault
@@ -236,7 +254,7 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 	}()
 	proxy.set(true)
 
-	res := scheduleResult{devices: devices}
+	res := scheduleResult{scheduleCounts: scheduleCounts{devices: devices}}
 	var mu sync.Mutex // guards res and made
 	made := map[uuid.UUID]int{}
 	clients := make([]*brygga.Client, devices)
@@ -452,15 +470,9 @@ func TestFaultSchedules(t *testing.T) {
 	runSeeds(t, schedules, "BRYGGA_FAULT_SCHEDULES", "BRYGGA_FAULT_SEED", func(seed uint64) {
 		r := runSchedule(t, seed, devices, rounds)
 		runs++
-		total.devices += r.devices
-		total.records += r.records
-		total.syncs += r.syncs
-		total.failed += r.failed
+		total.add(r.scheduleCounts)
 		total.enrolTries += r.enrolTries
 		total.stranded += r.stranded
-		for i := range r.counts {
-			total.counts[i] += r.counts[i]
-		}
 	})
 	t.Logf("%d schedules, %d devices (%d enrolment tries), %d records, %d syncs under faults (%d failed); requests: %s; stranded devices 0, records lost 0, duplicated 0",
 		runs, total.devices, total.enrolTries, total.records, total.syncs, total.failed, faultSummary(total.counts))
