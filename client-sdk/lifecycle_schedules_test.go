@@ -394,10 +394,8 @@ func TestLifecycleSchedules(t *testing.T) {
 		schedules, devices, steps = 3, 4, 40
 	}
 	var total lifeResult
-	runs := 0
-	runSeeds(t, schedules, "BRYGGA_LIFECYCLE_SCHEDULES", "BRYGGA_LIFECYCLE_SEED", func(seed uint64) {
+	runs := runSeeds(t, schedules, "BRYGGA_LIFECYCLE_SCHEDULES", "BRYGGA_LIFECYCLE_SEED", func(seed uint64) {
 		r := runLifecycleSchedule(t, seed, devices, steps)
-		runs++
 		total.add(r.scheduleCounts)
 		total.retired += r.retired
 		total.lost += r.lost

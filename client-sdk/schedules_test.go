@@ -427,8 +427,8 @@ func checkHolds[V any](t *testing.T, seed uint64, i int, c *brygga.Client, want 
 // runSeeds runs one schedule for each of n seeds, from the first, where
 // the environment variables countVar and seedVar set how many (n if unset)
 // and the first (1 if unset). It stops at the first seed that fails,
-// saying how to run it alone.
-func runSeeds(t *testing.T, n int, countVar, seedVar string, run func(seed uint64)) {
+// saying how to run it alone, and returns how many it ran.
+func runSeeds(t *testing.T, n int, countVar, seedVar string, run func(seed uint64)) int {
 	t.Helper()
 	if v, err := strconv.Atoi(os.Getenv(countVar)); err == nil && v > 0 {
 		n = v
@@ -443,6 +443,7 @@ func runSeeds(t *testing.T, n int, countVar, seedVar string, run func(seed uint6
 			t.Fatalf("seed %d failed: rerun with %s=%d %s=1", seed, seedVar, seed, countVar)
 		}
 	}
+	return n
 }
 
 // faultSummary says how many requests met each fate.
@@ -466,10 +467,8 @@ func TestFaultSchedules(t *testing.T) {
 		schedules, devices, rounds = 3, 3, 8
 	}
 	var total scheduleResult
-	runs := 0
-	runSeeds(t, schedules, "BRYGGA_FAULT_SCHEDULES", "BRYGGA_FAULT_SEED", func(seed uint64) {
+	runs := runSeeds(t, schedules, "BRYGGA_FAULT_SCHEDULES", "BRYGGA_FAULT_SEED", func(seed uint64) {
 		r := runSchedule(t, seed, devices, rounds)
-		runs++
 		total.add(r.scheduleCounts)
 		total.enrolTries += r.enrolTries
 		total.stranded += r.stranded
