@@ -50,14 +50,21 @@ func checkBrowser(t *testing.T, ctx context.Context) {
 		switch ev := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			mu.Lock()
+			defer mu.Unlock()
 			prev, hadPrev := methods[ev.RequestID]
 			methods[ev.RequestID] = ev.Request.Method
-			mu.Unlock()
-			if r := ev.RedirectResponse; r != nil && hadPrev && local(r.URL) {
-				// A redirect has no body to read.
-				if req, err := http.NewRequest(prev, r.URL, nil); err == nil {
+			r := ev.RedirectResponse
+			if r == nil || !hadPrev || !local(r.URL) || closing {
+				return
+			}
+			// A redirect has no body to read. The check runs apart, so as
+			// not to hold up the browser's events.
+			if req, err := http.NewRequest(prev, r.URL, nil); err == nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
 					check(req, r, nil)
-				}
+				}()
 			}
 		case *network.EventResponseReceived:
 			if !local(ev.Response.URL) {
