@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,10 +40,9 @@ type lifeCopy struct {
 
 // lifeResult is what one lifecycle schedule did.
 type lifeResult struct {
-	devices, records, syncs, failed                      int
+	scheduleCounts
 	retired, lost, backups, restores, byHand, reenrolled int
 	lostToRestore                                        int // records whose every copy was wiped before a restore to a copy without them
-	counts                                               [fates]int
 }
 
 // serverContacts returns the ids of the contacts the server's database at
@@ -95,23 +92,11 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 	dir := t.TempDir()
 	proxy, via, stopProxy := startFaultProxy(t, r.url(), seed)
 	defer stopProxy()
-	res := lifeResult{devices: devices}
+	res := lifeResult{scheduleCounts: scheduleCounts{devices: devices}}
 	made := map[uuid.UUID]int{} // record -> the tablet that made it
 	tablets := make([]*lifeDevice, devices)
 	for i := range tablets {
-		skew := time.Duration(0)
-		if rng.IntN(3) == 0 {
-			skew = time.Duration(rng.IntN(7)-3) * 24 * time.Hour
-		}
-		opts := &brygga.Options{PushBatch: 2 + rng.IntN(4), PullPage: 3 + rng.IntN(8),
-			HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: func() time.Time { return time.Now().Add(skew) }}
-		tablets[i] = &lifeDevice{c: r.deviceWith(via, r.team, r.teamStaf, opts)}
-	}
-	maybeCancelled := func() (context.Context, context.CancelFunc) {
-		if rng.IntN(4) == 0 {
-			return context.WithTimeout(ctx, time.Duration(1+rng.IntN(60))*time.Millisecond)
-		}
-		return context.WithCancel(ctx)
+		tablets[i] = &lifeDevice{c: r.deviceWith(via, r.team, r.teamStaf, scheduleOptions(rng))}
 	}
 	// reenrol enrols a tablet the server does not know again, with a new
 	// code, through the faults (retrying until it is enrolled).
@@ -121,7 +106,7 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 			t.Fatal(err)
 		}
 		for try := 0; ; try++ {
-			cctx, cancel := maybeCancelled()
+			cctx, cancel := maybeCancelled(ctx, rng, 4)
 			err := d.c.Reenroll(cctx, code.Code)
 			cancel()
 			if err == nil {
@@ -182,7 +167,7 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 				if try > 200 {
 					t.Fatalf("seed %d: enrolment does not succeed: %v", seed, err)
 				}
-				cctx, cancel := maybeCancelled()
+				cctx, cancel := maybeCancelled(ctx, rng, 4)
 				err = c.Enroll(cctx, via, code.Code)
 				cancel()
 			}
@@ -220,7 +205,7 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 			if d.unknown && !d.lost {
 				reenrol(d)
 			}
-			cctx, cancel := maybeCancelled()
+			cctx, cancel := maybeCancelled(ctx, rng, 4)
 			err := syncOnce(d, cctx)
 			cancel()
 			if trace {
@@ -384,25 +369,7 @@ func runLifecycleSchedule(t *testing.T, seed uint64, devices, steps int) lifeRes
 		if d.wiped || d.lost {
 			continue
 		}
-		got, err := d.c.Contacts(ctx, 1_000_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[uuid.UUID]int{}
-		for _, x := range got {
-			seen[x.ID]++
-		}
-		for id := range onServer {
-			if seen[id] != 1 {
-				t.Errorf("seed %d: contact %s on tablet %d %d times, on the server once", seed, id, i, seen[id])
-			}
-		}
-		if len(got) != len(onServer) {
-			t.Errorf("seed %d: tablet %d holds %d contacts, the server %d", seed, i, len(got), len(onServer))
-		}
-		if st, _ := d.c.Status(ctx); st.Pending != 0 || len(st.Rejected) != 0 {
-			t.Errorf("seed %d: tablet %d: pending %d, rejected %+v", seed, i, st.Pending, st.Rejected)
-		}
+		checkHolds(t, seed, i, d.c, onServer)
 	}
 	return res
 }
@@ -426,23 +393,10 @@ func TestLifecycleSchedules(t *testing.T) {
 	if testing.Short() {
 		schedules, devices, steps = 3, 4, 40
 	}
-	if n, err := strconv.Atoi(os.Getenv("BRYGGA_LIFECYCLE_SCHEDULES")); err == nil && n > 0 {
-		schedules = n
-	}
-	first := uint64(1)
-	if n, err := strconv.ParseUint(os.Getenv("BRYGGA_LIFECYCLE_SEED"), 10, 64); err == nil {
-		first = n
-	}
 	var total lifeResult
-	for seed := first; seed < first+uint64(schedules); seed++ {
+	runs := runSeeds(t, schedules, "BRYGGA_LIFECYCLE_SCHEDULES", "BRYGGA_LIFECYCLE_SEED", func(seed uint64) {
 		r := runLifecycleSchedule(t, seed, devices, steps)
-		if t.Failed() {
-			t.Fatalf("seed %d failed: rerun with BRYGGA_LIFECYCLE_SEED=%d BRYGGA_LIFECYCLE_SCHEDULES=1", seed, seed)
-		}
-		total.devices += r.devices
-		total.records += r.records
-		total.syncs += r.syncs
-		total.failed += r.failed
+		total.add(r.scheduleCounts)
 		total.retired += r.retired
 		total.lost += r.lost
 		total.backups += r.backups
@@ -450,16 +404,9 @@ func TestLifecycleSchedules(t *testing.T) {
 		total.byHand += r.byHand
 		total.reenrolled += r.reenrolled
 		total.lostToRestore += r.lostToRestore
-		for i := range r.counts {
-			total.counts[i] += r.counts[i]
-		}
-	}
-	var faults []string
-	for i, n := range total.counts {
-		faults = append(faults, fmt.Sprintf("%s %d", fateNames[i], n))
-	}
+	})
 	t.Logf("%d schedules, %d tablets, %d records, %d syncs under faults (%d failed); %d retired, %d lost, %d copies, %d restores (%d of a copy made by hand), %d enrolled again; requests: %s; "+
 		"stranded 0, lost 0, duplicated 0; records whose every copy was wiped before a restore to a copy without them: %d",
-		schedules, total.devices, total.records, total.syncs, total.failed, total.retired, total.lost, total.backups, total.restores, total.byHand, total.reenrolled,
-		strings.Join(faults, ", "), total.lostToRestore)
+		runs, total.devices, total.records, total.syncs, total.failed, total.retired, total.lost, total.backups, total.restores, total.byHand, total.reenrolled,
+		faultSummary(total.counts), total.lostToRestore)
 }

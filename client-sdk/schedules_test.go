@@ -190,11 +190,29 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Write(ans.body)
 }
 
+// scheduleCounts is what every kind of schedule counts: tablets, records
+// made, syncs under faults and how many of them failed, and the requests
+// that met each fate.
+type scheduleCounts struct {
+	devices, records, syncs, failed int
+	counts                          [fates]int
+}
+
+// add adds o to c.
+func (c *scheduleCounts) add(o scheduleCounts) {
+	c.devices += o.devices
+	c.records += o.records
+	c.syncs += o.syncs
+	c.failed += o.failed
+	for i := range o.counts {
+		c.counts[i] += o.counts[i]
+	}
+}
+
 // scheduleResult is what one schedule did.
 type scheduleResult struct {
-	devices, records, syncs, failed, enrolTries int
-	stranded                                    int
-	counts                                      [fates]int
+	scheduleCounts
+	enrolTries, stranded int
 }
 
 // runSchedule runs one seeded schedule: devices enrol through the fault
@@ -236,17 +254,10 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 	}()
 	proxy.set(true)
 
-	res := scheduleResult{devices: devices}
+	res := scheduleResult{scheduleCounts: scheduleCounts{devices: devices}}
 	var mu sync.Mutex // guards res and made
 	made := map[uuid.UUID]int{}
 	clients := make([]*brygga.Client, devices)
-	// A context that is cancelled at random, sometimes mid-request.
-	maybeCancelled := func(rng *rand.Rand) (context.Context, context.CancelFunc) {
-		if rng.IntN(3) == 0 {
-			return context.WithTimeout(ctx, time.Duration(1+rng.IntN(60))*time.Millisecond)
-		}
-		return context.WithCancel(ctx)
-	}
 
 	var wg sync.WaitGroup
 	for i := range devices {
@@ -254,13 +265,7 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 		if err != nil {
 			t.Fatal(err)
 		}
-		skew := time.Duration(0)
-		if rng.IntN(3) == 0 {
-			skew = time.Duration(rng.IntN(7)-3) * 24 * time.Hour
-		}
-		opts := &brygga.Options{PushBatch: 2 + rng.IntN(4), PullPage: 3 + rng.IntN(8),
-			HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: func() time.Time { return time.Now().Add(skew) }}
-		c, err := brygga.Open(ctx, filepath.Join(dir, fmt.Sprintf("tablet%d.db", i)), opts)
+		c, err := brygga.Open(ctx, filepath.Join(dir, fmt.Sprintf("tablet%d.db", i)), scheduleOptions(rng))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +277,7 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 			defer wg.Done()
 			tries := 0
 			for ; !c.Enrolled() && tries < 200; tries++ {
-				cctx, cancel := maybeCancelled(drng)
+				cctx, cancel := maybeCancelled(ctx, drng, 3)
 				c.Enroll(cctx, via, code.Code)
 				cancel()
 			}
@@ -307,7 +312,7 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 				n := 1 + drng.IntN(2)
 				errs := make(chan error, n)
 				for range n {
-					cctx, cancel := maybeCancelled(drng)
+					cctx, cancel := maybeCancelled(ctx, drng, 3)
 					go func() {
 						defer cancel()
 						errs <- c.Sync(cctx)
@@ -368,27 +373,86 @@ func runSchedule(t *testing.T, seed uint64, devices, rounds int) scheduleResult 
 		}
 	}
 	for i, c := range clients {
-		got, err := c.Contacts(ctx, 1_000_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[uuid.UUID]int{}
-		for _, x := range got {
-			seen[x.ID]++
-		}
-		for id := range made {
-			if seen[id] != 1 {
-				t.Errorf("seed %d: contact %s on device %d %d times", seed, id, i, seen[id])
-			}
-		}
-		if len(got) != len(made) {
-			t.Errorf("seed %d: device %d holds %d contacts, %d were made", seed, i, len(got), len(made))
-		}
-		if st, _ := c.Status(ctx); st.Pending != 0 || len(st.Rejected) != 0 {
-			t.Errorf("seed %d: device %d: pending %d, rejected %+v", seed, i, st.Pending, st.Rejected)
-		}
+		checkHolds(t, seed, i, c, made)
 	}
 	return res
+}
+
+// scheduleOptions returns the options of a schedule's tablet, drawn from
+// rng: push batches and pull pages of a few, and for a third of the
+// tablets a clock up to three days off.
+func scheduleOptions(rng *rand.Rand) *brygga.Options {
+	skew := time.Duration(0)
+	if rng.IntN(3) == 0 {
+		skew = time.Duration(rng.IntN(7)-3) * 24 * time.Hour
+	}
+	return &brygga.Options{PushBatch: 2 + rng.IntN(4), PullPage: 3 + rng.IntN(8),
+		HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: func() time.Time { return time.Now().Add(skew) }}
+}
+
+// maybeCancelled returns a context of ctx that, one time in oneIn as rng
+// draws, is cancelled after up to 60 ms, sometimes mid-request.
+func maybeCancelled(ctx context.Context, rng *rand.Rand, oneIn int) (context.Context, context.CancelFunc) {
+	if rng.IntN(oneIn) == 0 {
+		return context.WithTimeout(ctx, time.Duration(1+rng.IntN(60))*time.Millisecond)
+	}
+	return context.WithCancel(ctx)
+}
+
+// checkHolds checks that tablet i of a schedule holds each contact of want
+// once and nothing else, and has nothing queued or rejected.
+func checkHolds[V any](t *testing.T, seed uint64, i int, c *brygga.Client, want map[uuid.UUID]V) {
+	t.Helper()
+	got, err := c.Contacts(context.Background(), 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uuid.UUID]int{}
+	for _, x := range got {
+		seen[x.ID]++
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("seed %d: contact %s on tablet %d %d times, want once", seed, id, i, seen[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("seed %d: tablet %d holds %d contacts, want %d", seed, i, len(got), len(want))
+	}
+	if st, _ := c.Status(context.Background()); st.Pending != 0 || len(st.Rejected) != 0 {
+		t.Errorf("seed %d: tablet %d: pending %d, rejected %+v", seed, i, st.Pending, st.Rejected)
+	}
+}
+
+// runSeeds runs one schedule for each of n seeds, from the first, where
+// the environment variables countVar and seedVar set how many (n if unset)
+// and the first (1 if unset). It stops at the first seed that fails,
+// saying how to run it alone, and returns how many it ran.
+func runSeeds(t *testing.T, n int, countVar, seedVar string, run func(seed uint64)) int {
+	t.Helper()
+	if v, err := strconv.Atoi(os.Getenv(countVar)); err == nil && v > 0 {
+		n = v
+	}
+	first := uint64(1)
+	if v, err := strconv.ParseUint(os.Getenv(seedVar), 10, 64); err == nil {
+		first = v
+	}
+	for seed := first; seed < first+uint64(n); seed++ {
+		run(seed)
+		if t.Failed() {
+			t.Fatalf("seed %d failed: rerun with %s=%d %s=1", seed, seedVar, seed, countVar)
+		}
+	}
+	return n
+}
+
+// faultSummary says how many requests met each fate.
+func faultSummary(counts [fates]int) string {
+	var faults []string
+	for i, n := range counts {
+		faults = append(faults, fmt.Sprintf("%s %d", fateNames[i], n))
+	}
+	return strings.Join(faults, ", ")
 }
 
 // TestFaultSchedules syncs devices through lost answers, cut connections,
@@ -402,33 +466,13 @@ func TestFaultSchedules(t *testing.T) {
 	if testing.Short() {
 		schedules, devices, rounds = 3, 3, 8
 	}
-	if n, err := strconv.Atoi(os.Getenv("BRYGGA_FAULT_SCHEDULES")); err == nil && n > 0 {
-		schedules = n
-	}
-	first := uint64(1)
-	if n, err := strconv.ParseUint(os.Getenv("BRYGGA_FAULT_SEED"), 10, 64); err == nil {
-		first = n
-	}
 	var total scheduleResult
-	for seed := first; seed < first+uint64(schedules); seed++ {
+	runs := runSeeds(t, schedules, "BRYGGA_FAULT_SCHEDULES", "BRYGGA_FAULT_SEED", func(seed uint64) {
 		r := runSchedule(t, seed, devices, rounds)
-		if t.Failed() {
-			t.Fatalf("seed %d failed: rerun with BRYGGA_FAULT_SEED=%d BRYGGA_FAULT_SCHEDULES=1", seed, seed)
-		}
-		total.devices += r.devices
-		total.records += r.records
-		total.syncs += r.syncs
-		total.failed += r.failed
+		total.add(r.scheduleCounts)
 		total.enrolTries += r.enrolTries
 		total.stranded += r.stranded
-		for i := range r.counts {
-			total.counts[i] += r.counts[i]
-		}
-	}
-	var faults []string
-	for i, n := range total.counts {
-		faults = append(faults, fmt.Sprintf("%s %d", fateNames[i], n))
-	}
+	})
 	t.Logf("%d schedules, %d devices (%d enrolment tries), %d records, %d syncs under faults (%d failed); requests: %s; stranded devices 0, records lost 0, duplicated 0",
-		schedules, total.devices, total.enrolTries, total.records, total.syncs, total.failed, strings.Join(faults, ", "))
+		runs, total.devices, total.enrolTries, total.records, total.syncs, total.failed, faultSummary(total.counts))
 }

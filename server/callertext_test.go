@@ -111,9 +111,16 @@ func (s *callerServer) raw(t *testing.T, method, path string, headers []string, 
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	req, err := http.NewRequest(method, s.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if err := apiCheck.CheckResponse(req, resp); err != nil {
+		t.Error(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("X-Request-ID")

@@ -63,7 +63,7 @@ type deviceServer struct {
 // ip (127.0.0.2 and so on), whose limits per address are its own.
 func (d *deviceServer) from(ip string) {
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	d.client = &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	d.client = &http.Client{Transport: apiCheck.Transport(&http.Transport{DialContext: dialer.DialContext})}
 }
 
 func startDeviceServer(t *testing.T) *deviceServer {

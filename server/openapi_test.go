@@ -17,6 +17,7 @@ import (
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/server/internal/openapitest"
 	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -132,6 +133,10 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 func TestOpenAPIDocument(t *testing.T) {
+	// An OpenAPI document that loads and validates, its references resolved.
+	if _, err := openapitest.Load(context.Background(), openAPIPath); err != nil {
+		t.Fatal(err)
+	}
 	doc := readOpenAPI(t)
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi = %q, want 3.1.x", doc.OpenAPI)

@@ -98,6 +98,9 @@ func (b *bryggad) doOversized(t *testing.T, req *http.Request) reply {
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
+	if err := apiCheck.CheckResponse(req, resp); err != nil {
+		t.Error(err)
+	}
 	return readReply(t, req, resp)
 }
 
