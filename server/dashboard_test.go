@@ -333,6 +333,91 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(loc, "by=gender") {
 		t.Errorf("the view is not in the URL: %q", loc)
 	}
+	// pageCSV downloads the CSV the page links to, in the browser's
+	// session.
+	pageCSV := func() [][]string {
+		t.Helper()
+		var href string
+		var cookies []*network.Cookie
+		run(chromedp.AttributeValue(`#csv`, "href", &href, nil, chromedp.ByID),
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				var err error
+				cookies, err = network.GetCookies().Do(ctx)
+				return err
+			}))
+		req, _ := http.NewRequest("GET", base+"/dashboard/"+href, nil)
+		for _, c := range cookies {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(resp.Body).ReadAll()
+		resp.Body.Close()
+		if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Fatalf("csv: %v, %s", err, resp.Header.Get("Content-Type"))
+		}
+		return rows
+	}
+
+	// By setting: where the contacts took place, in the enumeration's
+	// order, the referrals sent without a contact last; the figures of
+	// each setting, in English and in Swedish.
+	run(chromedp.SetValue(`#by`, "setting", chromedp.ByID), chromedp.Click(`#apply`, chromedp.ByID),
+		chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
+	if order != "Street outreach|Fixed site|Not linked to a contact|Total" {
+		t.Errorf("settings in the order %q", order)
+	}
+	cell := func(table, row, col string) string {
+		t.Helper()
+		var s string
+		eval(fmt.Sprintf(`(() => { const cols = Array.from(document.querySelectorAll('#%[1]s thead th')).map(h => h.dataset.key || '');
+			const r = document.querySelector('#%[1]s tr[data-key="%[2]s"]'); return r ? r.children[cols.indexOf('%[3]s')].textContent : 'no row' })()`, table, row, col), &s)
+		return s
+	}
+	for _, c := range []struct{ row, col, want string }{
+		{"street", "contacts", "10"}, {"street", "syringes_out", "140"}, {"street", "naloxone_doses", "4"},
+		{"fixed_site", "contacts", "356"}, {"fixed_site", "syringes_out", "0"},
+		{"none", "contacts", "0"}, {"none", "referrals_made", "2"}, {"none", "referrals_attended", "1"}, {"total", "contacts", "366"},
+	} {
+		if got := cell("by-group", c.row, c.col); got != c.want {
+			t.Errorf("by setting, %s %s reads %q, want %q", c.row, c.col, got, c.want)
+		}
+	}
+	if got := text("#by-group caption"); got != "By setting" {
+		t.Errorf("by-setting caption %q", got)
+	}
+	eval(`location.search`, &loc)
+	if !strings.Contains(loc, "by=setting") {
+		t.Errorf("the breakdown by setting is not in the URL: %q", loc)
+	}
+	checkView(t, b, axe, dir, "statistics-by-setting-en")
+	settingCSV := map[string]string{}
+	for _, r := range pageCSV() {
+		if r[5] == "by-group" {
+			settingCSV[r[6]+" "+r[7]] = r[8]
+		}
+	}
+	for k, want := range map[string]string{"street contacts": "10", "fixed_site contacts": "356", "none referrals_made": "2", "total contacts": "366"} {
+		if settingCSV[k] != want {
+			t.Errorf("the CSV by setting has %s = %q, want %q", k, settingCSV[k], want)
+		}
+	}
+	run(chromedp.Click(`#lang-sv`, chromedp.ByID), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
+	if order != "Uppsökande på gatan|Fast mottagning|Ej kopplad till en kontakt|Totalt" {
+		t.Errorf("settings in Swedish in the order %q", order)
+	}
+	var picked string
+	eval(`document.querySelector('#by').selectedOptions[0].textContent`, &picked)
+	if picked != "Per plats för kontakten" {
+		t.Errorf("the Swedish breakdown picker shows %q", picked)
+	}
+	checkView(t, b, axe, dir, "statistics-by-setting-sv")
+	run(chromedp.Click(`#lang-en`, chromedp.ByID), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+
 	// By age group, this year by week, and drill into a unit.
 	run(chromedp.Navigate(base+"/dashboard/?by=age_band&period=week"), chromedp.WaitVisible(`#by-group`, chromedp.ByID))
 	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
@@ -356,27 +441,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	checkView(t, b, axe, dir, "statistics-unit-en")
 
 	// The CSV is what the page shows.
-	var href string
-	var cookies []*network.Cookie
-	run(chromedp.AttributeValue(`#csv`, "href", &href, nil, chromedp.ByID),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			var err error
-			cookies, err = network.GetCookies().Do(ctx)
-			return err
-		}))
-	req, _ := http.NewRequest("GET", base+"/dashboard/"+href, nil)
-	for _, c := range cookies {
-		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(resp.Body).ReadAll()
-	resp.Body.Close()
-	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
-		t.Fatalf("csv: %v, %s", err, resp.Header.Get("Content-Type"))
-	}
+	rows := pageCSV()
 	found := false
 	for _, r := range rows {
 		found = found || r[5] == "summary" && r[6] == "contacts" && r[7] == "current" && r[8] == "10" && r[1] == team.ID.String()
