@@ -552,11 +552,12 @@ func orderedGroups(groups []stats.Group, by stats.Dim, units map[uuid.UUID]strin
 }
 
 // sendCSV answers with the tables of the page as they are shown: one line
-// a figure, with the view's days and unit.
+// a figure, with the view's days, unit and breakdown, and the row's and
+// column's labels as the page shows them, in its language.
 func sendCSV(c *fiber.Ctx, org *schema.Organisation, v statsView, tables []shownTable) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"organisation", "unit", "from", "to", "period", "table", "row", "column", "value"})
+	w.Write([]string{"organisation", "unit", "from", "to", "period", "table", "row", "column", "value", "by", "row_label", "column_label"})
 	unit := ""
 	if v.Unit != uuid.Nil {
 		unit = v.Unit.String()
@@ -565,7 +566,7 @@ func sendCSV(c *fiber.Ctx, org *schema.Organisation, v statsView, tables []shown
 		for _, r := range t.Rows {
 			for i, col := range t.Columns {
 				w.Write([]string{org.ID.String(), unit, v.From.Format("2006-01-02"), v.To.Format("2006-01-02"), string(v.Period),
-					t.ID, csvSafe(r.Raw), col.Key, r.raws[i]})
+					t.ID, csvSafe(r.Raw), col.Key, r.raws[i], string(v.By), csvSafe(r.Label), csvSafe(col.Label)})
 			}
 		}
 	}

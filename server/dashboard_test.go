@@ -394,13 +394,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the breakdown by setting is not in the URL: %q", loc)
 	}
 	checkView(t, b, axe, dir, "statistics-by-setting-en")
+	// The CSV has the figures of each setting, with the labels the page
+	// shows.
 	settingCSV := map[string]string{}
 	for _, r := range pageCSV() {
-		if r[5] == "by-group" {
+		if r[5] == "by-group" && r[9] == "setting" {
 			settingCSV[r[6]+" "+r[7]] = r[8]
+			settingCSV[r[6]+" label"] = r[10]
 		}
 	}
-	for k, want := range map[string]string{"street contacts": "10", "fixed_site contacts": "356", "none referrals_made": "2", "total contacts": "366"} {
+	for k, want := range map[string]string{"street contacts": "10", "fixed_site contacts": "356", "none referrals_made": "2", "total contacts": "366",
+		"street label": "Street outreach", "none label": "Not linked to a contact"} {
 		if settingCSV[k] != want {
 			t.Errorf("the CSV by setting has %s = %q, want %q", k, settingCSV[k], want)
 		}

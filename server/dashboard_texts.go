@@ -93,7 +93,7 @@ var texts = map[string][2]string{
 	"def_naloxone_handouts":  {"Tillfällen då naloxon lämnades ut, oavsett antal doser.", "Times naloxone was handed out, whatever the number of doses."},
 	"def_reversals":          {"Överdoser där naloxon användes, som rapporterats till personalen.", "Overdoses where naloxone was used, as reported to staff."},
 	"def_referrals_made":     {"Remisser som enheterna skickat under perioden.", "Referrals the units sent in the period."},
-	"def_referrals_attended": {"De remisserna som nått status påbörjad kontakt (eller avslutad, som bara följer på den).", "Of those referrals, the ones that reached attended (or closed, which only follows attended)."},
+	"def_referrals_attended": {"Av de remisserna, de som nått status Påbörjad kontakt (eller Avslutad, som bara kan följa på den).", "Of those referrals, the ones that reached attended (or closed, which only follows attended)."},
 	"def_attended_share":     {"Remisser som ledde till kontakt delat med remisser gjorda.", "Referrals attended divided by referrals made."},
 
 	"device":       {"Surfplatta", "Tablet"},
