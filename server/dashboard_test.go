@@ -457,7 +457,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Bad parameters are an HTML page that says what is wrong; an unknown
 	// page is one too.
 	run(chromedp.Navigate(base+"/dashboard/?period=fortnight"), chromedp.WaitVisible(`#error-message`, chromedp.ByID))
-	if got := text("#error-message"); !strings.Contains(got, "week, month, quarter or year") {
+	if got := text("#error-message"); !strings.Contains(got, "week, month, quarter or year") || !strings.Contains(got, "“Period” (period)") {
 		t.Errorf("bad period: %q", got)
 	}
 	checkView(t, b, axe, dir, "error-400-en")
@@ -465,6 +465,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#error-title"); !strings.Contains(got, "404") {
 		t.Errorf("unknown page: %q", got)
 	}
+	checkView(t, b, axe, dir, "error-404-en")
 
 	// Enrol a tablet from the screen, name it, then retire it.
 	var code string
@@ -571,6 +572,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"referral-confirm-sv", fmt.Sprintf("/dashboard/referrals/%s/status?lang=sv&status=closed", in.ID), "Ändra remissens status?"},
 		{"device-name-sv", fmt.Sprintf("/dashboard/devices/%s/name?lang=sv", enrolled.DeviceID), "Namnge surfplatta"},
 		{"tablet-revoke-sv", fmt.Sprintf("/dashboard/devices/%s/revoke?lang=sv", enrolled.DeviceID), "Spärra surfplattan som förlorad eller stulen?"},
+		{"tablet-revoke-en", fmt.Sprintf("/dashboard/devices/%s/revoke?lang=en", enrolled.DeviceID), "Revoke the tablet as lost or stolen?"},
+		{"error-404-sv", "/dashboard/nowhere?lang=sv", "Sidan finns inte"},
+		{"statistics-by-setting-quarter-sv", "/dashboard/?lang=sv&by=setting&period=quarter", "Statistik"},
 	} {
 		run(chromedp.Navigate(base+v.path), chromedp.WaitVisible(`h1`, chromedp.ByQuery))
 		if got := text("h1"); !strings.HasPrefix(got, v.h1) {
@@ -584,8 +588,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the Swedish menu says %q for tablets", menu)
 	}
 
-	// The admin picks an organisation.
+	// The login page in Swedish; the admin picks an organisation.
 	run(chromedp.Click(`#logout`, chromedp.ByID), chromedp.WaitVisible(`#username`, chromedp.ByID),
+		chromedp.Navigate(base+"/dashboard/login?lang=sv"), chromedp.WaitVisible(`#username`, chromedp.ByID))
+	if got := text("h1"); !strings.Contains(got, "Logga in") {
+		t.Errorf("the Swedish login page says %q", got)
+	}
+	checkView(t, b, axe, dir, "login-sv")
+	run(
 		chromedp.SendKeys(`#username`, "admin", chromedp.ByID), chromedp.SendKeys(`#password`, "ett långt lösenord", chromedp.ByID),
 		chromedp.Click(`#login`, chromedp.ByID), chromedp.WaitVisible(`#org`, chromedp.ByID),
 		chromedp.SetValue(`#org`, muni.ID.String(), chromedp.ByID), chromedp.Click(`#pick-org`, chromedp.ByID),

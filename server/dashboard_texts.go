@@ -164,6 +164,7 @@ var texts = map[string][2]string{
 	"err_500":       {"Servern misslyckades. Försök igen; kvarstår felet, ange fel-id:", "The server failed. Try again; if it persists, quote the error id:"},
 	"back":          {"Till statistiken", "Back to the statistics"},
 	"bad_param":     {"Parametern %s är felaktig:", "The parameter %s is wrong:"},
+	"bad_field":     {"Fältet ”%s” (%s) är felaktigt:", "The field “%s” (%s) is wrong:"},
 	"unknown_param": {"Okänd parameter %s. Sidan tar emot: %s.", "Unknown parameter %s. This page takes: %s."},
 	"want_lang":     {"ange sv eller en.", "give sv or en."},
 	"want_org":      {"ange ett organisations-id.", "give an organisation id."},
