@@ -119,6 +119,7 @@ var texts = map[string][2]string{
 	"code_for":     {"Engångskod för", "One-time code for"},
 	"valid_until":  {"giltig till", "valid until"},
 	"swedish_time": {"svensk tid", "Swedish time"},
+	"enrol_intro":  {"Välj den enhet surfplattan ska höra till och skapa en engångskod. Skanna QR-koden (eller skriv in koden) i appen på plattan innan koden går ut. Koden fungerar en gång; plattan syns sedan under Surfplattor.", "Choose the unit the tablet is to belong to and make a one-time code. Scan the QR code (or type the code) in the app on the tablet before the code expires. The code works once; the tablet then shows under Tablets."},
 	"enrol_qr":     {"QR-kod för registrering av surfplattan", "QR code to enrol the tablet"},
 
 	"referrals_to_us":    {"Remisser till våra enheter", "Referrals to our units"},
