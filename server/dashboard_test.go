@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
@@ -361,11 +362,17 @@ func TestDashboardInBrowser(t *testing.T) {
 		return rows
 	}
 
-	// By setting: where the contacts took place, in the enumeration's
-	// order, the referrals sent without a contact last; the figures of
-	// each setting, in English and in Swedish.
-	run(chromedp.SetValue(`#by`, "setting", chromedp.ByID), chromedp.Click(`#apply`, chromedp.ByID),
-		chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+	// By setting, chosen with the keyboard alone (from "By gender", two
+	// steps down the picker, then Tab to the button and Enter): where the
+	// contacts took place, in the enumeration's order, the referrals sent
+	// without a contact last; the figures of each setting, in English and
+	// in Swedish.
+	run(chromedp.Focus(`#by`, chromedp.ByID), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.Evaluate(`document.activeElement.id`, &focused))
+	if focused != "apply" {
+		t.Errorf("two Tabs from the breakdown reach %q, not the button", focused)
+	}
+	run(chromedp.KeyEvent("\r"), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
 	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
 	if order != "Street outreach|Fixed site|Not linked to a contact|Total" {
 		t.Errorf("settings in the order %q", order)
