@@ -116,7 +116,7 @@ func badParam(l schema.Lang, name, key string, args ...any) error {
 // manager sees.
 var fieldLabels = map[string]string{
 	"period": "period", "from": "from", "to": "to", "unit": "unit", "by": "breakdown", "compare": "compare",
-	"days": "wait_days", "count": "cards_count", "status": "new_status", "lang": "language", "org": "organisation",
+	"days": "wait_days", "waiting": "only_waiting", "count": "cards_count", "status": "new_status", "lang": "language", "org": "organisation",
 }
 
 // dashErrors answers every error under /dashboard with an HTML page (400,

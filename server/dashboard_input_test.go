@@ -113,7 +113,7 @@ func TestDashboardRefusesBadInput(t *testing.T) {
 		"/dashboard/?from=2026-05-01&to=2026-04-30", "/dashboard/?unit=" + uuid.NewString(), "/dashboard/?unit=" + d.unit.ID.String(),
 		"/dashboard/?unit=x", "/dashboard/?by=municipality", "/dashboard/?compare=2", "/dashboard/?format=json",
 		"/dashboard/?colour=red", "/dashboard/?lang=de", "/dashboard/?period=week&from=2020-01-01&to=2026-01-01",
-		"/dashboard/referrals?days=0", "/dashboard/referrals?days=x", "/dashboard/referrals?changed=x", "/dashboard/devices?named=1",
+		"/dashboard/referrals?days=0", "/dashboard/referrals?days=x", "/dashboard/referrals?waiting=yes", "/dashboard/referrals?changed=x", "/dashboard/devices?named=1",
 		"/dashboard/cards?count=0", "/dashboard/cards?count=61", "/dashboard/cards?x=1",
 	} {
 		a := send(manager, "GET", q, "")

@@ -540,6 +540,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#waiting-out b"); got != "1" {
 		t.Errorf("%s of ours waiting", got)
 	}
+	// Only those waiting longer than 14 days, then than 30: none.
+	var sent []string
+	run(chromedp.Click(`#only-waiting`, chromedp.ByID), chromedp.Click(`#apply-days`, chromedp.ByID),
+		chromedp.WaitVisible(`#only-waiting:checked`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#sent tbody tr')).map(r => r.id)`, &sent)
+	if len(sent) != 1 || sent[0] != "sent-"+old.ID.String() {
+		t.Errorf("only those waiting: %q", sent)
+	}
+	checkView(t, b, axe, dir, "referrals-waiting-en")
+	run(chromedp.Evaluate(`document.querySelector('#days').value = '30'`, nil), chromedp.Click(`#apply-days`, chromedp.ByID),
+		chromedp.WaitVisible(`#no-outgoing`, chromedp.ByID))
+	if got := text("#no-outgoing"); got != "No referral has waited that long." {
+		t.Errorf("none waiting 30 days: %q", got)
+	}
+	eval(`location.search`, &loc)
+	if !strings.Contains(loc, "days=30") || !strings.Contains(loc, "waiting=1") {
+		t.Errorf("the follow-up's view is not in the URL: %q", loc)
+	}
+	run(chromedp.Click(`#nav-referrals`, chromedp.ByID), chromedp.WaitVisible(sel, chromedp.ByQuery))
 	run(chromedp.SetValue(sel+` select`, "attended", chromedp.ByQuery), chromedp.Click(sel+` button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#confirm`, chromedp.ByID))
 	if rec, _ := srv.Record(ctx, schema.KindReferral, in.ID); rec.(*schema.Referral).Status != schema.StatusSent {
