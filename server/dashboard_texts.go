@@ -124,8 +124,8 @@ var texts = map[string][2]string{
 
 	"referrals_to_us":    {"Remisser till våra enheter", "Referrals to our units"},
 	"referrals_from_us":  {"Remisser från våra enheter", "Referrals from our units"},
-	"to_us_intro":        {"väntar på svar från oss. De äldsta står först.", "wait for an answer from us. The oldest come first."},
-	"from_us_intro":      {"har väntat på svar i mer än", "have waited for an answer for more than"},
+	"to_us_intro":        {"väntar på svar från oss. De äldsta står först.", "waiting for an answer from us. The oldest come first."},
+	"from_us_intro":      {"har väntat på svar i mer än", "waiting for an answer for more than"},
 	"days":               {"dagar", "days"},
 	"wait_days":          {"Flagga remisser som väntat mer än (dagar)", "Flag referrals waiting more than (days)"},
 	"date":               {"Skickad", "Sent"},
