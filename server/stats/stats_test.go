@@ -756,8 +756,8 @@ func benchEvents() int {
 // rolling is the API's default, the twelve months to a day in December,
 // by unit, with part months at both ends; full_count is the calendar query
 // cut in UTC, which Compute counts from the records, as every query was
-// counted before the rollups; by_setting is the calendar query by the
-// setting of the contacts.
+// counted before the rollups; by_age_band and by_setting are the calendar
+// query by the age band and by the setting of the contacts.
 func BenchmarkIndicatorsYear(b *testing.B) {
 	ctx := context.Background()
 	d := newDataset(b, 1, benchEvents())
@@ -776,6 +776,8 @@ func BenchmarkIndicatorsYear(b *testing.B) {
 			Period: stats.Month, By: stats.ByUnit, Location: stockholm}},
 		{"full_count", stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
 			Period: stats.Month}},
+		{"by_age_band", stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, stockholm), To: time.Date(2027, 1, 1, 0, 0, 0, 0, stockholm),
+			Period: stats.Month, By: stats.ByAgeBand, Location: stockholm}},
 		{"by_setting", stats.Query{From: time.Date(2026, 1, 1, 0, 0, 0, 0, stockholm), To: time.Date(2027, 1, 1, 0, 0, 0, 0, stockholm),
 			Period: stats.Month, By: stats.BySetting, Location: stockholm}},
 	} {
