@@ -221,8 +221,8 @@ func (f *fact) shapesDependents(old *fact) bool {
 // have one, LEFT JOINed). They count a record as the full count does:
 // voided records out, exchanges and handouts only with a live contact,
 // reversals and referrals unless their contact is voided, gender, age
-// band and setting from the contact, or not stated and NoSetting without
-// one.
+// band and setting from the contact, or not stated and NoSetting ('none',
+// as the full count and migration 0015 spell it too) without one.
 var factColumns = map[schema.Kind]string{
 	schema.KindContact: `x.id, '', x.voided = 0, x.occurred_at, x.unit_id, x.gender, x.age_band, x.setting,
 		COALESCE(x.client_code, ''), 0, 0, 0, 0, '', 0`,
