@@ -104,7 +104,19 @@ type pageError struct {
 func (e *pageError) Error() string { return e.msg }
 
 func badParam(l schema.Lang, name, key string, args ...any) error {
-	return &pageError{status: fiber.StatusBadRequest, msg: fmt.Sprintf(text("bad_param", l), name) + " " + fmt.Sprintf(text(key, l), args...)}
+	what := fmt.Sprintf(text("bad_param", l), name)
+	if k, ok := fieldLabels[name]; ok { // the field as the page labels it, and its name in the address
+		what = fmt.Sprintf(text("bad_field", l), text(k, l), name)
+	}
+	return &pageError{status: fiber.StatusBadRequest, msg: what + " " + fmt.Sprintf(text(key, l), args...)}
+}
+
+// fieldLabels are the words of texts that label the fields of the
+// dashboard's forms, by parameter, so that an error names the field a
+// manager sees.
+var fieldLabels = map[string]string{
+	"period": "period", "from": "from", "to": "to", "unit": "unit", "by": "breakdown", "compare": "compare",
+	"days": "wait_days", "waiting": "only_waiting", "count": "cards_count", "status": "new_status", "lang": "language", "org": "organisation",
 }
 
 // dashErrors answers every error under /dashboard with an HTML page (400,

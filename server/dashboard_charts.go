@@ -34,6 +34,23 @@ func niceMax(max int64) int64 {
 	}
 }
 
+// ticks returns the values an axis up to top, a niceMax, is marked at:
+// evenly spaced whole numbers from 0, at most six of them.
+func ticks(top int64) []int64 {
+	n := int64(1)
+	for _, d := range []int64{5, 4, 2} {
+		if top%d == 0 {
+			n = d
+			break
+		}
+	}
+	out := make([]int64, 0, n+1)
+	for i := int64(0); i <= n; i++ {
+		out = append(out, top*i/n)
+	}
+	return out
+}
+
 func esc(s string) string { return template.HTMLEscapeString(s) }
 
 // columnChart draws series of counts per period as grouped columns with a
@@ -68,8 +85,7 @@ func columnChart(id, title, desc string, labels []string, ss []series, l schema.
 	fmt.Fprintf(&b, `<svg id="%s" class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-title %s-desc"><title id="%s-title">%s</title><desc id="%s-desc">%s</desc>`,
 		id, width, height, id, id, id, esc(title), id, esc(desc))
 	y := func(v int64) float64 { return float64(top) + float64(plotH)*(1-float64(v)/float64(top2)) }
-	for i := 0; i <= 4; i++ { // the axis: five ticks, gridlines
-		v := top2 * int64(i) / 4
+	for _, v := range ticks(top2) { // the axis: its ticks and gridlines
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#c9d1d6" stroke-width="1"/><text x="%d" y="%.1f" text-anchor="end" class="axis">%s</text>`,
 			left, width-right, y(v), y(v), left-6, y(v)+4, formatInt(v, l))
 	}
@@ -107,25 +123,35 @@ type bar struct {
 	v     int64
 }
 
-// barsChart draws a breakdown's counts as horizontal bars, each with its
-// value after it, inside the drawing however long the longest bar.
-// Labels are escaped: unit names are an administrator's text.
+// barsChart draws a breakdown's counts as horizontal bars along an x axis
+// with ticks and gridlines, each bar with its value after it, inside
+// the drawing however long the longest bar. Labels are escaped: unit names
+// are an administrator's text.
 func barsChart(id, title string, bars []bar, l schema.Lang) template.HTML {
-	const width, labelW, valueW = 760, 240, 90
-	var max int64 = 1
+	const width, labelW, valueW, axisH = 760, 240, 90, 22
+	var most int64
 	for _, g := range bars {
-		max = maxInt(max, g.v)
+		most = maxInt(most, g.v)
 	}
-	h := 24*len(bars) + 8
+	top := niceMax(most)
+	plotW := width - labelW - valueW
+	plotH := 24*len(bars) + 8
 	if len(bars) == 0 {
-		h = 30
+		plotH = 30
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg id="%s" class="chart bars" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-title"><title id="%s-title">%s</title>`,
-		id, width, h, id, id, esc(title))
+		id, width, plotH+axisH, id, id, esc(title))
+	for _, v := range ticks(top) { // the axis: its ticks and gridlines
+		x := float64(labelW) + float64(plotW)*float64(v)/float64(top)
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="0" y2="%d" stroke="#c9d1d6" stroke-width="1"/><text x="%.1f" y="%d" text-anchor="middle" class="axis">%s</text>`,
+			x, x, plotH, x, plotH+15, formatInt(v, l))
+	}
+	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="0" y2="%d" stroke="#1d2a33"/><line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#1d2a33"/>`,
+		labelW, labelW, plotH, labelW, labelW+plotW, plotH, plotH)
 	for i, g := range bars {
 		y := 4 + i*24
-		w := int(float64(width-labelW-valueW) * float64(g.v) / float64(max))
+		w := int(float64(plotW) * float64(g.v) / float64(top))
 		label := esc(g.label)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text><rect x="%d" y="%d" width="%d" height="18" fill="%s"><title>%s: %s</title></rect><text x="%d" y="%d" class="value">%s</text>`,
 			labelW-8, y+13, label, labelW, y, w, seriesColours[0], label, formatInt(g.v, l), labelW+w+6, y+13, formatInt(g.v, l))

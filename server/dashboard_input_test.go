@@ -113,7 +113,7 @@ func TestDashboardRefusesBadInput(t *testing.T) {
 		"/dashboard/?from=2026-05-01&to=2026-04-30", "/dashboard/?unit=" + uuid.NewString(), "/dashboard/?unit=" + d.unit.ID.String(),
 		"/dashboard/?unit=x", "/dashboard/?by=municipality", "/dashboard/?compare=2", "/dashboard/?format=json",
 		"/dashboard/?colour=red", "/dashboard/?lang=de", "/dashboard/?period=week&from=2020-01-01&to=2026-01-01",
-		"/dashboard/referrals?days=0", "/dashboard/referrals?days=x", "/dashboard/referrals?changed=x", "/dashboard/devices?named=1",
+		"/dashboard/referrals?days=0", "/dashboard/referrals?days=x", "/dashboard/referrals?waiting=yes", "/dashboard/referrals?changed=x", "/dashboard/devices?named=1",
 		"/dashboard/cards?count=0", "/dashboard/cards?count=61", "/dashboard/cards?x=1",
 	} {
 		a := send(manager, "GET", q, "")
@@ -126,14 +126,14 @@ func TestDashboardRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s, want a 404 page", q, a.status, a.ctype)
 		}
 	}
-	for _, q := range []string{"/dashboard/?period=quarter&from=2025-01-01&to=2026-12-31&by=age_band&compare=0", "/dashboard/?unit=" + clinic.ID.String(),
+	for _, q := range []string{"/dashboard/?period=quarter&from=2025-01-01&to=2026-12-31&by=age_band&compare=0", "/dashboard/?by=setting&lang=en", "/dashboard/?unit=" + clinic.ID.String(),
 		"/dashboard/referrals?days=30", "/dashboard/cards?count=1", "/dashboard/?lang=en"} {
 		if a := send(manager, "GET", q, ""); a.status != 200 {
 			t.Errorf("%s: %d", q, a.status)
 		}
 	}
 	a := send(manager, "GET", "/dashboard/?period=year&from=2026-01-01&to=2026-12-31&format=csv", "")
-	if a.status != 200 || a.ctype != "text/csv; charset=utf-8" || !strings.HasPrefix(a.body, "organisation,unit,from,to,period,table,row,column,value\n") {
+	if a.status != 200 || a.ctype != "text/csv; charset=utf-8" || !strings.HasPrefix(a.body, "organisation,unit,from,to,period,table,row,column,value,by,row_label,column_label\n") {
 		t.Errorf("csv: %d %s %.80q", a.status, a.ctype, a.body)
 	}
 

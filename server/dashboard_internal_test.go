@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +69,21 @@ func TestShiftAndBuckets(t *testing.T) {
 	for name, ok := range map[string]bool{"Van 1": true, "Bil-2 Åre": true, "": true, " Van": false, "Van  1": false, "Van_1": false, "a;b": false, "Van-": false} {
 		if ValidDeviceName(name) != ok {
 			t.Errorf("ValidDeviceName(%q) = %v", name, !ok)
+		}
+	}
+}
+
+// TestTicks checks that a chart's axis is marked at whole, evenly spaced
+// values from 0 to its top, so that no two ticks read the same.
+func TestTicks(t *testing.T) {
+	for top, want := range map[int64]string{1: "0 1", 2: "0 1 2", 5: "0 1 2 3 4 5", 10: "0 2 4 6 8 10", 20: "0 4 8 12 16 20",
+		50: "0 10 20 30 40 50", 500: "0 100 200 300 400 500", 1000: "0 200 400 600 800 1000"} {
+		var got []string
+		for _, v := range ticks(top) {
+			got = append(got, strconv.FormatInt(v, 10))
+		}
+		if s := strings.Join(got, " "); s != want {
+			t.Errorf("ticks(%d) = %s, want %s", top, s, want)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (s *Server) unitLabels(ctx context.Context) (map[uuid.UUID]string, error) {
 func (s *Server) dashReferrals(c *fiber.Ctx) error {
 	l := lang(c)
 	ctx := c.UserContext()
-	if err := onlyParams(c, "org", "days", "changed"); err != nil {
+	if err := onlyParams(c, "org", "days", "waiting", "changed"); err != nil {
 		return err
 	}
 	org, err := s.dashOrg(c)
@@ -88,6 +88,14 @@ func (s *Server) dashReferrals(c *fiber.Ctx) error {
 			return badParam(l, "days", "want_days")
 		}
 		days = n
+	}
+	onlyWaiting := false
+	switch c.Query("waiting") {
+	case "":
+	case "1":
+		onlyWaiting = true
+	default:
+		return badParam(l, "waiting", "want_waiting")
 	}
 	_, units, err := s.unitNames(ctx, org.ID)
 	if err != nil {
@@ -149,17 +157,21 @@ func (s *Server) dashReferrals(c *fiber.Ctx) error {
 			waitingIn++
 		}
 	}
+	shown := out[:0:0]
 	for _, r := range out {
 		if r.Waiting {
 			waitingOut++
+		}
+		if r.Waiting || !onlyWaiting {
+			shown = append(shown, r)
 		}
 	}
 	var statusSummary []choice
 	for _, o := range schema.ReferralStatusEnum.Options {
 		statusSummary = append(statusSummary, choice{Code: strconv.Itoa(summary[o.Code]), Label: o.Label(l)})
 	}
-	data := map[string]any{"Incoming": in, "Outgoing": out, "Days": days, "WaitingIn": waitingIn, "WaitingOut": waitingOut,
-		"StatusSummary": statusSummary, "Sent": len(out)}
+	data := map[string]any{"Incoming": in, "Outgoing": shown, "Days": days, "WaitingIn": waitingIn, "WaitingOut": waitingOut,
+		"StatusSummary": statusSummary, "Sent": len(out), "OnlyWaiting": onlyWaiting}
 	if id := c.Query("changed"); id != "" {
 		if _, err := uuid.Parse(id); err != nil {
 			return badParam(l, "changed", "want_id")

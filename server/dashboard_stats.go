@@ -22,7 +22,7 @@ type statsView struct {
 	Period   stats.Period
 	From, To time.Time // days in Swedish time; To is included
 	Unit     uuid.UUID // uuid.Nil: the whole organisation
-	By       stats.Dim // the breakdown: unit, gender or age_band
+	By       stats.Dim // the breakdown: unit, gender, age_band or setting
 	Compare  bool      // the same days a year earlier beside
 	Org      string    // an admin's ?org=
 }
@@ -113,7 +113,7 @@ func (s *Server) parseStatsView(c *fiber.Ctx, units map[uuid.UUID]string) (stats
 	}
 	if b := c.Query("by"); b != "" {
 		v.By = stats.Dim(b)
-		if v.By != stats.ByUnit && v.By != stats.ByGender && v.By != stats.ByAgeBand {
+		if v.By != stats.ByUnit && v.By != stats.ByGender && v.By != stats.ByAgeBand && v.By != stats.BySetting {
 			return v, badParam(l, "by", "want_by")
 		}
 	}
@@ -486,7 +486,7 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	return s.render(c, "overview", l, map[string]any{
 		"Title": title, "OrgName": org.Name, "View": v, "Range": rangeLabel, "PrevRange": prevLabel,
 		"From": v.From.Format("2006-01-02"), "To": v.To.Format("2006-01-02"), "Unit": v.Unit.String(), "UnitName": names[v.Unit],
-		"Units": unitOptions, "Periods": []string{"week", "month", "quarter", "year"}, "Bys": []string{"unit", "gender", "age_band"},
+		"Units": unitOptions, "Periods": []string{"week", "month", "quarter", "year"}, "Bys": []string{"unit", "gender", "age_band", "setting"},
 		"Picks": picks, "Prev": v.query(func(w *statsView) { w.From, w.To = pf, pt }), "Next": v.query(func(w *statsView) { w.From, w.To = nf, nt }),
 		"AllUnits": v.query(func(w *statsView) { w.Unit = uuid.Nil; w.By = stats.ByUnit }), "Drill": drill,
 		"CSV": v.query(nil) + "&format=csv", "KPIs": kpis, "Stale": stale,
@@ -513,8 +513,9 @@ func shift(from, to time.Time, dir int) (time.Time, time.Time) {
 }
 
 // orderedGroups puts the groups of a breakdown in their natural order:
-// genders and age bands as their enumerations list them ("not stated"
-// last), units by name; labels in the reader's language.
+// genders, age bands and settings as their enumerations list them ("not
+// stated" last; by setting, the records without a contact after "other"),
+// units by name; labels in the reader's language.
 func orderedGroups(groups []stats.Group, by stats.Dim, units map[uuid.UUID]string, l schema.Lang) []stats.Group {
 	have := map[string]bool{}
 	for _, g := range groups {
@@ -526,6 +527,8 @@ func orderedGroups(groups []stats.Group, by stats.Dim, units map[uuid.UUID]strin
 		e = schema.GenderEnum
 	case stats.ByAgeBand:
 		e = schema.AgeBandEnum
+	case stats.BySetting:
+		e = schema.SettingEnum
 	}
 	var out []stats.Group
 	if e != nil {
@@ -533,6 +536,9 @@ func orderedGroups(groups []stats.Group, by stats.Dim, units map[uuid.UUID]strin
 			if have[o.Code] {
 				out = append(out, stats.Group{Key: o.Code, Label: o.Label(l)})
 			}
+		}
+		if by == stats.BySetting && have[stats.NoSetting] {
+			out = append(out, stats.Group{Key: stats.NoSetting, Label: stats.SettingLabel(stats.NoSetting, l)})
 		}
 		return out
 	}
@@ -546,11 +552,12 @@ func orderedGroups(groups []stats.Group, by stats.Dim, units map[uuid.UUID]strin
 }
 
 // sendCSV answers with the tables of the page as they are shown: one line
-// a figure, with the view's days and unit.
+// a figure, with the view's days, unit and breakdown, and the row's and
+// column's labels as the page shows them, in its language.
 func sendCSV(c *fiber.Ctx, org *schema.Organisation, v statsView, tables []shownTable) error {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"organisation", "unit", "from", "to", "period", "table", "row", "column", "value"})
+	w.Write([]string{"organisation", "unit", "from", "to", "period", "table", "row", "column", "value", "by", "row_label", "column_label"})
 	unit := ""
 	if v.Unit != uuid.Nil {
 		unit = v.Unit.String()
@@ -559,7 +566,7 @@ func sendCSV(c *fiber.Ctx, org *schema.Organisation, v statsView, tables []shown
 		for _, r := range t.Rows {
 			for i, col := range t.Columns {
 				w.Write([]string{org.ID.String(), unit, v.From.Format("2006-01-02"), v.To.Format("2006-01-02"), string(v.Period),
-					t.ID, csvSafe(r.Raw), col.Key, r.raws[i]})
+					t.ID, csvSafe(r.Raw), col.Key, r.raws[i], string(v.By), csvSafe(r.Label), csvSafe(col.Label)})
 			}
 		}
 	}

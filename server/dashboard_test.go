@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
@@ -334,6 +335,101 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(loc, "by=gender") {
 		t.Errorf("the view is not in the URL: %q", loc)
 	}
+	// pageCSV downloads the CSV the page links to, in the browser's
+	// session.
+	pageCSV := func() [][]string {
+		t.Helper()
+		var href string
+		var cookies []*network.Cookie
+		run(chromedp.AttributeValue(`#csv`, "href", &href, nil, chromedp.ByID),
+			chromedp.ActionFunc(func(ctx context.Context) error {
+				var err error
+				cookies, err = network.GetCookies().Do(ctx)
+				return err
+			}))
+		req, _ := http.NewRequest("GET", base+"/dashboard/"+href, nil)
+		for _, c := range cookies {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(resp.Body).ReadAll()
+		resp.Body.Close()
+		if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Fatalf("csv: %v, %s", err, resp.Header.Get("Content-Type"))
+		}
+		return rows
+	}
+
+	// By setting, chosen with the keyboard alone (from "By gender", two
+	// steps down the picker, then Tab to the button and Enter): where the
+	// contacts took place, in the enumeration's order, the referrals sent
+	// without a contact last; the figures of each setting, in English and
+	// in Swedish.
+	run(chromedp.Focus(`#by`, chromedp.ByID), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.Evaluate(`document.activeElement.id`, &focused))
+	if focused != "apply" {
+		t.Errorf("two Tabs from the breakdown reach %q, not the button", focused)
+	}
+	run(chromedp.KeyEvent("\r"), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
+	if order != "Street outreach|Fixed site|Not linked to a contact|Total" {
+		t.Errorf("settings in the order %q", order)
+	}
+	cell := func(table, row, col string) string {
+		t.Helper()
+		var s string
+		eval(fmt.Sprintf(`(() => { const cols = Array.from(document.querySelectorAll('#%[1]s thead th')).map(h => h.dataset.key || '');
+			const r = document.querySelector('#%[1]s tr[data-key="%[2]s"]'); return r ? r.children[cols.indexOf('%[3]s')].textContent : 'no row' })()`, table, row, col), &s)
+		return s
+	}
+	for _, c := range []struct{ row, col, want string }{
+		{"street", "contacts", "10"}, {"street", "syringes_out", "140"}, {"street", "naloxone_doses", "4"},
+		{"fixed_site", "contacts", "356"}, {"fixed_site", "syringes_out", "0"},
+		{"none", "contacts", "0"}, {"none", "referrals_made", "2"}, {"none", "referrals_attended", "1"}, {"total", "contacts", "366"},
+	} {
+		if got := cell("by-group", c.row, c.col); got != c.want {
+			t.Errorf("by setting, %s %s reads %q, want %q", c.row, c.col, got, c.want)
+		}
+	}
+	if got := text("#by-group caption"); got != "By setting" {
+		t.Errorf("by-setting caption %q", got)
+	}
+	eval(`location.search`, &loc)
+	if !strings.Contains(loc, "by=setting") {
+		t.Errorf("the breakdown by setting is not in the URL: %q", loc)
+	}
+	checkView(t, b, axe, dir, "statistics-by-setting-en")
+	// The CSV has the figures of each setting, with the labels the page
+	// shows.
+	settingCSV := map[string]string{}
+	for _, r := range pageCSV() {
+		if r[5] == "by-group" && r[9] == "setting" {
+			settingCSV[r[6]+" "+r[7]] = r[8]
+			settingCSV[r[6]+" label"] = r[10]
+		}
+	}
+	for k, want := range map[string]string{"street contacts": "10", "fixed_site contacts": "356", "none referrals_made": "2", "total contacts": "366",
+		"street label": "Street outreach", "none label": "Not linked to a contact"} {
+		if settingCSV[k] != want {
+			t.Errorf("the CSV by setting has %s = %q, want %q", k, settingCSV[k], want)
+		}
+	}
+	run(chromedp.Click(`#lang-sv`, chromedp.ByID), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
+	if order != "Uppsökande på gatan|Fast mottagning|Ej kopplad till en kontakt|Totalt" {
+		t.Errorf("settings in Swedish in the order %q", order)
+	}
+	var picked string
+	eval(`document.querySelector('#by').selectedOptions[0].textContent`, &picked)
+	if picked != "Per plats för kontakten" {
+		t.Errorf("the Swedish breakdown picker shows %q", picked)
+	}
+	checkView(t, b, axe, dir, "statistics-by-setting-sv")
+	run(chromedp.Click(`#lang-en`, chromedp.ByID), chromedp.WaitVisible(`#by-group tr[data-key="street"]`, chromedp.ByQuery))
+
 	// By age group, this year by week, and drill into a unit.
 	run(chromedp.Navigate(base+"/dashboard/?by=age_band&period=week"), chromedp.WaitVisible(`#by-group`, chromedp.ByID))
 	eval(`Array.from(document.querySelectorAll('#by-group tbody th')).map(t => t.textContent).join('|')`, &order)
@@ -357,27 +453,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	checkView(t, b, axe, dir, "statistics-unit-en")
 
 	// The CSV is what the page shows.
-	var href string
-	var cookies []*network.Cookie
-	run(chromedp.AttributeValue(`#csv`, "href", &href, nil, chromedp.ByID),
-		chromedp.ActionFunc(func(ctx context.Context) error {
-			var err error
-			cookies, err = network.GetCookies().Do(ctx)
-			return err
-		}))
-	req, _ := http.NewRequest("GET", base+"/dashboard/"+href, nil)
-	for _, c := range cookies {
-		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(resp.Body).ReadAll()
-	resp.Body.Close()
-	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
-		t.Fatalf("csv: %v, %s", err, resp.Header.Get("Content-Type"))
-	}
+	rows := pageCSV()
 	found := false
 	for _, r := range rows {
 		found = found || r[5] == "summary" && r[6] == "contacts" && r[7] == "current" && r[8] == "10" && r[1] == team.ID.String()
@@ -389,7 +465,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Bad parameters are an HTML page that says what is wrong; an unknown
 	// page is one too.
 	run(chromedp.Navigate(base+"/dashboard/?period=fortnight"), chromedp.WaitVisible(`#error-message`, chromedp.ByID))
-	if got := text("#error-message"); !strings.Contains(got, "week, month, quarter or year") {
+	if got := text("#error-message"); !strings.Contains(got, "week, month, quarter or year") || !strings.Contains(got, "“Period” (period)") {
 		t.Errorf("bad period: %q", got)
 	}
 	checkView(t, b, axe, dir, "error-400-en")
@@ -397,6 +473,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#error-title"); !strings.Contains(got, "404") {
 		t.Errorf("unknown page: %q", got)
 	}
+	checkView(t, b, axe, dir, "error-404-en")
 
 	// Enrol a tablet from the screen, name it, then retire it.
 	var code string
@@ -464,6 +541,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#waiting-out b"); got != "1" {
 		t.Errorf("%s of ours waiting", got)
 	}
+	// Only those waiting longer than 14 days, then than 30: none.
+	var sent []string
+	run(chromedp.Click(`#only-waiting`, chromedp.ByID), chromedp.Click(`#apply-days`, chromedp.ByID),
+		chromedp.WaitVisible(`#only-waiting:checked`, chromedp.ByQuery))
+	eval(`Array.from(document.querySelectorAll('#sent tbody tr')).map(r => r.id)`, &sent)
+	if len(sent) != 1 || sent[0] != "sent-"+old.ID.String() {
+		t.Errorf("only those waiting: %q", sent)
+	}
+	checkView(t, b, axe, dir, "referrals-waiting-en")
+	run(chromedp.Evaluate(`document.querySelector('#days').value = '30'`, nil), chromedp.Click(`#apply-days`, chromedp.ByID),
+		chromedp.WaitVisible(`#no-outgoing`, chromedp.ByID))
+	if got := text("#no-outgoing"); got != "No referral has waited that long." {
+		t.Errorf("none waiting 30 days: %q", got)
+	}
+	eval(`location.search`, &loc)
+	if !strings.Contains(loc, "days=30") || !strings.Contains(loc, "waiting=1") {
+		t.Errorf("the follow-up's view is not in the URL: %q", loc)
+	}
+	run(chromedp.Click(`#nav-referrals`, chromedp.ByID), chromedp.WaitVisible(sel, chromedp.ByQuery))
 	run(chromedp.SetValue(sel+` select`, "attended", chromedp.ByQuery), chromedp.Click(sel+` button`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#confirm`, chromedp.ByID))
 	if rec, _ := srv.Record(ctx, schema.KindReferral, in.ID); rec.(*schema.Referral).Status != schema.StatusSent {
@@ -503,6 +599,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"referral-confirm-sv", fmt.Sprintf("/dashboard/referrals/%s/status?lang=sv&status=closed", in.ID), "Ändra remissens status?"},
 		{"device-name-sv", fmt.Sprintf("/dashboard/devices/%s/name?lang=sv", enrolled.DeviceID), "Namnge surfplatta"},
 		{"tablet-revoke-sv", fmt.Sprintf("/dashboard/devices/%s/revoke?lang=sv", enrolled.DeviceID), "Spärra surfplattan som förlorad eller stulen?"},
+		{"tablet-revoke-en", fmt.Sprintf("/dashboard/devices/%s/revoke?lang=en", enrolled.DeviceID), "Revoke the tablet as lost or stolen?"},
+		{"error-404-sv", "/dashboard/nowhere?lang=sv", "Sidan finns inte"},
+		{"statistics-by-setting-quarter-sv", "/dashboard/?lang=sv&by=setting&period=quarter", "Statistik"},
 	} {
 		run(chromedp.Navigate(base+v.path), chromedp.WaitVisible(`h1`, chromedp.ByQuery))
 		if got := text("h1"); !strings.HasPrefix(got, v.h1) {
@@ -516,9 +615,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the Swedish menu says %q for tablets", menu)
 	}
 
-	// The admin picks an organisation. The page before the pick has its
-	// figures too: the wait is for those of a page without its mark.
+	// The login page in Swedish; the admin picks an organisation. The page
+	// before the pick has its figures too: the wait is for those of a page
+	// without its mark.
 	run(chromedp.Click(`#logout`, chromedp.ByID), chromedp.WaitVisible(`#username`, chromedp.ByID),
+		chromedp.Navigate(base+"/dashboard/login?lang=sv"), chromedp.WaitVisible(`#username`, chromedp.ByID))
+	if got := text("h1"); !strings.Contains(got, "Logga in") {
+		t.Errorf("the Swedish login page says %q", got)
+	}
+	checkView(t, b, axe, dir, "login-sv")
+	run(
 		chromedp.SendKeys(`#username`, "admin", chromedp.ByID), chromedp.SendKeys(`#password`, "ett långt lösenord", chromedp.ByID),
 		chromedp.Click(`#login`, chromedp.ByID), chromedp.WaitVisible(`#org`, chromedp.ByID),
 		chromedp.Evaluate(`document.body.dataset.before = "pick"`, nil),

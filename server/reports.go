@@ -63,7 +63,7 @@ func (s *Server) statsQuery(c *fiber.Ctx) (stats.Query, error) {
 	case !q.Period.Valid():
 		return q, &wire.Error{Code: wire.CodeMalformed, Field: "period", Message: "period must be week, month, quarter or year"}
 	case !q.By.Valid():
-		return q, &wire.Error{Code: wire.CodeMalformed, Field: "by", Message: "by must be unit, municipality, organisation, gender or age_band"}
+		return q, &wire.Error{Code: wire.CodeMalformed, Field: "by", Message: "by must be unit, municipality, organisation, gender, age_band or setting"}
 	case !q.To.After(q.From):
 		return q, &wire.Error{Code: wire.CodeMalformed, Field: "to", Message: "to must not be before from"}
 	case q.To.After(q.From.AddDate(10, 0, 0)):
@@ -172,7 +172,7 @@ func (s *Server) reportQuery(c *fiber.Ctx) (stats.Period, int, stats.Dim, error)
 	if by == "total" {
 		by = stats.ByTotal
 	}
-	if !by.Valid() {
+	if !by.Published() {
 		return "", 0, "", &wire.Error{Code: wire.CodeMalformed, Field: "by", Message: "by must be total, unit, municipality, organisation, gender or age_band"}
 	}
 	current := now.Year()

@@ -154,14 +154,16 @@ func fromRollups(ctx context.Context, tx *sql.Tx, q Query) (*Result, error) {
 		return nil
 	}
 	// The rollups are read summed over what the breakdown does not need:
-	// gender or age band only by gender or age band (municipalities and
-	// organisations follow from the units).
+	// gender, age band or setting only by gender, age band or setting
+	// (municipalities and organisations follow from the units).
 	var dim string
 	switch q.By {
 	case ByGender:
 		dim = "gender"
 	case ByAgeBand:
 		dim = "age_band"
+	case BySetting:
+		dim = "setting"
 	}
 	selectDim, groupDim := "''", ""
 	if dim != "" {
@@ -172,11 +174,13 @@ func fromRollups(ctx context.Context, tx *sql.Tx, q Query) (*Result, error) {
 	add := func(p string, f func(a *acc)) {
 		switch q.By {
 		case ByGender:
-			t.add(p, unit, value, "", f)
+			t.add(p, unit, value, "", "", f)
 		case ByAgeBand:
-			t.add(p, unit, "", value, f)
+			t.add(p, unit, "", value, "", f)
+		case BySetting:
+			t.add(p, unit, "", "", value, f)
 		default:
-			t.add(p, unit, "", "", f)
+			t.add(p, unit, "", "", "", f)
 		}
 	}
 	cellsSQL := fmt.Sprintf(`SELECT bucket, unit_id, %s, sum(contacts), sum(exchanges), sum(syringes_out), sum(needles_out),
@@ -237,16 +241,16 @@ func fromRollups(ctx context.Context, tx *sql.Tx, q Query) (*Result, error) {
 		}
 	}
 	for _, p := range parts {
-		err := read("facts", `SELECT kind, unit_id, gender, age_band, COALESCE(client_code, ''), syringes_out, needles_out,
+		err := read("facts", `SELECT kind, unit_id, gender, age_band, setting, COALESCE(client_code, ''), syringes_out, needles_out,
 			syringes_returned, doses, COALESCE(service, ''), attended
 			FROM stats_facts WHERE live = 1 AND at >= ? AND at < ?`, []any{p.lo, p.hi}, func(rows *sql.Rows) error {
 			f := fact{live: true}
-			if err := rows.Scan(&f.kind, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
+			if err := rows.Scan(&f.kind, &f.unit, &f.gender, &f.age, &f.setting, &f.code, &f.syringesOut, &f.needlesOut,
 				&f.syringesReturned, &f.doses, &f.service, &f.attended); err != nil {
 				return err
 			}
 			c := f.counts()
-			t.add(p.period, f.unit, f.gender, f.age, func(a *acc) {
+			t.add(p.period, f.unit, f.gender, f.age, f.setting, func(a *acc) {
 				c.into(a)
 				if f.kind == schema.KindReferral {
 					a.values[service(f.service)]++

@@ -10,9 +10,10 @@ import (
 	"github.com/brygga/brygga/schema"
 )
 
-// The rollups (schema/migrations/0006_server_stats.sql) hold, per record,
+// The rollups (schema/migrations/0006_server_stats.sql, with the setting
+// since 0015_server_stats_setting.sql) hold, per record,
 // its contribution (a fact), and the sums of the facts by day, ISO week
-// and month, unit, gender and age band: the additive indicators with the
+// and month, unit, gender, age band and setting: the additive indicators with the
 // number of records behind them, the referrals by service, and the client
 // codes met. Days are cut in one zone, the API's. A query sums whole
 // months, weeks and days from them, and the parts of a day at its ends
@@ -34,7 +35,7 @@ var zone = func() *time.Location {
 
 // rollupVersion numbers what the rollups hold and how. A refresh that finds
 // rollups of another version, or of another zone, rebuilds them.
-const rollupVersion = 1
+const rollupVersion = 2
 
 // rolledUp reports whether queries cut in loc are counted from the
 // rollups.
@@ -179,7 +180,7 @@ type fact struct {
 	contact                                   string // the contact it takes gender and age from
 	live                                      bool
 	at                                        int64
-	unit, gender, age                         string
+	unit, gender, age, setting                string
 	code                                      string // a contact's client code
 	syringesOut, needlesOut, syringesReturned int64
 	doses                                     int64
@@ -210,28 +211,29 @@ func (f *fact) counts() counts {
 
 // shapesDependents reports whether f, a contact's new fact, changes what
 // the records depending on the contact count, from old: whether they count
-// at all, and their gender and age band.
+// at all, and their gender, age band and setting.
 func (f *fact) shapesDependents(old *fact) bool {
-	return old == nil || old.live != f.live || old.gender != f.gender || old.age != f.age
+	return old == nil || old.live != f.live || old.gender != f.gender || old.age != f.age || old.setting != f.setting
 }
 
 // factColumns are the columns a record's fact is read from, in the order
 // scanFact reads them; x is the record, c its contact (for the kinds that
 // have one, LEFT JOINed). They count a record as the full count does:
 // voided records out, exchanges and handouts only with a live contact,
-// reversals and referrals unless their contact is voided, gender and age
-// band from the contact or not stated.
+// reversals and referrals unless their contact is voided, gender, age
+// band and setting from the contact, or not stated and NoSetting ('none',
+// as the full count and migration 0015 spell it too) without one.
 var factColumns = map[schema.Kind]string{
-	schema.KindContact: `x.id, '', x.voided = 0, x.occurred_at, x.unit_id, x.gender, x.age_band,
+	schema.KindContact: `x.id, '', x.voided = 0, x.occurred_at, x.unit_id, x.gender, x.age_band, x.setting,
 		COALESCE(x.client_code, ''), 0, 0, 0, 0, '', 0`,
 	schema.KindSyringeExchange: `x.id, x.contact_id, x.voided = 0 AND c.id IS NOT NULL AND c.voided = 0, x.occurred_at, x.unit_id,
-		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), '', x.syringes_out, x.needles_out, x.syringes_returned, 0, '', 0`,
+		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', x.syringes_out, x.needles_out, x.syringes_returned, 0, '', 0`,
 	schema.KindNaloxone: `x.id, x.contact_id, x.voided = 0 AND c.id IS NOT NULL AND c.voided = 0, x.occurred_at, x.unit_id,
-		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), '', 0, 0, 0, x.doses, '', 0`,
+		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, x.doses, '', 0`,
 	schema.KindReversal: `x.id, COALESCE(x.contact_id, ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
-		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), '', 0, 0, 0, 0, '', 0`,
+		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, 0, '', 0`,
 	schema.KindReferral: `x.id, COALESCE(x.contact_id, ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
-		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), '', 0, 0, 0, 0, x.service,
+		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, 0, x.service,
 		x.status IN ('attended', 'closed')`,
 }
 
@@ -269,7 +271,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanFact(k schema.Kind, r scanner) (string, *fact, error) {
 	f := &fact{kind: k}
 	var id string
-	err := r.Scan(&id, &f.contact, &f.live, &f.at, &f.unit, &f.gender, &f.age, &f.code,
+	err := r.Scan(&id, &f.contact, &f.live, &f.at, &f.unit, &f.gender, &f.age, &f.setting, &f.code,
 		&f.syringesOut, &f.needlesOut, &f.syringesReturned, &f.doses, &f.service, &f.attended)
 	return id, f, err
 }
@@ -379,9 +381,9 @@ func Refresh(ctx context.Context, writer *sql.DB) error {
 
 // cellKey addresses a row of the rollup tables.
 type cellKey struct {
-	grain             grain
-	bucket            int64
-	unit, gender, age string
+	grain                      grain
+	bucket                     int64
+	unit, gender, age, setting string
 }
 
 type serviceKey struct {
@@ -411,47 +413,48 @@ type refresher struct {
 const flushAt = 200_000
 
 var refreshSQL = map[string]string{
-	"getFact": `SELECT contact_id, live, at, unit_id, gender, age_band, client_code,
+	"getFact": `SELECT contact_id, live, at, unit_id, gender, age_band, setting, client_code,
 		syringes_out, needles_out, syringes_returned, doses, service, attended
 		FROM stats_facts WHERE kind = ? AND id = ?`,
-	"putFact": `INSERT INTO stats_facts (kind, id, contact_id, live, at, unit_id, gender, age_band, client_code,
+	"putFact": `INSERT INTO stats_facts (kind, id, contact_id, live, at, unit_id, gender, age_band, setting, client_code,
 		syringes_out, needles_out, syringes_returned, doses, service, attended)
-		VALUES (?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, NULLIF(?, ''), ?)
+		VALUES (?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, NULLIF(?, ''), ?)
 		ON CONFLICT (kind, id) DO UPDATE SET contact_id = excluded.contact_id, live = excluded.live, at = excluded.at,
-		unit_id = excluded.unit_id, gender = excluded.gender, age_band = excluded.age_band, client_code = excluded.client_code,
+		unit_id = excluded.unit_id, gender = excluded.gender, age_band = excluded.age_band, setting = excluded.setting,
+		client_code = excluded.client_code,
 		syringes_out = excluded.syringes_out, needles_out = excluded.needles_out, syringes_returned = excluded.syringes_returned,
 		doses = excluded.doses, service = excluded.service, attended = excluded.attended`,
 	"deleteFact": `DELETE FROM stats_facts WHERE kind = ? AND id = ?`,
 	"dependents": `SELECT kind, id FROM stats_facts WHERE contact_id = ?`,
-	"addCell": `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, contacts, exchanges, syringes_out,
+	"addCell": `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting, contacts, exchanges, syringes_out,
 		needles_out, syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (grain, bucket, unit_id, gender, age_band) DO UPDATE SET
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (grain, bucket, unit_id, gender, age_band, setting) DO UPDATE SET
 		contacts = contacts + excluded.contacts, exchanges = exchanges + excluded.exchanges,
 		syringes_out = syringes_out + excluded.syringes_out, needles_out = needles_out + excluded.needles_out,
 		syringes_returned = syringes_returned + excluded.syringes_returned, handouts = handouts + excluded.handouts,
 		naloxone_doses = naloxone_doses + excluded.naloxone_doses, reversals = reversals + excluded.reversals,
 		referrals = referrals + excluded.referrals, attended = attended + excluded.attended`,
 	"dropCell": `DELETE FROM stats_cells WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
-		AND contacts = 0 AND exchanges = 0 AND handouts = 0 AND reversals = 0 AND referrals = 0`,
+		AND setting = ? AND contacts = 0 AND exchanges = 0 AND handouts = 0 AND reversals = 0 AND referrals = 0`,
 	"takeCell": `UPDATE stats_cells SET contacts = contacts + ?, exchanges = exchanges + ?, syringes_out = syringes_out + ?,
 		needles_out = needles_out + ?, syringes_returned = syringes_returned + ?, handouts = handouts + ?,
 		naloxone_doses = naloxone_doses + ?, reversals = reversals + ?, referrals = referrals + ?, attended = attended + ?
-		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?`,
-	"addService": `INSERT INTO stats_services (grain, bucket, unit_id, gender, age_band, service, referrals)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (grain, bucket, unit_id, service, gender, age_band) DO UPDATE SET referrals = referrals + excluded.referrals`,
+		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ?`,
+	"addService": `INSERT INTO stats_services (grain, bucket, unit_id, gender, age_band, setting, service, referrals)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (grain, bucket, unit_id, service, gender, age_band, setting) DO UPDATE SET referrals = referrals + excluded.referrals`,
 	"takeService": `UPDATE stats_services SET referrals = referrals + ?
-		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND service = ?`,
+		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ? AND service = ?`,
 	"dropService": `DELETE FROM stats_services WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
-		AND service = ? AND referrals = 0`,
-	"addClient": `INSERT INTO stats_clients (grain, bucket, unit_id, gender, age_band, client_code, contacts)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (grain, bucket, unit_id, client_code, gender, age_band) DO UPDATE SET contacts = contacts + excluded.contacts`,
+		AND setting = ? AND service = ? AND referrals = 0`,
+	"addClient": `INSERT INTO stats_clients (grain, bucket, unit_id, gender, age_band, setting, client_code, contacts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (grain, bucket, unit_id, client_code, gender, age_band, setting) DO UPDATE SET contacts = contacts + excluded.contacts`,
 	"takeClient": `UPDATE stats_clients SET contacts = contacts + ?
-		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND client_code = ?`,
+		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ? AND client_code = ?`,
 	"dropClient": `DELETE FROM stats_clients WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
-		AND client_code = ? AND contacts = 0`,
+		AND setting = ? AND client_code = ? AND contacts = 0`,
 }
 
 // newRefresher prepares the refresh of tx; with empty, it empties the
@@ -602,7 +605,7 @@ func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fac
 	if !r.fresh {
 		o := &fact{kind: k}
 		var code, service, contact sql.NullString
-		err := r.stmts["getFact"].QueryRowContext(ctx, string(k), id).Scan(&contact, &o.live, &o.at, &o.unit, &o.gender, &o.age, &code,
+		err := r.stmts["getFact"].QueryRowContext(ctx, string(k), id).Scan(&contact, &o.live, &o.at, &o.unit, &o.gender, &o.age, &o.setting, &code,
 			&o.syringesOut, &o.needlesOut, &o.syringesReturned, &o.doses, &service, &o.attended)
 		switch {
 		case err == nil:
@@ -622,7 +625,7 @@ func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fac
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
 	default:
-		if _, err := r.stmts["putFact"].ExecContext(ctx, string(k), id, f.contact, f.live, f.at, f.unit, f.gender, f.age, f.code,
+		if _, err := r.stmts["putFact"].ExecContext(ctx, string(k), id, f.contact, f.live, f.at, f.unit, f.gender, f.age, f.setting, f.code,
 			f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, f.service, f.attended); err != nil {
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
@@ -645,7 +648,7 @@ func (r *refresher) gather(f *fact, sign int64) {
 	c := f.counts()
 	day := dayOf(f.at)
 	for _, g := range grains {
-		key := cellKey{g, g.bucket(day), f.unit, f.gender, f.age}
+		key := cellKey{g, g.bucket(day), f.unit, f.gender, f.age, f.setting}
 		d := r.cells[key]
 		if d == nil {
 			d = &counts{}
@@ -685,7 +688,7 @@ func (r *refresher) flush(ctx context.Context) error {
 		if d.zero() {
 			continue
 		}
-		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age}
+		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age, k.setting}
 		vals := []any{d.contacts, d.exchanges, d.syringesOut, d.needlesOut, d.syringesReturned, d.handouts, d.doses, d.reversals, d.referrals, d.attended}
 		var err error
 		if d.negative() {
@@ -700,7 +703,7 @@ func (r *refresher) flush(ctx context.Context) error {
 		}
 	}
 	for k, n := range r.services {
-		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age, k.service}
+		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age, k.setting, k.service}
 		var err error
 		switch {
 		case n < 0:
@@ -715,7 +718,7 @@ func (r *refresher) flush(ctx context.Context) error {
 		}
 	}
 	for k, n := range r.clients {
-		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age, k.code}
+		key := []any{string(k.grain), k.bucket, k.unit, k.gender, k.age, k.setting, k.code}
 		var err error
 		switch {
 		case n < 0:

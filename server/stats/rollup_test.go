@@ -92,7 +92,7 @@ func randomQuery(rng *rand.Rand, d *dataset) stats.Query {
 		}
 	}
 	periods := []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year}
-	dims := []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand}
+	dims := []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand, stats.BySetting}
 	q := stats.Query{From: from, To: to, Period: periods[rng.IntN(len(periods))], By: dims[rng.IntN(len(dims))], Location: stockholm}
 	switch rng.IntN(4) {
 	case 0:
@@ -114,7 +114,7 @@ func allQueries() []stats.Query {
 		{time.Date(2025, 12, 17, 0, 0, 0, 0, stockholm), time.Date(2026, 12, 17, 0, 0, 0, 0, stockholm)},
 	} {
 		for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
-			for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand} {
+			for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand, stats.BySetting} {
 				qs = append(qs, stats.Query{From: w[0], To: w[1], Period: p, By: by, Location: stockholm})
 			}
 		}
@@ -166,9 +166,9 @@ func TestRefreshIsIncremental(t *testing.T) {
 
 	// A contact on 1 June 2025, known to the day rollup only.
 	planted := time.Date(2025, 6, 1, 0, 0, 0, 0, stockholm)
-	if _, err := d.store.DB().Writer().ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band,
+	if _, err := d.store.DB().Writer().ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting,
 		contacts, exchanges, syringes_out, needles_out, syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
-		VALUES ('day', ?, ?, 'woman', 'not_stated', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)`,
+		VALUES ('day', ?, ?, 'woman', 'not_stated', 'street', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)`,
 		time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Unix()/86400, d.units[0].id.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,8 @@ func TestRefreshIsIncremental(t *testing.T) {
 
 // TestRefreshRebuilds checks that rollups are built from the records of a
 // database that has none: emptied, just migrated to them, or of another
-// layout.
+// layout, such as the one before the rollups kept the setting, whose
+// figures by setting come from the records of before the migration too.
 func TestRefreshRebuilds(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -200,14 +201,21 @@ func TestRefreshRebuilds(t *testing.T) {
 		sql  []string
 		// remigrate applies the migrations again after sql.
 		remigrate bool
+		// old makes, after sql, the rollups of the first layout, up to
+		// date in it, with a contact no record accounts for.
+		old bool
 	}{
 		{"emptied", []string{`DELETE FROM stats_state`, `DELETE FROM stats_facts`, `DELETE FROM stats_cells`,
-			`DELETE FROM stats_services`, `DELETE FROM stats_clients`}, false},
+			`DELETE FROM stats_services`, `DELETE FROM stats_clients`}, false, false},
 		{"migrated", []string{`DROP TABLE stats_state`, `DROP TABLE stats_facts`, `DROP TABLE stats_cells`,
-			`DROP TABLE stats_services`, `DROP TABLE stats_clients`, `DELETE FROM schema_migrations WHERE name = '0006_server_stats.sql'`}, true},
-		{"state only", []string{`DELETE FROM stats_state`}, false},
-		{"other version", []string{`UPDATE stats_state SET version = version + 1`}, false},
-		{"other zone", []string{`UPDATE stats_state SET zone = 'UTC'`}, false},
+			`DROP TABLE stats_services`, `DROP TABLE stats_clients`,
+			`DELETE FROM schema_migrations WHERE name IN ('0006_server_stats.sql', '0015_server_stats_setting.sql')`}, true, false},
+		{"state only", []string{`DELETE FROM stats_state`}, false, false},
+		{"other version", []string{`UPDATE stats_state SET version = version + 1`}, false, false},
+		{"other zone", []string{`UPDATE stats_state SET zone = 'UTC'`}, false, false},
+		{"layout before settings", []string{`DROP TABLE stats_state`, `DROP TABLE stats_facts`, `DROP TABLE stats_cells`,
+			`DROP TABLE stats_services`, `DROP TABLE stats_clients`,
+			`DELETE FROM schema_migrations WHERE name IN ('0006_server_stats.sql', '0015_server_stats_setting.sql')`}, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDataset(t, 5, 800)
@@ -221,8 +229,25 @@ func TestRefreshRebuilds(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			want := 2
+			if c.old {
+				if n, err := schema.MigrateTo(ctx, w, schema.ServerDB, 6); err != nil || n != 1 {
+					t.Fatalf("migrate to 6: %d, %v", n, err)
+				}
+				for _, s := range []string{
+					`INSERT INTO stats_state (id, seq, zone, version) VALUES (1, (SELECT value FROM meta WHERE key = 'change_seq'), 'Europe/Stockholm', 1)`,
+					`INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, contacts, exchanges, syringes_out, needles_out,
+						syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
+						SELECT 'month', 20454, id, 'woman', 'not_stated', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM units LIMIT 1`,
+				} {
+					if _, err := w.ExecContext(ctx, s); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want = 1
+			}
 			if c.remigrate {
-				if n, err := schema.Migrate(ctx, w, schema.ServerDB); err != nil || n != 1 {
+				if n, err := schema.Migrate(ctx, w, schema.ServerDB); err != nil || n != want {
 					t.Fatalf("migrate: %d, %v", n, err)
 				}
 			}

@@ -98,7 +98,10 @@ func (p Period) key(t time.Time) string {
 // Dim is what figures are broken down by.
 type Dim string
 
-// Breakdowns. A unit's municipality is the area code of the unit.
+// Breakdowns. A unit's municipality is the area code of the unit. The
+// setting is where a contact took place (schema.SettingEnum); the records
+// that depend on a contact take its setting, and reversals and referrals
+// without a contact are in the group NoSetting.
 const (
 	ByTotal        Dim = ""
 	ByUnit         Dim = "unit"
@@ -106,16 +109,26 @@ const (
 	ByOrganisation Dim = "organisation"
 	ByGender       Dim = "gender"
 	ByAgeBand      Dim = "age_band"
+	BySetting      Dim = "setting"
 )
 
-// Valid reports whether d is a breakdown.
+// NoSetting is the group, by setting, of the reversals and referrals
+// recorded without a contact.
+const NoSetting = "none"
+
+// Valid reports whether d is a breakdown Compute counts.
 func (d Dim) Valid() bool {
 	switch d {
-	case ByTotal, ByUnit, ByMunicipality, ByOrganisation, ByGender, ByAgeBand:
+	case ByTotal, ByUnit, ByMunicipality, ByOrganisation, ByGender, ByAgeBand, BySetting:
 		return true
 	}
 	return false
 }
+
+// Published reports whether d is a breakdown of the authority's
+// publication: every valid breakdown but the setting, which stays in the
+// managers' own statistics.
+func (d Dim) Published() bool { return d.Valid() && d != BySetting }
 
 // Query selects what to count.
 type Query struct {
@@ -225,9 +238,9 @@ func newTally(ctx context.Context, tx *sql.Tx, q Query) (*tally, error) {
 	return t, nil
 }
 
-// add counts into period p the records of unit with gender and age band
-// that f counts; units outside the query count nowhere.
-func (t *tally) add(p, unit, gender, age string, f func(a *acc)) {
+// add counts into period p the records of unit with gender, age band and
+// setting that f counts; units outside the query count nowhere.
+func (t *tally) add(p, unit, gender, age, setting string, f func(a *acc)) {
 	u, ok := t.units[unit]
 	if !ok {
 		return
@@ -247,6 +260,8 @@ func (t *tally) add(p, unit, gender, age string, f func(a *acc)) {
 		g, label = gender, schema.GenderEnum.Label(gender, schema.English)
 	case ByAgeBand:
 		g, label = age, schema.AgeBandEnum.Label(age, schema.English)
+	case BySetting:
+		g, label = setting, SettingLabel(setting, schema.English)
 	}
 	keys := append(t.keys[:0], [2]string{p, ""}, [2]string{p, g})
 	if t.q.By == ByTotal {
@@ -353,8 +368,8 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	add := func(at int64, unit, gender, age string, f func(a *acc)) {
-		t.add(q.Period.key(time.UnixMilli(at).In(loc)), unit, gender, age, f)
+	add := func(at int64, unit, gender, age, setting string, f func(a *acc)) {
+		t.add(q.Period.key(time.UnixMilli(at).In(loc)), unit, gender, age, setting, f)
 	}
 
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
@@ -372,14 +387,14 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		return rows.Err()
 	}
 	var at int64
-	var unit, gender, age string
-	err = read(`SELECT occurred_at, unit_id, gender, age_band, COALESCE(client_code, '') FROM contacts
+	var unit, gender, age, setting string
+	err = read(`SELECT occurred_at, unit_id, gender, age_band, setting, COALESCE(client_code, '') FROM contacts
 		WHERE voided = 0 AND occurred_at >= ? AND occurred_at < ?`, func(r *sql.Rows) error {
 		var code string
-		if err := r.Scan(&at, &unit, &gender, &age, &code); err != nil {
+		if err := r.Scan(&at, &unit, &gender, &age, &setting, &code); err != nil {
 			return err
 		}
-		add(at, unit, gender, age, func(a *acc) {
+		add(at, unit, gender, age, setting, func(a *acc) {
 			a.values[Contacts]++
 			if code != "" {
 				a.clients[code] = true
@@ -391,13 +406,13 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 		return nil, fmt.Errorf("stats: contacts: %w", err)
 	}
 	var n1, n2, n3 int64
-	err = read(`SELECT x.occurred_at, x.unit_id, c.gender, c.age_band, x.syringes_out, x.needles_out, x.syringes_returned
+	err = read(`SELECT x.occurred_at, x.unit_id, c.gender, c.age_band, c.setting, x.syringes_out, x.needles_out, x.syringes_returned
 		FROM syringe_exchanges x JOIN contacts c ON c.id = x.contact_id
 		WHERE x.voided = 0 AND c.voided = 0 AND x.occurred_at >= ? AND x.occurred_at < ?`, func(r *sql.Rows) error {
-		if err := r.Scan(&at, &unit, &gender, &age, &n1, &n2, &n3); err != nil {
+		if err := r.Scan(&at, &unit, &gender, &age, &setting, &n1, &n2, &n3); err != nil {
 			return err
 		}
-		add(at, unit, gender, age, func(a *acc) {
+		add(at, unit, gender, age, setting, func(a *acc) {
 			a.values[SyringesOut] += n1
 			a.values[NeedlesOut] += n2
 			a.values[SyringesReturned] += n3
@@ -407,13 +422,13 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats: exchanges: %w", err)
 	}
-	err = read(`SELECT n.occurred_at, n.unit_id, c.gender, c.age_band, n.doses
+	err = read(`SELECT n.occurred_at, n.unit_id, c.gender, c.age_band, c.setting, n.doses
 		FROM naloxone_handouts n JOIN contacts c ON c.id = n.contact_id
 		WHERE n.voided = 0 AND c.voided = 0 AND n.occurred_at >= ? AND n.occurred_at < ?`, func(r *sql.Rows) error {
-		if err := r.Scan(&at, &unit, &gender, &age, &n1); err != nil {
+		if err := r.Scan(&at, &unit, &gender, &age, &setting, &n1); err != nil {
 			return err
 		}
-		add(at, unit, gender, age, func(a *acc) {
+		add(at, unit, gender, age, setting, func(a *acc) {
 			a.values[NaloxoneDoses] += n1
 			a.values[NaloxoneHandouts]++
 		})
@@ -422,26 +437,28 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats: naloxone: %w", err)
 	}
-	err = read(`SELECT r.occurred_at, r.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated')
+	err = read(`SELECT r.occurred_at, r.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'),
+		COALESCE(c.setting, 'none')
 		FROM reversals r LEFT JOIN contacts c ON c.id = r.contact_id
 		WHERE r.voided = 0 AND COALESCE(c.voided, 0) = 0 AND r.occurred_at >= ? AND r.occurred_at < ?`, func(r *sql.Rows) error {
-		if err := r.Scan(&at, &unit, &gender, &age); err != nil {
+		if err := r.Scan(&at, &unit, &gender, &age, &setting); err != nil {
 			return err
 		}
-		add(at, unit, gender, age, func(a *acc) { a.values[Reversals]++ })
+		add(at, unit, gender, age, setting, func(a *acc) { a.values[Reversals]++ })
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: reversals: %w", err)
 	}
 	var service, status string
-	err = read(`SELECT f.occurred_at, f.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), f.service, f.status
+	err = read(`SELECT f.occurred_at, f.unit_id, COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'),
+		COALESCE(c.setting, 'none'), f.service, f.status
 		FROM referrals f LEFT JOIN contacts c ON c.id = f.contact_id
 		WHERE f.voided = 0 AND COALESCE(c.voided, 0) = 0 AND f.occurred_at >= ? AND f.occurred_at < ?`, func(r *sql.Rows) error {
-		if err := r.Scan(&at, &unit, &gender, &age, &service, &status); err != nil {
+		if err := r.Scan(&at, &unit, &gender, &age, &setting, &service, &status); err != nil {
 			return err
 		}
-		add(at, unit, gender, age, func(a *acc) {
+		add(at, unit, gender, age, setting, func(a *acc) {
 			a.values[Referrals]++
 			a.values[ReferralsTo(schema.ServiceCategory(service))]++
 			if status == string(schema.StatusAttended) || status == string(schema.StatusClosed) {
@@ -455,4 +472,16 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	}
 
 	return t.result(), nil
+}
+
+// SettingLabel returns the label in lang of a group of the breakdown by
+// setting: a setting's, or for NoSetting "not linked to a contact".
+func SettingLabel(code string, lang schema.Lang) string {
+	if code == NoSetting {
+		if lang == schema.Swedish {
+			return "Ej kopplad till en kontakt"
+		}
+		return "Not linked to a contact"
+	}
+	return schema.SettingEnum.Label(code, lang)
 }
