@@ -178,7 +178,7 @@ func (s *Server) withContext(c *fiber.Ctx) error {
 func (s *Server) healthz(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
-	if err := s.db.Reader().PingContext(c.UserContext()); err != nil {
+	if err := s.store.Ping(c.UserContext()); err != nil {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: &wire.Error{Code: wire.CodeInternal, Message: "database not ready"}})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
