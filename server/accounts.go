@@ -248,7 +248,11 @@ func (s *Server) loginName(username string) string {
 func (s *Server) staffLogin(ctx context.Context, username, password, target, requestID string, allowed func(Role) bool) (*User, string, error) {
 	now := s.now()
 	name := s.loginName(username)
-	if !s.logins.allowed(name, now) {
+	ok, err := s.logins.Allowed(ctx, name, now)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
 		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeRateLimited), 0, requestID)
 		return nil, "", &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
 	}
@@ -257,11 +261,15 @@ func (s *Server) staffLogin(ctx context.Context, username, password, target, req
 		return nil, "", err
 	}
 	if !ok {
-		s.logins.fail(name, now)
+		if err := s.logins.Fail(ctx, name, now); err != nil {
+			return nil, "", err
+		}
 		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeUnauthorized), 0, requestID)
 		return nil, "", unauthorized("wrong username or password")
 	}
-	s.logins.reset(name)
+	if err := s.logins.Reset(ctx, name); err != nil {
+		return nil, "", err
+	}
 	if !allowed(u.Role) {
 		s.audit(ctx, "user:"+u.ID.String(), "login", target, string(wire.CodeForbidden), 0, requestID)
 		return nil, "", forbidden("this role may not log in here")

@@ -84,6 +84,9 @@ type keyring struct {
 	// so that a rotation by another process is seen within keyReload.
 	store  CredentialStore
 	loaded time.Time
+	// missedAt is when a token of an unknown key last made the keyring
+	// read the keys.
+	missedAt time.Time
 }
 
 // keyReload is how often the keyring reads the keys again.
@@ -160,9 +163,13 @@ func (k *keyring) fresh(ctx context.Context, now time.Time) {
 	}
 }
 
-// sign issues a signed access token with the current signing key.
+// sign issues a signed access token with the current signing key. It
+// reads the keys first, so that of several servers on one database each
+// signs with the key any of them rotated to last, and no token it signs is
+// refused by another as signed by a retired key; a failed read signs with
+// the keys as they were.
 func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
-	k.fresh(ctx, c.IssuedAt.Time)
+	k.reload(ctx, c.IssuedAt.Time)
 	k.mu.RLock()
 	kid, key := k.signing, k.keys[k.signing]
 	k.mu.RUnlock()
@@ -179,29 +186,20 @@ func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
 // the server gives its tokens, and a known key that was not retired before
 // the token was issued. A retired key that leaked thus mints nothing that
 // is accepted.
+//
+// A token signed by a key the keyring does not know makes it read the keys
+// again, at most once a second, so that a key another server rotated to
+// is accepted at once.
 func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	k.fresh(ctx, now)
 	if err := numericDates(token, true); err != nil {
 		return nil, err
 	}
-	var c Claims
-	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k.mu.RLock()
-		defer k.mu.RUnlock()
-		key, ok := k.keys[kid]
-		if !ok {
-			return nil, errors.New("unknown key")
-		}
-		return key.Public(), nil
-	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(issuer),
-		jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	c, t, err := k.verify(token, now)
+	if errors.Is(err, errUnknownKey) && k.missed(now) {
+		k.reload(ctx, now)
+		c, t, err = k.verify(token, now)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +220,45 @@ func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Clai
 	if ok && !c.IssuedAt.Before(retired) {
 		return nil, errors.New("token was signed by a retired key")
 	}
-	return &c, nil
+	return c, nil
+}
+
+// errUnknownKey means a token names a key the keyring does not hold.
+var errUnknownKey = errors.New("unknown key")
+
+// missed notes a token of an unknown key at now, and reports whether the
+// keys may be read again for it: once a second at most.
+func (k *keyring) missed(now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.missedAt.IsZero() && now.Sub(k.missedAt) < time.Second {
+		return false
+	}
+	k.missedAt = now
+	return true
+}
+
+// verify checks token's signature and registered claims.
+func (k *keyring) verify(token string, now time.Time) (*Claims, *jwt.Token, error) {
+	var c Claims
+	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k.mu.RLock()
+		defer k.mu.RUnlock()
+		key, ok := k.keys[kid]
+		if !ok {
+			return nil, errUnknownKey
+		}
+		return key.Public(), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	return &c, t, err
 }
 
 // numericDates checks the raw claims of a JWT: exp, iat and nbf, where

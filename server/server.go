@@ -126,10 +126,10 @@ type Server struct {
 	cfg    Config
 	store  Store
 	keys   *keyring
-	logins *loginLimiter
+	logins Limiter
 	// loginAddrs and enrolAddrs count the logins and enrolments tried
 	// from each client address in the last minute.
-	loginAddrs, enrolAddrs *loginLimiter
+	loginAddrs, enrolAddrs Limiter
 	log                    *slog.Logger
 	app                    *fiber.App
 	metrics                *metrics
@@ -158,8 +158,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		store = st
 	}
 	s := &Server{cfg: cfg, store: store, log: cfg.Logger, now: cfg.Now,
-		logins:     newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		loginAddrs: newLoginLimiter(loginsPerAddress, time.Minute), enrolAddrs: newLoginLimiter(enrolsPerAddress, time.Minute)}
+		logins:     newLimiter(store, account.Limit{Scope: "login.username", Max: cfg.LoginFailures, Window: cfg.LoginWindow}),
+		loginAddrs: newLimiter(store, account.Limit{Scope: "login.address", Max: loginsPerAddress, Window: time.Minute}),
+		enrolAddrs: newLimiter(store, account.Limit{Scope: "enrol.address", Max: enrolsPerAddress, Window: time.Minute})}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	var err error
 	if s.cfg.PublicURL == "" {

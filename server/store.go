@@ -129,3 +129,90 @@ type Store interface {
 	StatsStore
 	Health
 }
+
+// Limiter counts attempts under a name in a sliding window and refuses
+// them past its limit. It is safe for concurrent use.
+type Limiter interface {
+	// Allowed reports whether name may try at now.
+	Allowed(ctx context.Context, name string, now time.Time) (bool, error)
+	// Fail counts an attempt of name at now.
+	Fail(ctx context.Context, name string, now time.Time) error
+	// RetryAfter returns how long name waits at now until it may try
+	// again; 0 if it may now.
+	RetryAfter(ctx context.Context, name string, now time.Time) (time.Duration, error)
+	// Reset forgets name's attempts.
+	Reset(ctx context.Context, name string) error
+}
+
+// LimitStore counts attempts in a database that several servers share,
+// so that a limit holds across them. A Store that implements it keeps the
+// server's rate limits and login lockouts; the server of a Store that does
+// not counts them in its own memory.
+type LimitStore interface {
+	// Attempts returns the times of name's attempts under l within
+	// l.Window before now, oldest first.
+	Attempts(ctx context.Context, l account.Limit, name string, now time.Time) ([]time.Time, error)
+	// Attempt counts an attempt of name under l at now.
+	Attempt(ctx context.Context, l account.Limit, name string, now time.Time) error
+	// ResetAttempts forgets name's attempts under l.
+	ResetAttempts(ctx context.Context, l account.Limit, name string) error
+}
+
+// newLimiter returns the limiter of l: in store if it is a LimitStore,
+// else in this process's memory.
+func newLimiter(store any, l account.Limit) Limiter {
+	if ls, ok := store.(LimitStore); ok {
+		return &sharedLimiter{store: ls, limit: l}
+	}
+	return localLimiter{newLoginLimiter(l.Max, l.Window)}
+}
+
+// localLimiter is a Limiter in this process's memory.
+type localLimiter struct{ l *loginLimiter }
+
+func (l localLimiter) Allowed(_ context.Context, name string, now time.Time) (bool, error) {
+	return l.l.allowed(name, now), nil
+}
+
+func (l localLimiter) Fail(_ context.Context, name string, now time.Time) error {
+	l.l.fail(name, now)
+	return nil
+}
+
+func (l localLimiter) RetryAfter(_ context.Context, name string, now time.Time) (time.Duration, error) {
+	return l.l.retryAfter(name, now), nil
+}
+
+func (l localLimiter) Reset(_ context.Context, name string) error {
+	l.l.reset(name)
+	return nil
+}
+
+// sharedLimiter is a Limiter in a LimitStore.
+type sharedLimiter struct {
+	store LimitStore
+	limit account.Limit
+}
+
+func (l *sharedLimiter) Allowed(ctx context.Context, name string, now time.Time) (bool, error) {
+	ts, err := l.store.Attempts(ctx, l.limit, name, now)
+	return len(ts) < l.limit.Max, err
+}
+
+func (l *sharedLimiter) Fail(ctx context.Context, name string, now time.Time) error {
+	return l.store.Attempt(ctx, l.limit, name, now)
+}
+
+func (l *sharedLimiter) RetryAfter(ctx context.Context, name string, now time.Time) (time.Duration, error) {
+	ts, err := l.store.Attempts(ctx, l.limit, name, now)
+	if err != nil || len(ts) < l.limit.Max {
+		return 0, err
+	}
+	// The attempts are in time order: once the oldest over the limit has
+	// left the window, fewer than Max remain.
+	return max(0, ts[len(ts)-l.limit.Max].Add(l.limit.Window).Sub(now)), nil
+}
+
+func (l *sharedLimiter) Reset(ctx context.Context, name string) error {
+	return l.store.ResetAttempts(ctx, l.limit, name)
+}

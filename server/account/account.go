@@ -114,3 +114,12 @@ type AuditEntry struct {
 	Rows      int64     `json:"rows,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
 }
+
+// Limit is a rate limit: at most Max attempts under one name in any
+// Window. Scope tells limits apart (failed logins per username, logins
+// per address, ...).
+type Limit struct {
+	Scope  string
+	Max    int
+	Window time.Duration
+}
