@@ -20,6 +20,7 @@ import (
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server/account"
+	"github.com/brygga/brygga/server/pgstore"
 	"github.com/brygga/brygga/server/sqlitestore"
 	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/hlc"
@@ -48,10 +49,16 @@ type SyncStore interface {
 
 var _ Store = (*sqlitestore.Store)(nil)
 
+// ErrPostgresSync is Open's answer to a PostgreSQL URL: the PostgreSQL
+// adapter holds accounts, credentials, enrolment, the audit log and the
+// rate limits (bryggad migrate sets its schema up), but not yet the records,
+// their sync and the statistics, so a server cannot serve on it.
+var ErrPostgresSync = errors.New("PostgreSQL does not hold the records' sync yet: serve on a SQLite file (see docs/deployment.md)")
+
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	// DBPath is the SQLite database file; it is created and migrated if
-	// needed.
+	// needed. A postgres:// URL is refused with ErrPostgresSync.
 	DBPath string
 	// Store, if set, is the store the server keeps its state in, and
 	// DBPath is not used; Close closes it.
@@ -150,6 +157,9 @@ type Server struct {
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	store := cfg.Store
+	if store == nil && pgstore.IsURL(cfg.DBPath) {
+		return nil, ErrPostgresSync
+	}
 	if store == nil {
 		st, err := sqlitestore.Open(ctx, cfg.DBPath, sqlitestore.Config{Now: cfg.Now})
 		if err != nil {
