@@ -38,9 +38,9 @@ func URL(tb testing.TB) string {
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		if os.Getenv("BRYGGA_POSTGRES_REQUIRED") == "1" {
-			tb.Fatalf("PostgreSQL at %s does not answer: %v", redact(admin), err)
+			tb.Fatalf("PostgreSQL at %s does not answer: %v", Redacted(admin), err)
 		}
-		tb.Skipf("skipped: no PostgreSQL answers at %s (%v); set BRYGGA_POSTGRES to a server's URL to run this test", redact(admin), err)
+		tb.Skipf("skipped: no PostgreSQL answers at %s (%v); set BRYGGA_POSTGRES to a server's URL to run this test", Redacted(admin), err)
 	}
 	defer conn.Close(context.Background())
 	b := make([]byte, 8)
@@ -70,8 +70,8 @@ func URL(tb testing.TB) string {
 	return u.String()
 }
 
-// redact is u without its password, for messages.
-func redact(u string) string {
+// Redacted is the URL u without its password, for messages.
+func Redacted(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "the configured URL"
