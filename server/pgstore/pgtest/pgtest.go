@@ -40,7 +40,7 @@ func URL(tb testing.TB) string {
 		if os.Getenv("BRYGGA_POSTGRES_REQUIRED") == "1" {
 			tb.Fatalf("PostgreSQL at %s does not answer: %v", Redacted(admin), err)
 		}
-		tb.Skipf("skipped: no PostgreSQL answers at %s (%v); set BRYGGA_POSTGRES to a server's URL to run this test", Redacted(admin), err)
+		tb.Skipf("skipped: no PostgreSQL answers at %s (%v): the tests on PostgreSQL are skipped; set BRYGGA_POSTGRES to a server's URL, or run .ci/run, to run them", Redacted(admin), err)
 	}
 	defer conn.Close(context.Background())
 	b := make([]byte, 8)
