@@ -38,8 +38,9 @@ const assertionLeeway = replica.DefaultMaxSkew + time.Minute
 // maxAssertionBytes is the longest assertion read.
 const maxAssertionBytes = 4096
 
-// Enrolment is what a device receives when it enrols.
-type Enrolment struct {
+// EnrolResponse is what a device receives when it enrols: the answer to
+// POST /v1/devices/enroll.
+type EnrolResponse struct {
 	DeviceID    uuid.UUID `json:"device_id"`
 	UnitID      uuid.UUID `json:"unit_id"`
 	OrgID       uuid.UUID `json:"org_id"`
@@ -147,7 +148,7 @@ func proofSkew(why string) *wire.Error {
 // before, CodeEnrolCodeInvalid for a code unknown, expired or used with
 // another key; CodeMalformed for a key registered for another enrolment;
 // CodeDeviceRevoked if the device of a repeated enrolment was revoked.
-func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, proof string) (*Enrolment, error) {
+func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, proof string) (*EnrolResponse, error) {
 	if len(key) != ed25519.PublicKeySize {
 		return nil, &wire.Error{Code: wire.CodeMalformed, Field: "public_key", Message: "public_key must be an Ed25519 public key"}
 	}
@@ -216,14 +217,14 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, 
 		outcome = "repeated"
 	}
 	s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+dev.UnitID.String(), outcome, 0, "")
-	return &Enrolment{DeviceID: deviceID, UnitID: dev.UnitID, OrgID: org, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
+	return &EnrolResponse{DeviceID: deviceID, UnitID: dev.UnitID, OrgID: org, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
 		ExpiresIn: tok.ExpiresIn, TokenAudience: audience, LeaseSeconds: int64(s.cfg.DeviceLease.Seconds()), RetentionDays: s.cfg.RetentionDays}, nil
 }
 
 // deviceAccess returns nil if a device may have access tokens, else the
 // *wire.Error it is answered with. It is the one place where a device's
 // state decides whether it authenticates.
-func deviceAccess(d *replica.Enrolment) error {
+func deviceAccess(d *replica.EnrolledDevice) error {
 	if !d.RevokedAt.IsZero() {
 		return &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
 	}
@@ -232,7 +233,7 @@ func deviceAccess(d *replica.Enrolment) error {
 
 // deviceToken signs an access token for dev and returns it with the
 // device's organisation.
-func (s *Server) deviceToken(ctx context.Context, dev *replica.Enrolment) (*AccessToken, uuid.UUID, error) {
+func (s *Server) deviceToken(ctx context.Context, dev *replica.EnrolledDevice) (*AccessToken, uuid.UUID, error) {
 	u, err := s.unit(ctx, dev.UnitID)
 	if err != nil {
 		return nil, uuid.Nil, fmt.Errorf("issue token: %w", err)
@@ -279,7 +280,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 		return nil, badAssertion(err.Error())
 	}
 	var c jwt.RegisteredClaims
-	var dev *replica.Enrolment
+	var dev *replica.EnrolledDevice
 	var audience string
 	var lookupErr error // the server's failure to look the device up, not the assertion's
 	unknown := false    // the subject names a device the server does not know

@@ -29,7 +29,7 @@ import (
 )
 
 // SyncStore is the storage the server syncs through: the records, their
-// change sequence and the devices. replica.Server is the SQLite
+// change sequence and the devices. replica.ServerStore is the SQLite
 // implementation, which server/sqlitestore carries.
 type SyncStore interface {
 	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
@@ -37,8 +37,8 @@ type SyncStore interface {
 	AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, replica.PullAnswer, error)
 	NotePull(ctx context.Context, deviceID uuid.UUID) error
 	RevokeDevice(ctx context.Context, id uuid.UUID) error
-	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.Enrolment, error)
-	Devices(ctx context.Context) ([]*replica.Enrolment, error)
+	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.EnrolledDevice, error)
+	Devices(ctx context.Context) ([]*replica.EnrolledDevice, error)
 	PutReference(ctx context.Context, recs ...schema.Record) error
 	Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error
 	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*replica.Row, error)

@@ -112,7 +112,7 @@ func (s *Store) EnrolCode(ctx context.Context, hash []byte) (*account.EnrolCode,
 }
 
 // Enrol uses an enrolment code for a device key and registers the device,
-// in one write transaction of the sync store (replica.Server.EnrolDevice).
+// in one write transaction of the sync store (replica.ServerStore.EnrolDevice).
 func (s *Store) Enrol(ctx context.Context, r account.EnrolRequest) (*account.Enrolled, error) {
 	var out account.Enrolled
 	_, err := s.EnrolDevice(ctx, func(ctx context.Context, tx *sql.Tx) (uuid.UUID, uuid.UUID, error) {

@@ -28,9 +28,9 @@ type Config struct {
 }
 
 // Store is the server's state in one SQLite file: the records and their
-// sync (replica.Server, embedded), and everything else the server keeps.
+// sync (replica.ServerStore, embedded), and everything else the server keeps.
 type Store struct {
-	*replica.Server
+	*replica.ServerStore
 	db *replica.DB
 }
 
@@ -40,7 +40,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Server: srv, db: srv.DB()}, nil
+	return &Store{ServerStore: srv, db: srv.DB()}, nil
 }
 
 // Ping checks that the database answers.
