@@ -30,6 +30,7 @@ type contractStore interface {
 	server.AccountStore
 	server.CredentialStore
 	server.AuditLog
+	server.Health
 	Close() error
 }
 
@@ -331,6 +332,26 @@ func TestAuditLogContract(t *testing.T) {
 		rest, err := s.AuditBefore(ctx, page[2].ID, 10)
 		if err != nil || len(rest) != 2 || rest[0].ID != ids[1] || rest[1].ID != ids[0] {
 			t.Errorf("the page before: %+v, %v", rest, err)
+		}
+	})
+}
+
+func TestHealthContract(t *testing.T) {
+	engines(t, func(t *testing.T, s contractStore) {
+		if err := s.Ping(context.Background()); err != nil {
+			t.Errorf("ping: %v", err)
+		}
+		if n := s.OpenConnections(); n < 1 {
+			t.Errorf("%d open connections after a ping", n)
+		}
+		if n := s.SizeBytes(); n <= 0 {
+			t.Errorf("size %d bytes", n)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := s.Ping(context.Background()); err == nil {
+			t.Error("a closed store answers a ping")
 		}
 	})
 }
