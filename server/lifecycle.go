@@ -14,13 +14,9 @@ import (
 	"github.com/brygga/brygga/sync/wire"
 )
 
-// LifecycleStore is the part of the SyncStore that retires devices, takes
-// records sent again after a restore and copies the database.
+// LifecycleStore is the part of the SyncStore that takes records sent
+// again after a restore and copies the database.
 type LifecycleStore interface {
-	// RetireDevice retires a device: it may push, not pull. Retiring a
-	// retired device changes nothing. Errors: replica.ErrUnknownDevice,
-	// replica.ErrDeviceRevoked.
-	RetireDevice(ctx context.Context, id uuid.UUID) error
 	// Heal merges records a device sends again; see replica.ServerStore.Heal.
 	Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error)
 	// Epoch is the database's epoch, which changes when it is restored.

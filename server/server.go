@@ -35,16 +35,33 @@ type SyncStore interface {
 	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
 	// AppendPull appends the encoded answer to a pull to dst.
 	AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, replica.PullAnswer, error)
-	NotePull(ctx context.Context, deviceID uuid.UUID) error
-	RevokeDevice(ctx context.Context, id uuid.UUID) error
-	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.EnrolledDevice, error)
-	Devices(ctx context.Context) ([]*replica.EnrolledDevice, error)
 	PutReference(ctx context.Context, recs ...schema.Record) error
 	Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error
 	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*replica.Row, error)
 	Clock() hlc.Timestamp
 	Close() error
+	DeviceStore
 	LifecycleStore
+}
+
+// DeviceStore keeps the enrolled devices' state: the sync's counters of
+// each, and whether it is revoked or retired. Devices are added by
+// CredentialStore.Enrol.
+type DeviceStore interface {
+	// LookupDevice returns the device id; replica.ErrUnknownDevice if
+	// there is none.
+	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.EnrolledDevice, error)
+	// Devices returns every device, most recently enrolled first.
+	Devices(ctx context.Context) ([]*replica.EnrolledDevice, error)
+	// RevokeDevice revokes a device: it may neither push nor pull again.
+	// replica.ErrUnknownDevice for a device unknown or revoked before.
+	RevokeDevice(ctx context.Context, id uuid.UUID) error
+	// RetireDevice retires a device: it may push, not pull. Retiring a
+	// retired device changes nothing. Errors: replica.ErrUnknownDevice,
+	// replica.ErrDeviceRevoked.
+	RetireDevice(ctx context.Context, id uuid.UUID) error
+	// NotePull notes that the device pulled, now.
+	NotePull(ctx context.Context, deviceID uuid.UUID) error
 }
 
 var _ Store = (*sqlitestore.Store)(nil)

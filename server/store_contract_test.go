@@ -19,6 +19,7 @@ import (
 	"github.com/brygga/brygga/server/pgstore"
 	"github.com/brygga/brygga/server/pgstore/pgtest"
 	"github.com/brygga/brygga/server/sqlitestore"
+	"github.com/brygga/brygga/sync/replica"
 )
 
 // The contract suites: each store interface the server declares, run
@@ -31,13 +32,28 @@ type contractStore interface {
 	server.CredentialStore
 	server.AuditLog
 	server.Health
+	server.DeviceStore
 	Close() error
 }
 
-// engines runs f against a fresh store of each engine.
+// ticking returns a clock that reads contractNow and then a millisecond
+// more at each reading.
+func ticking() func() time.Time {
+	var mu sync.Mutex
+	now := contractNow
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Millisecond)
+		return now
+	}
+}
+
+// engines runs f against a fresh store of each engine, with a ticking
+// clock.
 func engines(t *testing.T, f func(t *testing.T, s contractStore)) {
 	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlitestore.Config{})
+		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlitestore.Config{Now: ticking()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +61,7 @@ func engines(t *testing.T, f func(t *testing.T, s contractStore)) {
 		f(t, s)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		s, err := pgstore.Open(context.Background(), pgtest.URL(t), pgstore.Config{})
+		s, err := pgstore.Open(context.Background(), pgtest.URL(t), pgstore.Config{Now: ticking()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,6 +368,73 @@ func TestHealthContract(t *testing.T) {
 		}
 		if err := s.Ping(context.Background()); err == nil {
 			t.Error("a closed store answers a ping")
+		}
+	})
+}
+
+func TestDeviceStoreContract(t *testing.T) {
+	engines(t, func(t *testing.T, s contractStore) {
+		ctx := context.Background()
+		unit := uuid.Must(uuid.NewV7())
+		var ids []uuid.UUID
+		for i := range 3 {
+			h := sha256.Sum256([]byte{byte(i)})
+			if err := s.AddEnrolCode(ctx, &account.EnrolCode{Hash: h[:], UnitID: unit, CreatedBy: "user:x", CreatedAt: contractNow, ExpiresAt: contractNow.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			pub, _, _ := ed25519.GenerateKey(rand.Reader)
+			e, err := s.Enrol(ctx, account.EnrolRequest{CodeHash: h[:], Key: pub, Audience: "a", Now: contractNow.Add(time.Duration(i) * time.Second), NewID: uuid.Must(uuid.NewV7())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, e.DeviceID)
+		}
+		unknown := uuid.Must(uuid.NewV7())
+		d, err := s.LookupDevice(ctx, ids[0])
+		if err != nil || d.ID != ids[0] || d.UnitID != unit || d.EnrolledAt.IsZero() || !d.RevokedAt.IsZero() || !d.RetiredAt.IsZero() || d.LastSeq != 0 || !d.LastPullAt.IsZero() {
+			t.Errorf("a new device: %+v, %v", d, err)
+		}
+		if _, err := s.LookupDevice(ctx, unknown); !errors.Is(err, replica.ErrUnknownDevice) {
+			t.Errorf("an unknown device: %v, want ErrUnknownDevice", err)
+		}
+		all, err := s.Devices(ctx)
+		if err != nil || len(all) != 3 || all[0].ID != ids[2] || all[2].ID != ids[0] {
+			t.Errorf("devices, newest first: %v, %v", all, err)
+		}
+
+		if err := s.NotePull(ctx, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := s.LookupDevice(ctx, ids[0]); d.LastPullAt.IsZero() {
+			t.Error("a pull was not noted")
+		}
+
+		for i := range 2 {
+			if err := s.RetireDevice(ctx, ids[1]); err != nil {
+				t.Fatalf("retire %d: %v", i+1, err)
+			}
+		}
+		if d, _ := s.LookupDevice(ctx, ids[1]); d.RetiredAt.IsZero() {
+			t.Error("a retired device is not")
+		}
+		if err := s.RetireDevice(ctx, unknown); !errors.Is(err, replica.ErrUnknownDevice) {
+			t.Errorf("retiring an unknown device: %v, want ErrUnknownDevice", err)
+		}
+
+		if err := s.RevokeDevice(ctx, ids[2]); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := s.LookupDevice(ctx, ids[2]); d.RevokedAt.IsZero() {
+			t.Error("a revoked device is not")
+		}
+		if err := s.RevokeDevice(ctx, ids[2]); !errors.Is(err, replica.ErrUnknownDevice) {
+			t.Errorf("revoking again: %v, want ErrUnknownDevice", err)
+		}
+		if err := s.RevokeDevice(ctx, unknown); !errors.Is(err, replica.ErrUnknownDevice) {
+			t.Errorf("revoking an unknown device: %v, want ErrUnknownDevice", err)
+		}
+		if err := s.RetireDevice(ctx, ids[2]); !errors.Is(err, replica.ErrDeviceRevoked) {
+			t.Errorf("retiring a revoked device: %v, want ErrDeviceRevoked", err)
 		}
 	})
 }
