@@ -95,14 +95,12 @@ type EnrolledDevice struct {
 	EchoAfter int64
 }
 
-// Server is the former name of ServerStore.
-//
-// Deprecated: use ServerStore.
+// Server is the former name of ServerStore, kept while code that uses it
+// moves to the new name; new code uses ServerStore.
 type Server = ServerStore
 
-// Enrolment is the former name of EnrolledDevice.
-//
-// Deprecated: use EnrolledDevice.
+// Enrolment is the former name of EnrolledDevice, kept while code that
+// uses it moves to the new name; new code uses EnrolledDevice.
 type Enrolment = EnrolledDevice
 
 // OpenServer opens or creates the server database at path.
