@@ -26,7 +26,7 @@ func TestMigratePostgres(t *testing.T) {
 	if err := Run(ctx, []string{"migrate", "--db", url}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "applied PostgreSQL migrations [1 2 3]") {
+	if !strings.Contains(out.String(), "applied PostgreSQL migrations [1 2 3 4]") {
 		t.Errorf("first migrate said %q", out.String())
 	}
 	out.Reset()
@@ -42,8 +42,8 @@ func TestMigratePostgres(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("%d migrations recorded, %v; want 3", n, err)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d migrations recorded, %v; want 4", n, err)
 	}
 	err = Run(ctx, []string{"serve", "--db", url, "--addr", "127.0.0.1:0"}, nil, io.Discard, io.Discard)
 	if !errors.Is(err, server.ErrPostgresSync) {
