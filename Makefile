@@ -30,6 +30,8 @@ FAULT_SCHEDULES     ?= 100
 LIFECYCLE_SCHEDULES ?= 10
 test:
 	$(GO) vet ./...
+	@echo "PostgreSQL (BRYGGA_POSTGRES, default postgres://postgres@127.0.0.1:5432/postgres): the stores' tests on it run, or are skipped saying why:"
+	@$(GO) test -count=1 -v -run '^TestPostgresAnswers$$' ./server/pgstore | grep -E '^(--- |\s+pgstore_test|\s+127|\s+set )' || true
 	$(GO) test -race -short -count=1 -timeout 30m ./...
 	BRYGGA_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergence$$' ./sync/replica
 	BRYGGA_FAULT_SCHEDULES=$(FAULT_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestFaultSchedules$$' ./client-sdk

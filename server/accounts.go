@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,24 +15,19 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server/account"
 	"github.com/brygga/brygga/sync/wire"
 )
 
 // Errors of account administration.
 var (
-	ErrUserExists  = errors.New("username is taken")
-	ErrNotFound    = errors.New("not found")
+	ErrUserExists  = account.ErrUserExists
+	ErrNotFound    = account.ErrNotFound
 	ErrBadArgument = errors.New("invalid argument")
 )
 
 // User is a staff account.
-type User struct {
-	ID       uuid.UUID `json:"id"`
-	Username string    `json:"username"`
-	Role     Role      `json:"role"`
-	OrgID    uuid.UUID `json:"org_id"`
-	UnitID   uuid.UUID `json:"unit_id"`
-}
+type User = account.User
 
 // AddOrganisation creates an organisation.
 func (s *Server) AddOrganisation(ctx context.Context, kind schema.OrgKind, name, regionCode string) (*schema.Organisation, error) {
@@ -111,11 +105,7 @@ func (s *Server) Record(ctx context.Context, k schema.Kind, id uuid.UUID) (schem
 
 // Organisations returns every organisation, by name.
 func (s *Server) Organisations(ctx context.Context) ([]*schema.Organisation, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id FROM organisations ORDER BY name, id`)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := scanIDs(rows)
+	ids, err := s.store.OrganisationIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -133,15 +123,7 @@ func (s *Server) Organisations(ctx context.Context) ([]*schema.Organisation, err
 // Units returns the units of an organisation, or all if orgID is nil, by
 // name.
 func (s *Server) Units(ctx context.Context, orgID uuid.UUID) ([]*schema.Unit, error) {
-	q, args := `SELECT id FROM units ORDER BY name, id`, []any{}
-	if orgID != uuid.Nil {
-		q, args = `SELECT id FROM units WHERE org_id = ? ORDER BY name, id`, []any{orgID.String()}
-	}
-	rows, err := s.db.Reader().QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := scanIDs(rows)
+	ids, err := s.store.UnitIDs(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -154,23 +136,6 @@ func (s *Server) Units(ctx context.Context, orgID uuid.UUID) ([]*schema.Unit, er
 		out = append(out, u)
 	}
 	return out, nil
-}
-
-func scanIDs(rows *sql.Rows) ([]uuid.UUID, error) {
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		id, err := uuid.Parse(s)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // AddUser creates a staff account. Outreach staff and managers belong to a
@@ -217,13 +182,11 @@ func (s *Server) AddUser(ctx context.Context, username, password string, role Ro
 		return nil, err
 	}
 	u := &User{ID: uuid.Must(uuid.NewV7()), Username: username, Role: role, OrgID: orgID, UnitID: unitID}
-	_, err = s.db.Writer().ExecContext(ctx, `INSERT INTO users (id, username, password_hash, role, org_id, unit_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID.String(), u.Username, hash, string(role), nullID(orgID), nullID(unitID), s.now().UnixMilli())
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+	if err := s.store.AddUser(ctx, u, hash, s.now()); err != nil {
+		if errors.Is(err, ErrUserExists) {
 			return nil, fmt.Errorf("add user %s: %w", username, ErrUserExists)
 		}
-		return nil, fmt.Errorf("add user: %w", err)
+		return nil, err
 	}
 	if role == RoleOutreach || (role == RoleManager && unitID != uuid.Nil) {
 		staffRole := schema.RoleOutreachWorker
@@ -237,34 +200,8 @@ func (s *Server) AddUser(ctx context.Context, username, password string, role Ro
 	return u, nil
 }
 
-func nullID(id uuid.UUID) any {
-	if id == uuid.Nil {
-		return nil
-	}
-	return id.String()
-}
-
 // Users returns every account, by username.
-func (s *Server) Users(ctx context.Context) ([]*User, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, username, role, COALESCE(org_id, ''), COALESCE(unit_id, '') FROM users ORDER BY username`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*User
-	for rows.Next() {
-		var u User
-		var id, org, unit string
-		if err := rows.Scan(&id, &u.Username, &u.Role, &org, &unit); err != nil {
-			return nil, err
-		}
-		u.ID, _ = uuid.Parse(id)
-		u.OrgID, _ = uuid.Parse(org)
-		u.UnitID, _ = uuid.Parse(unit)
-		out = append(out, &u)
-	}
-	return out, rows.Err()
-}
+func (s *Server) Users(ctx context.Context) ([]*User, error) { return s.store.Users(ctx) }
 
 // maxUsername is the most characters a username has.
 const maxUsername = 64
@@ -276,17 +213,13 @@ const usernameKeyRow = "audit.username_key"
 
 // loadUsernameKey reads the key of failed logins' usernames, making it
 // first if the database has none.
-func loadUsernameKey(ctx context.Context, write, read *sql.DB) ([]byte, error) {
+func loadUsernameKey(ctx context.Context, store CredentialStore) ([]byte, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	if _, err := write.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
-		usernameKeyRow, hex.EncodeToString(b)); err != nil {
-		return nil, fmt.Errorf("username key: %w", err)
-	}
-	var v string
-	if err := read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, usernameKeyRow).Scan(&v); err != nil {
+	v, err := store.InitSetting(ctx, usernameKeyRow, hex.EncodeToString(b))
+	if err != nil {
 		return nil, fmt.Errorf("username key: %w", err)
 	}
 	key, err := hex.DecodeString(v)
@@ -315,7 +248,11 @@ func (s *Server) loginName(username string) string {
 func (s *Server) staffLogin(ctx context.Context, username, password, target, requestID string, allowed func(Role) bool) (*User, string, error) {
 	now := s.now()
 	name := s.loginName(username)
-	if !s.logins.allowed(name, now) {
+	ok, err := s.logins.Allowed(ctx, name, now)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
 		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeRateLimited), 0, requestID)
 		return nil, "", &wire.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this user: wait 15 minutes"}
 	}
@@ -324,11 +261,15 @@ func (s *Server) staffLogin(ctx context.Context, username, password, target, req
 		return nil, "", err
 	}
 	if !ok {
-		s.logins.fail(name, now)
+		if err := s.logins.Fail(ctx, name, now); err != nil {
+			return nil, "", err
+		}
 		s.audit(ctx, "anonymous", "login_failed", "username_hmac:"+name, string(wire.CodeUnauthorized), 0, requestID)
 		return nil, "", unauthorized("wrong username or password")
 	}
-	s.logins.reset(name)
+	if err := s.logins.Reset(ctx, name); err != nil {
+		return nil, "", err
+	}
 	if !allowed(u.Role) {
 		s.audit(ctx, "user:"+u.ID.String(), "login", target, string(wire.CodeForbidden), 0, requestID)
 		return nil, "", forbidden("this role may not log in here")
@@ -344,11 +285,8 @@ func (s *Server) staffLogin(ctx context.Context, username, password, target, req
 
 // authenticate checks a username and password.
 func (s *Server) authenticate(ctx context.Context, username, password string) (*User, bool, error) {
-	var u User
-	var id, hash, org, unit string
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT id, password_hash, role, COALESCE(org_id, ''), COALESCE(unit_id, '')
-		FROM users WHERE username = ? AND disabled_at IS NULL`, username).Scan(&id, &hash, &u.Role, &org, &unit)
-	if err == sql.ErrNoRows {
+	u, hash, err := s.store.UserByName(ctx, username)
+	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check, so timing does not tell
 		// which usernames exist.
 		checkPassword(s.dummyHash, password)
@@ -360,11 +298,7 @@ func (s *Server) authenticate(ctx context.Context, username, password string) (*
 	if !checkPassword(hash, password) {
 		return nil, false, nil
 	}
-	u.ID, _ = uuid.Parse(id)
-	u.OrgID, _ = uuid.Parse(org)
-	u.UnitID, _ = uuid.Parse(unit)
-	u.Username = username
-	return &u, true, nil
+	return u, true, nil
 }
 
 // Enrolment codes: 12 Crockford base32 symbols (60 bits), shown as
@@ -400,8 +334,8 @@ func (s *Server) NewEnrolCode(ctx context.Context, unitID uuid.UUID, actor strin
 	now := s.now()
 	code := &EnrolCode{Code: sb.String(), UnitID: unitID, ExpiresAt: now.Add(s.cfg.EnrolTTL).UTC().Truncate(time.Second)}
 	code.QRPayload = "BRYGGA:E1:" + strings.ReplaceAll(code.Code, "-", "") + ":" + s.cfg.PublicURL
-	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO enrol_codes (code_hash, unit_id, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		hashToken(normaliseEnrolCode(code.Code)), unitID.String(), actor, now.UnixMilli(), code.ExpiresAt.UnixMilli()); err != nil {
+	if err := s.store.AddEnrolCode(ctx, &account.EnrolCode{Hash: hashToken(normaliseEnrolCode(code.Code)), UnitID: unitID,
+		CreatedBy: actor, CreatedAt: now, ExpiresAt: code.ExpiresAt}); err != nil {
 		return nil, fmt.Errorf("enrolment code: %w", err)
 	}
 	s.audit(ctx, actor, "enrol_code", "unit:"+unitID.String(), "ok", 0, "")
@@ -423,32 +357,16 @@ func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID, actor string) e
 }
 
 // AuditEntry is one line of the audit log.
-type AuditEntry struct {
-	ID        int64     `json:"id"`
-	At        time.Time `json:"at"`
-	Actor     string    `json:"actor"`
-	Action    string    `json:"action"`
-	Target    string    `json:"target,omitempty"`
-	Outcome   string    `json:"outcome"`
-	Rows      int64     `json:"rows,omitempty"`
-	RequestID string    `json:"request_id,omitempty"`
-}
+type AuditEntry = account.AuditEntry
 
 // audit appends to the audit log. A failure to write it is logged: the
 // action it records has already happened.
 func (s *Server) audit(ctx context.Context, actor, action, target, outcome string, rows int64, requestID string) {
-	_, err := s.db.Writer().ExecContext(ctx, `INSERT INTO audit (at, actor, action, target, outcome, rows, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.now().UnixMilli(), actor, action, nullString(target), outcome, rows, nullString(requestID))
+	err := s.store.AppendAudit(ctx, &AuditEntry{At: s.now(), Actor: actor, Action: action, Target: target,
+		Outcome: outcome, Rows: rows, RequestID: requestID})
 	if err != nil {
 		s.log.ErrorContext(ctx, "audit write failed", "action", action, "actor", actor, "err", err)
 	}
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // Audit returns up to limit audit entries before id (0: the newest),
@@ -457,21 +375,5 @@ func (s *Server) Audit(ctx context.Context, before int64, limit int) ([]AuditEnt
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id, at, actor, action, COALESCE(target, ''), outcome, COALESCE(rows, 0), COALESCE(request_id, '')
-		FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []AuditEntry{}
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Rows, &e.RequestID); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.store.AuditBefore(ctx, before, limit)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,33 +18,25 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/brygga/brygga/server/account"
 	"github.com/brygga/brygga/sync/wire"
 )
 
 // Role is what a staff user may do.
-type Role string
+type Role = account.Role
 
 // Roles.
 const (
 	// RoleOutreach is outreach staff: they work through enrolled devices.
-	RoleOutreach Role = "outreach"
+	RoleOutreach = account.RoleOutreach
 	// RoleManager manages the units and devices of one organisation and
 	// sees its statistics.
-	RoleManager Role = "manager"
+	RoleManager = account.RoleManager
 	// RoleAuthority is the regional health authority: aggregates only.
-	RoleAuthority Role = "authority"
+	RoleAuthority = account.RoleAuthority
 	// RoleAdmin administers the whole server.
-	RoleAdmin Role = "admin"
+	RoleAdmin = account.RoleAdmin
 )
-
-// Valid reports whether r is a role.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleOutreach, RoleManager, RoleAuthority, RoleAdmin:
-		return true
-	}
-	return false
-}
 
 // Token issuer and audience; the parser accepts nothing else.
 const (
@@ -89,26 +80,27 @@ type keyring struct {
 	// ttl is the lifetime of the tokens the server issues: a token that
 	// claims a longer one was not made here.
 	ttl time.Duration
-	// db is the read pool of the database that keeps the keys; loaded is
-	// when they were last read from it, so that a rotation by another process is seen within
-	// keyReload.
-	db     *sql.DB
+	// store keeps the keys; loaded is when they were last read from it,
+	// so that a rotation by another process is seen within keyReload.
+	store  CredentialStore
 	loaded time.Time
+	// missedAt is when a token of an unknown key last made the keyring
+	// read the keys.
+	missedAt time.Time
 }
 
 // keyReload is how often the keyring reads the keys again.
 const keyReload = time.Minute
 
-// loadKeys reads the signing keys from read, creating one through write on
-// first start. The keyring reads them again from read, never from the
-// writer, so that signing inside a write transaction cannot wait on it.
-func loadKeys(ctx context.Context, write, read *sql.DB, now time.Time, ttl time.Duration) (*keyring, error) {
-	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl, db: read}
+// loadKeys reads the signing keys from store, creating one on first
+// start.
+func loadKeys(ctx context.Context, store CredentialStore, now time.Time, ttl time.Duration) (*keyring, error) {
+	k := &keyring{keys: map[string]ed25519.PrivateKey{}, retired: map[string]time.Time{}, ttl: ttl, store: store}
 	if err := k.reload(ctx, now); err != nil {
 		return nil, err
 	}
 	if k.signing == "" {
-		if _, err := rotateKey(ctx, write, now); err != nil {
+		if _, err := rotateKey(ctx, store, now); err != nil {
 			return nil, err
 		}
 		if err := k.reload(ctx, now); err != nil {
@@ -118,36 +110,26 @@ func loadKeys(ctx context.Context, write, read *sql.DB, now time.Time, ttl time.
 	return k, nil
 }
 
-// reload reads the keys from the database at now. The keyring changes
-// only once every key has been read: a failed read leaves it as it was.
+// reload reads the keys from the store at now. The keyring changes only
+// once every key has been read: a failed read leaves it as it was.
 func (k *keyring) reload(ctx context.Context, now time.Time) error {
-	rows, err := k.db.QueryContext(ctx, `SELECT kid, private_key, retired_at FROM signing_keys ORDER BY created_at`)
+	stored, err := k.store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load keys: %w", err)
 	}
-	defer rows.Close()
 	keys := map[string]ed25519.PrivateKey{}
 	retired := map[string]time.Time{}
 	signing := ""
-	for rows.Next() {
-		var kid string
-		var seed []byte
-		var at sql.NullInt64
-		if err := rows.Scan(&kid, &seed, &at); err != nil {
-			return fmt.Errorf("load keys: %w", err)
+	for _, sk := range stored {
+		if len(sk.Seed) != ed25519.SeedSize {
+			return fmt.Errorf("load keys: key %s is malformed", sk.KID)
 		}
-		if len(seed) != ed25519.SeedSize {
-			return fmt.Errorf("load keys: key %s is malformed", kid)
-		}
-		keys[kid] = ed25519.NewKeyFromSeed(seed)
-		if at.Valid {
-			retired[kid] = time.UnixMilli(at.Int64)
+		keys[sk.KID] = ed25519.NewKeyFromSeed(sk.Seed)
+		if !sk.RetiredAt.IsZero() {
+			retired[sk.KID] = sk.RetiredAt
 		} else {
-			signing = kid
+			signing = sk.KID
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load keys: %w", err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -157,25 +139,16 @@ func (k *keyring) reload(ctx context.Context, now time.Time) error {
 
 // rotateKey creates a new signing key and retires the others; tokens they
 // signed stay valid until they expire.
-func rotateKey(ctx context.Context, db *sql.DB, now time.Time) (string, error) {
+func rotateKey(ctx context.Context, store CredentialStore, now time.Time) (string, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", err
 	}
 	kid := uuid.Must(uuid.NewV7()).String()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
+	if err := store.RotateKey(ctx, account.SigningKey{KID: kid, Seed: priv.Seed(), CreatedAt: now}); err != nil {
 		return "", err
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, now.UnixMilli()); err != nil {
-		return "", fmt.Errorf("rotate key: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)`,
-		kid, []byte(priv.Seed()), now.UnixMilli()); err != nil {
-		return "", fmt.Errorf("rotate key: %w", err)
-	}
-	return kid, tx.Commit()
+	return kid, nil
 }
 
 // fresh reads the keys again if they were read keyReload or longer before
@@ -190,9 +163,13 @@ func (k *keyring) fresh(ctx context.Context, now time.Time) {
 	}
 }
 
-// sign issues a signed access token with the current signing key.
+// sign issues a signed access token with the current signing key. It
+// reads the keys first, so that of several servers on one database each
+// signs with the key any of them rotated to last, and no token it signs is
+// refused by another as signed by a retired key; a failed read signs with
+// the keys as they were.
 func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
-	k.fresh(ctx, c.IssuedAt.Time)
+	k.reload(ctx, c.IssuedAt.Time)
 	k.mu.RLock()
 	kid, key := k.signing, k.keys[k.signing]
 	k.mu.RUnlock()
@@ -209,29 +186,20 @@ func (k *keyring) sign(ctx context.Context, c *Claims) (string, error) {
 // the server gives its tokens, and a known key that was not retired before
 // the token was issued. A retired key that leaked thus mints nothing that
 // is accepted.
+//
+// A token signed by a key the keyring does not know makes it read the keys
+// again, at most once a second, so that a key another server rotated to
+// is accepted at once.
 func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Claims, error) {
 	k.fresh(ctx, now)
 	if err := numericDates(token, true); err != nil {
 		return nil, err
 	}
-	var c Claims
-	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k.mu.RLock()
-		defer k.mu.RUnlock()
-		key, ok := k.keys[kid]
-		if !ok {
-			return nil, errors.New("unknown key")
-		}
-		return key.Public(), nil
-	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(issuer),
-		jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	c, t, err := k.verify(token, now)
+	if errors.Is(err, errUnknownKey) && k.missed(now) {
+		k.reload(ctx, now)
+		c, t, err = k.verify(token, now)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +220,45 @@ func (k *keyring) parse(ctx context.Context, token string, now time.Time) (*Clai
 	if ok && !c.IssuedAt.Before(retired) {
 		return nil, errors.New("token was signed by a retired key")
 	}
-	return &c, nil
+	return c, nil
+}
+
+// errUnknownKey means a token names a key the keyring does not hold.
+var errUnknownKey = errors.New("unknown key")
+
+// missed notes a token of an unknown key at now, and reports whether the
+// keys may be read again for it: once a second at most.
+func (k *keyring) missed(now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.missedAt.IsZero() && now.Sub(k.missedAt) < time.Second {
+		return false
+	}
+	k.missedAt = now
+	return true
+}
+
+// verify checks token's signature and registered claims.
+func (k *keyring) verify(token string, now time.Time) (*Claims, *jwt.Token, error) {
+	var c Claims
+	t, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k.mu.RLock()
+		defer k.mu.RUnlock()
+		key, ok := k.keys[kid]
+		if !ok {
+			return nil, errUnknownKey
+		}
+		return key.Public(), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	return &c, t, err
 }
 
 // numericDates checks the raw claims of a JWT: exp, iat and nbf, where

@@ -187,11 +187,7 @@ func (s *Server) referralsOf(ctx context.Context, column string, unit uuid.UUID)
 	if column != "unit_id" && column != "to_unit_id" {
 		return nil, fmt.Errorf("referrals of %s: unknown column", column)
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC LIMIT 500`, unit.String())
-	if err != nil {
-		return nil, err
-	}
-	ids, err := scanIDs(rows)
+	ids, err := s.store.ReferralIDs(ctx, unit, column == "to_unit_id", 500)
 	if err != nil {
 		return nil, err
 	}

@@ -286,7 +286,7 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	compute := func(from, to time.Time, p stats.Period, by stats.Dim) (*stats.Result, error) {
 		q := base
 		q.From, q.To, q.Period, q.By = from, to.AddDate(0, 0, 1), p, by
-		return stats.Compute(ctx, s.db.Writer(), s.db.Reader(), q)
+		return s.store.ComputeStats(ctx, q)
 	}
 	pFrom, pTo := yearEarlier(v.From), yearEarlier(v.To)
 	perPeriod, err := compute(v.From, v.To, v.Period, stats.ByTotal)

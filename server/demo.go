@@ -24,9 +24,8 @@ type DemoAccount struct {
 
 // HasData reports whether the database holds any organisation.
 func (s *Server) HasData(ctx context.Context) (bool, error) {
-	var n int
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM organisations`).Scan(&n)
-	return n > 0, err
+	ids, err := s.store.OrganisationIDs(ctx)
+	return len(ids) > 0, err
 }
 
 // SeedDemo fills an empty database with a demo region: Region Jämtland

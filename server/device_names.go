@@ -45,15 +45,8 @@ func (s *Server) SetDeviceName(ctx context.Context, org, id uuid.UUID, name, act
 	if _, err := s.Device(ctx, org, id); err != nil {
 		return err
 	}
-	var err error
-	if name == "" {
-		_, err = s.db.Writer().ExecContext(ctx, `DELETE FROM device_names WHERE device_id = ?`, id.String())
-	} else {
-		_, err = s.db.Writer().ExecContext(ctx, `INSERT INTO device_names (device_id, name, named_at) VALUES (?, ?, ?)
-			ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, named_at = excluded.named_at`, id.String(), name, s.now().UnixMilli())
-	}
-	if err != nil {
-		return fmt.Errorf("name device %s: %w", id, err)
+	if err := s.store.SetDeviceName(ctx, id, name, s.now()); err != nil {
+		return err
 	}
 	s.audit(ctx, actor, "device_name", "device:"+id.String(), "ok", 0, "")
 	return nil
@@ -61,22 +54,7 @@ func (s *Server) SetDeviceName(ctx context.Context, org, id uuid.UUID, name, act
 
 // deviceNames returns the names of the devices that have one.
 func (s *Server) deviceNames(ctx context.Context) (map[uuid.UUID]string, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT device_id, name FROM device_names`)
-	if err != nil {
-		return nil, fmt.Errorf("device names: %w", err)
-	}
-	defer rows.Close()
-	out := map[uuid.UUID]string{}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("device names: %w", err)
-		}
-		if u, err := uuid.Parse(id); err == nil {
-			out[u] = name
-		}
-	}
-	return out, rows.Err()
+	return s.store.DeviceNames(ctx)
 }
 
 // putDeviceName answers PUT /v1/devices/{id}/name: {"name": "Van 1"}

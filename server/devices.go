@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/brygga/brygga/server/account"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -38,8 +38,9 @@ const assertionLeeway = replica.DefaultMaxSkew + time.Minute
 // maxAssertionBytes is the longest assertion read.
 const maxAssertionBytes = 4096
 
-// Enrolment is what a device receives when it enrols.
-type Enrolment struct {
+// EnrolResponse is what a device receives when it enrols: the answer to
+// POST /v1/devices/enroll.
+type EnrolResponse struct {
 	DeviceID    uuid.UUID `json:"device_id"`
 	UnitID      uuid.UUID `json:"unit_id"`
 	OrgID       uuid.UUID `json:"org_id"`
@@ -147,7 +148,7 @@ func proofSkew(why string) *wire.Error {
 // before, CodeEnrolCodeInvalid for a code unknown, expired or used with
 // another key; CodeMalformed for a key registered for another enrolment;
 // CodeDeviceRevoked if the device of a repeated enrolment was revoked.
-func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, proof string) (*Enrolment, error) {
+func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, proof string) (*EnrolResponse, error) {
 	if len(key) != ed25519.PublicKeySize {
 		return nil, &wire.Error{Code: wire.CodeMalformed, Field: "public_key", Message: "public_key must be an Ed25519 public key"}
 	}
@@ -161,12 +162,10 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, 
 	audience := strings.TrimRight(s.cfg.PublicURL, "/") + wire.TokenPath
 	var deviceID uuid.UUID
 	repeated := false
-	// A code that cannot enrol this key is refused from the read pool: an
+	// A code that cannot enrol this key is refused by a read: an
 	// anonymous caller trying codes does not take the writer.
-	var expires int64
-	var usedKey []byte
-	err = s.db.Reader().QueryRowContext(ctx, `SELECT expires_at, public_key FROM enrol_codes WHERE code_hash = ?`, hash).Scan(&expires, &usedKey)
-	if err == sql.ErrNoRows || err == nil && (expires <= now.UnixMilli() || usedKey != nil && !bytes.Equal(usedKey, key)) {
+	ec, err := s.store.EnrolCode(ctx, hash)
+	if errors.Is(err, ErrNotFound) || err == nil && (!ec.ExpiresAt.After(now) || ec.PublicKey != nil && !bytes.Equal(ec.PublicKey, key)) {
 		err = errEnrolCode
 	}
 	if err == nil {
@@ -178,14 +177,17 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, 
 		}
 	}
 	if err == nil {
-		_, err = s.store.EnrolDevice(ctx, func(ctx context.Context, tx *sql.Tx) (uuid.UUID, uuid.UUID, error) {
-			id, unit, again, err := useEnrolCode(ctx, tx, hash, key, audience, now)
-			deviceID, repeated = id, again
-			if again {
-				return uuid.Nil, uuid.Nil, err // registered before
-			}
-			return id, unit, err
-		})
+		var e *account.Enrolled
+		e, err = s.store.Enrol(ctx, account.EnrolRequest{CodeHash: hash, Key: key, Audience: audience, Now: now, NewID: uuid.Must(uuid.NewV7())})
+		switch {
+		case errors.Is(err, account.ErrEnrolCode):
+			err = errEnrolCode
+		case errors.Is(err, account.ErrKeyRegistered):
+			err = &wire.Error{Code: wire.CodeMalformed, Field: "public_key",
+				Message: "this key is registered for another enrolment: make a new key pair for a new enrolment"}
+		case err == nil:
+			deviceID, repeated = e.DeviceID, e.Repeated
+		}
 	}
 	var we *wire.Error
 	if errors.As(err, &we) {
@@ -203,7 +205,7 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, 
 		s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+dev.UnitID.String(), string(wire.ErrorCode(err)), 0, "")
 		return nil, err
 	}
-	if err := s.db.Reader().QueryRowContext(ctx, `SELECT audience FROM device_keys WHERE device_id = ?`, deviceID.String()).Scan(&audience); err != nil {
+	if _, audience, err = s.store.DeviceKey(ctx, deviceID); err != nil {
 		return nil, fmt.Errorf("enrol: %w", err)
 	}
 	tok, org, err := s.deviceToken(ctx, dev)
@@ -215,59 +217,14 @@ func (s *Server) Enrol(ctx context.Context, code string, key ed25519.PublicKey, 
 		outcome = "repeated"
 	}
 	s.audit(ctx, "device:"+deviceID.String(), "enrol", "unit:"+dev.UnitID.String(), outcome, 0, "")
-	return &Enrolment{DeviceID: deviceID, UnitID: dev.UnitID, OrgID: org, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
+	return &EnrolResponse{DeviceID: deviceID, UnitID: dev.UnitID, OrgID: org, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
 		ExpiresIn: tok.ExpiresIn, TokenAudience: audience, LeaseSeconds: int64(s.cfg.DeviceLease.Seconds()), RetentionDays: s.cfg.RetentionDays}, nil
-}
-
-// useEnrolCode uses the enrolment code whose hash is hash for key, in tx:
-// it returns the new device's id and unit, or for the same code and key
-// again the device it enrolled then, with repeated set. The errors are
-// errEnrolCode for a code unknown, expired or used with another key, and
-// a *wire.Error with CodeMalformed for a key registered before.
-func useEnrolCode(ctx context.Context, tx *sql.Tx, hash []byte, key ed25519.PublicKey, audience string, now time.Time) (id, unitID uuid.UUID, repeated bool, err error) {
-	var unit string
-	var expires int64
-	var used sql.NullInt64
-	var device sql.NullString
-	var usedKey []byte
-	err = tx.QueryRowContext(ctx, `SELECT unit_id, expires_at, used_at, device_id, public_key FROM enrol_codes WHERE code_hash = ?`,
-		hash).Scan(&unit, &expires, &used, &device, &usedKey)
-	if err == sql.ErrNoRows || err == nil && expires <= now.UnixMilli() {
-		return uuid.Nil, uuid.Nil, false, errEnrolCode
-	}
-	if err != nil {
-		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
-	}
-	if used.Valid {
-		if usedKey == nil || !bytes.Equal(usedKey, key) || !device.Valid {
-			return uuid.Nil, uuid.Nil, false, errEnrolCode
-		}
-		return uuid.MustParse(device.String), uuid.Nil, true, nil
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM device_keys WHERE public_key = ?`, []byte(key)).Scan(&n); err != nil {
-		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
-	}
-	if n > 0 {
-		return uuid.Nil, uuid.Nil, false, &wire.Error{Code: wire.CodeMalformed, Field: "public_key",
-			Message: "this key is registered for another enrolment: make a new key pair for a new enrolment"}
-	}
-	id = uuid.Must(uuid.NewV7())
-	if _, err := tx.ExecContext(ctx, `UPDATE enrol_codes SET used_at = ?, device_id = ?, public_key = ? WHERE code_hash = ?`,
-		now.UnixMilli(), id.String(), []byte(key), hash); err != nil {
-		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO device_keys (device_id, public_key, audience, created_at) VALUES (?, ?, ?, ?)`,
-		id.String(), []byte(key), audience, now.UnixMilli()); err != nil {
-		return uuid.Nil, uuid.Nil, false, fmt.Errorf("enrol: %w", err)
-	}
-	return id, uuid.MustParse(unit), false, nil
 }
 
 // deviceAccess returns nil if a device may have access tokens, else the
 // *wire.Error it is answered with. It is the one place where a device's
 // state decides whether it authenticates.
-func deviceAccess(d *replica.Enrolment) error {
+func deviceAccess(d *replica.EnrolledDevice) error {
 	if !d.RevokedAt.IsZero() {
 		return &wire.Error{Code: wire.CodeDeviceRevoked, Message: "device was revoked: its data must be wiped"}
 	}
@@ -276,7 +233,7 @@ func deviceAccess(d *replica.Enrolment) error {
 
 // deviceToken signs an access token for dev and returns it with the
 // device's organisation.
-func (s *Server) deviceToken(ctx context.Context, dev *replica.Enrolment) (*AccessToken, uuid.UUID, error) {
+func (s *Server) deviceToken(ctx context.Context, dev *replica.EnrolledDevice) (*AccessToken, uuid.UUID, error) {
 	u, err := s.unit(ctx, dev.UnitID)
 	if err != nil {
 		return nil, uuid.Nil, fmt.Errorf("issue token: %w", err)
@@ -323,7 +280,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 		return nil, badAssertion(err.Error())
 	}
 	var c jwt.RegisteredClaims
-	var dev *replica.Enrolment
+	var dev *replica.EnrolledDevice
 	var audience string
 	var lookupErr error // the server's failure to look the device up, not the assertion's
 	unknown := false    // the subject names a device the server does not know
@@ -333,9 +290,9 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 			if !ok || c.Issuer != c.Subject {
 				return nil, errors.New("iss and sub must both be device:<id>")
 			}
-			var key []byte
-			err := s.db.Reader().QueryRowContext(ctx, `SELECT public_key, audience FROM device_keys WHERE device_id = ?`, id.String()).Scan(&key, &audience)
-			if err == sql.ErrNoRows {
+			key, aud, err := s.store.DeviceKey(ctx, id)
+			audience = aud
+			if errors.Is(err, ErrNotFound) {
 				unknown = true
 				return nil, errors.New("no such device")
 			}
@@ -400,24 +357,7 @@ func (s *Server) Token(ctx context.Context, assertion, requestID string) (*Acces
 // the record are one statement, so two requests with the same jti cannot
 // both pass; assertions that have expired by now are forgotten.
 func (s *Server) noteAssertion(ctx context.Context, device string, jti string, exp, now time.Time) (bool, error) {
-	tx, err := s.db.Writer().BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("note assertion: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM device_assertions WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
-		return false, fmt.Errorf("note assertion: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO device_assertions (device_id, jti_hash, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-		device, hashToken(jti), exp.UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("note assertion: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("note assertion: %w", err)
-	}
-	return n == 1, tx.Commit()
+	return s.store.NoteAssertion(ctx, device, hashToken(jti), exp, now)
 }
 
 // deviceSubject reads "device:<id>".

@@ -38,7 +38,7 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 
 // enrolIn enrols the holder of priv with code in srv, with a fresh proof
 // on the server's clock now.
-func enrolIn(ctx context.Context, t testing.TB, srv *server.Server, code string, priv ed25519.PrivateKey, now time.Time) (*server.Enrolment, error) {
+func enrolIn(ctx context.Context, t testing.TB, srv *server.Server, code string, priv ed25519.PrivateKey, now time.Time) (*server.EnrolResponse, error) {
 	t.Helper()
 	proof, err := server.SignEnrolProof(priv, code, now)
 	if err != nil {
@@ -137,7 +137,7 @@ func (d *deviceServer) postJSON(path, token string, v any) answer {
 // gave it.
 type tablet struct {
 	priv ed25519.PrivateKey
-	server.Enrolment
+	server.EnrolResponse
 }
 
 func (d *deviceServer) enrol(code string, priv ed25519.PrivateKey) (*tablet, answer) {
@@ -150,7 +150,7 @@ func (d *deviceServer) enrol(code string, priv ed25519.PrivateKey) (*tablet, ans
 		"public_key": base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), "proof": proof})
 	tb := &tablet{priv: priv}
 	if a.status == 201 {
-		if err := json.Unmarshal(a.body, &tb.Enrolment); err != nil {
+		if err := json.Unmarshal(a.body, &tb.EnrolResponse); err != nil {
 			d.t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestDeviceAssertions(t *testing.T) {
 	}
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, tb.claims(now)).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	hs, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, tb.claims(now)).SignedString([]byte(tb.priv.Public().(ed25519.PublicKey)))
-	wrongKey := &tablet{priv: other.priv, Enrolment: tb.Enrolment}
+	wrongKey := &tablet{priv: other.priv, EnrolResponse: tb.EnrolResponse}
 	for _, c := range []struct {
 		name      string
 		assertion string

@@ -72,14 +72,24 @@ const (
 // from one client address (every attempt counts, whatever its outcome);
 // past that it answers 429 rate_limited with Retry-After, the seconds
 // until the address's oldest counted attempt leaves the window.
-func (s *Server) perAddress(l *loginLimiter, what string) fiber.Handler {
+func (s *Server) perAddress(l Limiter, what string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		now, addr := s.now(), c.IP()
-		if !l.allowed(addr, now) {
-			c.Set(fiber.HeaderRetryAfter, retrySeconds(l.retryAfter(addr, now)))
+		ctx, now, addr := c.UserContext(), s.now(), c.IP()
+		ok, err := l.Allowed(ctx, addr, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			wait, err := l.RetryAfter(ctx, addr, now)
+			if err != nil {
+				return err
+			}
+			c.Set(fiber.HeaderRetryAfter, retrySeconds(wait))
 			return &wire.Error{Code: wire.CodeRateLimited, Message: "too many " + what + " attempts from this address: wait and retry"}
 		}
-		l.fail(addr, now)
+		if err := l.Fail(ctx, addr, now); err != nil {
+			return err
+		}
 		return c.Next()
 	}
 }
@@ -178,7 +188,7 @@ func (s *Server) withContext(c *fiber.Ctx) error {
 func (s *Server) healthz(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
-	if err := s.db.Reader().PingContext(c.UserContext()); err != nil {
+	if err := s.store.Ping(c.UserContext()); err != nil {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(errorBody{Error: &wire.Error{Code: wire.CodeInternal, Message: "database not ready"}})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
@@ -265,7 +275,9 @@ func (s *Server) login(c *fiber.Ctx) error {
 	u, token, err := s.staffLogin(c.UserContext(), req.Username, req.Password, "", requestID(c), func(Role) bool { return true })
 	var we *wire.Error
 	if errors.As(err, &we) && we.Code == wire.CodeRateLimited {
-		c.Set(fiber.HeaderRetryAfter, retrySeconds(s.logins.retryAfter(s.loginName(req.Username), s.now())))
+		if wait, err := s.logins.RetryAfter(c.UserContext(), s.loginName(req.Username), s.now()); err == nil {
+			c.Set(fiber.HeaderRetryAfter, retrySeconds(wait))
+		}
 	}
 	if err != nil {
 		return err

@@ -14,14 +14,10 @@ import (
 	"github.com/brygga/brygga/sync/wire"
 )
 
-// LifecycleStore is the part of the SyncStore that retires devices, takes
-// records sent again after a restore and copies the database.
+// LifecycleStore is the part of the SyncStore that takes records sent
+// again after a restore and copies the database.
 type LifecycleStore interface {
-	// RetireDevice retires a device: it may push, not pull. Retiring a
-	// retired device changes nothing. Errors: replica.ErrUnknownDevice,
-	// replica.ErrDeviceRevoked.
-	RetireDevice(ctx context.Context, id uuid.UUID) error
-	// Heal merges records a device sends again; see replica.Server.Heal.
+	// Heal merges records a device sends again; see replica.ServerStore.Heal.
 	Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error)
 	// Epoch is the database's epoch, which changes when it is restored.
 	Epoch() uuid.UUID
@@ -52,7 +48,7 @@ type DeviceLifecycle struct {
 	Healed int64 `json:"healed"`
 }
 
-func lifecycleOf(d *replica.Enrolment) DeviceLifecycle {
+func lifecycleOf(d *replica.EnrolledDevice) DeviceLifecycle {
 	l := DeviceLifecycle{State: StateActive, RetiredAt: timePtr(d.RetiredAt), LastPushAt: timePtr(d.LastPushAt),
 		LastPullAt: timePtr(d.LastPullAt), Mutations: d.Applied, Healed: d.Healed}
 	switch {

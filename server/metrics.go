@@ -1,7 +1,6 @@
 package server
 
 import (
-	"os"
 	"strconv"
 	"time"
 
@@ -45,18 +44,12 @@ func newMetrics(s *Server) *metrics {
 	stats := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "brygga_db_open_connections", Help: "Open database connections (writer and readers).",
 	}, func() float64 {
-		return float64(s.db.Writer().Stats().OpenConnections + s.db.Reader().Stats().OpenConnections)
+		return float64(s.store.OpenConnections())
 	})
 	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "brygga_db_size_bytes", Help: "Size of the database file and its write-ahead log.",
 	}, func() float64 {
-		var n int64
-		for _, p := range []string{s.db.Path(), s.db.Path() + "-wal"} {
-			if fi, err := os.Stat(p); err == nil {
-				n += fi.Size()
-			}
-		}
-		return float64(n)
+		return float64(s.store.SizeBytes())
 	})
 	m.reg.MustRegister(m.requests, m.duration, m.mutations, m.pulled, stats, size,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

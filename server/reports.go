@@ -99,7 +99,7 @@ type Stats struct {
 // organisation, so nothing is suppressed.
 func (s *Server) OrgStats(ctx context.Context, org uuid.UUID, q stats.Query) (*Stats, error) {
 	q.Orgs = []uuid.UUID{org}
-	r, err := stats.Compute(ctx, s.db.Writer(), s.db.Reader(), q)
+	r, err := s.store.ComputeStats(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if format != "json" && format != "csv" {
 		return &wire.Error{Code: wire.CodeMalformed, Field: "format", Message: "format must be csv or json"}
 	}
-	pub, err := s.reports.Publication(c.UserContext(), s.db.Writer(), s.db.Reader(), s.now(), s.cfg.K)
+	pub, err := s.store.Publication(c.UserContext(), &s.reports, s.now(), s.cfg.K)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,42 +19,67 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/server/account"
+	"github.com/brygga/brygga/server/pgstore"
+	"github.com/brygga/brygga/server/sqlitestore"
 	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
 
-// SyncStore is the storage the server syncs through. replica.Server is the
-// SQLite implementation; a PostgreSQL one will follow.
+// SyncStore is the storage the server syncs through: the records, their
+// change sequence and the devices. replica.ServerStore is the SQLite
+// implementation, which server/sqlitestore carries.
 type SyncStore interface {
 	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
 	// AppendPull appends the encoded answer to a pull to dst.
 	AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, replica.PullAnswer, error)
-	NotePull(ctx context.Context, deviceID uuid.UUID) error
-	RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*replica.Enrolment, error)
-	// EnrolDevice runs decide and registers the device it names in one
-	// transaction (see replica.Server.EnrolDevice).
-	EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*replica.Enrolment, error)
-	RevokeDevice(ctx context.Context, id uuid.UUID) error
-	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.Enrolment, error)
-	Devices(ctx context.Context) ([]*replica.Enrolment, error)
 	PutReference(ctx context.Context, recs ...schema.Record) error
 	Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error
 	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*replica.Row, error)
 	Clock() hlc.Timestamp
-	DB() *replica.DB
 	Close() error
+	DeviceStore
 	LifecycleStore
 }
 
-var _ SyncStore = (*replica.Server)(nil)
+// DeviceStore keeps the enrolled devices' state: the sync's counters of
+// each, and whether it is revoked or retired. Devices are added by
+// CredentialStore.Enrol.
+type DeviceStore interface {
+	// LookupDevice returns the device id; replica.ErrUnknownDevice if
+	// there is none.
+	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.EnrolledDevice, error)
+	// Devices returns every device, most recently enrolled first.
+	Devices(ctx context.Context) ([]*replica.EnrolledDevice, error)
+	// RevokeDevice revokes a device: it may neither push nor pull again.
+	// replica.ErrUnknownDevice for a device unknown or revoked before.
+	RevokeDevice(ctx context.Context, id uuid.UUID) error
+	// RetireDevice retires a device: it may push, not pull. Retiring a
+	// retired device changes nothing. Errors: replica.ErrUnknownDevice,
+	// replica.ErrDeviceRevoked.
+	RetireDevice(ctx context.Context, id uuid.UUID) error
+	// NotePull notes that the device pulled, now.
+	NotePull(ctx context.Context, deviceID uuid.UUID) error
+}
+
+var _ Store = (*sqlitestore.Store)(nil)
+
+// ErrPostgresSync is Open's answer to a PostgreSQL URL: the PostgreSQL
+// adapter holds accounts, credentials, enrolment, the audit log and the
+// rate limits (bryggad migrate sets its schema up), but not yet the records,
+// their sync and the statistics, so a server cannot serve on it.
+var ErrPostgresSync = errors.New("PostgreSQL does not hold the records' sync yet: serve on a SQLite file (see docs/deployment.md)")
 
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	// DBPath is the SQLite database file; it is created and migrated if
-	// needed.
+	// needed. A postgres:// URL is refused with ErrPostgresSync.
 	DBPath string
+	// Store, if set, is the store the server keeps its state in, and
+	// DBPath is not used; Close closes it.
+	Store Store
 	// PublicURL is the URL devices reach the server at, put into
 	// enrolment QR codes. Empty means the URL the database's server last
 	// served at (Serve keeps it), so that an admin command's QR codes point
@@ -124,13 +148,12 @@ func (c *Config) defaults() {
 // closes the database. It is safe for concurrent use.
 type Server struct {
 	cfg    Config
-	store  SyncStore
-	db     *replica.DB
+	store  Store
 	keys   *keyring
-	logins *loginLimiter
+	logins Limiter
 	// loginAddrs and enrolAddrs count the logins and enrolments tried
 	// from each client address in the last minute.
-	loginAddrs, enrolAddrs *loginLimiter
+	loginAddrs, enrolAddrs Limiter
 	log                    *slog.Logger
 	app                    *fiber.App
 	metrics                *metrics
@@ -145,21 +168,31 @@ type Server struct {
 	stop     context.CancelFunc
 }
 
-// Open opens the database at cfg.DBPath, creating and migrating it, loads
+// Open opens the database at cfg.DBPath, creating and migrating it (or
+// takes cfg.Store), loads
 // or creates the signing keys and builds the HTTP app.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
-	store, err := replica.OpenServer(ctx, cfg.DBPath, replica.ServerConfig{Now: cfg.Now})
-	if err != nil {
-		return nil, err
+	store := cfg.Store
+	if store == nil && pgstore.IsURL(cfg.DBPath) {
+		return nil, ErrPostgresSync
 	}
-	s := &Server{cfg: cfg, store: store, db: store.DB(), log: cfg.Logger, now: cfg.Now,
-		logins:     newLoginLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		loginAddrs: newLoginLimiter(loginsPerAddress, time.Minute), enrolAddrs: newLoginLimiter(enrolsPerAddress, time.Minute)}
+	if store == nil {
+		st, err := sqlitestore.Open(ctx, cfg.DBPath, sqlitestore.Config{Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		store = st
+	}
+	s := &Server{cfg: cfg, store: store, log: cfg.Logger, now: cfg.Now,
+		logins:     newLimiter(store, account.Limit{Scope: "login.username", Max: cfg.LoginFailures, Window: cfg.LoginWindow}),
+		loginAddrs: newLimiter(store, account.Limit{Scope: "login.address", Max: loginsPerAddress, Window: time.Minute}),
+		enrolAddrs: newLimiter(store, account.Limit{Scope: "enrol.address", Max: enrolsPerAddress, Window: time.Minute})}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	var err error
 	if s.cfg.PublicURL == "" {
-		err := s.db.Reader().QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'server.public_url'`).Scan(&s.cfg.PublicURL)
-		if err == sql.ErrNoRows {
+		s.cfg.PublicURL, err = store.Setting(ctx, publicURLSetting)
+		if errors.Is(err, account.ErrNotFound) {
 			s.cfg.PublicURL, err = "http://127.0.0.1:8080", nil
 		}
 		if err != nil {
@@ -167,11 +200,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("open: public URL: %w", err)
 		}
 	}
-	if s.keys, err = loadKeys(ctx, s.db.Writer(), s.db.Reader(), cfg.Now(), cfg.AccessTTL); err != nil {
+	if s.keys, err = loadKeys(ctx, store, cfg.Now(), cfg.AccessTTL); err != nil {
 		store.Close()
 		return nil, err
 	}
-	if s.usernameKey, err = loadUsernameKey(ctx, s.db.Writer(), s.db.Reader()); err != nil {
+	if s.usernameKey, err = loadUsernameKey(ctx, store); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -184,6 +217,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// publicURLSetting is the setting that keeps the URL the server last
+// served at.
+const publicURLSetting = "server.public_url"
+
 // App returns the Fiber app, for tests that drive it without a listener.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -193,12 +230,11 @@ func (s *Server) App() *fiber.App { return s.app }
 // until Shutdown. A Shutdown while the rollups are brought up to date
 // stops that, and Serve returns nil without serving.
 func (s *Server) Serve(ln net.Listener) error {
-	if _, err := s.db.Writer().ExecContext(s.stopping, `INSERT INTO meta (key, value) VALUES ('server.public_url', ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, s.cfg.PublicURL); err != nil && s.stopping.Err() == nil {
+	if err := s.store.PutSetting(s.stopping, publicURLSetting, s.cfg.PublicURL); err != nil && s.stopping.Err() == nil {
 		ln.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
-	err := stats.Refresh(s.stopping, s.db.Writer())
+	err := s.store.RefreshStats(s.stopping)
 	if s.stopping.Err() != nil {
 		ln.Close()
 		return nil
@@ -223,7 +259,7 @@ func (s *Server) Close() error { return s.store.Close() }
 // RotateKey creates a new signing key; tokens signed by the old ones stay
 // valid until they expire.
 func (s *Server) RotateKey(ctx context.Context) (string, error) {
-	kid, err := rotateKey(ctx, s.db.Writer(), s.now())
+	kid, err := rotateKey(ctx, s.store, s.now())
 	if err != nil {
 		return "", err
 	}

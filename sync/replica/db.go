@@ -4,7 +4,7 @@
 // schema.MergeRule, so that every replica that has seen the same writes
 // holds the same state whatever order they came in.
 //
-// Server is the server's store: it applies pushed mutations exactly once
+// ServerStore is the server's store: it applies pushed mutations exactly once
 // and serves pulls of a device's scope. Device is a device's replica: it
 // records local writes in an outbox, builds pushes and applies pulls.
 package replica

@@ -18,14 +18,14 @@ import (
 // carries and cursors hold. It changes when the database is copied by
 // Backup or put in place by a restore (NewEpoch), so that devices notice
 // a restored server.
-func (s *Server) Epoch() uuid.UUID { return s.id }
+func (s *ServerStore) Epoch() uuid.UUID { return s.id }
 
 // RetireDevice retires a device, taken out of service: it may still push
 // what it holds, but pulls nothing more (wire.CodeDeviceRetired), and the
 // SDK wipes its replica once everything is sent. Retiring a retired device
 // changes nothing. Errors: ErrUnknownDevice, ErrDeviceRevoked for a device
 // revoked as lost or stolen (revocation stands).
-func (s *Server) RetireDevice(ctx context.Context, id uuid.UUID) error {
+func (s *ServerStore) RetireDevice(ctx context.Context, id uuid.UUID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.write.BeginTx(ctx, nil)
@@ -59,7 +59,7 @@ func (s *Server) RetireDevice(ctx context.Context, id uuid.UUID) error {
 // those mutations' effects are in the records. Revoked devices are
 // refused; retired ones may heal (they send what they hold). Errors that
 // concern the whole request are *wire.Error.
-func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error) {
+func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error) {
 	now := s.now()
 	rows := make([]*Row, len(req.Records))
 	resp := &wire.HealResponse{Versions: wire.Current(), Epoch: s.id.String(), Results: make([]wire.HealResult, len(req.Records))}
@@ -142,7 +142,7 @@ func (s *Server) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealReq
 
 // healRow merges one record sent again into the store, taking the next
 // change sequence number after *seq if it changes anything.
-func healRow(ctx context.Context, rs *rowStore, dev *Enrolment, row *Row, now time.Time, seq *int64) (wire.HealStatus, *wire.Error, error) {
+func healRow(ctx context.Context, rs *rowStore, dev *EnrolledDevice, row *Row, now time.Time, seq *int64) (wire.HealStatus, *wire.Error, error) {
 	refuse := func(err error) (wire.HealStatus, *wire.Error, error) {
 		if fe, ok := err.(*schema.FieldError); ok {
 			return wire.Refused, wire.FromFieldError(fe), nil
@@ -195,7 +195,7 @@ func healRow(ctx context.Context, rs *rowStore, dev *Enrolment, row *Row, now ti
 // version ahead of the server's clock by more than the skew allowed: a
 // device may send again what it holds, not stamp the future. It returns
 // the latest of the versions.
-func (s *Server) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
+func (s *ServerStore) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
 	limit := now.Add(s.maxSkew).UnixMilli()
 	var latest hlc.Timestamp
 	for i, k := range row.keys {
@@ -223,7 +223,7 @@ func (s *Server) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
 // exist, while others read and write it (SQLite's VACUUM INTO, in one read
 // transaction), and gives the copy an epoch of its own: putting it in place
 // is a restore the devices notice. It returns the copy's epoch.
-func (s *Server) Backup(ctx context.Context, path string) (uuid.UUID, error) {
+func (s *ServerStore) Backup(ctx context.Context, path string) (uuid.UUID, error) {
 	if _, err := s.db.write.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
 		return uuid.Nil, fmt.Errorf("backup: %w", err)
 	}

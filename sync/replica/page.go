@@ -59,7 +59,7 @@ func scopeParts(unit uuid.UUID, after int64, skip echoes) []scopePart {
 
 // ScopeRows returns every row in unit's scope, ordered by seq, for checks
 // and tests: read as rows, column by column, not as pull pages are.
-func (s *Server) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
+func (s *ServerStore) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
 	var all []*Row
 	for _, p := range scopeParts(unit, 0, echoes{}) {
 		rows, err := queryRows(ctx, s.db.read, p.kind, p.where, p.args...)

@@ -34,15 +34,15 @@ var (
 	ErrDeviceRevoked = errors.New("device revoked")
 )
 
-// ServerConfig configures a Server.
+// ServerConfig configures a ServerStore.
 type ServerConfig struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// MaxSkew bounds device clocks, see Server; 0 means DefaultMaxSkew.
+	// MaxSkew bounds device clocks, see ServerStore; 0 means DefaultMaxSkew.
 	MaxSkew time.Duration
 }
 
-// Server is the server's store: the SQLite database every device syncs
+// ServerStore is the server's store: the SQLite database every device syncs
 // with. It applies each pushed mutation exactly once, assigns every change
 // a sequence number and serves pulls of a device's scope. It is safe for
 // concurrent use; writes are serialised.
@@ -54,7 +54,7 @@ type ServerConfig struct {
 // a week ahead does not win every later conflict, and one whose clock was
 // reset keeps its writes (a device persists its clock, so its stamps never
 // go back).
-type Server struct {
+type ServerStore struct {
 	db      *DB
 	now     func() time.Time
 	maxSkew time.Duration
@@ -75,8 +75,8 @@ type Server struct {
 	page *sql.Stmt
 }
 
-// Enrolment is a device as the server store knows it.
-type Enrolment struct {
+// EnrolledDevice is a device as the server store knows it.
+type EnrolledDevice struct {
 	ID         uuid.UUID
 	UnitID     uuid.UUID
 	EnrolledAt time.Time
@@ -95,13 +95,21 @@ type Enrolment struct {
 	EchoAfter int64
 }
 
+// Server is the former name of ServerStore, kept while code that uses it
+// moves to the new name; new code uses ServerStore.
+type Server = ServerStore
+
+// Enrolment is the former name of EnrolledDevice, kept while code that
+// uses it moves to the new name; new code uses EnrolledDevice.
+type Enrolment = EnrolledDevice
+
 // OpenServer opens or creates the server database at path.
-func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*Server, error) {
+func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*ServerStore, error) {
 	db, err := OpenDB(ctx, path, schema.ServerDB)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{db: db, now: cfg.Now, maxSkew: cfg.MaxSkew}
+	s := &ServerStore{db: db, now: cfg.Now, maxSkew: cfg.MaxSkew}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -119,7 +127,7 @@ func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*Server, er
 	return s, nil
 }
 
-func (s *Server) load(ctx context.Context) error {
+func (s *ServerStore) load(ctx context.Context) error {
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -212,23 +220,23 @@ var errRestored = &wire.Error{Code: wire.CodeServerRestored, Message: "this devi
 	"its database was put back to an older copy; send the records again (heal), then pull from the start"}
 
 // Close closes the database.
-func (s *Server) Close() error {
+func (s *ServerStore) Close() error {
 	s.page.Close()
 	return s.db.Close()
 }
 
 // DB returns the underlying database.
-func (s *Server) DB() *DB { return s.db }
+func (s *ServerStore) DB() *DB { return s.db }
 
 // ID returns the store's id, which cursors carry.
-func (s *Server) ID() uuid.UUID { return s.id }
+func (s *ServerStore) ID() uuid.UUID { return s.id }
 
 // Clock returns the server's current hybrid logical clock reading.
-func (s *Server) Clock() hlc.Timestamp { return s.clock.Now() }
+func (s *ServerStore) Clock() hlc.Timestamp { return s.clock.Now() }
 
 // RegisterDevice enrols a device for unitID, at the current time. Enrolling
 // an enrolled device again is an error.
-func (s *Server) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*Enrolment, error) {
+func (s *ServerStore) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*EnrolledDevice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now().UTC().Truncate(time.Millisecond)
@@ -236,16 +244,16 @@ func (s *Server) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*Enr
 		id.String(), unitID.String(), now.UnixMilli()); err != nil {
 		return nil, fmt.Errorf("register device %s: %w", id, err)
 	}
-	return &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}, nil
+	return &EnrolledDevice{ID: id, UnitID: unitID, EnrolledAt: now}, nil
 }
 
 // EnrolDevice runs decide in a write transaction and registers the device
 // it names for its unit in the same transaction, so that what decide
 // writes (an enrolment code's use, the device's key) and the registration
 // commit together or not at all. decide returns nil ids to register no
-// device (its own writes still commit), and a nil Enrolment comes back;
+// device (its own writes still commit), and a nil EnrolledDevice comes back;
 // an error from decide rolls everything back and is returned as it is.
-func (s *Server) EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*Enrolment, error) {
+func (s *ServerStore) EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*EnrolledDevice, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tx, err := s.db.write.BeginTx(ctx, nil)
@@ -257,14 +265,14 @@ func (s *Server) EnrolDevice(ctx context.Context, decide func(ctx context.Contex
 	if err != nil {
 		return nil, err
 	}
-	var e *Enrolment
+	var e *EnrolledDevice
 	if id != uuid.Nil {
 		now := s.now().UTC().Truncate(time.Millisecond)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
 			id.String(), unitID.String(), now.UnixMilli()); err != nil {
 			return nil, fmt.Errorf("register device %s: %w", id, err)
 		}
-		e = &Enrolment{ID: id, UnitID: unitID, EnrolledAt: now}
+		e = &EnrolledDevice{ID: id, UnitID: unitID, EnrolledAt: now}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("enrol device: %w", err)
@@ -273,7 +281,7 @@ func (s *Server) EnrolDevice(ctx context.Context, decide func(ctx context.Contex
 }
 
 // RevokeDevice revokes a device: it can neither push nor pull again.
-func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID) error {
+func (s *ServerStore) RevokeDevice(ctx context.Context, id uuid.UUID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res, err := s.db.write.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
@@ -288,18 +296,18 @@ func (s *Server) RevokeDevice(ctx context.Context, id uuid.UUID) error {
 }
 
 // LookupDevice returns the device with id; ErrUnknownDevice if there is none.
-func (s *Server) LookupDevice(ctx context.Context, id uuid.UUID) (*Enrolment, error) {
+func (s *ServerStore) LookupDevice(ctx context.Context, id uuid.UUID) (*EnrolledDevice, error) {
 	return lookupDevice(ctx, s.db.read, id)
 }
 
 // Devices returns every device, most recently enrolled first.
-func (s *Server) Devices(ctx context.Context) ([]*Enrolment, error) {
+func (s *ServerStore) Devices(ctx context.Context) ([]*EnrolledDevice, error) {
 	rows, err := s.db.read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY enrolled_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
 	}
 	defer rows.Close()
-	var out []*Enrolment
+	var out []*EnrolledDevice
 	for rows.Next() {
 		d, err := scanDevice(rows)
 		if err != nil {
@@ -314,11 +322,11 @@ const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push
 
 type scanner interface{ Scan(...any) error }
 
-func scanDevice(row scanner) (*Enrolment, error) {
+func scanDevice(row scanner) (*EnrolledDevice, error) {
 	var id, unit string
 	var enrolled int64
 	var revoked, push, pull, retired sql.NullInt64
-	d := &Enrolment{}
+	d := &EnrolledDevice{}
 	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed, &d.EchoAfter); err != nil {
 		return nil, err
 	}
@@ -335,7 +343,7 @@ func scanDevice(row scanner) (*Enrolment, error) {
 	return d, nil
 }
 
-func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, error) {
+func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*EnrolledDevice, error) {
 	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id.String()))
 	if err == sql.ErrNoRows {
 		return nil, fmt.Errorf("device %s: %w", id, ErrUnknownDevice)
@@ -349,7 +357,7 @@ func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*Enrolment, err
 // activeDevice returns the device, or a *wire.Error if it may not sync:
 // a revoked device may do nothing, a retired one may push (what it holds)
 // but not pull.
-func activeDevice(ctx context.Context, q queryer, id uuid.UUID, pull bool) (*Enrolment, error) {
+func activeDevice(ctx context.Context, q queryer, id uuid.UUID, pull bool) (*EnrolledDevice, error) {
 	d, err := lookupDevice(ctx, q, id)
 	if errors.Is(err, ErrUnknownDevice) {
 		return nil, &wire.Error{Code: wire.CodeDeviceUnknown, Message: "the server does not know this device: " +
@@ -414,7 +422,7 @@ func mutationHash(m *wire.Mutation) []byte {
 // applied together: in one transaction, each with its own outcome, and one
 // commit for all of them (group commit), so that a thousand tablets
 // syncing at once do not wait for a thousand commits.
-func (s *Server) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
+func (s *ServerStore) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
 	// Decoding and checking a record by itself need no lock: pushes of
 	// several devices decode at once, and only apply one after another.
 	// Each is checked against the time it arrived.
@@ -480,7 +488,7 @@ const overtakeWait = 2 * time.Second
 
 // apply applies job, leading a batch of the pushes waiting if no push
 // before it took it along.
-func (s *Server) apply(ctx context.Context, job *pushJob) {
+func (s *ServerStore) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !job.done { // no push before this one took it along: lead
@@ -502,7 +510,7 @@ type pushJob struct {
 	req    *wire.PushRequest
 	pre    []prepared
 	now    time.Time // when it arrived
-	// Set under Server.mu by the push that applies it.
+	// Set under ServerStore.mu by the push that applies it.
 	done bool
 	resp *wire.PushResponse
 	err  error
@@ -522,7 +530,7 @@ func (j *pushJob) first() int64 {
 // savepoint, which would cost SQLite a journal of every page the others
 // change; a failure of the database fails them all (they are retried,
 // exactly once as ever).
-func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
+func (s *ServerStore) pushBatch(ctx context.Context, batch []*pushJob) {
 	fail := func(err error) {
 		for _, j := range batch {
 			j.resp, j.err = nil, fmt.Errorf("push: %w", err)
@@ -591,7 +599,7 @@ func (s *Server) pushBatch(ctx context.Context, batch []*pushJob) {
 // is seq, and returns its answer and the last sequence number after it; or
 // why it is refused as a whole (a *wire.Error), always before it writes;
 // or a failure of the database. It is applied at the time it arrived.
-func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
+func (s *ServerStore) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
 	req, deviceID, pre, now := j.req, j.device, j.pre, j.now
 	dev, err := activeDevice(ctx, tx, deviceID, false)
 	var we *wire.Error
@@ -681,7 +689,7 @@ func (s *Server) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64)
 // number, which would hide a change from the devices past it, nor stamps
 // behind the other's clock. SQLite's write lock, taken at BEGIN, keeps them
 // current until the commit.
-func (s *Server) beginWrite(ctx context.Context) (*sql.Tx, int64, error) {
+func (s *ServerStore) beginWrite(ctx context.Context) (*sql.Tx, int64, error) {
 	tx, err := s.db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
@@ -708,7 +716,7 @@ func (s *Server) beginWrite(ctx context.Context) (*sql.Tx, int64, error) {
 
 // saveCounters stores the counters of a write transaction that began at
 // sequence number from and ends at seq.
-func (s *Server) saveCounters(ctx context.Context, tx *sql.Tx, from, seq int64) error {
+func (s *ServerStore) saveCounters(ctx context.Context, tx *sql.Tx, from, seq int64) error {
 	if seq != from {
 		if err := setMeta(ctx, tx, "change_seq", seq); err != nil {
 			return err
@@ -800,17 +808,17 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 // plausible reports whether a device's timestamp is within the clock
 // policy's bounds: not ahead of the server by more than MaxSkew, not
 // before the device's enrolment.
-func (s *Server) plausible(ts hlc.Timestamp, dev *Enrolment, now time.Time) bool {
+func (s *ServerStore) plausible(ts hlc.Timestamp, dev *EnrolledDevice, now time.Time) bool {
 	wall := ts.WallMillis()
 	return wall <= now.Add(s.maxSkew).UnixMilli() && wall >= dev.EnrolledAt.Add(-s.maxSkew).UnixMilli()
 }
 
 // applier applies the mutations of one push.
 type applier struct {
-	s   *Server
+	s   *ServerStore
 	rs  *rowStore
 	tx  *sql.Tx
-	dev *Enrolment
+	dev *EnrolledDevice
 	now time.Time
 	seq int64 // the last change sequence number assigned
 	// staff, contacts and units seen in this push, by id: their unit
@@ -1114,7 +1122,7 @@ func (a *applier) refUnit(ctx context.Context, k schema.Kind, id uuid.UUID, fiel
 
 // PutReference writes reference data (organisations, units, staff,
 // services) as the server, after validating it.
-func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error {
+func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -1161,7 +1169,7 @@ func (s *Server) PutReference(ctx context.Context, recs ...schema.Record) error 
 
 // NotePull records that a device pulled, for managers to see when each
 // device last synced.
-func (s *Server) NotePull(ctx context.Context, deviceID uuid.UUID) error {
+func (s *ServerStore) NotePull(ctx context.Context, deviceID uuid.UUID) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, err := s.db.write.ExecContext(ctx, `UPDATE devices SET last_pull_at = ? WHERE id = ?`, s.now().UnixMilli(), deviceID.String())
@@ -1174,7 +1182,7 @@ func (s *Server) NotePull(ctx context.Context, deviceID uuid.UUID) error {
 // pulled by devices like any other change. The caller checks who may
 // write what. Errors: *schema.FieldError for an invalid write,
 // ErrNotFound for a record that does not exist.
-func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
+func (s *ServerStore) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -1221,7 +1229,7 @@ func (s *Server) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 }
 
 // Get returns the row of kind k with id, or nil if there is none.
-func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
+func (s *ServerStore) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
 	rs := newServerRowStore(s.db.read)
 	defer rs.close()
 	return rs.load(ctx, k, id)
@@ -1231,7 +1239,7 @@ func (s *Server) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, er
 // the device's unit's records, referrals to its unit and all reference
 // data, oldest change first. A cursor that is malformed, of another
 // database or ahead of this one's changes fails with CodeCursorInvalid.
-func (s *Server) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
+func (s *ServerStore) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
 	return s.pull(ctx, deviceID, req, &pageChunks{}) // the page keeps its arrays
 }
 
@@ -1245,7 +1253,7 @@ type PullAnswer struct {
 // AppendPull is Pull, with the answer appended to dst as
 // wire.AppendPullResponse encodes it: a server's pull without keeping the
 // page beyond the call, whose arrays the next pages are read into.
-func (s *Server) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, PullAnswer, error) {
+func (s *ServerStore) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, PullAnswer, error) {
 	var chunks pageChunks
 	defer chunks.release()
 	resp, err := s.pull(ctx, deviceID, req, &chunks)
@@ -1256,7 +1264,7 @@ func (s *Server) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.P
 }
 
 // pull is Pull, the changes' fields read into chunks.
-func (s *Server) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *pageChunks) (*wire.PullResponse, error) {
+func (s *ServerStore) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *pageChunks) (*wire.PullResponse, error) {
 	limit := req.Limit
 	if limit <= 0 || limit > wire.MaxPullLimit {
 		limit = wire.DefaultPullLimit

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/server/sqlitestore"
 	"github.com/brygga/brygga/sync/replica"
 )
 
@@ -122,17 +122,8 @@ func checkCopy(ctx context.Context, path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	var ok, id string
-	if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&ok); err != nil || ok != "ok" {
-		return fmt.Errorf("restore: %s is not a sound SQLite database (%v %s)", path, err, ok)
-	}
-	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'store_id'`).Scan(&id); err != nil {
-		return fmt.Errorf("restore: %s is not a Brygga server database", path)
+	if err := sqlitestore.CheckCopy(ctx, path); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@
 //	bryggad key rotate --db PATH
 //	bryggad backup --db PATH --out PATH
 //	bryggad restore --from PATH --db PATH
+//	bryggad migrate --db PATH|postgres://...
 package main
 
 import (
@@ -39,6 +40,7 @@ import (
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/server/pgstore"
 )
 
 func main() {
@@ -65,6 +67,7 @@ const usage = `usage:
   bryggad key rotate --db PATH
   bryggad backup --db PATH --out PATH
   bryggad restore --from PATH --db PATH
+  bryggad migrate --db PATH|postgres://...
 run "bryggad COMMAND -h" for a command's flags`
 
 // Run runs bryggad with args, until ctx is cancelled for serve.
@@ -83,6 +86,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return backup(ctx, rest, stdout, stderr)
 	case "restore":
 		return restore(ctx, rest, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, stdout, stderr)
 	case "org", "unit", "user", "device", "key":
 		if len(rest) == 0 {
 			fmt.Fprintln(stderr, usage)
@@ -132,6 +137,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	withDemo := fs.Bool("demo", false, "seed the demo region if the database is empty")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if pgstore.IsURL(*db) {
+		return server.ErrPostgresSync
 	}
 	release, err := lockDB(*db)
 	if err != nil {
