@@ -319,6 +319,14 @@ type errorBody struct {
 // a 500 with a generic message; the detail goes to the log with the
 // request id.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	if requestID(c) == "" {
+		// An error answered before the middleware ran (a Content-Length
+		// over the limit, a connection that sent no request in time) gets
+		// an id of the server's all the same.
+		id := uuid.NewString()
+		c.Set(fiber.HeaderXRequestID, id)
+		c.Locals(requestIDKey, id)
+	}
 	var we *wire.Error
 	var fe *fiber.Error
 	switch {
