@@ -27,7 +27,7 @@ run:
 ## LIFECYCLE_SCHEDULES schedules that also retire, lose, back up and restore
 SCHEDULES           ?= 3000
 FAULT_SCHEDULES     ?= 100
-LIFECYCLE_SCHEDULES ?= 10
+LIFECYCLE_SCHEDULES ?= 30
 test:
 	$(GO) vet ./...
 	@echo "PostgreSQL (BRYGGA_POSTGRES, default postgres://postgres@127.0.0.1:5432/postgres): the stores' tests on it run, or are skipped saying why:"
