@@ -92,17 +92,20 @@ var healthIndicators = func() []Indicator {
 		out = append(out, testFamily(t)...)
 	}
 	out = append(out, vaccineFamily()...)
-	return append(out, DeathsKnown)
+	out = append(out, deathFamily()...)
+	return append(out, deathSums...)
 }()
 
 // healthFamilies are the audit's families of the indicators of this file
-// (see auditFamilies): one per test, vaccination, deaths.
+// (see auditFamilies): one per test, vaccination, deaths with the bands
+// of their last contact. The follow-up's sums are magnitudes, protected
+// by their own rule.
 func healthFamilies() [][]Indicator {
 	var out [][]Indicator
 	for _, t := range testKinds {
 		out = append(out, testFamily(t))
 	}
-	return append(out, vaccineFamily(), []Indicator{DeathsKnown})
+	return append(out, vaccineFamily(), deathFamily())
 }
 
 // boundOf returns, for a member of an audit family that is not part of
@@ -141,14 +144,22 @@ func boundOf(fam []Indicator, ind Indicator) (int, bool) {
 type healthFact struct {
 	at                int64
 	unit, gender, age string
-	inds              []Indicator
-	key               uint32 // the record's key, if read with keys
+	inds              []Indicator // the counts it adds 1 to
+	amounts           []amount    // the sums it adds to
+	key               uint32      // the record's key, if read with keys
+}
+
+// amount is a record's contribution to a sum.
+type amount struct {
+	ind Indicator
+	v   int64
 }
 
 // readHealth returns the live tests, vaccinations and deaths that happened
 // in [from, to), read in tx, with the indicators each counts in and, if
-// keys, their record keys.
-func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool) ([]healthFact, error) {
+// keys, their record keys. A death's follow-up counts the records of the
+// units inScope accepts (nil: every unit).
+func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool, inScope func(unit string) bool) ([]healthFact, error) {
 	keyCol := func(kind, id string) (string, string) {
 		if !keys {
 			return "0", ""
@@ -245,7 +256,8 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool) ([]h
 	// A death's gender and age band are the client's, where the code was
 	// registered: the first registration that is not voided.
 	kc, kj = keyCol("deaths", "d.id")
-	err = read("deaths", `SELECT d.occurred_at, d.unit_id, COALESCE(cl.gender, 'not_stated'), COALESCE(cl.birth_year, 0),
+	var deaths []death
+	err = read("deaths", `SELECT d.occurred_at, d.unit_id, d.client_code, COALESCE(cl.gender, 'not_stated'), COALESCE(cl.birth_year, 0),
 		COALESCE(cl.age_band, 'not_stated'), `+kc+`
 		FROM deaths d LEFT JOIN clients cl ON cl.id = (SELECT id FROM clients WHERE code = d.client_code AND voided = 0
 			ORDER BY occurred_at, id LIMIT 1)`+kj+`
@@ -253,10 +265,12 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool) ([]h
 		AND d.id = (SELECT id FROM deaths e WHERE e.client_code = d.client_code AND e.voided = 0 ORDER BY e.occurred_at, e.id LIMIT 1)`,
 		func(r *sql.Rows) error {
 			var f healthFact
+			var code string
 			var birth, key int64
-			if err := r.Scan(&f.at, &f.unit, &f.gender, &birth, &f.age, &key); err != nil {
+			if err := r.Scan(&f.at, &f.unit, &code, &f.gender, &birth, &f.age, &key); err != nil {
 				return err
 			}
+			deaths = append(deaths, death{len(out), code, f.at})
 			if birth != 0 {
 				f.age = string(schema.AgeBandOf(int(birth), time.UnixMilli(f.at).In(zone).Year()))
 			}
@@ -266,6 +280,9 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool) ([]h
 			return nil
 		})
 	if err != nil {
+		return nil, err
+	}
+	if err := followUp(ctx, tx, out, deaths, inScope); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -333,7 +350,10 @@ func addHealth(ctx context.Context, tx *sql.Tx, t *tally, q Query) error {
 	if loc == nil {
 		loc = time.UTC
 	}
-	facts, err := readHealth(ctx, tx, q.From.UnixMilli(), q.To.UnixMilli(), false)
+	// A death's follow-up counts only the query's own units' records: a
+	// manager sees what their organisation knows, nothing of another's.
+	inScope := func(unit string) bool { _, ok := t.units[unit]; return ok }
+	facts, err := readHealth(ctx, tx, q.From.UnixMilli(), q.To.UnixMilli(), false, inScope)
 	if err != nil {
 		return err
 	}
@@ -341,6 +361,9 @@ func addHealth(ctx context.Context, tx *sql.Tx, t *tally, q Query) error {
 		t.add(q.Period.key(time.UnixMilli(f.at).In(loc)), f.unit, f.gender, f.age, func(a *acc) {
 			for _, i := range f.inds {
 				a.values[i]++
+			}
+			for _, m := range f.amounts {
+				a.values[m.ind] += m.v
 			}
 		})
 	}

@@ -71,6 +71,10 @@ func healthData(t *testing.T) *dataset {
 	add(u1, &schema.Death{Header: h(u1, day(3, 5)), ClientCode: codeA, Source: schema.DeathRegistry})
 	deathB := &schema.Death{Header: h(u1, day(4, 1)), ClientCode: codeB, Source: schema.DeathOther}
 	add(u1, deathB)
+	// A's 12 months before: the January contact with naloxone and the
+	// referral made there. C died in May with no contact at all.
+	add(u0, &schema.NaloxoneHandout{Header: h(u0, c1.OccurredAt), ContactID: c1.ID, Doses: 2, Reason: schema.NaloxoneFirstKit})
+	add(u1, &schema.Death{Header: h(u1, day(5, 20)), ClientCode: d.codes[2], Source: schema.DeathRegistry})
 	d.push(t)
 	// Later: the laboratory's answer, the voids.
 	hcv.Result = schema.ResultReactive
@@ -104,6 +108,15 @@ func TestHealthIndicators(t *testing.T) {
 		{jan, "", stats.HepBSeriesCompleted}:                               1,
 		{mar, "", stats.DeathsKnown}:                                       1,
 		{"2026-04", "", stats.DeathsKnown}:                                 0,
+		{mar, "", stats.DeathsLastContact("31_90")}:                        1,
+		{mar, "", stats.DeathsLastContact("none")}:                         0,
+		{mar, "", stats.DeathsPriorContacts}:                               1,
+		{mar, "", stats.DeathsPriorNaloxoneDoses}:                          2,
+		{mar, "", stats.DeathsPriorReferrals}:                              1,
+		{mar, "", stats.DeathsPriorReferralsAttended}:                      1,
+		{"2026-05", "", stats.DeathsKnown}:                                 1,
+		{"2026-05", "", stats.DeathsLastContact("none")}:                   1,
+		{"2026-05", "", stats.DeathsPriorContacts}:                         0,
 		{jan, d.units[1].id.String(), stats.TestsReactive(schema.TestHIV)}: 1,
 		{jan, d.units[1].id.String(), stats.TestsLinked(schema.TestHIV)}:   0,
 		{mar, d.units[0].id.String(), stats.DeathsKnown}:                   1,
@@ -139,8 +152,11 @@ func TestHealthPublication(t *testing.T) {
 	if got := stats.TrueCount(p, "2026-01", stats.ByTotal, "", stats.TestsOffered(schema.TestHIV)); got != 3 {
 		t.Errorf("true count of HIV tests offered in January: %d, want 3", got)
 	}
-	if got := stats.TrueCount(p, "2026", stats.ByTotal, "", stats.DeathsKnown); got != 1 {
-		t.Errorf("true count of deaths in 2026: %d, want 1", got)
+	if got := stats.TrueCount(p, "2026", stats.ByTotal, "", stats.DeathsKnown); got != 2 {
+		t.Errorf("true count of deaths in 2026: %d, want 2", got)
+	}
+	if got := stats.TrueCount(p, "2026", stats.ByTotal, "", stats.DeathsPriorNaloxoneDoses); got != 2 {
+		t.Errorf("true sum of naloxone doses before the deaths of 2026: %d, want 2", got)
 	}
 	rep := p.Report(stats.Month, 2026, stats.ByUnit)
 	seen := 0
@@ -150,8 +166,11 @@ func TestHealthPublication(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s %s: %s missing", row.Period, row.Group, ind)
 			}
-			if c.Value != nil && *c.Value > 0 && *c.Value < p.K {
+			if counted(ind) && c.Value != nil && *c.Value > 0 && *c.Value < p.K {
 				t.Errorf("%s %s %s published %d", row.Period, row.Group, ind, *c.Value)
+			}
+			if !counted(ind) && row.Group == stats.TotalGroup && c.Value != nil {
+				t.Errorf("%s %s: a sum of fewer than k deaths published: %d", row.Period, ind, *c.Value)
 			}
 			seen++
 		}

@@ -33,6 +33,9 @@ func kindOf(i Indicator) indicatorKind {
 	case SyringesOut, NeedlesOut, SyringesReturned, NaloxoneDoses:
 		return magnitudeKind
 	}
+	if isHealthMagnitude(i) {
+		return magnitudeKind
+	}
 	return countKind
 }
 
@@ -453,7 +456,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		return fmt.Errorf("stats: publication: records: %w", err)
 	}
 	// Tests, vaccinations and deaths, from their own tables.
-	health, err := readHealth(ctx, tx, dayStart(g.firstDay), dayStart(g.endDay), true)
+	health, err := readHealth(ctx, tx, dayStart(g.firstDay), dayStart(g.endDay), true, nil)
 	if err != nil {
 		return fmt.Errorf("stats: publication: %w", err)
 	}
@@ -466,6 +469,15 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 			for _, c := range cells {
 				t.n[c]++
 				t.key[c] += f.key
+			}
+		}
+		for _, m := range f.amounts {
+			t := p.cells[m.ind]
+			for _, c := range cells {
+				t.n[c] += m.v
+				t.records[c]++
+				t.key[c] += f.key
+				t.top[c] = max(t.top[c], m.v)
 			}
 		}
 	}
