@@ -25,10 +25,16 @@ func TestInfectionCommands(t *testing.T) {
 	death := mustID(t, "--db", a, "death", "--client", code, "--date", "2026-01-02", "--source", "staff_told")
 	must(t, "--db", a, "sync")
 	must(t, "--db", b, "sync")
+	if out := must(t, "--db", b, "list", "pending-tests"); !strings.Contains(out, test.String()) || !strings.Contains(out, "sample_sent") {
+		t.Errorf("pending tests on the other tablet: %q", out)
+	}
 	if out := must(t, "--db", b, "test-result", "--id", test.String(), "--result", "non_reactive"); !strings.Contains(out, "hiv non_reactive") {
 		t.Errorf("test-result printed %q", out)
 	}
 	must(t, "--db", b, "sync")
+	if out := must(t, "--db", b, "list", "pending-tests"); out != "no tests wait for a result\n" {
+		t.Errorf("pending tests after the result: %q", out)
+	}
 	ctx := context.Background()
 	rec, err := r.srv.Record(ctx, schema.KindInfectionTest, test)
 	if err != nil {

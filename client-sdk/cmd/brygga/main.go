@@ -20,7 +20,7 @@
 //	brygga [--db FILE] sync [--json]
 //	brygga [--db FILE] status [--json]
 //	brygga [--db FILE] dismiss --seq N
-//	brygga [--db FILE] list contacts|referrals|units [--json] [--incoming] [--limit N]
+//	brygga [--db FILE] list contacts|referrals|units|pending-tests [--json] [--incoming] [--limit N]
 //	brygga simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
 //
 // Every command that prints takes --json for scripts (recording commands
@@ -117,7 +117,7 @@ Device and sync:
   sync [--json]
   status [--json]
   dismiss --seq N
-  list contacts|referrals|units [--json] [--incoming] [--limit N]
+  list contacts|referrals|units|pending-tests [--json] [--incoming] [--limit N]
 
 Load testing:
   simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
