@@ -487,6 +487,9 @@ func (p *Publication) audit(finals map[string]finalValue) AuditStats {
 	G := len(p.groups)
 	insiders := p.insiders()
 	for _, fam := range auditFamilies() {
+		if p.allZero(fam) {
+			continue // no count from 1 to k-1 to pin, none of k to withhold
+		}
 		s := p.newSystem(fam)
 		for x := range s.locked {
 			ind, c := s.split(x)
@@ -534,6 +537,19 @@ func (p *Publication) audit(finals map[string]finalValue) AuditStats {
 	}
 	st.Took = time.Since(start)
 	return st
+}
+
+// allZero reports whether every count of the family's indicators, cells
+// and fragments alike, is 0, as in a region that records none of them.
+func (p *Publication) allZero(fam []Indicator) bool {
+	for _, ind := range fam {
+		for _, n := range p.cells[ind].n {
+			if n != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // insiders returns the organisation groups: the managers the audit
