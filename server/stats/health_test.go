@@ -178,6 +178,9 @@ func TestHealthPublication(t *testing.T) {
 	if seen == 0 {
 		t.Fatal("no rows")
 	}
+	if p.Audit.Unresolved != 0 || p.Audit.Unconverged != 0 {
+		t.Errorf("audit: %+v", p.Audit)
+	}
 	if n := stats.Repinned(p); n != 0 {
 		t.Errorf("the audit leaves %d counts pinned", n)
 	}
