@@ -3,7 +3,6 @@ package stats
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"time"
 
@@ -110,20 +109,7 @@ func followUp(ctx context.Context, tx *sql.Tx, facts []healthFact, deaths []deat
 	}
 	in := "(?" + strings.Repeat(", ?", len(codes)-1) + ")"
 	read := func(what, query string, scan func(r *sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, query, codes...)
-		if err != nil {
-			return fmt.Errorf("stats: follow-up %s: %w", what, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return fmt.Errorf("stats: follow-up %s: %w", what, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("stats: follow-up %s: %w", what, err)
-		}
-		return nil
+		return eachRow(ctx, tx, "follow-up "+what, query, codes, scan)
 	}
 	var code, unit, status string
 	var at, n int64

@@ -168,20 +168,7 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool, inSc
 	}
 	var out []healthFact
 	read := func(what, query string, each func(r *sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, query, from, to)
-		if err != nil {
-			return fmt.Errorf("stats: %s: %w", what, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := each(rows); err != nil {
-				return fmt.Errorf("stats: %s: %w", what, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("stats: %s: %w", what, err)
-		}
-		return nil
+		return eachRow(ctx, tx, what, query, []any{from, to}, each)
 	}
 	type reactive struct {
 		fact          int
@@ -288,6 +275,25 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool, inSc
 	return out, nil
 }
 
+// eachRow runs query with args in tx and calls each with every row; an
+// error says what was read.
+func eachRow(ctx context.Context, tx *sql.Tx, what, query string, args []any, each func(r *sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("stats: %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return fmt.Errorf("stats: %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("stats: %s: %w", what, err)
+	}
+	return nil
+}
+
 // linkage holds the referrals to an infection clinic that reached
 // attended: the contacts they were made at, and the times they were made
 // for each client code.
@@ -300,29 +306,25 @@ type linkage struct {
 // status reached attended, in tx.
 func readLinkage(ctx context.Context, tx *sql.Tx) (*linkage, error) {
 	l := &linkage{contacts: map[string]bool{}, codes: map[string][]int64{}}
-	rows, err := tx.QueryContext(ctx, `SELECT COALESCE(f.contact_id, ''), COALESCE(f.client_code, c.client_code, ''), f.occurred_at
+	err := eachRow(ctx, tx, "linkage", `SELECT COALESCE(f.contact_id, ''), COALESCE(f.client_code, c.client_code, ''), f.occurred_at
 		FROM referrals f LEFT JOIN contacts c ON c.id = f.contact_id
 		WHERE f.voided = 0 AND COALESCE(c.voided, 0) = 0 AND f.service = ? AND f.status IN (?, ?)`,
-		string(schema.ServiceInfectionClinic), string(schema.StatusAttended), string(schema.StatusClosed))
+		[]any{string(schema.ServiceInfectionClinic), string(schema.StatusAttended), string(schema.StatusClosed)}, func(r *sql.Rows) error {
+			var contact, code string
+			var at int64
+			if err := r.Scan(&contact, &code, &at); err != nil {
+				return err
+			}
+			if contact != "" {
+				l.contacts[contact] = true
+			}
+			if code != "" {
+				l.codes[code] = append(l.codes[code], at)
+			}
+			return nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("stats: linkage: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var contact, code string
-		var at int64
-		if err := rows.Scan(&contact, &code, &at); err != nil {
-			return nil, fmt.Errorf("stats: linkage: %w", err)
-		}
-		if contact != "" {
-			l.contacts[contact] = true
-		}
-		if code != "" {
-			l.codes[code] = append(l.codes[code], at)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stats: linkage: %w", err)
+		return nil, err
 	}
 	return l, nil
 }
