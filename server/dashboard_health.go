@@ -11,27 +11,27 @@ import (
 // vaccination and deaths, in Swedish and English; init adds them to
 // texts.
 var healthTexts = map[string][2]string{
-	"tests_heading":      {"Infektionstester", "Infection testing"},
-	"tests_caption":      {"Tester per infektion", "Tests by infection"},
-	"test":               {"Test", "Test"},
-	"tests_offered":      {"Erbjudna", "Offered"},
-	"tests_declined":     {"Avböjda", "Declined"},
-	"tests_performed":    {"Tagna", "Performed"},
-	"tests_reactive":     {"Reaktiva", "Reactive"},
-	"tests_linked":       {"Reaktiva som nått vård", "Reactive, linked to care"},
-	"def_tests_offered":  {"Tester som erbjöds: avböjda och tagna.", "Tests offered: declined and performed."},
-	"def_tests_declined": {"Erbjudna tester som klienten avböjde.", "Tests offered that the client declined."},
-	"def_tests_performed": {"Snabbtester och prov som skickats till laboratorium.",
+	"health_tests_heading":      {"Infektionstester", "Infection testing"},
+	"health_tests_caption":      {"Tester per infektion", "Tests by infection"},
+	"health_test":               {"Test", "Test"},
+	"health_tests_offered":      {"Erbjudna", "Offered"},
+	"health_tests_declined":     {"Avböjda", "Declined"},
+	"health_tests_performed":    {"Tagna", "Performed"},
+	"health_tests_reactive":     {"Reaktiva", "Reactive"},
+	"health_tests_linked":       {"Reaktiva som nått vård", "Reactive, linked to care"},
+	"health_def_tests_offered":  {"Tester som erbjöds: avböjda och tagna.", "Tests offered: declined and performed."},
+	"health_def_tests_declined": {"Erbjudna tester som klienten avböjde.", "Tests offered that the client declined."},
+	"health_def_tests_performed": {"Snabbtester och prov som skickats till laboratorium.",
 		"Rapid tests, and samples sent to a laboratory."},
-	"def_tests_reactive": {"Tagna tester med reaktivt svar, räknade i den period testet togs.", "Performed tests with a reactive result, counted in the period the test was taken."},
-	"def_tests_linked": {"Reaktiva tester följda av en remiss till infektionsmottagning som nått status påbörjad kontakt: gjord vid samma kontakt eller för samma klientkod inom 90 dagar.",
+	"health_def_tests_reactive": {"Tagna tester med reaktivt svar, räknade i den period testet togs.", "Performed tests with a reactive result, counted in the period the test was taken."},
+	"health_def_tests_linked": {"Reaktiva tester följda av en remiss till infektionsmottagning som nått status påbörjad kontakt: gjord vid samma kontakt eller för samma klientkod inom 90 dagar.",
 		"Reactive tests followed by a referral to an infection clinic that reached attended: made at the same contact, or for the same client code within 90 days."},
-	"care_caption":  {"Vaccinationer och dödsfall", "Vaccinations and deaths"},
-	"figure":        {"Nyckeltal", "Figure"},
-	"vaccine_doses": {"Vaccindoser, alla", "Vaccine doses, all"},
-	"hepb_series":   {"Fullföljda hepatit B-serier", "Hepatitis B series completed"},
-	"deaths_known":  {"Kända dödsfall", "Deaths known"},
-	"def_care":      {"Doser räknas var för sig. En hepatit B-serie räknas fullföljd vid tredje dosen hepatit B eller kombinerat vaccin. Ett dödsfall räknas en gång per klientkod, i den period dödsdatumet ligger.", "Doses count one by one. A hepatitis B series counts as completed at the third dose of hepatitis B or the combined vaccine. A death counts once per client code, in the period of its date."},
+	"health_care_caption":  {"Vaccinationer och dödsfall", "Vaccinations and deaths"},
+	"health_figure":        {"Nyckeltal", "Figure"},
+	"health_vaccine_doses": {"Vaccindoser, alla", "Vaccine doses, all"},
+	"health_hepb_series":   {"Fullföljda hepatit B-serier", "Hepatitis B series completed"},
+	"health_deaths_known":  {"Kända dödsfall", "Deaths known"},
+	"health_def_care":      {"Doser räknas var för sig. En hepatit B-serie räknas fullföljd vid tredje dosen hepatit B eller kombinerat vaccin. Ett dödsfall räknas en gång per klientkod, i den period dödsdatumet ligger.", "Doses count one by one. A hepatitis B series counts as completed at the third dose of hepatitis B or the combined vaccine. A death counts once per client code, in the period of its date."},
 }
 
 func init() {
@@ -55,9 +55,9 @@ func healthTables(cur, prev figures, rangeLabel, prevLabel string, l schema.Lang
 		{"tests_offered", stats.TestsOffered}, {"tests_declined", stats.TestsDeclined}, {"tests_performed", stats.TestsPerformed},
 		{"tests_reactive", stats.TestsReactive}, {"tests_linked", stats.TestsLinked},
 	}
-	tests = shownTable{ID: "tests", Caption: text("tests_caption", l) + ", " + rangeLabel, Head: []string{text("test", l)}}
+	tests = shownTable{ID: "tests", Caption: text("health_tests_caption", l) + ", " + rangeLabel, Head: []string{text("health_test", l)}}
 	for _, c := range cols {
-		tests.Columns = append(tests.Columns, column{Key: c.key, Label: text(c.key, l), Def: text("def_"+c.key, l)})
+		tests.Columns = append(tests.Columns, column{Key: c.key, Label: text("health_"+c.key, l), Def: text("health_def_"+c.key, l)})
 	}
 	totals := make([]int64, len(cols))
 	for _, o := range schema.TestKindEnum.Options {
@@ -75,8 +75,8 @@ func healthTables(cur, prev figures, rangeLabel, prevLabel string, l schema.Lang
 	}
 	tests.Rows = append(tests.Rows, total)
 
-	care = shownTable{ID: "vaccinations-deaths", Caption: text("care_caption", l), Head: []string{text("figure", l)},
-		Columns: []column{{Key: "current", Label: rangeLabel, Def: text("def_care", l)}}}
+	care = shownTable{ID: "vaccinations-deaths", Caption: text("health_care_caption", l), Head: []string{text("health_figure", l)},
+		Columns: []column{{Key: "current", Label: rangeLabel, Def: text("health_def_care", l)}}}
 	if prev != nil {
 		care.Columns = append(care.Columns, column{Key: "year_earlier", Label: text("year_earlier", l) + " (" + prevLabel + ")"})
 	}
@@ -90,8 +90,8 @@ func healthTables(cur, prev figures, rangeLabel, prevLabel string, l schema.Lang
 	for _, o := range schema.VaccineEnum.Options {
 		row(o.Label(l), string(stats.VaccineDosesOf(schema.Vaccine(o.Code))), stats.VaccineDosesOf(schema.Vaccine(o.Code)))
 	}
-	row(text("vaccine_doses", l), string(stats.VaccineDoses), stats.VaccineDoses)
-	row(text("hepb_series", l), string(stats.HepBSeriesCompleted), stats.HepBSeriesCompleted)
-	row(text("deaths_known", l), string(stats.DeathsKnown), stats.DeathsKnown)
+	row(text("health_vaccine_doses", l), string(stats.VaccineDoses), stats.VaccineDoses)
+	row(text("health_hepb_series", l), string(stats.HepBSeriesCompleted), stats.HepBSeriesCompleted)
+	row(text("health_deaths_known", l), string(stats.DeathsKnown), stats.DeathsKnown)
 	return tests, care
 }

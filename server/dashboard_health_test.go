@@ -60,6 +60,7 @@ func TestDashboardHealthTables(t *testing.T) {
 	})
 	b := browser(t)
 	var got map[string]string
+	var caption, heading string
 	if err := chromedp.Run(b, chromedp.EmulateViewport(1280, 900),
 		chromedp.Navigate(base+"/dashboard/login?lang=sv"), chromedp.WaitVisible(`#username`, chromedp.ByID),
 		chromedp.SendKeys(`#username`, "chef.are", chromedp.ByID),
@@ -68,10 +69,15 @@ func TestDashboardHealthTables(t *testing.T) {
 		chromedp.WaitVisible(`#tests`, chromedp.ByID),
 		chromedp.Evaluate(`Object.fromEntries(Array.from(document.querySelectorAll('#tests tbody tr, #vaccinations-deaths tbody tr')).map(
 			r => [r.closest('table').id + ':' + r.dataset.key, Array.from(r.querySelectorAll('td')).map(d => d.textContent).join(' ')]))`, &got),
+		chromedp.Evaluate(`document.querySelector('#tests caption').textContent`, &caption),
+		chromedp.Evaluate(`document.querySelector('#tests-heading').textContent`, &heading),
 	); err != nil {
 		t.Fatal(err)
 	}
 	checkView(t, b, axe, dir, "statistics-health-sv")
+	if !strings.HasPrefix(caption, "Tester per infektion") || heading != "Infektionstester" {
+		t.Errorf("the tests' heading %q and caption %q", heading, caption)
+	}
 	for key, want := range map[string]string{
 		"tests:hiv":          "1 0 1 0 0",
 		"tests:hcv_antibody": "1 0 1 1 1",
