@@ -1,6 +1,8 @@
 package stats_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -184,4 +186,48 @@ func TestHealthPublication(t *testing.T) {
 	if n := stats.Repinned(p); n != 0 {
 		t.Errorf("the audit leaves %d counts pinned", n)
 	}
+}
+
+// BenchmarkPublicationHealth builds the publication of BenchmarkPublication's
+// region with a test at a quarter of the contacts (a tenth of them
+// reactive), a vaccine dose at an eighth, and six deaths: the audit then
+// reasons over the families of tests, vaccination and deaths too.
+func BenchmarkPublicationHealth(b *testing.B) {
+	var units []regionUnit
+	for i := range 40 {
+		units = append(units, regionUnit{i % 12, fmt.Sprintf("23%02d", 1+i%8)})
+	}
+	d := newRegion(b, 11, benchEvents(), 12, units)
+	rng := rand.New(rand.NewPCG(11, 12))
+	tests := schema.TestKindEnum.Codes()
+	for _, c := range d.contactList {
+		u := d.unit(c.UnitID)
+		h := func() schema.Header {
+			return schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: c.OccurredAt}
+		}
+		if rng.IntN(4) == 0 {
+			result := schema.ResultNonReactive
+			if rng.IntN(10) == 0 {
+				result = schema.ResultReactive
+			}
+			d.queue(u, &schema.InfectionTest{Header: h(), ContactID: c.ID, Test: schema.TestKind(tests[rng.IntN(len(tests))]),
+				Outcome: schema.TestRapid, Result: result})
+		}
+		if rng.IntN(8) == 0 {
+			d.queue(u, &schema.Vaccination{Header: h(), ContactID: c.ID, Vaccine: schema.VaccineHepB, Dose: 1 + rng.IntN(3)})
+		}
+	}
+	for i, code := range d.codes[:6] {
+		u := d.units[i]
+		d.queue(u, &schema.Death{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff,
+			OccurredAt: time.Date(2026, time.Month(3+i), 10, 0, 0, 0, 0, time.UTC)}, ClientCode: code, Source: schema.DeathRegistry})
+	}
+	d.push(b)
+	var pub *stats.Publication
+	for b.Loop() {
+		pub = build(b, d, now)
+	}
+	b.ReportMetric(float64(pub.Audit.Took.Milliseconds()), "audit-ms")
+	b.ReportMetric(float64(pub.Audit.Withheld), "withheld")
+	b.ReportMetric(float64(pub.Audit.Unresolved), "unresolved")
 }
