@@ -42,6 +42,7 @@ var (
 	ErrRateLimited     = errors.New("too many requests")
 	ErrServer          = errors.New("the server failed")
 	ErrStatusBackwards = errors.New("a referral's status cannot move back; reopen it")
+	ErrResultSettled   = errors.New("a test's result is known and cannot go back to pending")
 	// ErrInvalid is matched by every validation error, a
 	// *schema.FieldError naming the field and the rule.
 	ErrInvalid = schema.ErrInvalid

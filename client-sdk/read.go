@@ -88,9 +88,14 @@ func (c *Client) Contacts(ctx context.Context, limit int) ([]*schema.Contact, er
 
 // History is what the unit knows of one client code.
 type History struct {
-	Client    *schema.Client // nil if the code was not registered in the unit
-	Contacts  []*schema.Contact
-	Referrals []*schema.Referral
+	Client       *schema.Client // nil if the code was not registered in the unit
+	Contacts     []*schema.Contact
+	Referrals    []*schema.Referral
+	Tests        []*schema.InfectionTest
+	Vaccinations []*schema.Vaccination
+	// Deaths are the unit's reports of the client's death; the rest of the
+	// history stays as it was.
+	Deaths []*schema.Death
 }
 
 // ClientHistory returns one client code's history within the unit.
@@ -121,6 +126,18 @@ func (c *Client) ClientHistory(ctx context.Context, code string) (*History, erro
 		return nil, err
 	}
 	h.Referrals = records[*schema.Referral](rows)
+	if rows, err = dev.Select(ctx, schema.KindInfectionTest, `WHERE client_code = ? AND unit_id = ? AND voided = 0 ORDER BY occurred_at DESC`, string(cc), unit); err != nil {
+		return nil, err
+	}
+	h.Tests = records[*schema.InfectionTest](rows)
+	if rows, err = dev.Select(ctx, schema.KindVaccination, `WHERE client_code = ? AND unit_id = ? AND voided = 0 ORDER BY occurred_at DESC`, string(cc), unit); err != nil {
+		return nil, err
+	}
+	h.Vaccinations = records[*schema.Vaccination](rows)
+	if rows, err = dev.Select(ctx, schema.KindDeath, `WHERE client_code = ? AND unit_id = ? AND voided = 0 ORDER BY occurred_at DESC`, string(cc), unit); err != nil {
+		return nil, err
+	}
+	h.Deaths = records[*schema.Death](rows)
 	return h, nil
 }
 

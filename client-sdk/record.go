@@ -35,7 +35,8 @@ func (c *Client) SetStaff(ctx context.Context, id uuid.UUID) error {
 }
 
 // Add records a new field record: a *schema.Contact, *schema.SyringeExchange,
-// *schema.NaloxoneHandout, *schema.Reversal, *schema.Referral or
+// *schema.NaloxoneHandout, *schema.Reversal, *schema.Referral,
+// *schema.InfectionTest, *schema.Vaccination, *schema.Death or
 // *schema.Client. What the header leaves out is filled in: a new UUIDv7
 // id, the device's unit and id, the current staff member (SetStaff) and,
 // for occurred_at, now. A client code typed the forgiving way
@@ -88,6 +89,12 @@ func (c *Client) Add(ctx context.Context, rec schema.Record) error {
 	case *schema.Contact:
 		r.ClientCode = canonical(r.ClientCode)
 	case *schema.Referral:
+		r.ClientCode = canonical(r.ClientCode)
+	case *schema.InfectionTest:
+		r.ClientCode = canonical(r.ClientCode)
+	case *schema.Vaccination:
+		r.ClientCode = canonical(r.ClientCode)
+	case *schema.Death:
 		r.ClientCode = canonical(r.ClientCode)
 	}
 	if con, ok := rec.(*schema.Contact); ok && con.ClientCode != "" && (con.Gender == "" || con.AgeBand == "") {

@@ -46,6 +46,11 @@ const (
 	// MergeCounter keeps the highest count, the latest version breaking
 	// ties: used for the number of reopenings.
 	MergeCounter
+	// MergeResult keeps a settled test result (anything but pending) over
+	// pending or none, the latest version breaking ties: a result leaves
+	// pending once and never returns to it, and of two settled results
+	// written concurrently the later write wins, as a correction does.
+	MergeResult
 )
 
 // Field is one field of a record: its description and a pointer into the
@@ -543,6 +548,12 @@ func New(k Kind) (Record, bool) {
 		return &Reversal{}, true
 	case KindReferral:
 		return &Referral{}, true
+	case KindInfectionTest:
+		return &InfectionTest{}, true
+	case KindVaccination:
+		return &Vaccination{}, true
+	case KindDeath:
+		return &Death{}, true
 	case KindOrganisation:
 		return &Organisation{}, true
 	case KindUnit:
@@ -556,8 +567,10 @@ func New(k Kind) (Record, bool) {
 }
 
 // FieldKinds lists the kinds devices write, in dependency order: a contact's
-// client before the contact, a contact before what belongs to it.
-var FieldKinds = []Kind{KindClient, KindContact, KindSyringeExchange, KindNaloxone, KindReversal, KindReferral}
+// client before the contact, a contact before what belongs to it. New kinds
+// are appended: a device's heal cursor counts kinds by their place here.
+var FieldKinds = []Kind{KindClient, KindContact, KindSyringeExchange, KindNaloxone, KindReversal, KindReferral,
+	KindInfectionTest, KindVaccination, KindDeath}
 
 // ReferenceKinds lists the kinds of reference data, in dependency order.
 var ReferenceKinds = []Kind{KindOrganisation, KindUnit, KindStaff, KindService}

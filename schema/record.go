@@ -324,5 +324,6 @@ func (s *Service) Fields() []Field {
 
 // Version is the version of the data model as it crosses the network. It
 // changes when a record type gains, loses or changes a field; a device and
-// the server must agree on it to sync.
-const Version = 1
+// the server must agree on it to sync. Version 2 added infection tests,
+// vaccinations and deaths, which a device of version 1 could not store.
+const Version = 2

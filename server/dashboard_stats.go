@@ -432,11 +432,13 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 	}
 	serviceChart := barsChart("chart-by-service", text("by_service", l), serviceBars, l)
 
+	testsTable, careTable := healthTables(cur, prev, rangeLabel, prevLabel, l)
+
 	tables := []shownTable{summary, byPeriod}
 	if v.Compare {
 		tables = append(tables, prevTable)
 	}
-	tables = append(tables, by, services)
+	tables = append(tables, by, services, testsTable, careTable)
 	if c.Query("format") == "csv" {
 		return sendCSV(c, org, v, tables)
 	}
@@ -491,6 +493,7 @@ func (s *Server) dashOverview(c *fiber.Ctx) error {
 		"AllUnits": v.query(func(w *statsView) { w.Unit = uuid.Nil; w.By = stats.ByUnit }), "Drill": drill,
 		"CSV": v.query(nil) + "&format=csv", "KPIs": kpis, "Stale": stale,
 		"Summary": summary, "ByPeriod": byPeriod, "PrevTable": prevTable, "ByGroup": by, "Services": services,
+		"Tests": testsTable, "Care": careTable,
 		"ContactsChart": contactsChart, "SyringesChart": syringesChart, "GroupChart": groupChart, "ServiceChart": serviceChart,
 		"Columns": cols,
 	})

@@ -163,6 +163,8 @@ func (s *Server) newApp() *fiber.App {
 	v1.Get("/audit", s.requireUser(RoleAdmin), s.listAudit)
 	v1.Get("/stats", s.requireUser(RoleManager, RoleAdmin), s.getStats)
 	v1.Get("/reports/indicators", s.requireUser(RoleAuthority, RoleAdmin), s.getReport)
+	v1.Get("/reports/ivo", s.requireUser(RoleAuthority, RoleAdmin), s.getIVOReport)
+	v1.Get("/reports/deaths", s.requireUser(RoleAuthority, RoleAdmin), s.getDeathFollowUp)
 	v1.Get("/client-cards", s.requireUser(RoleOutreach, RoleManager, RoleAdmin), s.getClientCards)
 	return app
 }

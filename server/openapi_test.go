@@ -361,6 +361,11 @@ func TestOpenAPIRecords(t *testing.T) {
 		"Substance":       schema.SubstanceEnum,
 		"OrgKind":         schema.OrgKindEnum,
 		"StaffRole":       schema.StaffRoleEnum,
+		"InfectionTest":   schema.TestKindEnum,
+		"TestOutcome":     schema.TestOutcomeEnum,
+		"TestResult":      schema.TestResultEnum,
+		"Vaccine":         schema.VaccineEnum,
+		"DeathSource":     schema.DeathSourceEnum,
 	}
 	if len(enums) != len(schema.Enumerations()) {
 		t.Errorf("the test knows %d enumerations, schema has %d", len(enums), len(schema.Enumerations()))
@@ -399,6 +404,9 @@ func TestOpenAPIRecords(t *testing.T) {
 		schema.KindNaloxone:        "NaloxoneHandoutFields",
 		schema.KindReversal:        "ReversalFields",
 		schema.KindReferral:        "ReferralFields",
+		schema.KindInfectionTest:   "InfectionTestFields",
+		schema.KindVaccination:     "VaccinationFields",
+		schema.KindDeath:           "DeathFields",
 		schema.KindOrganisation:    "OrganisationFields",
 		schema.KindUnit:            "UnitFields",
 		schema.KindStaff:           "StaffFields",

@@ -205,9 +205,9 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	format := c.Query("format", "json")
-	if format != "json" && format != "csv" {
-		return &wire.Error{Code: wire.CodeMalformed, Field: "format", Message: "format must be csv or json"}
+	format, err := reportFormat(c)
+	if err != nil {
+		return err
 	}
 	pub, err := s.store.Publication(c.UserContext(), &s.reports, s.now(), s.cfg.K)
 	if err != nil {

@@ -95,6 +95,9 @@ type RecordIndex interface {
 	// ReferralIDs returns the ids of the newest limit live referrals sent
 	// by unit, or, with to set, sent to it, newest first.
 	ReferralIDs(ctx context.Context, unit uuid.UUID, to bool, limit int) ([]uuid.UUID, error)
+	// RegionCodes returns the county codes of the active organisations,
+	// each once, in order.
+	RegionCodes(ctx context.Context) ([]string, error)
 }
 
 // StatsStore computes the statistics over the records. The rollups'

@@ -101,6 +101,28 @@ func (s *Store) ReferralIDs(ctx context.Context, unit uuid.UUID, to bool, limit 
 	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC LIMIT ?`, unit.String(), limit)
 }
 
+// RegionCodes returns the county codes of the active organisations, each
+// once, in order.
+func (s *Store) RegionCodes(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT DISTINCT region_code FROM organisations WHERE active = 1 ORDER BY region_code`)
+	if err != nil {
+		return nil, fmt.Errorf("region codes: %w", err)
+	}
+	defer rows.Close()
+	var codes []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("region codes: %w", err)
+		}
+		codes = append(codes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("region codes: %w", err)
+	}
+	return codes, nil
+}
+
 func queryIDs(ctx context.Context, db *sql.DB, q string, args ...any) ([]uuid.UUID, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {

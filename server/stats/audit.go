@@ -37,15 +37,17 @@ const unbounded = int64(1) << 50
 // auditFamilies are the indicators the audit reasons over together: the
 // contacts with the unique clients, who are at most the contacts; the
 // referrals with the referrals to each service, which add up to them, and
-// the referrals attended, at most the referrals. The first member of a
-// family with more than one is what the others add up to or bound.
+// the referrals attended, at most the referrals; and the families of
+// tests, vaccination and deaths (healthFamilies). The first member of a
+// family with more than one is what the others add up to, except those
+// that boundOf says are at most another member.
 func auditFamilies() [][]Indicator {
 	refs := []Indicator{Referrals}
 	for _, c := range schema.ServiceCategoryEnum.Codes() {
 		refs = append(refs, ReferralsTo(schema.ServiceCategory(c)))
 	}
 	refs = append(refs, ReferralsAttended)
-	return [][]Indicator{{Contacts, UniqueClients}, {NaloxoneHandouts}, {Reversals}, refs}
+	return append([][]Indicator{{Contacts, UniqueClients}, {NaloxoneHandouts}, {Reversals}, refs}, healthFamilies()...)
 }
 
 // How a line's counts relate.
@@ -175,9 +177,9 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		}
 	}
 	for f, ind := range inds[1:] {
-		if ind == UniqueClients || ind == ReferralsAttended {
+		if by, ok := boundOf(inds, ind); ok {
 			for c := 0; c < s.size; c++ {
-				add(boundLine, []int32{int32((f+1)*s.size + c), int32(c)})
+				add(boundLine, []int32{int32((f+1)*s.size + c), int32(by*s.size + c)})
 			}
 		}
 	}
@@ -185,7 +187,7 @@ func (p *Publication) newSystem(inds []Indicator) *system {
 		for c := 0; c < s.size; c++ {
 			l := []int32{int32(c)}
 			for f, ind := range inds[1:] {
-				if ind != ReferralsAttended {
+				if _, bounded := boundOf(inds, ind); !bounded {
 					l = append(l, int32((f+1)*s.size+c))
 				}
 			}
@@ -485,6 +487,9 @@ func (p *Publication) audit(finals map[string]finalValue) AuditStats {
 	G := len(p.groups)
 	insiders := p.insiders()
 	for _, fam := range auditFamilies() {
+		if p.allZero(fam) {
+			continue // no count from 1 to k-1 to pin, none of k to withhold
+		}
 		s := p.newSystem(fam)
 		for x := range s.locked {
 			ind, c := s.split(x)
@@ -532,6 +537,19 @@ func (p *Publication) audit(finals map[string]finalValue) AuditStats {
 	}
 	st.Took = time.Since(start)
 	return st
+}
+
+// allZero reports whether every count of the family's indicators, cells
+// and fragments alike, is 0, as in a region that records none of them.
+func (p *Publication) allZero(fam []Indicator) bool {
+	for _, ind := range fam {
+		for _, n := range p.cells[ind].n {
+			if n != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // insiders returns the organisation groups: the managers the audit

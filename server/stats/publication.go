@@ -33,6 +33,9 @@ func kindOf(i Indicator) indicatorKind {
 	case SyringesOut, NeedlesOut, SyringesReturned, NaloxoneDoses:
 		return magnitudeKind
 	}
+	if isHealthMagnitude(i) {
+		return magnitudeKind
+	}
 	return countKind
 }
 
@@ -351,27 +354,25 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	var clientKeys []uint32
 	var gs []int
 	var cells []int // the cells of the record in hand
-	for rows.Next() {
-		var f pubFact
-		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
-			&f.syringesReturned, &f.doses, &f.service, &f.attended, &f.key, &f.clientKey); err != nil {
-			return fmt.Errorf("stats: publication: records: %w", err)
-		}
-		ug, ok := unitGroup[f.unit]
+	// place sets cells to those of a record of the unit, gender and age
+	// band at the Unix millisecond at, and returns its atom; false for a
+	// record outside the grid or the region.
+	place := func(at int64, unit, gender, age string) (atom, bool) {
+		ug, ok := unitGroup[unit]
 		if !ok {
-			continue
+			return atom{}, false
 		}
-		gi, ok1 := genderOf[f.gender]
-		ai, ok2 := ageOf[f.age]
+		gi, ok1 := genderOf[gender]
+		ai, ok2 := ageOf[age]
 		if !ok1 {
 			gi = genderOf[string(schema.GenderNotStated)]
 		}
 		if !ok2 {
 			ai = ageOf[string(schema.AgeNotStated)]
 		}
-		frag, ok := g.dayUnit[dayOf(f.at)]
+		frag, ok := g.dayUnit[dayOf(at)]
 		if !ok {
-			continue
+			return atom{}, false
 		}
 		a := atom{int32(frag), int32(ug), gi, ai}
 		gs = groupsOf(a, gs)
@@ -380,6 +381,18 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 			for _, gr := range gs {
 				cells = append(cells, p.cell(tu, gr))
 			}
+		}
+		return a, true
+	}
+	for rows.Next() {
+		var f pubFact
+		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
+			&f.syringesReturned, &f.doses, &f.service, &f.attended, &f.key, &f.clientKey); err != nil {
+			return fmt.Errorf("stats: publication: records: %w", err)
+		}
+		a, ok := place(f.at, f.unit, f.gender, f.age)
+		if !ok {
+			continue
 		}
 		key := uint32(f.key)
 		count := func(i Indicator) {
@@ -441,6 +454,32 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
+	}
+	// Tests, vaccinations and deaths, from their own tables.
+	health, err := readHealth(ctx, tx, dayStart(g.firstDay), dayStart(g.endDay), true, nil)
+	if err != nil {
+		return fmt.Errorf("stats: publication: %w", err)
+	}
+	for _, f := range health {
+		if _, ok := place(f.at, f.unit, f.gender, f.age); !ok {
+			continue
+		}
+		for _, i := range f.inds {
+			t := p.cells[i]
+			for _, c := range cells {
+				t.n[c]++
+				t.key[c] += f.key
+			}
+		}
+		for _, m := range f.amounts {
+			t := p.cells[m.ind]
+			for _, c := range cells {
+				t.n[c] += m.v
+				t.records[c]++
+				t.key[c] += f.key
+				t.top[c] = max(t.top[c], m.v)
+			}
+		}
 	}
 	// Unique clients: the distinct codes of each cell.
 	slices.Sort(clientPairs)

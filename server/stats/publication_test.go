@@ -131,7 +131,8 @@ var (
 // table) rather than a sum.
 func counted(i stats.Indicator) bool {
 	switch i {
-	case stats.SyringesOut, stats.NeedlesOut, stats.SyringesReturned, stats.NaloxoneDoses:
+	case stats.SyringesOut, stats.NeedlesOut, stats.SyringesReturned, stats.NaloxoneDoses,
+		stats.DeathsPriorContacts, stats.DeathsPriorNaloxoneDoses, stats.DeathsPriorReferrals, stats.DeathsPriorReferralsAttended:
 		return false
 	}
 	return true

@@ -265,5 +265,8 @@ func fromRollups(ctx context.Context, tx *sql.Tx, q Query) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := addHealth(ctx, tx, t, q); err != nil {
+		return nil, err
+	}
 	return t.result(), nil
 }

@@ -53,7 +53,7 @@ var Indicators = func() []Indicator {
 	for _, c := range schema.ServiceCategoryEnum.Codes() {
 		is = append(is, ReferralsTo(schema.ServiceCategory(c)))
 	}
-	return is
+	return append(is, healthIndicators...)
 }()
 
 // Additive reports whether an indicator's groups add up to its total;
@@ -470,7 +470,9 @@ func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stats: referrals: %w", err)
 	}
-
+	if err := addHealth(ctx, tx, t, q); err != nil {
+		return nil, err
+	}
 	return t.result(), nil
 }
 

@@ -276,6 +276,12 @@ func (s *sim) localWrite(dev *simDevice) error {
 			s.logf("%s creates exchange %s", short(dev.d.ID()), short(x.ID))
 			return dev.d.Create(ctx, x)
 		}
+		if s.rng.IntN(2) == 0 {
+			x := &schema.InfectionTest{Header: header(), ContactID: c.ID, Test: schema.TestKind(pick(s.rng, schema.TestKindEnum.Codes())),
+				Outcome: schema.TestSampleSent, Result: schema.ResultPending}
+			s.logf("%s creates test %s", short(dev.d.ID()), short(x.ID))
+			return dev.d.Create(ctx, x)
+		}
 	case p < 40:
 		r := &schema.Referral{Header: header(), Service: schema.ServiceCategory(pick(s.rng, schema.ServiceCategoryEnum.Codes())),
 			ToUnitID: s.other(dev.unit), Status: schema.StatusSent}
@@ -293,7 +299,22 @@ func (s *sim) localWrite(dev *simDevice) error {
 		rec.Setting = schema.Setting(pick(s.rng, settings))
 		s.logf("%s corrects contact %s setting=%s", short(dev.d.ID()), short(rec.ID), rec.Setting)
 		return dev.d.Update(ctx, rec, "setting")
-	case p < 62:
+	case p < 61:
+		// Any device of the unit sets a test's result, pending again
+		// included, whatever it has heard of the others' answers.
+		tests, err := dev.d.Rows(ctx, schema.KindInfectionTest)
+		if err != nil {
+			return err
+		}
+		c := pickOwn(tests)
+		if c == nil {
+			return nil
+		}
+		rec := c.Record.(*schema.InfectionTest)
+		rec.Result = schema.TestResult(pick(s.rng, schema.TestResultEnum.Codes()))
+		s.logf("%s sets test %s result=%s", short(dev.d.ID()), short(rec.ID), rec.Result)
+		return dev.d.Update(ctx, rec, "result")
+	case p < 66:
 		c := pickOwn(append(contacts, referrals...))
 		if c == nil {
 			return nil
@@ -557,6 +578,20 @@ func (s *sim) check() error {
 			}
 		} else {
 			model[key] = w
+		}
+	}
+	// A test's result left pending once: if an accepted mutation set a
+	// known result, the server holds a known one.
+	for _, a := range s.applied {
+		if a.m.Kind != schema.KindInfectionTest {
+			continue
+		}
+		w, _ := replica.DecodeWrite(a.m.Kind, a.m.ID, a.m.Fields, replica.Key(a.m.Version, a.device))
+		if w.Key("result") == "" || !w.Record.(*schema.InfectionTest).Result.Settled() {
+			continue
+		}
+		if got := model[string(a.m.Kind)+"/"+a.m.ID.String()].Record.(*schema.InfectionTest).Result; !got.Settled() {
+			return fmt.Errorf("test %s: a known result was accepted, the merge holds %q", short(a.m.ID), got)
 		}
 	}
 	serverRows := map[string]*replica.Row{}

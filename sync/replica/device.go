@@ -824,7 +824,8 @@ func (d *Device) Select(ctx context.Context, k schema.Kind, where string, args .
 }
 
 // Purge deletes synced field records that happened before cutoff and have
-// no queued writes, except referrals that are still open, and returns how
+// no queued writes, except referrals that are still open and tests whose
+// result is pending, and returns how
 // many it deleted. It keeps a device from holding more than it needs.
 func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 	d.mu.Lock()
@@ -839,6 +840,9 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 		q := fmt.Sprintf(`DELETE FROM %s WHERE occurred_at < ? AND seq > 0 AND id NOT IN (SELECT id FROM outbox)`, k)
 		if k == schema.KindReferral {
 			q += ` AND (voided = 1 OR status IN ('closed', 'declined', 'not_reached'))`
+		}
+		if k == schema.KindInfectionTest {
+			q += ` AND (voided = 1 OR result IS NULL OR result <> 'pending')`
 		}
 		res, err := tx.ExecContext(ctx, q, cutoff.UnixMilli())
 		if err != nil {

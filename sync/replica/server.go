@@ -1065,6 +1065,10 @@ func (a *applier) checkCreate(ctx context.Context, w *Row) (*wire.Error, error) 
 		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
 	case *schema.NaloxoneHandout:
 		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
+	case *schema.InfectionTest:
+		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
+	case *schema.Vaccination:
+		return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)
 	case *schema.Reversal:
 		if rec.ContactID != uuid.Nil {
 			return a.refUnit(ctx, schema.KindContact, rec.ContactID, "contact_id", a.dev.UnitID)

@@ -17,13 +17,16 @@ import (
 //	last writer wins  <hlc>@<node>                   16 hex digits, then the writing device's id
 //	referral status   <epoch>.<rank>.<hlc>@<node>    epoch 8 hex digits, rank 1 digit
 //	reopen counter    <count>.<hlc>@<node>           count 8 hex digits
+//	test result       <settled>.<hlc>@<node>         settled 1 digit: 0 none or pending, 1 known
 //
 // The hybrid logical clock's encoding sorts as its value does, so the
 // string order is the order of time; the node id breaks ties between
 // devices. A status's key puts the reopen count it was written under and
 // the status's rank in the lifecycle before time: within one reopening the
 // furthest status wins however late it arrives, and a reopening beats every
-// status before it.
+// status before it. A test result's key puts whether the result is settled
+// before time: a known result beats pending whatever their order, and of
+// two known results the later write wins.
 
 // Key returns the last-writer-wins key of a write at ts by node.
 func Key(ts hlc.Timestamp, node uuid.UUID) string {
@@ -40,6 +43,12 @@ func fieldKey(f schema.Field, base string, epoch int) string {
 	case schema.MergeCounter:
 		n, _ := f.SQLValue().(int64)
 		return fmt.Sprintf("%08x.%s", uint32(n), base)
+	case schema.MergeResult:
+		v, _ := f.SQLValue().(string)
+		if schema.TestResult(v).Settled() {
+			return "1." + base
+		}
+		return "0." + base
 	}
 	return base
 }
@@ -78,6 +87,12 @@ func checkFieldKey(f schema.Field, key string) error {
 			return fmt.Errorf("version of %s %q: want <count>.<hlc>@<node>", f.Name, key)
 		}
 		rest = parts[1]
+	case schema.MergeResult:
+		settled, after, ok := strings.Cut(key, ".")
+		if !ok || settled != "0" && settled != "1" {
+			return fmt.Errorf("version of %s %q: want <settled>.<hlc>@<node>", f.Name, key)
+		}
+		rest = after
 	}
 	_, _, err := ParseKey(rest)
 	return err

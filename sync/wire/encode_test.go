@@ -148,7 +148,7 @@ func FuzzParsePullPage(f *testing.F) {
 	for _, p := range testPages()[:8] {
 		f.Add(wire.AppendPullResponse(nil, p))
 	}
-	f.Add([]byte(`{"protocol":2,"schema":1,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
+	f.Add([]byte(`{"protocol":2,"schema":2,"since":"","changes":[{"kind":"contacts","id":"0190f000-0000-7000-8000-00000000000a","seq":1,"fields":{"a":x},"v":"k"}],"cursor":"c","has_more":false,"head":1,"clock":"0000000000000001"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := wire.ParsePullPage(data)
 		if err == nil {

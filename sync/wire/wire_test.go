@@ -133,7 +133,7 @@ func TestBody(t *testing.T) {
 	// A gzip bomb: small on the wire, past the limit inflated.
 	zbuf.Reset()
 	zw = gzip.NewWriter(&zbuf)
-	zw.Write([]byte(`{"protocol":2,"schema":1,"mutations":[],"clock":"` + strings.Repeat("0", wire.MaxBodyBytes) + `"}`))
+	zw.Write([]byte(`{"protocol":2,"schema":2,"mutations":[],"clock":"` + strings.Repeat("0", wire.MaxBodyBytes) + `"}`))
 	zw.Close()
 	if zbuf.Len() > wire.MaxBodyBytes/100 {
 		t.Fatalf("bomb is %d bytes compressed", zbuf.Len())
@@ -183,8 +183,8 @@ func TestCursor(t *testing.T) {
 
 func FuzzDecodePushRequest(f *testing.F) {
 	f.Add([]byte(pushBody(2, 1)))
-	f.Add([]byte(`{"protocol":2,"schema":1,"mutations":null}`))
-	f.Add([]byte(`{"protocol":2,"schema":1,"clock":"018e3a5f0c000001","mutations":[]}`))
+	f.Add([]byte(`{"protocol":2,"schema":2,"mutations":null}`))
+	f.Add([]byte(`{"protocol":2,"schema":2,"clock":"018e3a5f0c000001","mutations":[]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := wire.DecodePushRequest(bytes.NewReader(body))
@@ -212,7 +212,7 @@ func FuzzDecodePushRequest(f *testing.F) {
 }
 
 func FuzzDecodePullRequest(f *testing.F) {
-	f.Add([]byte(`{"protocol":2,"schema":1,"cursor":"c1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","limit":10}`))
+	f.Add([]byte(`{"protocol":2,"schema":2,"cursor":"c1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","limit":10}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := wire.DecodePullRequest(bytes.NewReader(body))
 		if err != nil {

@@ -56,6 +56,7 @@ func (c *cli) explain(err error) error {
 		{brygga.ErrUnknownDevice, "ask for a new enrolment code of the unit, then: " + c.invocation() + " reenroll CODE"},
 		{brygga.ErrEnrolCode, "ask for a new enrolment code"},
 		{brygga.ErrStatusBackwards, "reopen it with --reopen"},
+		{brygga.ErrResultSettled, "a known result can be corrected to another known result only"},
 	}
 	for _, h := range hints {
 		if errors.Is(err, h.target) {
@@ -69,4 +70,5 @@ func (c *cli) explain(err error) error {
 var recordNames = map[schema.Kind]string{
 	schema.KindClient: "client", schema.KindContact: "contact", schema.KindSyringeExchange: "syringe exchange",
 	schema.KindNaloxone: "naloxone handout", schema.KindReversal: "reversal", schema.KindReferral: "referral",
+	schema.KindInfectionTest: "infection test", schema.KindVaccination: "vaccination", schema.KindDeath: "death report",
 }

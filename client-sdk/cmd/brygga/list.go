@@ -21,8 +21,8 @@ func (c *cli) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || !slices.Contains([]string{"contacts", "referrals", "units"}, pos[0]) {
-		return usagef("list needs one of: contacts, referrals, units")
+	if len(pos) != 1 || !slices.Contains([]string{"contacts", "referrals", "units", "pending-tests"}, pos[0]) {
+		return usagef("list needs one of: contacts, referrals, units, pending-tests")
 	}
 	if *limit <= 0 {
 		return usagef("--limit must be positive")
@@ -60,6 +60,15 @@ func (c *cli) list(args []string) error {
 			return writeJSON(c.stdout, recs)
 		}
 		printReferrals(c.stdout, recs, units, *incoming)
+	case "pending-tests":
+		recs, err := cl.PendingTests(c.ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(c.stdout, recs)
+		}
+		printPendingTests(c.stdout, recs)
 	case "units":
 		services, err := cl.Services(c.ctx)
 		if err != nil {
@@ -153,4 +162,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printPendingTests prints the tests that wait for their result, a line
+// each under a header, or says there are none.
+func printPendingTests(w io.Writer, recs []*schema.InfectionTest) {
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "no tests wait for a result")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TEST ID\tWHEN\tTEST\tOUTCOME\tCLIENT")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, localTime(r.OccurredAt), r.Test, r.Outcome, orDash(string(r.ClientCode)))
+	}
+	tw.Flush()
 }

@@ -1,6 +1,6 @@
 // Command brygga is Brygga's field client for the command line: it records
-// outreach work (contacts, syringe exchanges, naloxone, reversals and
-// referrals) in a device replica, offline, and syncs it with a server.
+// outreach work (contacts, syringe exchanges, naloxone, reversals,
+// referrals, infection tests, vaccinations and deaths) in a device replica, offline, and syncs it with a server.
 //
 //	brygga [--db FILE] enroll [--staff ID] [--json] SERVER CODE
 //	brygga [--db FILE] staff [--set ID] [--json]
@@ -10,13 +10,17 @@
 //	brygga [--db FILE] reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
 //	brygga [--db FILE] refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
 //	brygga [--db FILE] referral-status --id ID (--status STATUS | --reopen)
+//	brygga [--db FILE] test --contact ID --test T --outcome O [--result R] [--client CODE] [--at RFC3339]
+//	brygga [--db FILE] test-result --id ID --result R
+//	brygga [--db FILE] vaccinate --contact ID --vaccine V --dose N [--client CODE] [--at RFC3339]
+//	brygga [--db FILE] death --client CODE --date YYYY-MM-DD --source S
 //	brygga [--db FILE] client new [--gender G] [--birth-year YYYY | --age-band A] [--qr] [--json]
 //	brygga [--db FILE] client show CODE [--json]
 //	brygga [--db FILE] void --kind KIND --id ID
 //	brygga [--db FILE] sync [--json]
 //	brygga [--db FILE] status [--json]
 //	brygga [--db FILE] dismiss --seq N
-//	brygga [--db FILE] list contacts|referrals|units [--json] [--incoming] [--limit N]
+//	brygga [--db FILE] list contacts|referrals|units|pending-tests [--json] [--incoming] [--limit N]
 //	brygga simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
 //
 // Every command that prints takes --json for scripts (recording commands
@@ -98,6 +102,10 @@ Recording (offline):
   reversal [--contact ID] [--naloxone-used] [--doses N] [--ems-called] [--outcome O] [--at RFC3339]
   refer --service CATEGORY [--to UNIT_ID] [--contact ID] [--client CODE] [--at RFC3339]
   referral-status --id ID (--status STATUS | --reopen)
+  test --contact ID --test T --outcome O [--result R] [--client CODE] [--at RFC3339]
+  test-result --id ID --result R
+  vaccinate --contact ID --vaccine V --dose N [--client CODE] [--at RFC3339]
+  death --client CODE --date YYYY-MM-DD --source S
   client new [--gender G] [--birth-year YYYY | --age-band A] [--qr] [--json]
   client show CODE [--json]
   void --kind KIND --id ID
@@ -109,7 +117,7 @@ Device and sync:
   sync [--json]
   status [--json]
   dismiss --seq N
-  list contacts|referrals|units [--json] [--incoming] [--limit N]
+  list contacts|referrals|units|pending-tests [--json] [--incoming] [--limit N]
 
 Load testing:
   simulate --server URL --devices N --days D [--login USER [--unit ID] < password | --code CODE ... | --codes-file FILE] [--dir DIR] [--seed N]
@@ -152,6 +160,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"reversal":        c.reversal,
 		"refer":           c.refer,
 		"referral-status": c.referralStatus,
+		"test":            c.test,
+		"test-result":     c.testResult,
+		"vaccinate":       c.vaccinate,
+		"death":           c.death,
 		"client":          c.client,
 		"void":            c.void,
 		"sync":            c.sync,

@@ -13,25 +13,27 @@ var kinds = map[string]schema.Kind{
 	"client": schema.KindClient, "contact": schema.KindContact, "exchange": schema.KindSyringeExchange,
 	"syringe_exchange": schema.KindSyringeExchange, "naloxone": schema.KindNaloxone,
 	"naloxone_handout": schema.KindNaloxone, "reversal": schema.KindReversal, "referral": schema.KindReferral,
+	"test": schema.KindInfectionTest, "infection_test": schema.KindInfectionTest, "vaccination": schema.KindVaccination,
+	"death": schema.KindDeath,
 }
 
 func init() {
 	for _, k := range []schema.Kind{schema.KindClient, schema.KindContact, schema.KindSyringeExchange,
-		schema.KindNaloxone, schema.KindReversal, schema.KindReferral} {
+		schema.KindNaloxone, schema.KindReversal, schema.KindReferral, schema.KindInfectionTest, schema.KindVaccination, schema.KindDeath} {
 		kinds[string(k)] = k
 	}
 }
 
 func (c *cli) void(args []string) error {
 	fs := c.flags("void")
-	kind := fs.String("kind", "", "the record's `kind`: contact, exchange, naloxone, reversal, referral or client")
+	kind := fs.String("kind", "", "the record's `kind`: contact, exchange, naloxone, reversal, referral, test, vaccination, death or client")
 	id := fs.String("id", "", "the record's `id`")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	k, ok := kinds[*kind]
 	if !ok {
-		return usagef("--kind %q is not a kind of record: contact, exchange, naloxone, reversal, referral or client", *kind)
+		return usagef("--kind %q is not a kind of record: contact, exchange, naloxone, reversal, referral, test, vaccination, death or client", *kind)
 	}
 	recID, err := parseID("id", *id, true)
 	if err != nil {

@@ -509,7 +509,7 @@ func gzipped(data []byte) []byte {
 // bomb is a push that is a few kilobytes gzip-compressed and twice the
 // body limit decompressed.
 func bomb() []byte {
-	return gzipped([]byte(`{"protocol":2,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`))
+	return gzipped([]byte(`{"protocol":2,"schema":2,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`))
 }
 
 var uuidPattern = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
@@ -1153,7 +1153,7 @@ func TestHostileInput(t *testing.T) {
 		// Wrong types.
 		{name: "push: protocol as a string", send: whole(`"protocol":2`, `"protocol":"1"`), status: st400, code: malformed},
 		{name: "push: mutations as an object", send: raw(func(int64) string {
-			return fmt.Sprintf(`{"protocol":2,"schema":1,"clock":"%s","mutations":{}}`, d.clock.Now())
+			return fmt.Sprintf(`{"protocol":2,"schema":2,"clock":"%s","mutations":{}}`, d.clock.Now())
 		}), status: st400, code: malformed},
 		{name: "push: seq as a string", send: wholeSeq(`"seq":"1"`), status: st400, code: malformed},
 		{name: "push: id as a number", send: whole(`"id":"`, `"id":5,"x":"`), status: st400, code: malformed},
@@ -1311,7 +1311,7 @@ func TestHostileInput(t *testing.T) {
 				fmt.Sprintf(`{"seq":%d,"kind":"contacts","id":"%s","version":"%s"}`, next+3, uuid.Must(uuid.NewV7()), d.clock.Now()),
 				fmt.Sprintf(`{"seq":%d,"kind":"contacts","id":"%s","version":"%s","fields":{}}`, next+4, uuid.Must(uuid.NewV7()), d.clock.Now()),
 			}
-			return fmt.Sprintf(`{"protocol":2,"schema":1,"clock":"%s","mutations":[%s]}`, d.clock.Now(), strings.Join(ms, ","))
+			return fmt.Sprintf(`{"protocol":2,"schema":2,"clock":"%s","mutations":[%s]}`, d.clock.Now(), strings.Join(ms, ","))
 		}), status: 200, check: results("invalid_record/required:id", "unknown_kind:kind", "malformed_request:version", "malformed_request:fields", "not_found:id")},
 		{name: "push: no seq", send: wholeSeq(`"x":0`), status: st400, code: malformed},
 		{name: "push: no versions", send: raw(func(int64) string { return `{"mutations":[]}` }), status: 426, code: wire.CodeUnsupportedVersion},

@@ -13,6 +13,8 @@
 //	bryggad device retire --db PATH --id ID [--yes]
 //	bryggad device revoke --db PATH --id ID [--yes]
 //	bryggad key rotate --db PATH
+//	bryggad report ivo --db PATH [--year YYYY] [--region NN] [--format csv|json]
+//	bryggad report deaths --db PATH [--year YYYY] [--period P] [--by B] [--format csv|json]
 //	bryggad backup --db PATH --out PATH
 //	bryggad restore --from PATH --db PATH
 //	bryggad migrate --db PATH|postgres://...
@@ -65,6 +67,7 @@ const usage = `usage:
   bryggad user add|list ...
   bryggad device list|enroll-code|retire|revoke ...
   bryggad key rotate --db PATH
+  bryggad report ivo|deaths --db PATH [--year YYYY] [--format csv|json] ...
   bryggad backup --db PATH --out PATH
   bryggad restore --from PATH --db PATH
   bryggad migrate --db PATH|postgres://...
@@ -88,6 +91,12 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return restore(ctx, rest, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, stdout, stderr)
+	case "report":
+		if len(rest) == 0 {
+			fmt.Fprintln(stderr, usage)
+			return errUsage
+		}
+		return report(ctx, cmd+" "+rest[0], rest[1:], stdout, stderr)
 	case "org", "unit", "user", "device", "key":
 		if len(rest) == 0 {
 			fmt.Fprintln(stderr, usage)

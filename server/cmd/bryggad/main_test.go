@@ -473,7 +473,7 @@ func TestEndpoints(t *testing.T) {
 		}
 	}
 	push := func(extra string) string {
-		return `{"protocol":2,"schema":1,"clock":"018e3a5f0c000001","mutations":[]` + extra + `}`
+		return `{"protocol":2,"schema":2,"clock":"018e3a5f0c000001","mutations":[]` + extra + `}`
 	}
 
 	tests := []struct {
@@ -610,7 +610,7 @@ func TestEndpoints(t *testing.T) {
 	if st := gzipPost([]byte(push(""))); st != 200 {
 		t.Errorf("gzip push: %d", st)
 	}
-	bomb := []byte(`{"protocol":2,"schema":1,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`)
+	bomb := []byte(`{"protocol":2,"schema":2,"clock":"` + strings.Repeat("0", 2*wire.MaxBodyBytes) + `","mutations":[]}`)
 	if st := gzipPost(bomb); st != 413 {
 		t.Errorf("gzip bomb: %d, want 413", st)
 	}
