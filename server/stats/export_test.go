@@ -56,3 +56,11 @@ func Reaudit(p *Publication) AuditStats {
 	}
 	return p.audit(nil)
 }
+
+// SoleKey is the key a cell is frozen with when its records are all one
+// organisation's.
+var SoleKey = soleKey
+
+// SumShown reports whether a sum of records contributing records, of cell
+// key key, is published with threshold k.
+var SumShown = sumShown

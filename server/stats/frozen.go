@@ -73,7 +73,13 @@ func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 				}
 				addr := p.address(t, g, ind)
 				f, ok := frozen[addr]
-				publishedSum := mag && c.records[i] >= p.K
+				if !ok && c.sole[i] > 0 {
+					c.key[i] = soleKey(c.key[i])
+				}
+				if ok {
+					c.key[i] = f.key
+				}
+				publishedSum := mag && sumShown(c.records[i], c.key[i], p.K)
 				switch {
 				case !ok:
 					w := keyWrite{addr: addr, key: c.key[i]}
@@ -82,13 +88,9 @@ func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 					}
 					writes = append(writes, w)
 				case mag && !f.hasTop && publishedSum:
-					c.key[i] = f.key
 					writes = append(writes, keyWrite{addr: addr, key: f.key, top: c.top[i], hasTop: true, update: true})
-				default:
-					c.key[i] = f.key
-					if mag && f.hasTop {
-						c.top[i] = f.top
-					}
+				case mag && f.hasTop:
+					c.top[i] = f.top
 				}
 			}
 		}

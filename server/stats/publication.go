@@ -77,11 +77,14 @@ type cellTable struct {
 	value    []int64  // published
 	withheld []bool
 	revised  []bool
+	// sole is the organisation group whose records are all the cell has,
+	// plus 1: 0 while it has none, -1 when it has several organisations'.
+	sole []int32
 }
 
 func newCellTable(size int, magnitude bool) *cellTable {
 	t := &cellTable{n: make([]int64, size), key: make([]uint32, size), value: make([]int64, size),
-		withheld: make([]bool, size), revised: make([]bool, size)}
+		withheld: make([]bool, size), revised: make([]bool, size), sole: make([]int32, size)}
 	if magnitude {
 		t.top, t.records = make([]int64, size), make([]int64, size)
 	}
@@ -382,6 +385,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 			}
 		}
 		key := uint32(f.key)
+		org := int32(p.groups[ug].org + 1)
 		count := func(i Indicator) {
 			t := p.cells[i]
 			if t == nil {
@@ -390,6 +394,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 			for _, c := range cells {
 				t.n[c]++
 				t.key[c] += key
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 		amount := func(i Indicator, v int64) {
@@ -402,6 +407,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 				t.records[c]++
 				t.key[c] += key
 				t.top[c] = max(t.top[c], v)
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 		switch f.kind {
@@ -446,18 +452,21 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	slices.Sort(clientPairs)
 	clientPairs = slices.Compact(clientPairs)
 	var cellPairs []uint64 // cell << 32 | client
+	uc := p.cells[UniqueClients]
 	for _, pair := range clientPairs {
 		a := atomList[pair>>32]
+		org := int32(p.groups[a.unit].org + 1)
 		gs = groupsOf(a, gs)
 		for _, tu := range up[a.frag] {
 			for _, gr := range gs {
-				cellPairs = append(cellPairs, uint64(p.cell(tu, gr))<<32|pair&0xffffffff)
+				c := p.cell(tu, gr)
+				cellPairs = append(cellPairs, uint64(c)<<32|pair&0xffffffff)
+				uc.sole[c] = soleOf(uc.sole[c], org)
 			}
 		}
 	}
 	slices.Sort(cellPairs)
 	cellPairs = slices.Compact(cellPairs)
-	uc := p.cells[UniqueClients]
 	for _, pair := range cellPairs {
 		i := pair >> 32
 		uc.n[i]++
@@ -466,9 +475,21 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	return nil
 }
 
+// soleOf returns a cell's sole organisation (plus 1) after a record of
+// organisation org (plus 1): org for the first, -1 once there are two.
+func soleOf(sole, org int32) int32 {
+	switch sole {
+	case 0:
+		return org
+	case org:
+		return sole
+	}
+	return -1
+}
+
 // perturb publishes every cell: counts by the perturbation table, sums
-// with at least k contributing records by the magnitude table, the others
-// withheld.
+// whose contributing records plus their key's shift are at least k+2 by
+// the magnitude table (sumShown), the others withheld.
 func (p *Publication) perturb() {
 	for ind, t := range p.cells {
 		mag := kindOf(ind) == magnitudeKind
@@ -476,7 +497,7 @@ func (p *Publication) perturb() {
 			switch {
 			case !mag:
 				t.value[i] = Perturb(t.n[i], t.key[i], p.K)
-			case t.records[i] < p.K:
+			case !sumShown(t.records[i], t.key[i], p.K):
 				t.withheld[i] = true
 			default:
 				t.value[i] = PerturbSum(t.n[i], t.top[i], t.key[i])
