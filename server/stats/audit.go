@@ -284,6 +284,10 @@ func (s *system) run(o int) []int {
 			s.lo[x], s.hi[x] = 0, 0
 		case t < p.grid.fragments || !p.published(t, gi):
 			s.lo[x], s.hi[x] = 0, unbounded
+		case tab.withheld[c] && tab.n[c] < k:
+			// Withheld because it was withheld before, when it was at
+			// least k: a reader knows nothing of it now.
+			s.lo[x], s.hi[x] = 0, unbounded
 		case tab.withheld[c]:
 			s.lo[x], s.hi[x] = max(0, k-part), unbounded
 		default:

@@ -52,6 +52,7 @@ func Reaudit(p *Publication) AuditStats {
 	for ind, c := range p.cells {
 		if kindOf(ind) != magnitudeKind {
 			clear(c.withheld)
+			clear(c.held)
 		}
 	}
 	return p.audit(nil)

@@ -77,6 +77,9 @@ type cellTable struct {
 	value    []int64  // published
 	withheld []bool
 	revised  []bool
+	// held marks the count cells withheld because an audit withheld them
+	// before (report_withheld).
+	held []bool
 	// sole is the organisation group whose records are all the cell has,
 	// plus 1: 0 while it has none, -1 when it has several organisations'.
 	sole []int32
@@ -84,7 +87,8 @@ type cellTable struct {
 
 func newCellTable(size int, magnitude bool) *cellTable {
 	t := &cellTable{n: make([]int64, size), key: make([]uint32, size), value: make([]int64, size),
-		withheld: make([]bool, size), revised: make([]bool, size), sole: make([]int32, size)}
+		withheld: make([]bool, size), revised: make([]bool, size), held: make([]bool, size),
+		sole: make([]int32, size)}
 	if magnitude {
 		t.top, t.records = make([]int64, size), make([]int64, size)
 	}
@@ -163,9 +167,17 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	withheld, err := readWithheld(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	tx.Rollback()
+	p.withholdAgain(withheld)
 	p.Audit = p.audit(finals)
 	if err := recordKeys(ctx, writer, keys); err != nil {
+		return nil, err
+	}
+	if err := p.recordWithheld(ctx, writer); err != nil {
 		return nil, err
 	}
 	return p, p.recordFinals(ctx, writer, finals)
