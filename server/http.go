@@ -302,6 +302,9 @@ func (s *Server) push(c *fiber.Ctx) error {
 		return err
 	}
 	s.metrics.observePush(resp)
+	if len(req.Mutations) > 0 {
+		s.reports.Kick(s.db.Writer(), s.db.Reader(), s.now, s.cfg.K)
+	}
 	return c.JSON(resp)
 }
 

@@ -207,6 +207,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("serve: statistics: %w", err)
 	}
+	s.reports.Kick(s.db.Writer(), s.db.Reader(), s.now, s.cfg.K) // the first publication, before it is asked for
 	return s.app.Listener(ln)
 }
 
@@ -217,8 +218,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.app.ShutdownWithContext(ctx)
 }
 
-// Close closes the database.
-func (s *Server) Close() error { return s.store.Close() }
+// Close stops the background builds of the authority's publication and
+// closes the database.
+func (s *Server) Close() error {
+	s.reports.Close()
+	return s.store.Close()
+}
 
 // RotateKey creates a new signing key; tokens signed by the old ones stay
 // valid until they expire.
@@ -264,6 +269,9 @@ var statusOf = map[wire.Code]int{
 	wire.CodeServerRestored:       fiber.StatusConflict,
 	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
 	wire.CodeConfirmationRequired: fiber.StatusConflict,
+
+	// The authority's reports.
+	wire.CodeReportBuilding: fiber.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status of an error code.

@@ -55,6 +55,12 @@ type Publication struct {
 	Seq int64
 	// Audit says what the audit found and did.
 	Audit AuditStats
+	// Stale says the records or a period's status have changed since it
+	// was built, and the build of the current one is under way
+	// (Publisher).
+	Stale bool
+	// Built is when it was built.
+	Built time.Time
 
 	grid   *grid
 	groups []pubGroup
@@ -128,7 +134,7 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 		return nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	defer tx.Rollback()
-	p := &Publication{K: k}
+	p := &Publication{K: k, Built: now}
 	if p.Seq, err = changeSeq(ctx, tx); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -598,5 +599,43 @@ func TestCellNoiseFixed(t *testing.T) {
 	t.Logf("%d cells changed by their records' change, %d unchanged", moved, kept)
 	if moved == 0 {
 		t.Error("60 late contacts changed no cell")
+	}
+}
+
+// TestPublisherServesStale: a request waits for the build of the current
+// records at most the publisher's Wait; past it, it is answered with the
+// last publication, marked stale, or ErrBuilding when there is none, while
+// the build goes on in the background.
+func TestPublisherServesStale(t *testing.T) {
+	d := newDataset(t, 6, 300)
+	ctx := context.Background()
+	w, r := d.store.DB().Writer(), d.store.DB().Reader()
+	pb := &stats.Publisher{Wait: time.Nanosecond}
+	defer pb.Close()
+	if _, err := pb.Publication(ctx, w, r, now, stats.DefaultK); !errors.Is(err, stats.ErrBuilding) {
+		t.Fatalf("the first request without a wait: %v, want ErrBuilding", err)
+	}
+	pb.Wait = time.Minute
+	first, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	if err != nil || first.Stale {
+		t.Fatalf("the first publication: %v, stale %v", err, first != nil && first.Stale)
+	}
+	u := d.units[0]
+	d.queue(u, &schema.Contact{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff,
+		OccurredAt: time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)}, Gender: schema.GenderMan, AgeBand: schema.Age30to39,
+		Setting: schema.SettingStreet, AreaCode: u.area})
+	d.push(t)
+	pb.Wait = time.Nanosecond
+	stale, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	if err != nil || !stale.Stale || stale.Seq != first.Seq || !stale.Report(stats.Month, 2026, stats.ByTotal).Stale {
+		t.Fatalf("after a change, without a wait: %v, want the first publication marked stale", err)
+	}
+	pb.Wait = time.Minute
+	fresh, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	if err != nil || fresh.Stale || fresh.Seq == first.Seq {
+		t.Fatalf("after the build: %v, stale %v, seq %d (first %d)", err, fresh != nil && fresh.Stale, fresh.Seq, first.Seq)
+	}
+	if n := stats.TrueCount(fresh, "2026-03", stats.ByTotal, stats.TotalGroup, stats.Contacts); n != stats.TrueCount(first, "2026-03", stats.ByTotal, stats.TotalGroup, stats.Contacts)+1 {
+		t.Errorf("the new publication counts %d contacts in March", n)
 	}
 }
