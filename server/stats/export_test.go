@@ -1,5 +1,10 @@
 package stats
 
+import (
+	"context"
+	"database/sql"
+)
+
 // FullCount counts the indicators of q from the record tables, as Compute
 // does for a query cut in a zone the rollups are not kept in, whatever
 // q's zone: the reference the rollups are tested against.
@@ -65,3 +70,9 @@ var SoleKey = soleKey
 // SumShown reports whether a sum of records contributing records, of cell
 // key key, is published with threshold k.
 var SumShown = sumShown
+
+// RecordWithheld records the count cells p's audit withheld, as a build
+// does.
+func RecordWithheld(p *Publication, writer *sql.DB) error {
+	return p.recordWithheld(context.Background(), writer)
+}

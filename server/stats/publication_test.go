@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -638,4 +639,83 @@ func TestPublisherServesStale(t *testing.T) {
 	if n := stats.TrueCount(fresh, "2026-03", stats.ByTotal, stats.TotalGroup, stats.Contacts); n != stats.TrueCount(first, "2026-03", stats.ByTotal, stats.TotalGroup, stats.Contacts)+1 {
 		t.Errorf("the new publication counts %d contacts in March", n)
 	}
+}
+
+// TestWithheldStaysWithheld: a count cell the audit has withheld stays
+// withheld in every later publication, whatever its records become. The
+// audit is made to withhold as in TestAuditFindsTheManagersPin (March:
+// unit A of one organisation with 30 contacts, unit B of another with
+// one, their municipality read at its true count less 2); then A's
+// contacts of March are voided, so that the withheld cells' counts fall
+// below k, where a cell shown again would say so.
+func TestWithheldStaysWithheld(t *testing.T) {
+	d := newRegion(t, 12, 0, 2, []regionUnit{{0, "2380"}, {1, "2380"}, {1, "2321"}})
+	var mine []*schema.Contact
+	contact := func(u unitDef, at time.Time) *schema.Contact {
+		c := &schema.Contact{Header: schema.Header{ID: uuid.Must(uuid.NewV7()), UnitID: u.id, DeviceID: u.device, StaffID: u.staff, OccurredAt: at},
+			Gender: schema.GenderWoman, AgeBand: schema.Age25to29, Setting: schema.SettingStreet, AreaCode: u.area}
+		d.queue(u, c)
+		return c
+	}
+	for i := range 30 {
+		mine = append(mine, contact(d.units[0], time.Date(2026, 3, 2+i%27, 12, 0, 0, 0, time.UTC)))
+	}
+	contact(d.units[1], time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	d.push(t)
+	pub := build(t, d, now)
+	stats.Publish(pub, "2026-03", stats.ByUnit, d.units[1].id.String(), stats.Contacts, 5)
+	stats.Publish(pub, "2026-03", stats.ByOrganisation, d.units[1].org.String(), stats.Contacts, 5)
+	n := stats.TrueCount(pub, "2026-03", stats.ByMunicipality, "2380", stats.Contacts)
+	stats.Publish(pub, "2026-03", stats.ByMunicipality, "2380", stats.Contacts, n-2)
+	if audit := stats.Reaudit(pub); audit.Withheld == 0 {
+		t.Fatalf("the audit withheld nothing: %+v", audit)
+	}
+	if err := stats.RecordWithheld(pub, d.store.DB().Writer()); err != nil {
+		t.Fatal(err)
+	}
+	type cell struct {
+		by            stats.Dim
+		group, period string
+	}
+	var held []cell
+	for _, by := range breakdowns {
+		for _, kind := range periodKinds {
+			for _, row := range pub.Report(kind, 2026, by).Rows {
+				if row.Indicators[stats.Contacts].Withheld {
+					in := by
+					if row.Group == stats.TotalGroup {
+						in = stats.ByTotal
+					}
+					held = append(held, cell{in, row.Group, row.Period})
+				}
+			}
+		}
+	}
+	for _, c := range mine {
+		c.Voided = true
+		d.queue(d.units[0], c)
+	}
+	d.push(t)
+	later := build(t, d, now)
+	small := 0
+	for _, c := range held {
+		if stats.TrueCount(later, c.period, c.by, c.group, stats.Contacts) < stats.DefaultK {
+			small++
+		}
+		kind := map[int]stats.Period{4: stats.Year, 7: stats.Month}[len(c.period)]
+		if strings.Contains(c.period, "W") {
+			kind = stats.Week
+		} else if strings.Contains(c.period, "Q") {
+			kind = stats.Quarter
+		}
+		for _, row := range later.Report(kind, 2026, c.by).Rows {
+			if row.Group == c.group && row.Period == c.period && !row.Indicators[stats.Contacts].Withheld {
+				t.Errorf("%s %s %s, withheld before, shown after A's contacts were voided: %+v", c.period, c.by, c.group, row.Indicators[stats.Contacts])
+			}
+		}
+	}
+	if small == 0 {
+		t.Fatalf("no withheld cell fell below k: %v", held)
+	}
+	t.Logf("%d cells withheld, %d of them below k after the voids, all still withheld", len(held), small)
 }
