@@ -3,6 +3,10 @@ package stats
 import (
 	"context"
 	"database/sql"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
 )
 
 // FullCount counts the indicators of q from the record tables, as Compute
@@ -75,4 +79,11 @@ var SumShown = sumShown
 // does.
 func RecordWithheld(p *Publication, writer *sql.DB) error {
 	return p.recordWithheld(context.Background(), writer)
+}
+
+// KeptKey returns the key the publisher keeps for a record, and whether
+// it has one.
+func KeptKey(pb *Publisher, kind schema.Kind, id uuid.UUID) (uint32, bool) {
+	k, ok := pb.keys.records[kind][id]
+	return k, ok
 }

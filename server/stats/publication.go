@@ -123,6 +123,12 @@ type pubFact struct {
 // final now. It is safe for concurrent use, but concurrent builds do the
 // work twice.
 func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+	return buildPublication(ctx, writer, reader, now, k, &keyCache{})
+}
+
+// buildPublication is BuildPublication with the records' keys from keys,
+// which it brings up to date.
+func buildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
 	if k < 2 {
 		k = DefaultK
 	}
@@ -160,14 +166,17 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	}
 	p.now = now
 	p.final = p.grid.status(p.devices, now)
-	if err := p.count(ctx, tx, units); err != nil {
+	if err := keys.update(ctx, tx, p.Seq); err != nil {
+		return nil, err
+	}
+	if err := p.count(ctx, tx, units, keys); err != nil {
 		return nil, err
 	}
 	frozen, err := readFrozen(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	keys := p.freeze(frozen)
+	writes := p.freeze(frozen)
 	p.perturb()
 	finals, err := readFinals(ctx, tx)
 	if err != nil {
@@ -180,7 +189,7 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	tx.Rollback()
 	p.withholdAgain(withheld)
 	p.Audit = p.audit(finals)
-	if err := recordKeys(ctx, writer, keys); err != nil {
+	if err := recordKeys(ctx, writer, writes); err != nil {
 		return nil, err
 	}
 	if err := p.recordWithheld(ctx, writer); err != nil {
@@ -305,7 +314,7 @@ type atom struct {
 }
 
 // count reads the live records of the grid's days and counts every cell.
-func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int) error {
+func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int, keys *keyCache) error {
 	g := p.grid
 	size := len(g.units) * len(p.groups)
 	p.cells = map[Indicator]*cellTable{}
@@ -355,11 +364,9 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		out = append(out, h[0]+int(a.gender)-gd[0], h[0]+(gd[1]-gd[0])+int(a.age)-ad[0])
 		return out
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
-		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended,
-		COALESCE(k.key, 0), COALESCE(c.key, 0)
-		FROM stats_facts f NOT INDEXED LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
-		LEFT JOIN client_keys c ON c.client_code = f.client_code
+	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.id, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
+		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended
+		FROM stats_facts f NOT INDEXED
 		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
 	if err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
@@ -372,11 +379,16 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	var clientKeys []uint32
 	var gs []int
 	var cells []int // the cells of the record in hand
+	var id sql.RawBytes
 	for rows.Next() {
 		var f pubFact
-		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
-			&f.syringesReturned, &f.doses, &f.service, &f.attended, &f.key, &f.clientKey); err != nil {
+		if err := rows.Scan(&f.kind, &id, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
+			&f.syringesReturned, &f.doses, &f.service, &f.attended); err != nil {
 			return fmt.Errorf("stats: publication: records: %w", err)
+		}
+		f.key = int64(keys.record(f.kind, id))
+		if f.code != "" {
+			f.clientKey = int64(keys.clients[f.code])
 		}
 		ug, ok := unitGroup[f.unit]
 		if !ok {

@@ -39,6 +39,7 @@ type Publisher struct {
 	building chan struct{} // closed when the build under way ends; nil if none
 	err      error         // the last build's error
 	kick     *time.Timer
+	keys     keyCache        // the records' keys, kept between builds
 	base     context.Context // the builds' context: cancelled by Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -166,7 +167,7 @@ func (pb *Publisher) build(ctx context.Context, writer, reader *sql.DB, now time
 			return pub, err
 		}
 	}
-	return BuildPublication(ctx, writer, reader, now, k)
+	return buildPublication(ctx, writer, reader, now, k, &pb.keys)
 }
 
 // Close stops the background builds: it cancels the one under way and
