@@ -28,10 +28,10 @@ const DefaultKickDelay = 5 * time.Second
 // are serialised. The zero value is ready to use; Close stops it.
 type Publisher struct {
 	// Wait bounds how long Publication waits for a build
-	// (DefaultPublishWait if 0).
+	// (DefaultPublishWait if 0). Set it before use, or with SetTiming.
 	Wait time.Duration
 	// Delay is how long after Kick a background build starts
-	// (DefaultKickDelay if 0).
+	// (DefaultKickDelay if 0). Set it before use, or with SetTiming.
 	Delay time.Duration
 
 	mu       sync.Mutex
@@ -56,7 +56,9 @@ func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, no
 	if k < 2 {
 		k = DefaultK
 	}
+	pb.mu.Lock()
 	wait := pb.Wait
+	pb.mu.Unlock()
 	if wait <= 0 {
 		wait = DefaultPublishWait
 	}
@@ -102,18 +104,30 @@ func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, no
 	return &stale, nil
 }
 
+// SetTiming sets Wait and Delay while the publisher is in use, and stops
+// a background build that is due (not one under way).
+func (pb *Publisher) SetTiming(wait, delay time.Duration) {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	pb.Wait, pb.Delay = wait, delay
+	if pb.kick != nil {
+		pb.kick.Stop()
+		pb.kick = nil
+	}
+}
+
 // Kick says the records have changed: a build starts in the background
 // Delay later, unless one is under way or already due.
 func (pb *Publisher) Kick(writer, reader *sql.DB, now func() time.Time, k int64) {
 	if k < 2 {
 		k = DefaultK
 	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
 	delay := pb.Delay
 	if delay <= 0 {
 		delay = DefaultKickDelay
 	}
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
 	if pb.closed || pb.kick != nil {
 		return
 	}
