@@ -207,7 +207,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("serve: statistics: %w", err)
 	}
-	s.reports.Kick(s.db.Writer(), s.db.Reader(), s.now, s.cfg.K) // the first publication, before it is asked for
 	return s.app.Listener(ln)
 }
 

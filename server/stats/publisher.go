@@ -44,6 +44,7 @@ type Publisher struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	closed   bool
+	asked    bool // Publication has been called: Kick builds only then
 }
 
 // Publication returns the publication of the records in reader as of now,
@@ -58,6 +59,7 @@ func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, no
 	}
 	pb.mu.Lock()
 	wait := pb.Wait
+	pb.asked = true
 	pb.mu.Unlock()
 	if wait <= 0 {
 		wait = DefaultPublishWait
@@ -117,7 +119,9 @@ func (pb *Publisher) SetTiming(wait, delay time.Duration) {
 }
 
 // Kick says the records have changed: a build starts in the background
-// Delay later, unless one is under way or already due.
+// Delay later, unless one is under way or already due, or no publication
+// has been asked for yet (a server whose reports nobody reads builds
+// none).
 func (pb *Publisher) Kick(writer, reader *sql.DB, now func() time.Time, k int64) {
 	if k < 2 {
 		k = DefaultK
@@ -128,7 +132,7 @@ func (pb *Publisher) Kick(writer, reader *sql.DB, now func() time.Time, k int64)
 	if delay <= 0 {
 		delay = DefaultKickDelay
 	}
-	if pb.closed || pb.kick != nil {
+	if pb.closed || pb.kick != nil || !pb.asked {
 		return
 	}
 	pb.kick = time.AfterFunc(delay, func() {
