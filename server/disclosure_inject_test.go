@@ -18,6 +18,7 @@ import (
 
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -248,5 +249,121 @@ func recordingInsider(t *testing.T, seed uint64, maxDraws int) {
 	}
 	if lo == hi {
 		t.Errorf("pinned: %s gender=other in the other organisations is %g, learnt by a manager from %d reports each after one record of their own was added and voided", month, truth, draws)
+	}
+}
+
+// TestDisclosureSteppingInsider: a manager steps a cell's count up with
+// records of their own, one at a time from their organisation's part
+// upwards, pulling the report after each, then voids them one at a time,
+// pulling again: every count of the cell from their part to k+8 above it,
+// each seen twice, across the month's publications. The cell is a past
+// month's gender "other", whose other organisations' part is from 1 to
+// k-1. From the sequence of values the manager must not be able to tell
+// the others' part: for every key of the key space, the parts that key
+// gives the same sequence for are collected, and there must be more than
+// one, the truth among them.
+func TestDisclosureSteppingInsider(t *testing.T) {
+	r := newAttackRegion(t, 3, true)
+	own := r.orgs[0]
+	var ownUnit attackRegionUnit
+	for _, u := range r.units {
+		if u.org == own {
+			ownUnit = u
+			break
+		}
+	}
+	others, mine := map[string]int{}, map[string]int{}
+	for _, f := range r.facts {
+		if f.indicator != "contacts" || f.gender != "other" {
+			continue
+		}
+		m := dayDate(f.day).Format("2006-01")
+		if r.units[f.unit].org == own {
+			mine[m]++
+		} else {
+			others[m]++
+		}
+	}
+	month := ""
+	for m, n := range others {
+		if n >= 1 && n < disclosureK && (month == "" || m < month) {
+			month = m
+		}
+	}
+	if month == "" {
+		t.Fatal("the region has no month with a small count of gender other in the other organisations")
+	}
+	a, _, _ := periodDays(month)
+	at := time.Date(dayDate(a).Year(), dayDate(a).Month(), 10, 12, 0, 0, 0, attackZone)
+	year := strconv.Itoa(dayDate(a).Year())
+	tab := enrolInsider(t, r, ownUnit)
+	read := func() *int64 {
+		var rep struct {
+			Rows []struct {
+				Period     string `json:"period"`
+				Group      string `json:"group"`
+				Indicators map[string]struct {
+					Value *int64 `json:"value"`
+				} `json:"indicators"`
+			} `json:"rows"`
+		}
+		q := url.Values{"year": {year}, "period": {"month"}, "by": {"gender"}}
+		if st := attackGet(t, r.base, "/v1/reports/indicators?"+q.Encode(), r.authority, &rep); st != 200 {
+			t.Fatalf("report: %d", st)
+		}
+		for _, row := range rep.Rows {
+			if row.Period == month && row.Group == "other" {
+				return row.Indicators["contacts"].Value
+			}
+		}
+		t.Fatalf("no row %s other", month)
+		return nil
+	}
+	type seen struct{ own, value int64 }
+	var obs []seen
+	look := func(own int64) {
+		if v := read(); v != nil {
+			obs = append(obs, seen{own, *v})
+		}
+	}
+	steps := disclosureK + 8
+	var added []*schema.Contact
+	look(int64(mine[month]))
+	for i := range steps {
+		c := tab.contact(at, "other")
+		tab.push(t, []schema.Record{c}, nil)
+		added = append(added, c)
+		look(int64(mine[month] + i + 1))
+	}
+	for i := len(added) - 1; i >= 0; i-- {
+		added[i].Voided = true
+		tab.push(t, []schema.Record{added[i]}, nil)
+		look(int64(mine[month] + i))
+	}
+	// Every key of the key space, by millionths (each behaves as every
+	// key of its millionth): which parts give the sequence seen.
+	parts := map[int64]bool{}
+	for pm := range 1_000_000 {
+		key := uint32((uint64(pm)<<32 + 999_999) / 1_000_000)
+		for x := int64(0); x <= disclosureK+6; x++ {
+			fits := true
+			for _, o := range obs {
+				if stats.Perturb(x+o.own, key, disclosureK) != o.value {
+					fits = false
+					break
+				}
+			}
+			if fits {
+				parts[x] = true
+			}
+		}
+	}
+	truth := int64(others[month])
+	t.Logf("%s gender=other: %d values seen (%v); the others' part is %d, and the sequence fits the parts %v", month, len(obs), obs, truth, parts)
+	if !parts[truth] {
+		t.Errorf("the truth %d does not fit what was published", truth)
+	}
+	if len(parts) < 2 {
+		t.Errorf("pinned: the others' part of %s gender=other is %d, learnt by a manager stepping the cell with records of their own", month, truth)
 	}
 }

@@ -316,6 +316,9 @@ func (s *Server) push(c *fiber.Ctx) error {
 		return err
 	}
 	s.metrics.observePush(resp)
+	if len(req.Mutations) > 0 {
+		s.store.KickPublication(&s.reports, s.now, s.cfg.K)
+	}
 	return c.JSON(resp)
 }
 

@@ -204,6 +204,7 @@ var wireCodes = []wire.Code{
 	wire.CodeDeviceUnknown,
 	wire.CodeServerRestored,
 	wire.CodeConfirmationRequired,
+	wire.CodeReportBuilding,
 }
 
 // declaredWireCodes returns the values of the Code constants declared in

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"html/template"
 	"strconv"
 	"time"
@@ -210,8 +211,15 @@ func (s *Server) getReport(c *fiber.Ctx) error {
 		return err
 	}
 	pub, err := s.store.Publication(c.UserContext(), &s.reports, s.now(), s.cfg.K)
+	if errors.Is(err, stats.ErrBuilding) {
+		c.Set(fiber.HeaderRetryAfter, "10")
+		return &wire.Error{Code: wire.CodeReportBuilding, Message: "the reports are being built after a restart: retry in a few seconds"}
+	}
 	if err != nil {
 		return err
+	}
+	if pub.Stale {
+		c.Set("X-Brygga-Report-Stale", "true")
 	}
 	if pub.Audit.Unresolved > 0 || pub.Audit.Unconverged > 0 {
 		s.log.Warn("report audit incomplete", "unresolved", pub.Audit.Unresolved, "unconverged", pub.Audit.Unconverged, "request_id", requestID(c))

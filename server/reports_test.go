@@ -35,12 +35,19 @@ type reportRegion struct {
 	recordsAt func(rng *rand.Rand) time.Time
 }
 
-func startReportRegion(t *testing.T) *reportRegion {
+func startReportRegion(t *testing.T) *reportRegion { return startReportRegionWith(t, nil) }
+
+// startReportRegionWith is startReportRegion with before called on the
+// server before it serves.
+func startReportRegionWith(t *testing.T, before func(*server.Server)) *reportRegion {
 	t.Helper()
 	ctx := context.Background()
 	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,6 +145,70 @@ func (r *reportRegion) get(t *testing.T, path string) (int, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
+}
+
+// TestReportWhileBuilding: a report request waits for the build of the
+// current publication at most the publisher's wait. Here the wait is a
+// nanosecond and no background build is due: before the first
+// publication is built the answer is 503 report_building with
+// Retry-After; after records arrive it is the last publication, marked
+// stale in JSON and by the header in both formats; with a wait long
+// enough, the current one, unmarked.
+func TestReportWhileBuilding(t *testing.T) {
+	r := startReportRegionWith(t, func(s *server.Server) { server.SetReportTiming(s, time.Nanosecond, time.Hour) })
+	path := "/v1/reports/indicators?period=month&year=" + strconv.Itoa(r.thisYear)
+	req, _ := http.NewRequest("GET", r.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e struct{ Error *wire.Error }
+	json.Unmarshal(body, &e)
+	if resp.StatusCode != 503 || e.Error == nil || e.Error.Code != wire.CodeReportBuilding || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("before the first publication: %d %s (Retry-After %q), want 503 report_building", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	server.SetReportTiming(r.srv, time.Minute, time.Hour)
+	read := func(format string) (stale bool, header string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", r.base+path+"&format="+format, nil)
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep struct {
+			Stale bool `json:"stale"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", format, resp.StatusCode, body)
+		}
+		if format == "json" {
+			json.Unmarshal(body, &rep)
+		}
+		return rep.Stale, resp.Header.Get("X-Brygga-Report-Stale")
+	}
+	if stale, h := read("json"); stale || h != "" {
+		t.Errorf("the first publication, waited for: stale %v, header %q", stale, h)
+	}
+	r.push(t, rand.New(rand.NewPCG(4, 4)), 0, 20, r.recordsAt)
+	server.SetReportTiming(r.srv, time.Nanosecond, time.Hour)
+	if stale, h := read("json"); !stale || h != "true" {
+		t.Errorf("after records arrived, without a wait: stale %v, header %q, want the last publication marked stale", stale, h)
+	}
+	server.SetReportTiming(r.srv, time.Minute, time.Hour)
+	if stale, h := read("json"); stale || h != "" {
+		t.Errorf("waited for: stale %v, header %q", stale, h)
+	}
+	r.push(t, rand.New(rand.NewPCG(5, 5)), 1, 20, r.recordsAt)
+	server.SetReportTiming(r.srv, time.Nanosecond, time.Hour)
+	if _, h := read("csv"); h != "true" {
+		t.Errorf("CSV after records arrived, without a wait: header %q", h)
+	}
 }
 
 // TestReportGridRefusesRanges checks that a report cannot be asked for by

@@ -253,8 +253,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.app.ShutdownWithContext(ctx)
 }
 
-// Close closes the database.
-func (s *Server) Close() error { return s.store.Close() }
+// Close stops the background builds of the authority's publication and
+// closes the database.
+func (s *Server) Close() error {
+	s.reports.Close()
+	return s.store.Close()
+}
 
 // RotateKey creates a new signing key; tokens signed by the old ones stay
 // valid until they expire.
@@ -300,6 +304,9 @@ var statusOf = map[wire.Code]int{
 	wire.CodeServerRestored:       fiber.StatusConflict,
 	wire.CodeDeviceUnknown:        fiber.StatusForbidden,
 	wire.CodeConfirmationRequired: fiber.StatusConflict,
+
+	// The authority's reports.
+	wire.CodeReportBuilding: fiber.StatusServiceUnavailable,
 }
 
 // StatusOf returns the HTTP status of an error code.

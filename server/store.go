@@ -110,6 +110,9 @@ type StatsStore interface {
 	// Publication returns the authority's publication at now with
 	// threshold k, kept by p between calls.
 	Publication(ctx context.Context, p *stats.Publisher, now time.Time, k int64) (*stats.Publication, error)
+	// KickPublication has p build the publication in the background
+	// after records changed (see stats.Publisher.Kick).
+	KickPublication(p *stats.Publisher, now func() time.Time, k int64)
 }
 
 // Health reports on the database, for readiness and metrics.

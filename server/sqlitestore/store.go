@@ -77,6 +77,12 @@ func (s *Store) Publication(ctx context.Context, p *stats.Publisher, now time.Ti
 	return p.Publication(ctx, s.db.Writer(), s.db.Reader(), now, k)
 }
 
+// KickPublication has p build the publication in the background after
+// records changed.
+func (s *Store) KickPublication(p *stats.Publisher, now func() time.Time, k int64) {
+	p.Kick(s.db.Writer(), s.db.Reader(), now, k)
+}
+
 // OrganisationIDs returns every organisation's id, by name.
 func (s *Store) OrganisationIDs(ctx context.Context) ([]uuid.UUID, error) {
 	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM organisations ORDER BY name, id`)

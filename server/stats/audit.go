@@ -261,6 +261,24 @@ func (s *system) part(x, o int) int64 {
 	return 0
 }
 
+// writable reports whether organisation o's records can count in the
+// published group gi: the total, the genders and age bands, o's own
+// units and organisation, and the municipalities of o's units.
+func (s *system) writable(o, gi int) bool {
+	gr := s.p.groups[gi]
+	switch gr.dim {
+	case ByTotal, ByGender, ByAgeBand:
+		return gr.org < 0
+	case ByUnit:
+		return gr.org == o
+	case ByOrganisation:
+		return gi == o
+	case ByMunicipality:
+		return len(s.orgMuni[[2]int{o, gi}]) > 0
+	}
+	return false
+}
+
 // run reasons as the manager of organisation o (o < 0: an outside reader)
 // and returns the counts it pins whose true value, less o's part, is from 1
 // to k-1.
@@ -287,7 +305,10 @@ func (s *system) run(o int) []int {
 		case t < p.grid.fragments || !p.published(t, gi):
 			s.lo[x], s.hi[x] = 0, unbounded
 		case tab.withheld[c]:
-			s.lo[x], s.hi[x] = max(0, k-part), unbounded
+			// A withheld cell was at least k when it was withheld, or
+			// (withheld for a manager's steps, below) at least 1: a
+			// reader is given that, of its count now.
+			s.lo[x], s.hi[x] = max(0, min(tab.n[c], k)-part), unbounded
 		default:
 			v := tab.value[c]
 			lo, hi := v-2, v+2
@@ -295,6 +316,14 @@ func (s *system) run(o int) []int {
 				lo, hi = small[v][0], small[v][1]
 			}
 			s.lo[x], s.hi[x] = max(0, lo-part), hi-part
+			if o >= 0 && s.writable(o, gi) {
+				// The manager can step the cell with records of their
+				// own and learn c = x + d, the others' part plus the
+				// cell's shift: x is from c-2 to c+2.
+				c := s.truth[x] + shift(permille(tab.key[c]))
+				top := c + maxShift
+				s.lo[x], s.hi[x] = max(s.lo[x], c-maxShift), min(s.hi[x], top)
+			}
 		}
 	}
 	s.work = s.work[:0]
@@ -472,6 +501,14 @@ func (s *system) withholdFor(x int) bool {
 			return true
 		}
 		frontier = next
+	}
+	// None of at least k: the count is pinned through cells that are all
+	// small, as a manager who steps them learns them (run). Withhold the
+	// count's own cell, if it is published and not locked.
+	ind, c := s.split(x)
+	if tab := p.cells[ind]; s.publishedCell(x) && !tab.withheld[c] && !s.locked[x] {
+		tab.withheld[c] = true
+		return true
 	}
 	return false
 }

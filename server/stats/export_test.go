@@ -1,5 +1,14 @@
 package stats
 
+import (
+	"context"
+	"database/sql"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+)
+
 // FullCount counts the indicators of q from the record tables, as Compute
 // does for a query cut in a zone the rollups are not kept in, whatever
 // q's zone: the reference the rollups are tested against.
@@ -52,7 +61,29 @@ func Reaudit(p *Publication) AuditStats {
 	for ind, c := range p.cells {
 		if kindOf(ind) != magnitudeKind {
 			clear(c.withheld)
+			clear(c.held)
 		}
 	}
 	return p.audit(nil)
+}
+
+// SoleKey is the key a cell is frozen with when its records are all one
+// organisation's.
+var SoleKey = soleKey
+
+// SumShown reports whether a sum of records contributing records, of cell
+// key key, is published with threshold k.
+var SumShown = sumShown
+
+// RecordWithheld records the count cells p's audit withheld, as a build
+// does.
+func RecordWithheld(p *Publication, writer *sql.DB) error {
+	return p.recordWithheld(context.Background(), writer)
+}
+
+// KeptKey returns the key the publisher keeps for a record, and whether
+// it has one.
+func KeptKey(pb *Publisher, kind schema.Kind, id uuid.UUID) (uint32, bool) {
+	k, ok := pb.keys.records[kind][id]
+	return k, ok
 }

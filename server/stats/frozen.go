@@ -73,7 +73,13 @@ func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 				}
 				addr := p.address(t, g, ind)
 				f, ok := frozen[addr]
-				publishedSum := mag && c.records[i] >= p.K
+				if !ok && c.sole[i] > 0 {
+					c.key[i] = soleKey(c.key[i])
+				}
+				if ok {
+					c.key[i] = f.key
+				}
+				publishedSum := mag && sumShown(c.records[i], c.key[i], p.K)
 				switch {
 				case !ok:
 					w := keyWrite{addr: addr, key: c.key[i]}
@@ -82,13 +88,9 @@ func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 					}
 					writes = append(writes, w)
 				case mag && !f.hasTop && publishedSum:
-					c.key[i] = f.key
 					writes = append(writes, keyWrite{addr: addr, key: f.key, top: c.top[i], hasTop: true, update: true})
-				default:
-					c.key[i] = f.key
-					if mag && f.hasTop {
-						c.top[i] = f.top
-					}
+				case mag && f.hasTop:
+					c.top[i] = f.top
 				}
 			}
 		}
@@ -134,6 +136,90 @@ func recordKeys(ctx context.Context, writer *sql.DB, writes []keyWrite) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	return nil
+}
+
+// readWithheld reads the count cells an audit has withheld before.
+func readWithheld(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT cell FROM report_withheld`)
+	if err != nil {
+		return nil, fmt.Errorf("stats: publication: withheld: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var cell string
+		if err := rows.Scan(&cell); err != nil {
+			return nil, fmt.Errorf("stats: publication: withheld: %w", err)
+		}
+		out[cell] = true
+	}
+	return out, rows.Err()
+}
+
+// withholdAgain withholds every count cell withheld before, whatever its
+// count now, and marks it, for the audit, as held: what a reader knows of
+// it is what they knew when it was first withheld.
+func (p *Publication) withholdAgain(withheld map[string]bool) {
+	if len(withheld) == 0 {
+		return
+	}
+	for t := p.grid.fragments; t < len(p.grid.units); t++ {
+		for g := range p.groups {
+			if !p.published(t, g) {
+				continue
+			}
+			i := p.cell(t, g)
+			for _, ind := range Indicators {
+				c := p.cells[ind]
+				if kindOf(ind) == magnitudeKind || !withheld[p.address(t, g, ind)] {
+					continue
+				}
+				c.withheld[i], c.held[i] = true, true
+			}
+		}
+	}
+}
+
+// recordWithheld records the count cells this publication's audit
+// withheld for the first time, in one transaction on writer.
+func (p *Publication) recordWithheld(ctx context.Context, writer *sql.DB) error {
+	var cells []string
+	for t := p.grid.fragments; t < len(p.grid.units); t++ {
+		for g := range p.groups {
+			if !p.published(t, g) {
+				continue
+			}
+			i := p.cell(t, g)
+			for _, ind := range Indicators {
+				c := p.cells[ind]
+				if kindOf(ind) != magnitudeKind && c.withheld[i] && !c.held[i] {
+					cells = append(cells, p.address(t, g, ind))
+				}
+			}
+		}
+	}
+	if len(cells) == 0 {
+		return nil
+	}
+	tx, err := writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("stats: publication: withheld: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_withheld (cell) VALUES (?)`)
+	if err != nil {
+		return fmt.Errorf("stats: publication: withheld: %w", err)
+	}
+	defer ins.Close()
+	for _, cell := range cells {
+		if _, err := ins.ExecContext(ctx, cell); err != nil {
+			return fmt.Errorf("stats: publication: withheld: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("stats: publication: withheld: %w", err)
 	}
 	return nil
 }

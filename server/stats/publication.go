@@ -58,6 +58,12 @@ type Publication struct {
 	Seq int64
 	// Audit says what the audit found and did.
 	Audit AuditStats
+	// Stale says the records or a period's status have changed since it
+	// was built, and the build of the current one is under way
+	// (Publisher).
+	Stale bool
+	// Built is when it was built.
+	Built time.Time
 
 	grid   *grid
 	groups []pubGroup
@@ -80,11 +86,18 @@ type cellTable struct {
 	value    []int64  // published
 	withheld []bool
 	revised  []bool
+	// held marks the count cells withheld because an audit withheld them
+	// before (report_withheld).
+	held []bool
+	// sole is the organisation group whose records are all the cell has,
+	// plus 1: 0 while it has none, -1 when it has several organisations'.
+	sole []int32
 }
 
 func newCellTable(size int, magnitude bool) *cellTable {
 	t := &cellTable{n: make([]int64, size), key: make([]uint32, size), value: make([]int64, size),
-		withheld: make([]bool, size), revised: make([]bool, size)}
+		withheld: make([]bool, size), revised: make([]bool, size), held: make([]bool, size),
+		sole: make([]int32, size)}
 	if magnitude {
 		t.top, t.records = make([]int64, size), make([]int64, size)
 	}
@@ -113,6 +126,12 @@ type pubFact struct {
 // final now. It is safe for concurrent use, but concurrent builds do the
 // work twice.
 func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+	return buildPublication(ctx, writer, reader, now, k, &keyCache{})
+}
+
+// buildPublication is BuildPublication with the records' keys from keys,
+// which it brings up to date.
+func buildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
 	if k < 2 {
 		k = DefaultK
 	}
@@ -124,7 +143,7 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 		return nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	defer tx.Rollback()
-	p := &Publication{K: k}
+	p := &Publication{K: k, Built: now}
 	if p.Seq, err = changeSeq(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -150,22 +169,33 @@ func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	}
 	p.now = now
 	p.final = p.grid.status(p.devices, now)
-	if err := p.count(ctx, tx, units); err != nil {
+	if err := keys.update(ctx, tx, p.Seq); err != nil {
+		return nil, err
+	}
+	if err := p.count(ctx, tx, units, keys); err != nil {
 		return nil, err
 	}
 	frozen, err := readFrozen(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	keys := p.freeze(frozen)
+	writes := p.freeze(frozen)
 	p.perturb()
 	finals, err := readFinals(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
+	withheld, err := readWithheld(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	tx.Rollback()
+	p.withholdAgain(withheld)
 	p.Audit = p.audit(finals)
-	if err := recordKeys(ctx, writer, keys); err != nil {
+	if err := recordKeys(ctx, writer, writes); err != nil {
+		return nil, err
+	}
+	if err := p.recordWithheld(ctx, writer); err != nil {
 		return nil, err
 	}
 	return p, p.recordFinals(ctx, writer, finals)
@@ -287,7 +317,7 @@ type atom struct {
 }
 
 // count reads the live records of the grid's days and counts every cell.
-func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int) error {
+func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int, keys *keyCache) error {
 	g := p.grid
 	size := len(g.units) * len(p.groups)
 	p.cells = map[Indicator]*cellTable{}
@@ -337,11 +367,9 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		out = append(out, h[0]+int(a.gender)-gd[0], h[0]+(gd[1]-gd[0])+int(a.age)-ad[0])
 		return out
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
-		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended,
-		COALESCE(k.key, 0), COALESCE(c.key, 0)
-		FROM stats_facts f NOT INDEXED LEFT JOIN record_keys k ON k.kind = f.kind AND k.id = f.id
-		LEFT JOIN client_keys c ON c.client_code = f.client_code
+	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.id, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
+		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended
+		FROM stats_facts f NOT INDEXED
 		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
 	if err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
@@ -354,6 +382,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	var clientKeys []uint32
 	var gs []int
 	var cells []int // the cells of the record in hand
+	var id sql.RawBytes
 	// place sets cells to those of a record of the unit, gender and age
 	// band at the Unix millisecond at, and returns its atom; false for a
 	// record outside the grid or the region.
@@ -386,15 +415,20 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	}
 	for rows.Next() {
 		var f pubFact
-		if err := rows.Scan(&f.kind, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
-			&f.syringesReturned, &f.doses, &f.service, &f.attended, &f.key, &f.clientKey); err != nil {
+		if err := rows.Scan(&f.kind, &id, &f.at, &f.unit, &f.gender, &f.age, &f.code, &f.syringesOut, &f.needlesOut,
+			&f.syringesReturned, &f.doses, &f.service, &f.attended); err != nil {
 			return fmt.Errorf("stats: publication: records: %w", err)
+		}
+		f.key = int64(keys.record(f.kind, id))
+		if f.code != "" {
+			f.clientKey = int64(keys.clients[f.code])
 		}
 		a, ok := place(f.at, f.unit, f.gender, f.age)
 		if !ok {
 			continue
 		}
 		key := uint32(f.key)
+		org := int32(p.groups[a.unit].org + 1)
 		count := func(i Indicator) {
 			t := p.cells[i]
 			if t == nil {
@@ -403,6 +437,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 			for _, c := range cells {
 				t.n[c]++
 				t.key[c] += key
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 		amount := func(i Indicator, v int64) {
@@ -415,6 +450,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 				t.records[c]++
 				t.key[c] += key
 				t.top[c] = max(t.top[c], v)
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 		switch f.kind {
@@ -461,14 +497,17 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 		return fmt.Errorf("stats: publication: %w", err)
 	}
 	for _, f := range health {
-		if _, ok := place(f.at, f.unit, f.gender, f.age); !ok {
+		a, ok := place(f.at, f.unit, f.gender, f.age)
+		if !ok {
 			continue
 		}
+		org := int32(p.groups[a.unit].org + 1)
 		for _, i := range f.inds {
 			t := p.cells[i]
 			for _, c := range cells {
 				t.n[c]++
 				t.key[c] += f.key
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 		for _, m := range f.amounts {
@@ -478,6 +517,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 				t.records[c]++
 				t.key[c] += f.key
 				t.top[c] = max(t.top[c], m.v)
+				t.sole[c] = soleOf(t.sole[c], org)
 			}
 		}
 	}
@@ -485,18 +525,21 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	slices.Sort(clientPairs)
 	clientPairs = slices.Compact(clientPairs)
 	var cellPairs []uint64 // cell << 32 | client
+	uc := p.cells[UniqueClients]
 	for _, pair := range clientPairs {
 		a := atomList[pair>>32]
+		org := int32(p.groups[a.unit].org + 1)
 		gs = groupsOf(a, gs)
 		for _, tu := range up[a.frag] {
 			for _, gr := range gs {
-				cellPairs = append(cellPairs, uint64(p.cell(tu, gr))<<32|pair&0xffffffff)
+				c := p.cell(tu, gr)
+				cellPairs = append(cellPairs, uint64(c)<<32|pair&0xffffffff)
+				uc.sole[c] = soleOf(uc.sole[c], org)
 			}
 		}
 	}
 	slices.Sort(cellPairs)
 	cellPairs = slices.Compact(cellPairs)
-	uc := p.cells[UniqueClients]
 	for _, pair := range cellPairs {
 		i := pair >> 32
 		uc.n[i]++
@@ -505,9 +548,21 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	return nil
 }
 
+// soleOf returns a cell's sole organisation (plus 1) after a record of
+// organisation org (plus 1): org for the first, -1 once there are two.
+func soleOf(sole, org int32) int32 {
+	switch sole {
+	case 0:
+		return org
+	case org:
+		return sole
+	}
+	return -1
+}
+
 // perturb publishes every cell: counts by the perturbation table, sums
-// with at least k contributing records by the magnitude table, the others
-// withheld.
+// whose contributing records plus their key's shift are at least k+2 by
+// the magnitude table (sumShown), the others withheld.
 func (p *Publication) perturb() {
 	for ind, t := range p.cells {
 		mag := kindOf(ind) == magnitudeKind
@@ -515,7 +570,7 @@ func (p *Publication) perturb() {
 			switch {
 			case !mag:
 				t.value[i] = Perturb(t.n[i], t.key[i], p.K)
-			case t.records[i] < p.K:
+			case !sumShown(t.records[i], t.key[i], p.K):
 				t.withheld[i] = true
 			default:
 				t.value[i] = PerturbSum(t.n[i], t.top[i], t.key[i])

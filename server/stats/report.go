@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -65,11 +64,15 @@ type ReportPeriod struct {
 // Report is one table of the publication: every period of a kind in a
 // year, by one breakdown, every group listed.
 type Report struct {
-	Year    int            `json:"year"`
-	Period  Period         `json:"period"`
-	By      Dim            `json:"by"`
-	K       int64          `json:"k"`
-	Method  string         `json:"method"`
+	Year   int    `json:"year"`
+	Period Period `json:"period"`
+	By     Dim    `json:"by"`
+	K      int64  `json:"k"`
+	Method string `json:"method"`
+	// Stale says the records have changed since the publication it is
+	// read from was built, and the build of the current one is under way:
+	// ask again shortly for the current figures.
+	Stale   bool           `json:"stale"`
 	Groups  []Group        `json:"groups"`
 	Periods []ReportPeriod `json:"periods"`
 	Rows    []Row          `json:"rows"`
@@ -93,7 +96,7 @@ func (p *Publication) Years() (int, int) {
 // for weeks, year is the ISO year. A year before the first with records
 // is a table of zeros (its sums withheld, as sums of no records are).
 func (p *Publication) Report(period Period, year int, by Dim) *Report {
-	rep := &Report{Year: year, Period: period, By: by, K: p.K, Method: "cell-key", Groups: []Group{}, Periods: []ReportPeriod{}, Rows: []Row{}}
+	rep := &Report{Year: year, Period: period, By: by, K: p.K, Method: "cell-key", Stale: p.Stale, Groups: []Group{}, Periods: []ReportPeriod{}, Rows: []Row{}}
 	var gs []int
 	if by != ByTotal {
 		for g := p.dims[by][0]; g < p.dims[by][1]; g++ {
@@ -198,41 +201,6 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// Publisher keeps the publication of a region's records and builds it
-// again when the records, or the status of a period, change. It is safe
-// for concurrent use; builds are serialised.
-type Publisher struct {
-	mu  sync.Mutex
-	pub *Publication
-}
-
-// Publication returns the publication of the records in reader as of now,
-// with threshold k: the one kept if the records have not changed since it
-// was built and every period has the status it had, else a new one
-// (BuildPublication).
-func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
-	if k < 2 {
-		k = DefaultK
-	}
-	pb.mu.Lock()
-	defer pb.mu.Unlock()
-	if pub := pb.pub; pub != nil && pub.K == k {
-		same, err := pub.current(ctx, reader, now)
-		if err != nil {
-			return nil, err
-		}
-		if same {
-			return pub, nil
-		}
-	}
-	pub, err := BuildPublication(ctx, writer, reader, now, k)
-	if err != nil {
-		return nil, err
-	}
-	pb.pub = pub
-	return pub, nil
 }
 
 // current reports whether p still holds for the records in reader as of
