@@ -17,11 +17,14 @@ import (
 
 // Progress reports how far a sync is: in phase "push" Done of Total
 // mutations are pushed; in phase "pull" Done of Total changes of the
-// server's sequence are pulled.
+// server's sequence are pulled, and Received is how many records this
+// pull's pages carried so far (a change the device already holds, such as
+// its own write, is passed over without being sent).
 type Progress struct {
-	Phase string
-	Done  int64
-	Total int64
+	Phase    string
+	Done     int64
+	Total    int64
+	Received int64
 }
 
 func (c *Client) progress(p Progress) {
@@ -439,7 +442,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 	if err != nil {
 		return err
 	}
-	var start int64 = -1
+	var start, received int64 = -1, 0
 	for restarts, again := 0, 0; ; {
 		req, err := dev.PullRequest(ctx, c.opts.PullPage)
 		if err != nil {
@@ -453,7 +456,7 @@ func (c *Client) pullAll(ctx context.Context, dev *replica.Device) error {
 		fetchedPages, pages := make(chan fetched, 1), make(chan fetched, 1)
 		go fetch(fctx, req.Cursor, req.Limit, req.Acked, fetchedPages)
 		go decode(fctx, fetchedPages, pages)
-		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, bodies, epoch)
+		caughtUp, anew, err := c.applyPages(ctx, dev, pages, start, &received, bodies, epoch)
 		cancel()
 		for range pages { // let the fetcher and the decoder end
 		}
@@ -504,7 +507,7 @@ func (f *fetched) close() {
 // (caught up), one does not continue from the device's cursor (again: fetch
 // anew), one failed, or one is of another epoch of the server than the
 // replica's (errEpochChanged: it is not applied).
-func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, bodies chan<- []byte, epoch string) (caughtUp, again bool, err error) {
+func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-chan fetched, start int64, received *int64, bodies chan<- []byte, epoch string) (caughtUp, again bool, err error) {
 	for f := range pages {
 		if f.err != nil {
 			return false, false, fmt.Errorf("pull: %w", f.err)
@@ -518,6 +521,7 @@ func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-ch
 		if err != nil {
 			return false, false, err
 		}
+		*received += int64(len(resp.Changes))
 		resp.Changes = nil // they alias the body, which is read into again
 		select {
 		case bodies <- f.body:
@@ -527,7 +531,7 @@ func (c *Client) applyPages(ctx context.Context, dev *replica.Device, pages <-ch
 			return false, true, nil
 		}
 		at, _ := wire.ParseCursor(resp.Cursor)
-		c.progress(Progress{Phase: "pull", Done: at.Seq - start, Total: max(resp.Head-start, at.Seq-start)})
+		c.progress(Progress{Phase: "pull", Done: at.Seq - start, Total: max(resp.Head-start, at.Seq-start), Received: *received})
 		if !resp.HasMore {
 			return true, false, nil
 		}

@@ -447,8 +447,13 @@ func TestReferralAcrossUnits(t *testing.T) {
 		!strings.Contains(err.Error(), "--reopen") {
 		t.Errorf("moving back: %v", err)
 	}
-	must(t, "--db", clinic, "sync")
-	must(t, "--db", team, "sync")
+	// The team receives the clinic's update: one record pulled.
+	if out := must(t, "--db", clinic, "sync"); !strings.HasPrefix(out, "pushed 1,") {
+		t.Errorf("the clinic's sync of its update printed %q", out)
+	}
+	if out := must(t, "--db", team, "sync"); !strings.HasPrefix(out, "pushed 0, pulled 1;") {
+		t.Errorf("the team's sync after the clinic's update printed %q", out)
+	}
 	var outgoing []schema.Referral
 	if err := json.Unmarshal([]byte(must(t, "--db", team, "list", "referrals", "--json")), &outgoing); err != nil {
 		t.Fatal(err)

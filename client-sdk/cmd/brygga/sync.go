@@ -67,7 +67,7 @@ func (s *syncCounts) observe(p brygga.Progress) {
 	case "push":
 		s.pushed = p.Done
 	case "pull":
-		s.pulled = p.Done
+		s.pulled = p.Received
 	}
 }
 
