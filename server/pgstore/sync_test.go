@@ -122,11 +122,12 @@ func TestSyncContract(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { return at }
-	ids := make([]uuid.UUID, 10)
+	ids := make([]uuid.UUID, 11)
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7())
 	}
 	orgA, unitA, unitB, staffA, staffB, devA, devB, contactID, referralID, orgB := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7], ids[8], ids[9]
+	extraID := ids[10]
 	final := map[string][]string{}
 	for _, e := range syncEngines {
 		t.Run(e.name, func(t *testing.T) {
@@ -227,11 +228,46 @@ func TestSyncContract(t *testing.T) {
 				}
 			}
 
+			// Records sent again: those the server holds are unchanged, one
+			// it lacks (never pushed) is healed and numbered, and the
+			// device's last processed mutation becomes what it acked.
+			extra := &schema.Contact{Header: schema.Header{ID: extraID, UnitID: unitA, DeviceID: devA, StaffID: staffA, OccurredAt: at.Add(-5 * time.Minute)},
+				Gender: schema.GenderMan, AgeBand: schema.Age25to29, Setting: schema.SettingStreet, AreaCode: "2380"}
+			if err := a.Create(ctx, extra); err != nil {
+				t.Fatal(err)
+			}
+			recs, _, err := a.HealRecords(ctx, replica.HealCursor{}, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hresp, err := s.Heal(ctx, devA, &wire.HealRequest{Versions: wire.Current(), AckedThrough: 3, Records: recs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hresp.Results) != 3 {
+				t.Fatalf("heal answered %d results for 3 records", len(hresp.Results))
+			}
+			for i, res := range hresp.Results {
+				want := wire.Unchanged
+				if recs[i].ID == extraID {
+					want = wire.Healed
+				}
+				if res.Status != want {
+					t.Errorf("heal of %s %s: %s %v, want %s", recs[i].Kind, recs[i].ID, res.Status, res.Error, want)
+				}
+			}
+			if hresp.LastSeq != 3 {
+				t.Errorf("last processed after the heal: %d, want 3", hresp.LastSeq)
+			}
+			if row, err := s.Get(ctx, schema.KindContact, extraID); err != nil || row == nil || row.Seq == 0 {
+				t.Errorf("server's contact after the heal: %v %v", row, err)
+			}
+
 			var fields []string
 			for _, k := range []struct {
 				kind schema.Kind
 				id   uuid.UUID
-			}{{schema.KindContact, contactID}, {schema.KindReferral, referralID}, {schema.KindUnit, unitB}} {
+			}{{schema.KindContact, contactID}, {schema.KindReferral, referralID}, {schema.KindUnit, unitB}, {schema.KindContact, extraID}} {
 				row, err := s.Get(ctx, k.kind, k.id)
 				if err != nil || row == nil {
 					t.Fatalf("server's %s: %v %v", k.kind, row, err)
