@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -397,7 +398,7 @@ func (r *pgRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip rep
 	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2`, unit, after); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(rows, func(a, b *replica.Row) int { return int(min(max(a.Seq-b.Seq, -1), 1)) })
+	slices.SortFunc(rows, func(a, b *replica.Row) int { return cmp.Compare(a.Seq, b.Seq) })
 	rows = rows[:min(len(rows), limit)]
 	changes := make([]wire.Change, len(rows))
 	for i, row := range rows {
