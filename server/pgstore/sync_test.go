@@ -22,28 +22,28 @@ import (
 // device on it.
 type syncEngine struct {
 	sync  *replica.ServerSync
-	enrol func(t *testing.T, id, unit uuid.UUID)
+	enrol func(t testing.TB, id, unit uuid.UUID)
 }
 
 // syncEngines open the server's sync on each engine: SQLite and
 // PostgreSQL (skipped, saying why, where none answers).
 var syncEngines = []struct {
 	name string
-	open func(t *testing.T, now func() time.Time) syncEngine
+	open func(t testing.TB, now func() time.Time) syncEngine
 }{
-	{"sqlite", func(t *testing.T, now func() time.Time) syncEngine {
+	{"sqlite", func(t testing.TB, now func() time.Time) syncEngine {
 		s, err := replica.OpenServer(context.Background(), filepath.Join(t.TempDir(), "server.db"), replica.ServerConfig{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return syncEngine{sync: s.ServerSync, enrol: func(t *testing.T, id, unit uuid.UUID) {
+		return syncEngine{sync: s.ServerSync, enrol: func(t testing.TB, id, unit uuid.UUID) {
 			if _, err := s.RegisterDevice(context.Background(), id, unit); err != nil {
 				t.Fatal(err)
 			}
 		}}
 	}},
-	{"postgres", func(t *testing.T, now func() time.Time) syncEngine {
+	{"postgres", func(t testing.TB, now func() time.Time) syncEngine {
 		ctx := context.Background()
 		url := pgtest.URL(t)
 		st, err := pgstore.Open(ctx, url, pgstore.Config{Now: now})
@@ -56,7 +56,7 @@ var syncEngines = []struct {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return syncEngine{sync: s, enrol: func(t *testing.T, id, unit uuid.UUID) {
+		return syncEngine{sync: s, enrol: func(t testing.TB, id, unit uuid.UUID) {
 			conn, err := pgx.Connect(ctx, url)
 			if err != nil {
 				t.Fatal(err)
