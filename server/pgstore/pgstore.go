@@ -146,6 +146,15 @@ func migrateFn(ctx context.Context, pool *pgxpool.Pool, applied func(int)) error
 			return fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
+		}
+		return ensureRecordTables(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
 }
 

@@ -4,8 +4,10 @@
 // schema.MergeRule, so that every replica that has seen the same writes
 // holds the same state whatever order they came in.
 //
-// ServerStore is the server's store: it applies pushed mutations exactly once
-// and serves pulls of a device's scope. Device is a device's replica: it
+// ServerSync is the server's side: it applies pushed mutations exactly once
+// and serves pulls of a device's scope, on any ServerEngine (the storage it
+// declares); ServerStore is ServerSync on a SQLite file, with the devices'
+// state. Device is a device's replica: it
 // records local writes in an outbox, builds pushes and applies pulls.
 package replica
 

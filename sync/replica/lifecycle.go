@@ -18,7 +18,7 @@ import (
 // carries and cursors hold. It changes when the database is copied by
 // Backup or put in place by a restore (NewEpoch), so that devices notice
 // a restored server.
-func (s *ServerStore) Epoch() uuid.UUID { return s.id }
+func (s *ServerSync) Epoch() uuid.UUID { return s.id }
 
 // RetireDevice retires a device, taken out of service: it may still push
 // what it holds, but pulls nothing more (wire.CodeDeviceRetired), and the
@@ -59,7 +59,7 @@ func (s *ServerStore) RetireDevice(ctx context.Context, id uuid.UUID) error {
 // those mutations' effects are in the records. Revoked devices are
 // refused; retired ones may heal (they send what they hold). Errors that
 // concern the whole request are *wire.Error.
-func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error) {
+func (s *ServerSync) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.HealRequest) (*wire.HealResponse, error) {
 	now := s.now()
 	rows := make([]*Row, len(req.Records))
 	resp := &wire.HealResponse{Versions: wire.Current(), Epoch: s.id.String(), Results: make([]wire.HealResult, len(req.Records))}
@@ -98,8 +98,6 @@ func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.He
 	if err != nil {
 		return nil, err
 	}
-	rs := newServerRowStore(tx)
-	defer rs.close()
 	seq := from
 	healed := int64(0)
 	for i, row := range rows {
@@ -107,7 +105,7 @@ func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.He
 			continue
 		}
 		res := &resp.Results[i]
-		status, e, err := healRow(ctx, rs, dev, row, now, &seq)
+		status, e, err := healRow(ctx, tx, dev, row, now, &seq)
 		if err != nil {
 			return nil, fmt.Errorf("heal %s %s: %w", row.Kind, row.ID(), err)
 		}
@@ -121,13 +119,11 @@ func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.He
 		// The numbers taken as processed have no hashes here: a mutation
 		// numbered among them is refused as reused (its content cannot be
 		// told from another's), never taken for a duplicate and dropped.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes) VALUES (?, ?, ?, ?)`,
-			deviceID.String(), dev.LastSeq+1, last, []byte{}); err != nil {
+		if err := tx.AddPush(ctx, deviceID, &PushRecord{First: dev.LastSeq + 1, Last: last, Hashes: []byte{}}); err != nil {
 			return nil, fmt.Errorf("heal: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, healed = healed + ?, last_push_at = ? WHERE id = ?`,
-		last, healed, now.UnixMilli(), deviceID.String()); err != nil {
+	if err := tx.NoteHeal(ctx, deviceID, last, healed, now); err != nil {
 		return nil, fmt.Errorf("heal: %w", err)
 	}
 	if err := s.saveCounters(ctx, tx, from, seq); err != nil {
@@ -142,7 +138,7 @@ func (s *ServerStore) Heal(ctx context.Context, deviceID uuid.UUID, req *wire.He
 
 // healRow merges one record sent again into the store, taking the next
 // change sequence number after *seq if it changes anything.
-func healRow(ctx context.Context, rs *rowStore, dev *EnrolledDevice, row *Row, now time.Time, seq *int64) (wire.HealStatus, *wire.Error, error) {
+func healRow(ctx context.Context, tx ServerWrite, dev *EnrolledDevice, row *Row, now time.Time, seq *int64) (wire.HealStatus, *wire.Error, error) {
 	refuse := func(err error) (wire.HealStatus, *wire.Error, error) {
 		if fe, ok := err.(*schema.FieldError); ok {
 			return wire.Refused, wire.FromFieldError(fe), nil
@@ -152,7 +148,7 @@ func healRow(ctx context.Context, rs *rowStore, dev *EnrolledDevice, row *Row, n
 	if !inScope(row, dev.UnitID) {
 		return wire.Refused, &wire.Error{Code: wire.CodeOutOfScope, Field: "unit_id", Message: "the record is not in the device's scope"}, nil
 	}
-	cur, err := rs.load(ctx, row.Kind, row.ID())
+	cur, err := tx.Load(ctx, row.Kind, row.ID())
 	if err != nil {
 		return "", nil, err
 	}
@@ -185,7 +181,7 @@ func healRow(ctx context.Context, rs *rowStore, dev *EnrolledDevice, row *Row, n
 	}
 	*seq++
 	merged.Seq = *seq
-	if err := rs.save(ctx, merged); err != nil {
+	if err := tx.Save(ctx, merged); err != nil {
 		return "", nil, err
 	}
 	return wire.Healed, nil, nil
@@ -195,7 +191,7 @@ func healRow(ctx context.Context, rs *rowStore, dev *EnrolledDevice, row *Row, n
 // version ahead of the server's clock by more than the skew allowed: a
 // device may send again what it holds, not stamp the future. It returns
 // the latest of the versions.
-func (s *ServerStore) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
+func (s *ServerSync) checkHealKeys(row *Row, now time.Time) (hlc.Timestamp, error) {
 	limit := now.Add(s.maxSkew).UnixMilli()
 	var latest hlc.Timestamp
 	for i, k := range row.keys {

@@ -26,32 +26,23 @@ type scopePart struct {
 	args  []any
 }
 
-// echoes are the records a pull leaves out: those whose state a push of
-// the pulling device made, which it holds (Row.Echo), numbered above after
-// and at most acked, the highest mutation number the device has had
-// answered. The zero value leaves out nothing.
-type echoes struct {
-	device       uuid.UUID
-	after, acked int64
-}
-
 // scopeParts returns the parts of unit's scope with seq > after, without
-// the echoes skip.
-func scopeParts(unit uuid.UUID, after int64, skip echoes) []scopePart {
+// the records skip leaves out.
+func scopeParts(unit uuid.UUID, after int64, skip EchoSkip) []scopePart {
 	u := unit.String()
 	var parts []scopePart
 	for _, k := range schema.ReferenceKinds {
 		parts = append(parts, scopePart{k, `WHERE seq > ?`, []any{after}})
 	}
 	dev := ""
-	if skip.device != uuid.Nil {
-		dev = skip.device.String()
+	if skip.Device != uuid.Nil {
+		dev = skip.Device.String()
 	}
 	for _, k := range schema.FieldKinds {
 		// The echo is read only from rows of the device, which the scan
 		// of the (unit, seq) index reads anyway for the page.
 		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ? AND NOT (device_id = ? AND echo > ? AND echo <= ?)`,
-			[]any{u, after, dev, skip.after, skip.acked}})
+			[]any{u, after, dev, skip.After, skip.Acked}})
 	}
 	// A referral is never to its own unit, so no row is in two parts.
 	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
@@ -61,7 +52,7 @@ func scopeParts(unit uuid.UUID, after int64, skip echoes) []scopePart {
 // and tests: read as rows, column by column, not as pull pages are.
 func (s *ServerStore) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, error) {
 	var all []*Row
-	for _, p := range scopeParts(unit, 0, echoes{}) {
+	for _, p := range scopeParts(unit, 0, EchoSkip{}) {
 		rows, err := queryRows(ctx, s.db.read, p.kind, p.where, p.args...)
 		if err != nil {
 			return nil, err
@@ -78,7 +69,7 @@ func (s *ServerStore) ScopeRows(ctx context.Context, unit uuid.UUID) ([]*Row, er
 // of their (unit, seq) indexes in order and stops at the page's end, so a
 // page reads just its rows, in one query, and each row comes as one value.
 var pageQuery = sync.OnceValue(func() string {
-	parts := scopeParts(uuid.Nil, 0, echoes{})
+	parts := scopeParts(uuid.Nil, 0, EchoSkip{})
 	arms := make([]string, len(parts))
 	for i, p := range parts {
 		arms[i] = fmt.Sprintf(`SELECT seq, %d, json_array(%s, v, json(cv)) FROM %s %s`,
@@ -88,12 +79,12 @@ var pageQuery = sync.OnceValue(func() string {
 })
 
 // scopePage returns up to limit changes in unit's scope with seq > after,
-// but the echoes skip, ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
+// but those skip leaves out, ordered by seq: a pull page, what ChangeOf makes of the rows, encoded
 // straight from the stored columns (the server's rows were checked when
 // they were written, and a first sync reads a million of them). page is
 // pageQuery prepared. The changes' fields are read into arrays of chunks,
 // which the caller may put back once done with the page.
-func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, skip echoes, limit int, chunks *pageChunks) ([]wire.Change, error) {
+func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64, skip EchoSkip, limit int, chunks *PageBuffers) ([]wire.Change, error) {
 	parts := scopeParts(unit, after, skip)
 	var args []any
 	for _, p := range parts {
@@ -125,7 +116,7 @@ func scopePage(ctx context.Context, page *sql.Stmt, unit uuid.UUID, after int64,
 		case room > chunkSize: // a record far larger than any the app writes
 			buf = make([]byte, 0, room)
 		default:
-			buf = chunks.get()
+			buf = chunks.Get()
 		}
 		if part < 0 || part >= len(parts) {
 			return nil, fmt.Errorf("query page: part %d", part)
@@ -150,17 +141,21 @@ var chunkPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// pageChunks are the arrays one page is read into.
-type pageChunks struct{ taken []*[]byte }
+// PageBuffers are the arrays one pull page is read into, taken from a
+// pool shared by every page and put back by release. The zero value is
+// ready to use; it is used by one goroutine.
+type PageBuffers struct{ taken []*[]byte }
 
-func (c *pageChunks) get() []byte {
+// Get returns an empty array of chunkSize bytes' capacity, which the page
+// is done with when it is released.
+func (c *PageBuffers) Get() []byte {
 	b := chunkPool.Get().(*[]byte)
 	c.taken = append(c.taken, b)
 	return (*b)[:0]
 }
 
 // release puts the arrays back: the page read into them is done with.
-func (c *pageChunks) release() {
+func (c *PageBuffers) release() {
 	for _, b := range c.taken {
 		*b = (*b)[:0]
 		chunkPool.Put(b)

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -34,18 +32,22 @@ var (
 	ErrDeviceRevoked = errors.New("device revoked")
 )
 
-// ServerConfig configures a ServerStore.
+// ServerConfig configures a ServerSync.
 type ServerConfig struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// MaxSkew bounds device clocks, see ServerStore; 0 means DefaultMaxSkew.
+	// MaxSkew bounds device clocks, see ServerSync; 0 means DefaultMaxSkew.
 	MaxSkew time.Duration
 }
 
-// ServerStore is the server's store: the SQLite database every device syncs
-// with. It applies each pushed mutation exactly once, assigns every change
-// a sequence number and serves pulls of a device's scope. It is safe for
-// concurrent use; writes are serialised.
+// ServerSync is the server's side of the sync, on any ServerEngine: it
+// applies each pushed mutation exactly once, assigns every change a
+// sequence number, serves pulls of a device's scope, takes records sent
+// again after a restore, reference data and the server's own writes. It
+// holds the merge (Join, the checks of scope and references); the engine
+// only reads and writes. It is safe for concurrent use; this process's
+// writes are serialised, and the engine serialises the taking of change
+// numbers across processes.
 //
 // Clock policy. A device's hybrid logical clock orders its writes against
 // everyone else's. The server observes device clocks, but a write stamped
@@ -54,8 +56,8 @@ type ServerConfig struct {
 // a week ahead does not win every later conflict, and one whose clock was
 // reset keeps its writes (a device persists its clock, so its stamps never
 // go back).
-type ServerStore struct {
-	db      *DB
+type ServerSync struct {
+	eng     ServerEngine
 	now     func() time.Time
 	maxSkew time.Duration
 	id      uuid.UUID
@@ -69,10 +71,25 @@ type ServerStore struct {
 	// replaced, when a batch of pushes has applied something.
 	pushing map[uuid.UUID]int
 	applied chan struct{}
+}
 
-	// page is pageQuery, prepared once on the read pool: it is long, and
-	// every pull runs it.
-	page *sql.Stmt
+// NewServerSync opens the sync of the store eng holds (ServerEngine.Open).
+// Close closes eng.
+func NewServerSync(ctx context.Context, eng ServerEngine, cfg ServerConfig) (*ServerSync, error) {
+	s := &ServerSync{eng: eng, now: cfg.Now, maxSkew: cfg.MaxSkew}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxSkew == 0 {
+		s.maxSkew = DefaultMaxSkew
+	}
+	id, last, err := eng.Open(ctx, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("open server store: %w", err)
+	}
+	s.id = id
+	s.clock = hlc.NewClock(s.now, last)
+	return s, nil
 }
 
 // EnrolledDevice is a device as the server store knows it.
@@ -95,123 +112,29 @@ type EnrolledDevice struct {
 	EchoAfter int64
 }
 
-// Server is the former name of ServerStore, kept while code that uses it
-// moves to the new name; new code uses ServerStore.
-type Server = ServerStore
-
 // Enrolment is the former name of EnrolledDevice, kept while code that
 // uses it moves to the new name; new code uses EnrolledDevice.
 type Enrolment = EnrolledDevice
-
-// OpenServer opens or creates the server database at path.
-func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*ServerStore, error) {
-	db, err := OpenDB(ctx, path, schema.ServerDB)
-	if err != nil {
-		return nil, err
-	}
-	s := &ServerStore{db: db, now: cfg.Now, maxSkew: cfg.MaxSkew}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.maxSkew == 0 {
-		s.maxSkew = DefaultMaxSkew
-	}
-	if err := s.load(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open server store: %w", err)
-	}
-	if s.page, err = db.read.PrepareContext(ctx, pageQuery()); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open server store: %w", err)
-	}
-	return s, nil
-}
-
-func (s *ServerStore) load(ctx context.Context) error {
-	tx, err := s.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var id string
-	ok, err := getMeta(ctx, tx, "store_id", &id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		nid, err := uuid.NewRandom()
-		if err != nil {
-			return err
-		}
-		id = nid.String()
-		if err := setMeta(ctx, tx, "store_id", id); err != nil {
-			return err
-		}
-	}
-	if s.id, err = uuid.Parse(id); err != nil {
-		return fmt.Errorf("store id: %w", err)
-	}
-	var last string
-	ts := hlc.Timestamp(0)
-	if ok, err := getMeta(ctx, tx, "hlc", &last); err != nil {
-		return err
-	} else if ok {
-		if ts, err = hlc.Parse(last); err != nil {
-			return err
-		}
-	}
-	s.clock = hlc.NewClock(s.now, ts)
-	if err := openLineage(ctx, tx, s.now()); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// openLineage begins a new span of the change sequence's history, in tx:
-// a new random mark, from the current change sequence number on, which
-// the pull cursors made from now on carry (see wire.Cursor.Mark). Every
-// opening of the database begins one, so that a copy put back in place
-// is running in a span that the copy it replaced never had.
-func openLineage(ctx context.Context, tx *sql.Tx, now time.Time) error {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	mark := int64(binary.BigEndian.Uint64(b[:])>>1) | 1 // positive, never 0
-	var seq int64
-	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO change_lineage (mark, from_seq, opened_at) VALUES (?, ?, ?)`, mark, seq, now.UnixMilli()); err != nil {
-		return fmt.Errorf("lineage: %w", err)
-	}
-	return setMeta(ctx, tx, "lineage_mark", mark)
-}
 
 // restoredSince reports whether cur, a cursor of this database's epoch,
 // was made in a part of the history that the database does not hold: a
 // mark it never had, or a number beyond where its mark's span ended or
 // beyond maxSeq. Cursors without a mark are judged by maxSeq alone.
-func restoredSince(ctx context.Context, tx *sql.Tx, cur wire.Cursor, maxSeq int64) (bool, error) {
+func restoredSince(ctx context.Context, tx ServerRead, cur wire.Cursor, maxSeq int64) (bool, error) {
 	if cur.Seq > maxSeq {
 		return true, nil
 	}
 	if cur.Mark == 0 {
 		return false, nil
 	}
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM change_lineage WHERE mark = ?`, int64(cur.Mark)).Scan(&id)
-	if err == sql.ErrNoRows {
+	known, end, open, err := tx.Lineage(ctx, int64(cur.Mark))
+	if err != nil {
+		return false, err
+	}
+	if !known {
 		return true, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("lineage: %w", err)
-	}
-	var end sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT min(from_seq) FROM change_lineage WHERE id > ?`, id).Scan(&end); err != nil {
-		return false, fmt.Errorf("lineage: %w", err)
-	}
-	return end.Valid && cur.Seq > end.Int64, nil
+	return !open && cur.Seq > end, nil
 }
 
 // errRestored answers a pull of a device that has seen more of the
@@ -219,146 +142,25 @@ func restoredSince(ctx context.Context, tx *sql.Tx, cur wire.Cursor, maxSeq int6
 var errRestored = &wire.Error{Code: wire.CodeServerRestored, Message: "this device has seen more of the server's history than the server holds: " +
 	"its database was put back to an older copy; send the records again (heal), then pull from the start"}
 
-// Close closes the database.
-func (s *ServerStore) Close() error {
-	s.page.Close()
-	return s.db.Close()
-}
-
-// DB returns the underlying database.
-func (s *ServerStore) DB() *DB { return s.db }
+// Close closes the store.
+func (s *ServerSync) Close() error { return s.eng.Close() }
 
 // ID returns the store's id, which cursors carry.
-func (s *ServerStore) ID() uuid.UUID { return s.id }
+func (s *ServerSync) ID() uuid.UUID { return s.id }
 
 // Clock returns the server's current hybrid logical clock reading.
-func (s *ServerStore) Clock() hlc.Timestamp { return s.clock.Now() }
+func (s *ServerSync) Clock() hlc.Timestamp { return s.clock.Now() }
 
-// RegisterDevice enrols a device for unitID, at the current time. Enrolling
-// an enrolled device again is an error.
-func (s *ServerStore) RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*EnrolledDevice, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now().UTC().Truncate(time.Millisecond)
-	if _, err := s.db.write.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
-		id.String(), unitID.String(), now.UnixMilli()); err != nil {
-		return nil, fmt.Errorf("register device %s: %w", id, err)
-	}
-	return &EnrolledDevice{ID: id, UnitID: unitID, EnrolledAt: now}, nil
-}
-
-// EnrolDevice runs decide in a write transaction and registers the device
-// it names for its unit in the same transaction, so that what decide
-// writes (an enrolment code's use, the device's key) and the registration
-// commit together or not at all. decide returns nil ids to register no
-// device (its own writes still commit), and a nil EnrolledDevice comes back;
-// an error from decide rolls everything back and is returned as it is.
-func (s *ServerStore) EnrolDevice(ctx context.Context, decide func(ctx context.Context, tx *sql.Tx) (id, unitID uuid.UUID, err error)) (*EnrolledDevice, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("enrol device: %w", err)
-	}
-	defer tx.Rollback()
-	id, unitID, err := decide(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	var e *EnrolledDevice
-	if id != uuid.Nil {
-		now := s.now().UTC().Truncate(time.Millisecond)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, unit_id, enrolled_at) VALUES (?, ?, ?)`,
-			id.String(), unitID.String(), now.UnixMilli()); err != nil {
-			return nil, fmt.Errorf("register device %s: %w", id, err)
-		}
-		e = &EnrolledDevice{ID: id, UnitID: unitID, EnrolledAt: now}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("enrol device: %w", err)
-	}
-	return e, nil
-}
-
-// RevokeDevice revokes a device: it can neither push nor pull again.
-func (s *ServerStore) RevokeDevice(ctx context.Context, id uuid.UUID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res, err := s.db.write.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
-		s.now().UnixMilli(), id.String())
-	if err != nil {
-		return fmt.Errorf("revoke device %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("revoke device %s: %w", id, ErrUnknownDevice)
-	}
-	return nil
-}
-
-// LookupDevice returns the device with id; ErrUnknownDevice if there is none.
-func (s *ServerStore) LookupDevice(ctx context.Context, id uuid.UUID) (*EnrolledDevice, error) {
-	return lookupDevice(ctx, s.db.read, id)
-}
-
-// Devices returns every device, most recently enrolled first.
-func (s *ServerStore) Devices(ctx context.Context) ([]*EnrolledDevice, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY enrolled_at DESC, id`)
-	if err != nil {
-		return nil, fmt.Errorf("devices: %w", err)
-	}
-	defer rows.Close()
-	var out []*EnrolledDevice
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("devices: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed, echo_after`
-
-type scanner interface{ Scan(...any) error }
-
-func scanDevice(row scanner) (*EnrolledDevice, error) {
-	var id, unit string
-	var enrolled int64
-	var revoked, push, pull, retired sql.NullInt64
-	d := &EnrolledDevice{}
-	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed, &d.EchoAfter); err != nil {
-		return nil, err
-	}
-	d.ID, _ = uuid.Parse(id)
-	d.UnitID, _ = uuid.Parse(unit)
-	d.EnrolledAt = time.UnixMilli(enrolled).UTC()
-	ms := func(n sql.NullInt64) time.Time {
-		if !n.Valid {
-			return time.Time{}
-		}
-		return time.UnixMilli(n.Int64).UTC()
-	}
-	d.RevokedAt, d.LastPushAt, d.LastPullAt, d.RetiredAt = ms(revoked), ms(push), ms(pull), ms(retired)
-	return d, nil
-}
-
-func lookupDevice(ctx context.Context, q queryer, id uuid.UUID) (*EnrolledDevice, error) {
-	d, err := scanDevice(q.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = ?`, id.String()))
-	if err == sql.ErrNoRows {
-		return nil, fmt.Errorf("device %s: %w", id, ErrUnknownDevice)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("device %s: %w", id, err)
-	}
-	return d, nil
+// deviceSource is what looks devices up: ServerWrite and ServerRead.
+type deviceSource interface {
+	Device(ctx context.Context, id uuid.UUID) (*EnrolledDevice, error)
 }
 
 // activeDevice returns the device, or a *wire.Error if it may not sync:
 // a revoked device may do nothing, a retired one may push (what it holds)
 // but not pull.
-func activeDevice(ctx context.Context, q queryer, id uuid.UUID, pull bool) (*EnrolledDevice, error) {
-	d, err := lookupDevice(ctx, q, id)
+func activeDevice(ctx context.Context, q deviceSource, id uuid.UUID, pull bool) (*EnrolledDevice, error) {
+	d, err := q.Device(ctx, id)
 	if errors.Is(err, ErrUnknownDevice) {
 		return nil, &wire.Error{Code: wire.CodeDeviceUnknown, Message: "the server does not know this device: " +
 			"its database may have been restored from a copy older than the enrolment; enrol the device again with a new code, its records are kept and sent again"}
@@ -422,7 +224,7 @@ func mutationHash(m *wire.Mutation) []byte {
 // applied together: in one transaction, each with its own outcome, and one
 // commit for all of them (group commit), so that a thousand tablets
 // syncing at once do not wait for a thousand commits.
-func (s *ServerStore) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
+func (s *ServerSync) Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error) {
 	// Decoding and checking a record by itself need no lock: pushes of
 	// several devices decode at once, and only apply one after another.
 	// Each is checked against the time it arrived.
@@ -488,7 +290,7 @@ const overtakeWait = 2 * time.Second
 
 // apply applies job, leading a batch of the pushes waiting if no push
 // before it took it along.
-func (s *ServerStore) apply(ctx context.Context, job *pushJob) {
+func (s *ServerSync) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !job.done { // no push before this one took it along: lead
@@ -510,7 +312,7 @@ type pushJob struct {
 	req    *wire.PushRequest
 	pre    []prepared
 	now    time.Time // when it arrived
-	// Set under ServerStore.mu by the push that applies it.
+	// Set under ServerSync.mu by the push that applies it.
 	done bool
 	resp *wire.PushResponse
 	err  error
@@ -530,7 +332,7 @@ func (j *pushJob) first() int64 {
 // savepoint, which would cost SQLite a journal of every page the others
 // change; a failure of the database fails them all (they are retried,
 // exactly once as ever).
-func (s *ServerStore) pushBatch(ctx context.Context, batch []*pushJob) {
+func (s *ServerSync) pushBatch(ctx context.Context, batch []*pushJob) {
 	fail := func(err error) {
 		for _, j := range batch {
 			j.resp, j.err = nil, fmt.Errorf("push: %w", err)
@@ -599,7 +401,7 @@ func (s *ServerStore) pushBatch(ctx context.Context, batch []*pushJob) {
 // is seq, and returns its answer and the last sequence number after it; or
 // why it is refused as a whole (a *wire.Error), always before it writes;
 // or a failure of the database. It is applied at the time it arrived.
-func (s *ServerStore) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
+func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, seq int64) (*wire.PushResponse, int64, error, error) {
 	req, deviceID, pre, now := j.req, j.device, j.pre, j.now
 	dev, err := activeDevice(ctx, tx, deviceID, false)
 	var we *wire.Error
@@ -617,8 +419,7 @@ func (s *ServerStore) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq i
 		s.clock.Observe(req.Clock)
 	}
 
-	a := &applier{s: s, rs: newServerRowStore(tx), tx: tx, dev: dev, now: now, seq: seq}
-	defer a.close()
+	a := &applier{s: s, tx: tx, dev: dev, now: now, seq: seq}
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
 	last := dev.LastSeq
 	first := last + 1
@@ -651,86 +452,44 @@ func (s *ServerStore) pushOne(ctx context.Context, tx *sql.Tx, j *pushJob, seq i
 		last = m.Seq
 	}
 	if last >= first {
-		rej, err := jsonOrNull(rejections)
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		re, err := jsonOrNull(restamps)
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_pushes (device_id, first_seq, last_seq, hashes, rejections, restamps) VALUES (?, ?, ?, ?, ?, ?)`,
-			deviceID.String(), first, last, hashes, rej, re); err != nil {
+		if err := tx.AddPush(ctx, deviceID, &PushRecord{First: first, Last: last, Hashes: hashes, Rejections: rejections, Restamps: restamps}); err != nil {
 			return nil, 0, nil, err
 		}
 	}
+	note := DevicePush{LastSeq: last, At: now, Protocol: req.Protocol, Rejected: len(rejections)}
+	note.Applied = max(last-first+1, 0) - int64(len(rejections))
 	if a.reused {
 		// The device lacks what it pushed after the copy it was restored
 		// from: its echoes up to the numbers processed before are sent
 		// to it again.
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET echo_after = max(echo_after, ?) WHERE id = ?`, dev.LastSeq, deviceID.String()); err != nil {
-			return nil, 0, nil, err
-		}
+		note.EchoAfter = dev.LastSeq
 	}
-	processed := max(last-first+1, 0)
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ?, applied = applied + ? WHERE id = ?`,
-		last, now.UnixMilli(), req.Protocol, len(rejections), processed-int64(len(rejections)), deviceID.String()); err != nil {
+	if err := tx.NotePush(ctx, deviceID, note); err != nil {
 		return nil, 0, nil, err
 	}
 	resp.LastSeq = last
 	return resp, a.seq, nil, nil
 }
 
-// beginWrite begins a write transaction and reads the counters in it: the
-// last change sequence number, and the clock as the last write left it,
-// which the clock observes. They are read anew in every transaction, never
-// kept between them, so that another process writing to the same database
-// (an admin command while the server runs) neither reuses a sequence
-// number, which would hide a change from the devices past it, nor stamps
-// behind the other's clock. SQLite's write lock, taken at BEGIN, keeps them
-// current until the commit.
-func (s *ServerStore) beginWrite(ctx context.Context) (*sql.Tx, int64, error) {
-	tx, err := s.db.write.BeginTx(ctx, nil)
+// beginWrite begins a write transaction and returns it with the last
+// change sequence number; the clock observes the clock the last write
+// left. Both are read anew in every transaction (ServerEngine.BeginWrite),
+// never kept between them.
+func (s *ServerSync) beginWrite(ctx context.Context) (ServerWrite, int64, error) {
+	tx, seq, last, err := s.eng.BeginWrite(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	var seq int64
-	var last string
-	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
-		tx.Rollback()
-		return nil, 0, err
-	}
-	if ok, err := getMeta(ctx, tx, "hlc", &last); err != nil {
-		tx.Rollback()
-		return nil, 0, err
-	} else if ok {
-		ts, err := hlc.Parse(last)
-		if err != nil {
-			tx.Rollback()
-			return nil, 0, fmt.Errorf("stored clock: %w", err)
-		}
-		s.clock.Observe(ts)
+	if last != 0 {
+		s.clock.Observe(last)
 	}
 	return tx, seq, nil
 }
 
 // saveCounters stores the counters of a write transaction that began at
 // sequence number from and ends at seq.
-func (s *ServerStore) saveCounters(ctx context.Context, tx *sql.Tx, from, seq int64) error {
-	if seq != from {
-		if err := setMeta(ctx, tx, "change_seq", seq); err != nil {
-			return err
-		}
-	}
-	return setMeta(ctx, tx, "hlc", s.clock.Last().String())
-}
-
-// pushRecord is a processed push as device_pushes keeps it.
-type pushRecord struct {
-	first, last int64
-	hashes      []byte
-	rejections  map[int64]*wire.Error
-	restamps    map[int64]hlc.Timestamp
+func (s *ServerSync) saveCounters(ctx context.Context, tx ServerWrite, from, seq int64) error {
+	return tx.SaveCounters(ctx, seq, seq != from, s.clock.Last())
 }
 
 // jsonOrNull encodes m as JSON, or nil (NULL) if it is empty.
@@ -750,40 +509,26 @@ func jsonOrNull[V any](m map[int64]V) (any, error) {
 // number was processed with other content.
 func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wire.Result, error) {
 	p := a.pushed
-	if p == nil || m.Seq < p.first || m.Seq > p.last {
-		p = &pushRecord{}
-		var rej, re sql.NullString
-		err := a.tx.QueryRowContext(ctx, `SELECT first_seq, last_seq, hashes, rejections, restamps FROM device_pushes
-			WHERE device_id = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1`, a.dev.ID.String(), m.Seq).
-			Scan(&p.first, &p.last, &p.hashes, &rej, &re)
-		if err == sql.ErrNoRows || (err == nil && m.Seq > p.last) {
-			return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil // processed before records were kept
-		}
-		if err != nil {
+	if p == nil || m.Seq < p.First || m.Seq > p.Last {
+		var err error
+		if p, err = a.tx.LastPush(ctx, a.dev.ID, m.Seq); err != nil {
 			return wire.Result{}, err
 		}
-		if rej.Valid {
-			if err := json.Unmarshal([]byte(rej.String), &p.rejections); err != nil {
-				return wire.Result{}, fmt.Errorf("rejections of push %d..%d: %w", p.first, p.last, err)
-			}
-		}
-		if re.Valid {
-			if err := json.Unmarshal([]byte(re.String), &p.restamps); err != nil {
-				return wire.Result{}, fmt.Errorf("re-stamped versions of push %d..%d: %w", p.first, p.last, err)
-			}
+		if p == nil || m.Seq > p.Last {
+			return wire.Result{Seq: m.Seq, Status: wire.Duplicate}, nil // processed before records were kept
 		}
 		a.pushed = p
 	}
-	i := (m.Seq - p.first) * 16
-	if int64(len(p.hashes)) < i+16 || string(p.hashes[i:i+16]) != string(hash) {
+	i := (m.Seq - p.First) * 16
+	if int64(len(p.Hashes)) < i+16 || string(p.Hashes[i:i+16]) != string(hash) {
 		a.reused = true
 		a.dev.EchoAfter = max(a.dev.EchoAfter, a.dev.LastSeq)
 		return rejected(m, &wire.Error{Code: wire.CodeSeqReused, Field: "seq", Message: fmt.Sprintf(
 			"mutation %d was already processed with other content: the device's queue was restored or reset; re-enrol it", m.Seq)}), nil
 	}
-	e, ok := p.rejections[m.Seq]
+	e, ok := p.Rejections[m.Seq]
 	if !ok {
-		res := wire.Result{Seq: m.Seq, Status: wire.Duplicate, Version: p.restamps[m.Seq]}
+		res := wire.Result{Seq: m.Seq, Status: wire.Duplicate, Version: p.Restamps[m.Seq]}
 		if res.Version == 0 && schema.IsFieldKind(m.Kind) {
 			var err error
 			if res.Change, err = a.echoSeq(ctx, m); err != nil {
@@ -796,7 +541,7 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 	if !schema.IsFieldKind(m.Kind) {
 		return res, nil
 	}
-	if row, err := a.rs.load(ctx, m.Kind, m.ID); err != nil {
+	if row, err := a.tx.Load(ctx, m.Kind, m.ID); err != nil {
 		return wire.Result{}, err
 	} else if row != nil && a.inScope(row) {
 		c := ChangeOf(row)
@@ -808,27 +553,24 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 // plausible reports whether a device's timestamp is within the clock
 // policy's bounds: not ahead of the server by more than MaxSkew, not
 // before the device's enrolment.
-func (s *ServerStore) plausible(ts hlc.Timestamp, dev *EnrolledDevice, now time.Time) bool {
+func (s *ServerSync) plausible(ts hlc.Timestamp, dev *EnrolledDevice, now time.Time) bool {
 	wall := ts.WallMillis()
 	return wall <= now.Add(s.maxSkew).UnixMilli() && wall >= dev.EnrolledAt.Add(-s.maxSkew).UnixMilli()
 }
 
 // applier applies the mutations of one push.
 type applier struct {
-	s   *ServerStore
-	rs  *rowStore
-	tx  *sql.Tx
+	s   *ServerSync
+	tx  ServerWrite
 	dev *EnrolledDevice
 	now time.Time
 	seq int64 // the last change sequence number assigned
 	// staff, contacts and units seen in this push, by id: their unit
 	units map[uuid.UUID]uuid.UUID
-	refs  map[schema.Kind]*sql.Stmt // lookups by id, prepared once
 	// pushed is the record of the earlier push last replayed from
-	pushed *pushRecord
+	pushed *PushRecord
 	// reused says a mutation of the push reused a number.
 	reused bool
-	echoes map[schema.Kind]*sql.Stmt // echoSeq's lookups, prepared once
 }
 
 // echoSeq returns the change sequence number of m's record if its state is
@@ -838,33 +580,7 @@ func (a *applier) echoSeq(ctx context.Context, m *wire.Mutation) (int64, error) 
 	if m.Seq <= a.dev.EchoAfter {
 		return 0, nil
 	}
-	if a.echoes == nil {
-		a.echoes = map[schema.Kind]*sql.Stmt{}
-	}
-	st, ok := a.echoes[m.Kind]
-	if !ok {
-		var err error
-		if st, err = a.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ? AND device_id = ? AND echo = ?`, m.Kind)); err != nil {
-			return 0, err
-		}
-		a.echoes[m.Kind] = st
-	}
-	var seq int64
-	err := st.QueryRowContext(ctx, m.ID.String(), a.dev.ID.String(), m.Seq).Scan(&seq)
-	if err == sql.ErrNoRows {
-		return 0, nil
-	}
-	return seq, err
-}
-
-func (a *applier) close() {
-	a.rs.close()
-	for _, st := range a.refs {
-		st.Close()
-	}
-	for _, st := range a.echoes {
-		st.Close()
-	}
+	return a.tx.EchoSeq(ctx, m.Kind, m.ID, a.dev.ID, m.Seq)
 }
 
 // appliedAt is the result of m applied at version ts: re-stamped if ts is
@@ -920,7 +636,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 		if ts == m.Version {
 			w.Echo = m.Seq
 		}
-		inserted, err := a.rs.insert(ctx, w)
+		inserted, err := a.tx.Insert(ctx, w)
 		if err != nil {
 			return wire.Result{}, err
 		}
@@ -934,7 +650,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 			return res, nil
 		}
 	}
-	row, err := a.rs.load(ctx, m.Kind, m.ID)
+	row, err := a.tx.Load(ctx, m.Kind, m.ID)
 	if err != nil {
 		return wire.Result{}, err
 	}
@@ -972,7 +688,7 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 	if ts == m.Version && row.Echo > a.dev.EchoAfter && schema.HeaderOf(row.Record).DeviceID == a.dev.ID {
 		merged.Echo = m.Seq
 	}
-	if err := a.rs.save(ctx, merged); err != nil {
+	if err := a.tx.Save(ctx, merged); err != nil {
 		return wire.Result{}, err
 	}
 	res := appliedAt(m, ts)
@@ -1092,30 +808,14 @@ func (a *applier) refUnit(ctx context.Context, k schema.Kind, id uuid.UUID, fiel
 	}
 	owner, ok := a.units[id]
 	if !ok {
-		if a.refs == nil {
-			a.refs = map[schema.Kind]*sql.Stmt{}
-		}
-		st, ok := a.refs[k]
-		if !ok {
-			col := "unit_id"
-			if k == schema.KindUnit {
-				col = "id"
-			}
-			var err error
-			if st, err = a.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, col, k)); err != nil {
-				return nil, err
-			}
-			a.refs[k] = st
-		}
-		var s string
-		err := st.QueryRowContext(ctx, id.String()).Scan(&s)
-		if err == sql.ErrNoRows {
-			return &wire.Error{Code: wire.CodeNotFound, Field: field, Message: fmt.Sprintf("%s %s does not exist", field, id)}, nil
-		}
-		if err != nil {
+		var found bool
+		var err error
+		if owner, found, err = a.tx.Owner(ctx, k, id); err != nil {
 			return nil, err
 		}
-		owner, _ = uuid.Parse(s)
+		if !found {
+			return &wire.Error{Code: wire.CodeNotFound, Field: field, Message: fmt.Sprintf("%s %s does not exist", field, id)}, nil
+		}
 		a.units[id] = owner
 	}
 	if unit != uuid.Nil && owner != unit {
@@ -1126,7 +826,7 @@ func (a *applier) refUnit(ctx context.Context, k schema.Kind, id uuid.UUID, fiel
 
 // PutReference writes reference data (organisations, units, staff,
 // services) as the server, after validating it.
-func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) error {
+func (s *ServerSync) PutReference(ctx context.Context, recs ...schema.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -1135,8 +835,6 @@ func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) e
 		return fmt.Errorf("put reference: %w", err)
 	}
 	defer tx.Rollback()
-	rs := newServerRowStore(tx)
-	defer rs.close()
 	seq := from
 	for _, rec := range recs {
 		if schema.IsFieldKind(rec.Kind()) {
@@ -1146,7 +844,7 @@ func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) e
 			return fmt.Errorf("put reference: %w", err)
 		}
 		w := RowOf(rec, Key(s.clock.Now(), s.id))
-		row, err := rs.load(ctx, rec.Kind(), rec.RecordID())
+		row, err := tx.Load(ctx, rec.Kind(), rec.RecordID())
 		if err != nil {
 			return fmt.Errorf("put reference: %w", err)
 		}
@@ -1158,7 +856,7 @@ func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) e
 		}
 		seq++
 		w.Seq = seq
-		if err := rs.save(ctx, w); err != nil {
+		if err := tx.Save(ctx, w); err != nil {
 			return fmt.Errorf("put reference: %w", err)
 		}
 	}
@@ -1171,22 +869,13 @@ func (s *ServerStore) PutReference(ctx context.Context, recs ...schema.Record) e
 	return nil
 }
 
-// NotePull records that a device pulled, for managers to see when each
-// device last synced.
-func (s *ServerStore) NotePull(ctx context.Context, deviceID uuid.UUID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := s.db.write.ExecContext(ctx, `UPDATE devices SET last_pull_at = ? WHERE id = ?`, s.now().UnixMilli(), deviceID.String())
-	return err
-}
-
 // Write applies a write made on the server itself, such as a manager's
 // status update of a referral in the dashboard: stamped with the server's
 // clock and the store's id as node, merged like any device's write, and
 // pulled by devices like any other change. The caller checks who may
 // write what. Errors: *schema.FieldError for an invalid write,
 // ErrNotFound for a record that does not exist.
-func (s *ServerStore) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
+func (s *ServerSync) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields json.RawMessage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -1199,9 +888,7 @@ func (s *ServerStore) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fi
 	if err != nil {
 		return err
 	}
-	rs := newServerRowStore(tx)
-	defer rs.close()
-	row, err := rs.load(ctx, k, id)
+	row, err := tx.Load(ctx, k, id)
 	if err != nil {
 		return err
 	}
@@ -1223,7 +910,7 @@ func (s *ServerStore) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fi
 		return err
 	}
 	row.Seq = seq + 1
-	if err := rs.save(ctx, row); err != nil {
+	if err := tx.Save(ctx, row); err != nil {
 		return err
 	}
 	if err := s.saveCounters(ctx, tx, seq, seq+1); err != nil {
@@ -1233,18 +920,16 @@ func (s *ServerStore) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fi
 }
 
 // Get returns the row of kind k with id, or nil if there is none.
-func (s *ServerStore) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
-	rs := newServerRowStore(s.db.read)
-	defer rs.close()
-	return rs.load(ctx, k, id)
+func (s *ServerSync) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
+	return s.eng.Get(ctx, k, id)
 }
 
 // Pull returns the changes in a device's scope after the request's cursor:
 // the device's unit's records, referrals to its unit and all reference
 // data, oldest change first. A cursor that is malformed, of another
 // database or ahead of this one's changes fails with CodeCursorInvalid.
-func (s *ServerStore) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
-	return s.pull(ctx, deviceID, req, &pageChunks{}) // the page keeps its arrays
+func (s *ServerSync) Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error) {
+	return s.pull(ctx, deviceID, req, &PageBuffers{}) // the page keeps its arrays
 }
 
 // PullAnswer is what AppendPull tells of the page it encoded.
@@ -1257,8 +942,8 @@ type PullAnswer struct {
 // AppendPull is Pull, with the answer appended to dst as
 // wire.AppendPullResponse encodes it: a server's pull without keeping the
 // page beyond the call, whose arrays the next pages are read into.
-func (s *ServerStore) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, PullAnswer, error) {
-	var chunks pageChunks
+func (s *ServerSync) AppendPull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, dst []byte) ([]byte, PullAnswer, error) {
+	var chunks PageBuffers
 	defer chunks.release()
 	resp, err := s.pull(ctx, deviceID, req, &chunks)
 	if err != nil {
@@ -1268,7 +953,7 @@ func (s *ServerStore) AppendPull(ctx context.Context, deviceID uuid.UUID, req *w
 }
 
 // pull is Pull, the changes' fields read into chunks.
-func (s *ServerStore) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *pageChunks) (*wire.PullResponse, error) {
+func (s *ServerSync) pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest, chunks *PageBuffers) (*wire.PullResponse, error) {
 	limit := req.Limit
 	if limit <= 0 || limit > wire.MaxPullLimit {
 		limit = wire.DefaultPullLimit
@@ -1277,7 +962,7 @@ func (s *ServerStore) pull(ctx context.Context, deviceID uuid.UUID, req *wire.Pu
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.eng.BeginRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
@@ -1288,11 +973,8 @@ func (s *ServerStore) pull(ctx context.Context, deviceID uuid.UUID, req *wire.Pu
 	if err != nil {
 		return nil, err
 	}
-	var maxSeq, mark int64
-	if _, err := getMeta(ctx, tx, "change_seq", &maxSeq); err != nil {
-		return nil, fmt.Errorf("pull: %w", err)
-	}
-	if _, err := getMeta(ctx, tx, "lineage_mark", &mark); err != nil {
+	maxSeq, mark, err := tx.Head(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	if req.Cursor != "" && cur.Store != s.id {
@@ -1312,10 +994,8 @@ func (s *ServerStore) pull(ctx context.Context, deviceID uuid.UUID, req *wire.Pu
 	if !dev.RetiredAt.IsZero() {
 		return nil, &wire.Error{Code: wire.CodeDeviceRetired, Message: "device was retired: it pulls nothing more; send what it holds, then wipe it"}
 	}
-	page := tx.StmtContext(ctx, s.page)
-	defer page.Close()
-	skip := echoes{device: deviceID, after: dev.EchoAfter, acked: req.Acked}
-	changes, err := scopePage(ctx, page, dev.UnitID, cur.Seq, skip, limit+1, chunks)
+	skip := EchoSkip{Device: deviceID, After: dev.EchoAfter, Acked: req.Acked}
+	changes, err := tx.Page(ctx, dev.UnitID, cur.Seq, skip, limit+1, chunks)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}

@@ -172,8 +172,7 @@ func (sc *rowScanner) values(rows *sql.Rows, n int) ([]any, error) {
 }
 
 func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
-	n := len(r.fields)
-	cols := n + 3
+	cols := len(r.fields) + 3
 	if sc.echo {
 		cols++
 	}
@@ -181,12 +180,22 @@ func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 	if err != nil {
 		return err
 	}
+	return fillRow(r, vals, sc.echo)
+}
+
+// fillRow sets r from the values of its columns: its fields, v, cv, seq
+// and, with echo, echo.
+func fillRow(r *Row, vals []any, echo bool) error {
+	n := len(r.fields)
 	for i, f := range r.fields {
 		if err := f.ScanSQL(vals[i]); err != nil {
 			return err
 		}
 	}
 	v, _ := vals[n].(string)
+	if b, ok := vals[n].([]byte); ok {
+		v = string(b)
+	}
 	cv, err := scanVersions(vals[n+1])
 	if err != nil {
 		return err
@@ -195,7 +204,7 @@ func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 		return err
 	}
 	r.Seq, _ = vals[n+2].(int64)
-	if sc.echo {
+	if echo {
 		r.Echo, _ = vals[n+3].(int64)
 	}
 	return nil

@@ -26,7 +26,7 @@ func TestMigratePostgres(t *testing.T) {
 	if err := Run(ctx, []string{"migrate", "--db", url}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "applied PostgreSQL migrations [1 2 3 4]") {
+	if !strings.Contains(out.String(), "applied PostgreSQL migrations [1 2 3 4 5]") {
 		t.Errorf("first migrate said %q", out.String())
 	}
 	out.Reset()
@@ -42,8 +42,13 @@ func TestMigratePostgres(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 4 {
-		t.Errorf("%d migrations recorded, %v; want 4", n, err)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 5 {
+		t.Errorf("%d migrations recorded, %v; want 5", n, err)
+	}
+	// The record tables, generated from the schema, are there too.
+	var contacts *string
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('contacts')::text`).Scan(&contacts); err != nil || contacts == nil {
+		t.Errorf("no contacts table after migrate (%v)", err)
 	}
 	err = Run(ctx, []string{"serve", "--db", url, "--addr", "127.0.0.1:0"}, nil, io.Discard, io.Discard)
 	if !errors.Is(err, server.ErrPostgresSync) {

@@ -1,0 +1,127 @@
+package replica
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
+	"github.com/brygga/brygga/sync/wire"
+)
+
+// ServerEngine is the storage a ServerSync applies and serves changes
+// through: the records, the change sequence and its counters, the
+// devices' sync state, the pushes processed and the cursors' lineage. The
+// merge (Join, the applier's checks, the scope) is ServerSync's; an
+// engine only reads and writes. Each engine (SQLite here, PostgreSQL in
+// server/pgstore) implements it once. It is safe for concurrent use.
+type ServerEngine interface {
+	// Open readies the store at now and returns its epoch (created if
+	// it has none) and the clock the last write left (0 if none). It
+	// begins a new span of the change sequence's lineage: a new random
+	// mark from the current change number on (see wire.Cursor.Mark).
+	Open(ctx context.Context, now time.Time) (epoch uuid.UUID, clock hlc.Timestamp, err error)
+	// BeginWrite begins a write transaction and returns it with the
+	// last change number taken and the clock the last write left. No
+	// other transaction takes change numbers until this one ends, so
+	// numbers commit in the order they are taken.
+	BeginWrite(ctx context.Context) (tx ServerWrite, seq int64, clock hlc.Timestamp, err error)
+	// BeginRead begins a read-only transaction that sees one state of the
+	// store throughout.
+	BeginRead(ctx context.Context) (ServerRead, error)
+	// Get returns the row of kind k with id, or nil if there is none.
+	Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error)
+	// Close closes the storage.
+	Close() error
+}
+
+// ServerWrite is a write transaction of a ServerEngine. It is used by one
+// goroutine; Rollback after Commit does nothing.
+type ServerWrite interface {
+	// Device returns the device id; ErrUnknownDevice if there is none.
+	Device(ctx context.Context, id uuid.UUID) (*EnrolledDevice, error)
+	// Load returns the row of kind k with id with its echo, or nil if
+	// there is none.
+	Load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error)
+	// Save writes r, inserting or replacing the stored row.
+	Save(ctx context.Context, r *Row) error
+	// Insert writes r unless a row with its id exists, and reports
+	// whether it did. r does not change after.
+	Insert(ctx context.Context, r *Row) (bool, error)
+	// Owner returns the unit of the record of kind k with id (the id
+	// itself for a unit), and whether the record exists: what a new
+	// record's references are checked against.
+	Owner(ctx context.Context, k schema.Kind, id uuid.UUID) (uuid.UUID, bool, error)
+	// EchoSeq returns the change number of the record of kind k with id
+	// if its state is the echo of the device's mutation numbered echo
+	// (Row.Echo), else 0.
+	EchoSeq(ctx context.Context, k schema.Kind, id, device uuid.UUID, echo int64) (int64, error)
+	// LastPush returns the push of the device processed last whose first
+	// mutation is numbered at most seq; nil if there is none.
+	LastPush(ctx context.Context, device uuid.UUID, seq int64) (*PushRecord, error)
+	// AddPush records a push of the device processed.
+	AddPush(ctx context.Context, device uuid.UUID, p *PushRecord) error
+	// NotePush records what a push of the device did (see DevicePush).
+	NotePush(ctx context.Context, device uuid.UUID, p DevicePush) error
+	// NoteHeal records that the device sent records again at now: its
+	// last processed mutation number is last, healed more were healed.
+	NoteHeal(ctx context.Context, device uuid.UUID, last, healed int64, now time.Time) error
+	// SaveCounters stores the last change number taken, seq, if it
+	// changed (changed), and the clock.
+	SaveCounters(ctx context.Context, seq int64, changed bool, clock hlc.Timestamp) error
+	// Commit commits the transaction.
+	Commit() error
+	// Rollback undoes the transaction, if it has not committed.
+	Rollback() error
+}
+
+// ServerRead is a read-only transaction of a ServerEngine, for a pull.
+type ServerRead interface {
+	// Device returns the device id; ErrUnknownDevice if there is none.
+	Device(ctx context.Context, id uuid.UUID) (*EnrolledDevice, error)
+	// Head returns the last change number taken and the lineage mark of
+	// the current span.
+	Head(ctx context.Context) (seq int64, mark int64, err error)
+	// Lineage reports whether the lineage has a span of mark, and where
+	// that span ends: the change number the next span began from, or
+	// open if none began after it.
+	Lineage(ctx context.Context, mark int64) (known bool, end int64, open bool, err error)
+	// Page returns up to limit changes in unit's scope with seq > after,
+	// but skip's, ordered by seq: a pull page, as ChangeOf makes them.
+	// The changes' fields may be read into buffers of bufs.
+	Page(ctx context.Context, unit uuid.UUID, after int64, skip EchoSkip, limit int, bufs *PageBuffers) ([]wire.Change, error)
+	// Rollback ends the transaction.
+	Rollback() error
+}
+
+// PushRecord is a push processed, as a store keeps it to answer retries:
+// its mutations' numbers, their hashes (16 bytes each, in order), and
+// which were rejected or re-stamped.
+type PushRecord struct {
+	First, Last int64
+	Hashes      []byte
+	Rejections  map[int64]*wire.Error
+	Restamps    map[int64]hlc.Timestamp
+}
+
+// DevicePush is what one push changes of its device's sync state.
+type DevicePush struct {
+	LastSeq  int64     // the last mutation number processed
+	At       time.Time // when the push arrived
+	Protocol int       // the protocol it was sent with
+	Rejected int       // how many of its mutations were rejected
+	Applied  int64     // how many were applied
+	// EchoAfter, if more than the device's, is its new EchoAfter.
+	EchoAfter int64
+}
+
+// EchoSkip says which records a pull leaves out: those whose state a push
+// of Device made, which it holds (Row.Echo), numbered above After and at
+// most Acked, the highest mutation number the device has had answered.
+// The zero value leaves out nothing.
+type EchoSkip struct {
+	Device       uuid.UUID
+	After, Acked int64
+}
