@@ -33,7 +33,7 @@ type unitDef struct {
 // dataset is a region with synced records, and the test's own model of
 // what every record finally says.
 type dataset struct {
-	store    *replica.Server
+	store    *replica.ServerStore
 	units    []unitDef
 	contacts map[uuid.UUID]*schema.Contact
 	exch     map[uuid.UUID]*schema.SyringeExchange

@@ -22,7 +22,7 @@ import (
 // benchDB is a server database preloaded with BRYGGA_BENCH_ROWS records
 // (default 1,000,000), shared by the benchmarks of one run.
 type benchDB struct {
-	s      *replica.Server
+	s      *replica.ServerStore
 	w      world
 	device uuid.UUID
 	clock  *hlc.Clock

@@ -27,7 +27,7 @@ type target interface {
 }
 
 type serverTarget struct {
-	s     *replica.Server
+	s     *replica.ServerStore
 	dev   uuid.UUID
 	unit  uuid.UUID
 	seq   int64

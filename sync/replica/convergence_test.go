@@ -109,7 +109,7 @@ type sim struct {
 	rng     *rand.Rand
 	clock   *testClock
 	w       world
-	server  *replica.Server
+	server  *replica.ServerStore
 	devices []*simDevice
 	delayed []func() error // deliveries held back, to arrive late
 	// results counts the server's non-duplicate results per device and
@@ -666,7 +666,7 @@ func (s *sim) check() error {
 // checks that every change is, byte for byte, what ChangeOf makes of the
 // server's row: pull pages are encoded straight from the stored columns,
 // not through rows.
-func checkPullEncoding(ctx context.Context, s *replica.Server, device uuid.UUID, scope []*replica.Row) error {
+func checkPullEncoding(ctx context.Context, s *replica.ServerStore, device uuid.UUID, scope []*replica.Row) error {
 	var cursor string
 	var i int
 	for {

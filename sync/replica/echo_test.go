@@ -16,7 +16,7 @@ import (
 )
 
 // pushAll pushes d's whole outbox and returns the results.
-func pushAll(tb testing.TB, s *replica.Server, d *replica.Device) []wire.Result {
+func pushAll(tb testing.TB, s *replica.ServerStore, d *replica.Device) []wire.Result {
 	tb.Helper()
 	ctx := context.Background()
 	var out []wire.Result
@@ -41,7 +41,7 @@ func pushAll(tb testing.TB, s *replica.Server, d *replica.Device) []wire.Result 
 
 // pullAll pulls d up to date and returns the ids of the records the pages
 // brought.
-func pullAll(tb testing.TB, s *replica.Server, d *replica.Device) map[uuid.UUID]bool {
+func pullAll(tb testing.TB, s *replica.ServerStore, d *replica.Device) map[uuid.UUID]bool {
 	tb.Helper()
 	ctx := context.Background()
 	got := map[uuid.UUID]bool{}
@@ -70,7 +70,7 @@ func pullAll(tb testing.TB, s *replica.Server, d *replica.Device) map[uuid.UUID]
 
 // sameScope fails unless d holds exactly the server's state of every
 // field record of its unit.
-func sameScope(tb testing.TB, s *replica.Server, d *replica.Device, unit uuid.UUID) {
+func sameScope(tb testing.TB, s *replica.ServerStore, d *replica.Device, unit uuid.UUID) {
 	tb.Helper()
 	ctx := context.Background()
 	rows, err := s.ScopeRows(ctx, unit)

@@ -17,7 +17,7 @@ import (
 )
 
 // healOne sends rec alone in a heal of device dev and returns its result.
-func healOne(t *testing.T, s *replica.Server, dev uuid.UUID, rec wire.Change) wire.HealResult {
+func healOne(t *testing.T, s *replica.ServerStore, dev uuid.UUID, rec wire.Change) wire.HealResult {
 	t.Helper()
 	resp, err := s.Heal(context.Background(), dev, &wire.HealRequest{Versions: wire.Current(), Records: []wire.Change{rec}})
 	if err != nil {

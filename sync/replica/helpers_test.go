@@ -74,7 +74,7 @@ func newIDNoTB() uuid.UUID { return uuid.Must(uuid.NewV7()) }
 
 // MustOpenServer opens a server store on a fresh file with the world's
 // reference data.
-func MustOpenServer(tb testing.TB, clock *testClock, w world) *replica.Server {
+func MustOpenServer(tb testing.TB, clock *testClock, w world) *replica.ServerStore {
 	tb.Helper()
 	s, err := replica.OpenServer(context.Background(), filepath.Join(tb.TempDir(), "server.db"), replica.ServerConfig{Now: clock.Now})
 	if err != nil {
@@ -88,7 +88,7 @@ func MustOpenServer(tb testing.TB, clock *testClock, w world) *replica.Server {
 }
 
 // MustOpenDevice opens a device replica on a fresh file and enrols it.
-func MustOpenDevice(tb testing.TB, clock func() time.Time, s *replica.Server, unit uuid.UUID) *replica.Device {
+func MustOpenDevice(tb testing.TB, clock func() time.Time, s *replica.ServerStore, unit uuid.UUID) *replica.Device {
 	tb.Helper()
 	id := newID(tb)
 	if s != nil {
@@ -106,7 +106,7 @@ func MustOpenDevice(tb testing.TB, clock func() time.Time, s *replica.Server, un
 }
 
 // syncAll pushes and pulls d until both are done, over a perfect network.
-func syncAll(tb testing.TB, s *replica.Server, d *replica.Device) {
+func syncAll(tb testing.TB, s *replica.ServerStore, d *replica.Device) {
 	tb.Helper()
 	ctx := context.Background()
 	for i := 0; ; i++ {

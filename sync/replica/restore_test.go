@@ -23,7 +23,7 @@ func TestRestoreByCopyIsRecognised(t *testing.T) {
 	w := newWorld(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "server.db")
-	open := func(p string) *replica.Server {
+	open := func(p string) *replica.ServerStore {
 		s, err := replica.OpenServer(ctx, p, replica.ServerConfig{Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +43,7 @@ func TestRestoreByCopyIsRecognised(t *testing.T) {
 	}
 	syncAll(t, s, a)
 	syncAll(t, s, b)
-	pull := func(s *replica.Server, d *replica.Device) error {
+	pull := func(s *replica.ServerStore, d *replica.Device) error {
 		req, err := d.PullRequest(ctx, 100)
 		if err != nil {
 			t.Fatal(err)

@@ -112,10 +112,6 @@ type EnrolledDevice struct {
 	EchoAfter int64
 }
 
-// Enrolment is the former name of EnrolledDevice, kept while code that
-// uses it moves to the new name; new code uses EnrolledDevice.
-type Enrolment = EnrolledDevice
-
 // restoredSince reports whether cur, a cursor of this database's epoch,
 // was made in a part of the history that the database does not hold: a
 // mark it never had, or a number beyond where its mark's span ended or

@@ -19,10 +19,6 @@ type ServerStore struct {
 	db *DB
 }
 
-// Server is the former name of ServerStore, kept while code that uses it
-// moves to the new name; new code uses ServerStore.
-type Server = ServerStore
-
 // OpenServer opens or creates the server database at path.
 func OpenServer(ctx context.Context, path string, cfg ServerConfig) (*ServerStore, error) {
 	db, err := OpenDB(ctx, path, schema.ServerDB)

@@ -28,7 +28,7 @@ func mutation(tb testing.TB, seq int64, rec schema.Record, ts hlc.Timestamp) wir
 	return wire.Mutation{Seq: seq, Kind: rec.Kind(), ID: rec.RecordID(), Version: ts, Fields: json.RawMessage(fieldsOf(tb, rec))}
 }
 
-func push(tb testing.TB, s *replica.Server, dev uuid.UUID, ms ...wire.Mutation) *wire.PushResponse {
+func push(tb testing.TB, s *replica.ServerStore, dev uuid.UUID, ms ...wire.Mutation) *wire.PushResponse {
 	tb.Helper()
 	resp, err := s.Push(context.Background(), dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms})
 	if err != nil {
@@ -433,7 +433,7 @@ func TestTwoWritersOneFile(t *testing.T) {
 	clock := newTestClock()
 	w := newWorld(t)
 	path := filepath.Join(t.TempDir(), "server.db")
-	open := func() *replica.Server {
+	open := func() *replica.ServerStore {
 		s, err := replica.OpenServer(ctx, path, replica.ServerConfig{Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
