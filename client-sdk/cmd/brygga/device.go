@@ -101,6 +101,43 @@ func parseAt(s string) (time.Time, error) {
 // codes returns an enumeration's codes for a flag's help text.
 func codes(e *schema.Enumeration) string { return strings.Join(e.Codes(), ", ") }
 
+// recordAt adds the record build makes of the contact named by contact
+// and the record's time (at, else the contact's), and prints its id. The
+// contact's id, check (the command's own flags, nil for none) and at are
+// checked, in that order, before the replica is opened.
+func (c *cli) recordAt(contact, at string, check func() error, build func(con *schema.Contact, when time.Time) schema.Record) error {
+	if _, err := parseID("contact", contact, true); err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	if _, err := parseAt(at); err != nil {
+		return err
+	}
+	cl, err := c.openEnrolled(nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	con, err := c.requireContact(cl, contact, true)
+	if err != nil {
+		return err
+	}
+	when, err := occurredAt(at, con)
+	if err != nil {
+		return err
+	}
+	rec := build(con, when)
+	if err := cl.Add(c.ctx, rec); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, rec.RecordID())
+	return nil
+}
+
 // requireContact parses the --contact flag and checks that the device
 // holds the contact.
 func (c *cli) requireContact(cl *brygga.Client, s string, required bool) (*schema.Contact, error) {

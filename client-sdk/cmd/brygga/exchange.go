@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/brygga/brygga/schema"
 )
@@ -48,33 +49,12 @@ func (c *cli) exchange(args []string) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	if _, err := parseID("contact", *contact, true); err != nil {
-		return err
-	}
-	if _, err := parseAt(*at); err != nil {
-		return err
-	}
-	cl, err := c.openEnrolled(nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	con, err := c.requireContact(cl, *contact, true)
-	if err != nil {
-		return err
-	}
-	when, err := occurredAt(*at, con)
-	if err != nil {
-		return err
-	}
-	rec := &schema.SyringeExchange{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
-		SyringesOut: *syringes, NeedlesOut: *needles, SyringesReturned: *returned}
-	if len(supplies) > 0 {
-		rec.Supplies = schema.Supplies(supplies)
-	}
-	if err := cl.Add(c.ctx, rec); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, rec.ID)
-	return nil
+	return c.recordAt(*contact, *at, nil, func(con *schema.Contact, when time.Time) schema.Record {
+		rec := &schema.SyringeExchange{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
+			SyringesOut: *syringes, NeedlesOut: *needles, SyringesReturned: *returned}
+		if len(supplies) > 0 {
+			rec.Supplies = schema.Supplies(supplies)
+		}
+		return rec
+	})
 }

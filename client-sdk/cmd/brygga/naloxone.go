@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"time"
 
 	"github.com/brygga/brygga/schema"
 )
@@ -16,30 +16,8 @@ func (c *cli) naloxone(args []string) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	if _, err := parseID("contact", *contact, true); err != nil {
-		return err
-	}
-	if _, err := parseAt(*at); err != nil {
-		return err
-	}
-	cl, err := c.openEnrolled(nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	con, err := c.requireContact(cl, *contact, true)
-	if err != nil {
-		return err
-	}
-	when, err := occurredAt(*at, con)
-	if err != nil {
-		return err
-	}
-	rec := &schema.NaloxoneHandout{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
-		Doses: *doses, TrainingGiven: *training, Reason: schema.NaloxoneReason(*reason)}
-	if err := cl.Add(c.ctx, rec); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, rec.ID)
-	return nil
+	return c.recordAt(*contact, *at, nil, func(con *schema.Contact, when time.Time) schema.Record {
+		return &schema.NaloxoneHandout{Header: schema.Header{OccurredAt: when}, ContactID: con.ID,
+			Doses: *doses, TrainingGiven: *training, Reason: schema.NaloxoneReason(*reason)}
+	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/brygga/brygga/schema"
 )
@@ -18,45 +19,25 @@ func (c *cli) test(args []string) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	if _, err := parseID("contact", *contact, true); err != nil {
+	var code schema.ClientCode
+	check := func() (err error) {
+		if *kind == "" || *outcome == "" {
+			return usagef("--test and --outcome are required")
+		}
+		code, err = parseClientCode(schema.KindInfectionTest, *client)
 		return err
 	}
-	if *kind == "" || *outcome == "" {
-		return usagef("--test and --outcome are required")
-	}
-	if _, err := parseAt(*at); err != nil {
-		return err
-	}
-	code, err := parseClientCode(schema.KindInfectionTest, *client)
-	if err != nil {
-		return err
-	}
-	cl, err := c.openEnrolled(nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	con, err := c.requireContact(cl, *contact, true)
-	if err != nil {
-		return err
-	}
-	when, err := occurredAt(*at, con)
-	if err != nil {
-		return err
-	}
-	rec := &schema.InfectionTest{Header: schema.Header{OccurredAt: when}, ContactID: con.ID, ClientCode: code,
-		Test: schema.TestKind(*kind), Outcome: schema.TestOutcome(*outcome), Result: schema.TestResult(*result)}
-	if rec.ClientCode == "" {
-		rec.ClientCode = con.ClientCode
-	}
-	if rec.Result == "" && rec.Outcome.Performed() {
-		rec.Result = schema.ResultPending
-	}
-	if err := cl.Add(c.ctx, rec); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, rec.ID)
-	return nil
+	return c.recordAt(*contact, *at, check, func(con *schema.Contact, when time.Time) schema.Record {
+		rec := &schema.InfectionTest{Header: schema.Header{OccurredAt: when}, ContactID: con.ID, ClientCode: code,
+			Test: schema.TestKind(*kind), Outcome: schema.TestOutcome(*outcome), Result: schema.TestResult(*result)}
+		if rec.ClientCode == "" {
+			rec.ClientCode = con.ClientCode
+		}
+		if rec.Result == "" && rec.Outcome.Performed() {
+			rec.Result = schema.ResultPending
+		}
+		return rec
+	})
 }
 
 // testResult sets the result of a performed test, on any device of the

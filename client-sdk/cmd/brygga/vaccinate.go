@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"time"
 
 	"github.com/brygga/brygga/schema"
 )
@@ -17,40 +17,20 @@ func (c *cli) vaccinate(args []string) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	if _, err := parseID("contact", *contact, true); err != nil {
+	var code schema.ClientCode
+	check := func() (err error) {
+		if *vaccine == "" {
+			return usagef("--vaccine is required: %s", codes(schema.VaccineEnum))
+		}
+		code, err = parseClientCode(schema.KindVaccination, *client)
 		return err
 	}
-	if *vaccine == "" {
-		return usagef("--vaccine is required: %s", codes(schema.VaccineEnum))
-	}
-	if _, err := parseAt(*at); err != nil {
-		return err
-	}
-	code, err := parseClientCode(schema.KindVaccination, *client)
-	if err != nil {
-		return err
-	}
-	cl, err := c.openEnrolled(nil)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	con, err := c.requireContact(cl, *contact, true)
-	if err != nil {
-		return err
-	}
-	when, err := occurredAt(*at, con)
-	if err != nil {
-		return err
-	}
-	rec := &schema.Vaccination{Header: schema.Header{OccurredAt: when}, ContactID: con.ID, ClientCode: code,
-		Vaccine: schema.Vaccine(*vaccine), Dose: *dose}
-	if rec.ClientCode == "" {
-		rec.ClientCode = con.ClientCode
-	}
-	if err := cl.Add(c.ctx, rec); err != nil {
-		return err
-	}
-	fmt.Fprintln(c.stdout, rec.ID)
-	return nil
+	return c.recordAt(*contact, *at, check, func(con *schema.Contact, when time.Time) schema.Record {
+		rec := &schema.Vaccination{Header: schema.Header{OccurredAt: when}, ContactID: con.ID, ClientCode: code,
+			Vaccine: schema.Vaccine(*vaccine), Dose: *dose}
+		if rec.ClientCode == "" {
+			rec.ClientCode = con.ClientCode
+		}
+		return rec
+	})
 }
