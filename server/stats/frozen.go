@@ -56,45 +56,39 @@ func readFrozen(ctx context.Context, tx *sql.Tx) (map[string]frozenKey, error) {
 // first time, and sums published for the first time.
 func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 	var writes []keyWrite
-	for t := p.grid.fragments; t < len(p.grid.units); t++ {
-		for g := range p.groups {
-			if !p.published(t, g) {
+	p.publishedCells(func(t, g, i int) {
+		for _, ind := range Indicators {
+			c := p.cells[ind]
+			mag := c.top != nil
+			if c.n[i] == 0 && (!mag || c.records[i] == 0) {
+				if f, ok := frozen[p.address(t, g, ind)]; ok {
+					c.key[i] = f.key // no records: the value is 0 or withheld whatever the key
+				}
 				continue
 			}
-			i := p.cell(t, g)
-			for _, ind := range Indicators {
-				c := p.cells[ind]
-				mag := c.top != nil
-				if c.n[i] == 0 && (!mag || c.records[i] == 0) {
-					if f, ok := frozen[p.address(t, g, ind)]; ok {
-						c.key[i] = f.key // no records: the value is 0 or withheld whatever the key
-					}
-					continue
+			addr := p.address(t, g, ind)
+			f, ok := frozen[addr]
+			if !ok && c.sole[i] > 0 {
+				c.key[i] = soleKey(c.key[i])
+			}
+			if ok {
+				c.key[i] = f.key
+			}
+			publishedSum := mag && sumShown(c.records[i], c.key[i], p.K)
+			switch {
+			case !ok:
+				w := keyWrite{addr: addr, key: c.key[i]}
+				if publishedSum {
+					w.top, w.hasTop = c.top[i], true
 				}
-				addr := p.address(t, g, ind)
-				f, ok := frozen[addr]
-				if !ok && c.sole[i] > 0 {
-					c.key[i] = soleKey(c.key[i])
-				}
-				if ok {
-					c.key[i] = f.key
-				}
-				publishedSum := mag && sumShown(c.records[i], c.key[i], p.K)
-				switch {
-				case !ok:
-					w := keyWrite{addr: addr, key: c.key[i]}
-					if publishedSum {
-						w.top, w.hasTop = c.top[i], true
-					}
-					writes = append(writes, w)
-				case mag && !f.hasTop && publishedSum:
-					writes = append(writes, keyWrite{addr: addr, key: f.key, top: c.top[i], hasTop: true, update: true})
-				case mag && f.hasTop:
-					c.top[i] = f.top
-				}
+				writes = append(writes, w)
+			case mag && !f.hasTop && publishedSum:
+				writes = append(writes, keyWrite{addr: addr, key: f.key, top: c.top[i], hasTop: true, update: true})
+			case mag && f.hasTop:
+				c.top[i] = f.top
 			}
 		}
-	}
+	})
 	return writes
 }
 
@@ -165,41 +159,29 @@ func (p *Publication) withholdAgain(withheld map[string]bool) {
 	if len(withheld) == 0 {
 		return
 	}
-	for t := p.grid.fragments; t < len(p.grid.units); t++ {
-		for g := range p.groups {
-			if !p.published(t, g) {
+	p.publishedCells(func(t, g, i int) {
+		for _, ind := range Indicators {
+			c := p.cells[ind]
+			if kindOf(ind) == magnitudeKind || !withheld[p.address(t, g, ind)] {
 				continue
 			}
-			i := p.cell(t, g)
-			for _, ind := range Indicators {
-				c := p.cells[ind]
-				if kindOf(ind) == magnitudeKind || !withheld[p.address(t, g, ind)] {
-					continue
-				}
-				c.withheld[i], c.held[i] = true, true
-			}
+			c.withheld[i], c.held[i] = true, true
 		}
-	}
+	})
 }
 
 // recordWithheld records the count cells this publication's audit
 // withheld for the first time, in one transaction on writer.
 func (p *Publication) recordWithheld(ctx context.Context, writer *sql.DB) error {
 	var cells []string
-	for t := p.grid.fragments; t < len(p.grid.units); t++ {
-		for g := range p.groups {
-			if !p.published(t, g) {
-				continue
-			}
-			i := p.cell(t, g)
-			for _, ind := range Indicators {
-				c := p.cells[ind]
-				if kindOf(ind) != magnitudeKind && c.withheld[i] && !c.held[i] {
-					cells = append(cells, p.address(t, g, ind))
-				}
+	p.publishedCells(func(t, g, i int) {
+		for _, ind := range Indicators {
+			c := p.cells[ind]
+			if kindOf(ind) != magnitudeKind && c.withheld[i] && !c.held[i] {
+				cells = append(cells, p.address(t, g, ind))
 			}
 		}
-	}
+	})
 	if len(cells) == 0 {
 		return nil
 	}
@@ -222,4 +204,16 @@ func (p *Publication) recordWithheld(ctx context.Context, writer *sql.DB) error 
 		return fmt.Errorf("stats: publication: withheld: %w", err)
 	}
 	return nil
+}
+
+// publishedCells calls each with the time unit, group and index of every
+// published cell of a whole period.
+func (p *Publication) publishedCells(each func(t, g, i int)) {
+	for t := p.grid.fragments; t < len(p.grid.units); t++ {
+		for g := range p.groups {
+			if p.published(t, g) {
+				each(t, g, p.cell(t, g))
+			}
+		}
+	}
 }
