@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,13 +54,11 @@ type kindSQL struct {
 	byIDs   string // the rows of an array of ids
 	insert  string // a row, unless its id is taken
 	// insertNew is a row whose id is known not to be taken: it fails
-	// if it is; insertMany is any number of them, each column's values
-	// an array (columnArrays).
-	insertNew, insertMany string
-	types                 []byte // each column's: 'u' UUID, 't' TEXT, 'i' BIGINT
-	upsert                string // a row, replacing the one of its id
-	owner                 string // the unit of a record
-	echoSeq               string
+	// if it is; copy is many of them, in COPY's text format (appendCopy).
+	insertNew, copy string
+	upsert          string // a row, replacing the one of its id
+	owner           string // the unit of a record
+	echoSeq         string
 }
 
 var kindSQLs = func() map[schema.Kind]*kindSQL {
@@ -69,7 +69,6 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 		sel := make([]string, 0, len(fields)+4)
 		for i, f := range fields {
 			q.columns = append(q.columns, f.Name)
-			q.types = append(q.types, arrayType(f))
 			if f.Type == schema.TypeID {
 				q.ids = append(q.ids, i)
 				sel = append(sel, f.Name+"::text")
@@ -78,11 +77,9 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 			}
 		}
 		q.columns = append(q.columns, "v", "cv", "seq")
-		q.types = append(q.types, 't', 't', 'i')
 		sel = append(sel, "v", "cv", "seq")
 		if q.echo {
 			q.columns = append(q.columns, "echo")
-			q.types = append(q.types, 'i')
 			sel = append(sel, "echo")
 		}
 		q.sel = fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(sel, ", "), k)
@@ -100,11 +97,7 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 		q.insert = ins + `NOTHING`
 		q.upsert = ins + `UPDATE SET ` + strings.Join(set, ", ")
 		q.insertNew = fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, strings.Join(q.columns, ", "), strings.Join(marks, ", "))
-		arrays := make([]string, len(q.columns))
-		for i, t := range q.types {
-			arrays[i] = fmt.Sprintf("$%d::%s[]", i+1, map[byte]string{'u': "uuid", 't': "text", 'i': "bigint"}[t])
-		}
-		q.insertMany = fmt.Sprintf(`INSERT INTO %s (%s) SELECT * FROM unnest(%s)`, k, strings.Join(q.columns, ", "), strings.Join(arrays, ", "))
+		q.copy = fmt.Sprintf(`COPY %s (%s) FROM STDIN`, k, strings.Join(q.columns, ", "))
 		col := "unit_id"
 		if k == schema.KindUnit {
 			col = "id"
@@ -117,18 +110,6 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 	}
 	return m
 }()
-
-// arrayType returns how columnArrays sends field f's values: 'u' UUID,
-// 't' TEXT or 'i' BIGINT, as columnType makes its column.
-func arrayType(f schema.Field) byte {
-	switch f.Type {
-	case schema.TypeID:
-		return 'u'
-	case schema.TypeInt, schema.TypeTime, schema.TypeBool:
-		return 'i'
-	}
-	return 't'
-}
 
 // sqlOf returns kind k's statements, or an error if k has no table.
 func sqlOf(k schema.Kind) (*kindSQL, error) {
@@ -283,8 +264,8 @@ func (e *SyncEngine) Close() error { return e.s.Close() }
 // seldom as it can, for every question costs a round trip: it reads the
 // records a batch of pushes looks at in one go (Preload) and answers from
 // them, and keeps what it writes until it must send it (flush), at the
-// latest on Commit: the records, new ones of a kind in one statement, and
-// the bookkeeping of pushes, devices and counters in one pipeline that ends
+// latest on Commit: many new records of a kind by COPY, and the other
+// records and the bookkeeping of pushes, devices and counters in one pipeline that ends
 // with the commit.
 type pgWrite struct {
 	// conn holds the transaction, until it ends; nil after.
@@ -303,6 +284,7 @@ type pgWrite struct {
 	noted  map[uuid.UUID]bool
 	// devices are the devices read ahead and not changed since.
 	devices map[uuid.UUID]*replica.EnrolledDevice
+	buf     []byte // a COPY's data
 }
 
 // knownRow is a record as the transaction knows it.
@@ -319,6 +301,10 @@ const (
 	writeNew                     // insert it: its table has no row of its id
 	writeChanged                 // insert it or replace the stored row
 )
+
+// copyAtLeast is how many new records of a kind a flush sends by COPY;
+// fewer ride in the pipeline, one INSERT each.
+const copyAtLeast = 8
 
 type queuedStatement struct {
 	sql  string
@@ -368,9 +354,9 @@ func (w *pgWrite) queue(device uuid.UUID, sql string, args ...any) {
 
 // flush sends what the transaction wrote and has not sent: the records
 // first, kind by kind in the order first written, then the statements
-// queued, in order; then, with commit, the commit: all in one pipeline,
-// one round trip. The new records of a kind go in one statement, each
-// column's values an array.
+// queued, in order; then, with commit, the commit, all in one pipeline.
+// Many new records of a kind go first by COPY, a round trip of its own
+// that costs less than the statements would.
 func (w *pgWrite) flush(ctx context.Context, commit bool) error {
 	if len(w.kinds) == 0 && len(w.queued) == 0 && !commit {
 		return nil
@@ -390,18 +376,22 @@ func (w *pgWrite) flush(ctx context.Context, commit bool) error {
 			}
 			e.write = unwritten
 		}
-		switch len(fresh) {
-		case 0:
-		case 1:
-			b.Queue(q.insertNew, rowArgs(q, fresh[0])...)
-			what = append(what, fmt.Sprintf("insert %s %s", k, fresh[0].ID()))
-		default:
-			cols, err := columnArrays(q, fresh)
-			if err != nil {
-				return fmt.Errorf("insert %d %s: %w", len(fresh), k, err)
+		if len(fresh) < copyAtLeast {
+			for _, r := range fresh {
+				b.Queue(q.insertNew, rowArgs(q, r)...)
+				what = append(what, fmt.Sprintf("insert %s %s", k, r.ID()))
 			}
-			b.Queue(q.insertMany, cols...)
-			what = append(what, fmt.Sprintf("insert %d %s", len(fresh), k))
+			continue
+		}
+		w.buf = w.buf[:0]
+		for _, r := range fresh {
+			var err error
+			if w.buf, err = appendCopy(w.buf, rowArgs(q, r)); err != nil {
+				return fmt.Errorf("insert %s %s: %w", k, r.ID(), err)
+			}
+		}
+		if _, err := w.conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(w.buf), q.copy); err != nil {
+			return fmt.Errorf("insert %d %s: %w", len(fresh), k, err)
 		}
 	}
 	for _, st := range w.queued {
@@ -423,41 +413,40 @@ func (w *pgWrite) flush(ctx context.Context, commit bool) error {
 	return br.Close()
 }
 
-// columnArrays returns the values of rows' columns as insertMany takes
-// them: an array of each column's, of pgtype values, which the driver
-// sends in binary as they are.
-func columnArrays(q *kindSQL, rows []*replica.Row) ([]any, error) {
-	cols := make([]any, len(q.columns))
-	for i, t := range q.types {
-		switch t {
-		case 'u':
-			cols[i] = make(pgtype.FlatArray[pgtype.UUID], len(rows))
-		case 'i':
-			cols[i] = make(pgtype.FlatArray[pgtype.Int8], len(rows))
-		default:
-			cols[i] = make(pgtype.FlatArray[pgtype.Text], len(rows))
+// appendCopy appends vals, a row's values as replica.RowValues gives
+// them, to buf as a line of COPY's text format: tab between values, \N
+// for NULL, and a backslash before a backslash, tab, newline or carriage
+// return in a text.
+func appendCopy(buf []byte, vals []any) ([]byte, error) {
+	for i, v := range vals {
+		if i > 0 {
+			buf = append(buf, '\t')
 		}
-	}
-	for j, r := range rows {
-		for i, v := range rowArgs(q, r) {
-			if v == nil {
-				continue // NULL: the zero value
-			}
-			switch c := cols[i].(type) {
-			case pgtype.FlatArray[pgtype.UUID]:
-				id, err := uuid.Parse(v.(string))
-				if err != nil {
-					return nil, fmt.Errorf("%s %s: %w", q.columns[i], r.ID(), err)
+		switch v := v.(type) {
+		case nil:
+			buf = append(buf, `\N`...)
+		case int64:
+			buf = strconv.AppendInt(buf, v, 10)
+		case string:
+			for j := 0; j < len(v); j++ {
+				switch c := v[j]; c {
+				case '\\':
+					buf = append(buf, `\\`...)
+				case '\t':
+					buf = append(buf, `\t`...)
+				case '\n':
+					buf = append(buf, `\n`...)
+				case '\r':
+					buf = append(buf, `\r`...)
+				default:
+					buf = append(buf, c)
 				}
-				c[j] = pgtype.UUID{Bytes: id, Valid: true}
-			case pgtype.FlatArray[pgtype.Int8]:
-				c[j] = pgtype.Int8{Int64: v.(int64), Valid: true}
-			case pgtype.FlatArray[pgtype.Text]:
-				c[j] = pgtype.Text{String: v.(string), Valid: true}
 			}
+		default:
+			return nil, fmt.Errorf("column %d: a value of type %T", i+1, v)
 		}
 	}
-	return cols, nil
+	return append(buf, '\n'), nil
 }
 
 func rowArgs(q *kindSQL, r *replica.Row) []any {
@@ -485,6 +474,12 @@ func (w *pgWrite) Preload(ctx context.Context, devices []uuid.UUID, ids map[sche
 	for k, list := range ids {
 		if _, ok := kindSQLs[k]; !ok {
 			continue
+		}
+		if w.known == nil {
+			w.known = map[schema.Kind]map[uuid.UUID]*knownRow{}
+		}
+		if w.known[k] == nil {
+			w.known[k] = make(map[uuid.UUID]*knownRow, len(list))
 		}
 		var want []pgtype.UUID // which the driver sends as they are
 		for _, id := range list {
@@ -563,9 +558,7 @@ func (w *pgWrite) Load(ctx context.Context, k schema.Kind, id uuid.UUID) (*repli
 	if e := w.knownOf(k, id); e != nil {
 		return copyOf(e), nil
 	}
-	if err := w.flush(ctx, false); err != nil {
-		return nil, err
-	}
+	// Unknown, so not written here: what is unsent does not change it.
 	row, err := loadRow(ctx, w.conn, k, id)
 	if err != nil {
 		return nil, err
@@ -646,12 +639,12 @@ func (w *pgWrite) Owner(ctx context.Context, k schema.Kind, id uuid.UUID) (uuid.
 		if owner, ok := ownerOf(e.row); ok {
 			return owner, true, nil
 		}
+		if err := w.flush(ctx, false); err != nil { // the row may be unsent
+			return uuid.Nil, false, err
+		}
 	}
 	q, err := sqlOf(k)
 	if err != nil {
-		return uuid.Nil, false, err
-	}
-	if err := w.flush(ctx, false); err != nil {
 		return uuid.Nil, false, err
 	}
 	var owner uuid.UUID
@@ -677,9 +670,6 @@ func (w *pgWrite) EchoSeq(ctx context.Context, k schema.Kind, id, device uuid.UU
 	q, err := sqlOf(k)
 	if err != nil || q.echoSeq == "" {
 		return 0, fmt.Errorf("echo of %s: %q is not a kind of field record", id, k)
-	}
-	if err := w.flush(ctx, false); err != nil {
-		return 0, err
 	}
 	var seq int64
 	err = w.conn.QueryRow(ctx, q.echoSeq, id, device, echo).Scan(&seq)
