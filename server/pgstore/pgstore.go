@@ -9,6 +9,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +44,10 @@ type Config struct {
 type Store struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// sqlDB is the pool as a *sql.DB, for the statistics (stats.go),
+	// opened once when first used.
+	statsOnce sync.Once
+	sqlDB     *sql.DB
 }
 
 // Open connects to the database at url and migrates it.
@@ -76,8 +82,9 @@ func Migrate(ctx context.Context, url string) ([]int, error) {
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	err := s.closeStats()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // migrationLock is the advisory lock that serialises migrations of one

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/google/uuid"
 
@@ -77,8 +76,17 @@ var SumShown = sumShown
 
 // RecordWithheld records the count cells p's audit withheld, as a build
 // does.
-func RecordWithheld(p *Publication, writer *sql.DB) error {
-	return p.recordWithheld(context.Background(), writer)
+func RecordWithheld(p *Publication, db DB) error {
+	ctx := context.Background()
+	tx, err := db.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := recordWithheld(ctx, tx, p.newlyWithheld()); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // KeptKey returns the key the publisher keeps for a record, and whether

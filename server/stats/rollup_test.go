@@ -20,7 +20,7 @@ import (
 func (d *dataset) sameAsFullCount(t testing.TB, q stats.Query) {
 	t.Helper()
 	got := d.compute(t, q)
-	want, err := stats.FullCount(context.Background(), d.store.DB().Reader(), q)
+	want, err := stats.FullCount(context.Background(), d.store.db, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestRefreshIsIncremental(t *testing.T) {
 
 	// A contact on 1 June 2025, known to the day rollup only.
 	planted := time.Date(2025, 6, 1, 0, 0, 0, 0, stockholm)
-	if _, err := d.store.DB().Writer().ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting,
+	if _, err := d.store.db.Writer.ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting,
 		contacts, exchanges, syringes_out, needles_out, syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
 		VALUES ('day', ?, ?, 'woman', 'not_stated', 'street', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)`,
 		time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Unix()/86400, d.units[0].id.String()); err != nil {
@@ -223,7 +223,7 @@ func TestRefreshRebuilds(t *testing.T) {
 			qs := allQueries()
 			d.compute(t, qs[0])
 			d.mutate(t, rng, 200)
-			w := d.store.DB().Writer()
+			w := d.store.db.Writer
 			for _, s := range c.sql {
 				if _, err := w.ExecContext(ctx, s); err != nil {
 					t.Fatal(err)
@@ -284,7 +284,7 @@ func TestConcurrentRefreshes(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q); err != nil {
+				if _, err := stats.Compute(context.Background(), d.store.db, q); err != nil {
 					t.Error(err)
 					return
 				}
@@ -301,7 +301,7 @@ func TestConcurrentRefreshes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q)
+			r, err := stats.Compute(context.Background(), d.store.db, q)
 			if err != nil {
 				t.Error(err)
 			}
