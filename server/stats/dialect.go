@@ -46,6 +46,9 @@ type Dialect struct {
 	// streams: a statement may run while another's rows are being read
 	// in the same transaction.
 	streams bool
+	// batch is how many rows one INSERT of insertAbsent adds: 1 where a
+	// statement costs no round trip.
+	batch int
 }
 
 // SQLite is the dialect of the SQLite server database
@@ -58,6 +61,7 @@ var SQLite = &Dialect{
 	firstUnit:  `(SELECT min(unit_id) FROM %[1]s%[2]s)`,
 	notIndexed: ` NOT INDEXED`,
 	streams:    true,
+	batch:      1,
 }
 
 // Postgres is the dialect of a PostgreSQL server database (server/pgstore's,
@@ -76,6 +80,7 @@ var Postgres = &Dialect{
 	firstUnit: `(SELECT unit_id FROM %[1]s%[2]s ORDER BY unit_id LIMIT 1)`,
 	snapshot:  sql.LevelRepeatableRead,
 	lock:      `SELECT pg_advisory_xact_lock(?)`,
+	batch:     500,
 }
 
 // The locks a Dialect's lock takes.
@@ -161,6 +166,48 @@ func (t dbTx) lock(ctx context.Context, n int64) error {
 	}
 	_, err := t.ExecContext(ctx, t.d.lock, n)
 	return err
+}
+
+// insertAbsent inserts rows, each of len(cols) values, into table, each
+// unless its key is there, d.batch rows to a statement, and reports
+// whether every row was inserted.
+func (t dbTx) insertAbsent(ctx context.Context, table, cols string, rows [][]any) (bool, error) {
+	if len(rows) == 0 {
+		return true, nil
+	}
+	batch := max(t.d.batch, 1)
+	marks := "(?" + strings.Repeat(", ?", len(rows[0])-1) + ")"
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	var args []any
+	for i := 0; i < len(rows); i += batch {
+		chunk := rows[i:min(i+batch, len(rows))]
+		st := stmts[len(chunk)]
+		if st == nil {
+			var err error
+			values := marks + strings.Repeat(", "+marks, len(chunk)-1)
+			if st, err = t.PrepareContext(ctx, `INSERT INTO `+table+` (`+cols+`) VALUES `+values+` ON CONFLICT DO NOTHING`); err != nil {
+				return false, err
+			}
+			stmts[len(chunk)] = st
+		}
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(chunk)) {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // write begins a transaction on the writer.

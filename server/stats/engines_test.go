@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -443,5 +444,57 @@ func TestInstancesRefreshAlike(t *testing.T) {
 	wg.Wait()
 	if pubs[0] != nil && pubs[1] != nil {
 		samePublication(t, pubs[0], pubs[1])
+	}
+}
+
+// TestPublicationRaced builds a publication from one snapshot, then, after
+// records changed, another that records its cells first: the first then
+// records nothing, and a build from there publishes what is recorded, as
+// every build does once it has lost such a race.
+func TestPublicationRaced(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := newDatasetOn(t, []engine{e}, 41, 400)
+			db := d.store.db
+			at := time.Date(2026, 12, 20, 12, 0, 0, 0, time.UTC)
+			stale, record, err := stats.BuildUnrecorded(db, at, stats.DefaultK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.mutate(t, rand.New(rand.NewPCG(41, 9)), 150)
+			first, err := stats.BuildPublication(ctx, db, at, stats.DefaultK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first.Seq == stale.Seq {
+				t.Fatal("the records did not change")
+			}
+			recorded := map[string][]string{}
+			tables := map[string]string{
+				"report_keys":     `SELECT cell, key, top FROM report_keys`,
+				"report_withheld": `SELECT cell FROM report_withheld`,
+				"report_finals":   `SELECT cell, value FROM report_finals`,
+			}
+			for table, q := range tables {
+				recorded[table] = rows(t, db.Reader, q)
+			}
+			if len(recorded["report_keys"]) == 0 || len(recorded["report_finals"]) == 0 {
+				t.Fatalf("the build recorded %d keys, %d finals", len(recorded["report_keys"]), len(recorded["report_finals"]))
+			}
+			if err := record(); !errors.Is(err, stats.ErrRaced) {
+				t.Fatalf("recording the stale build: %v, want ErrRaced", err)
+			}
+			for table, q := range tables {
+				if got := rows(t, db.Reader, q); !slices.Equal(got, recorded[table]) {
+					t.Errorf("%s: the stale build recorded %d rows over %d", table, len(got), len(recorded[table]))
+				}
+			}
+			again, err := stats.BuildPublication(ctx, db, at, stats.DefaultK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			samePublication(t, first, again)
+		})
 	}
 }

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -95,3 +96,18 @@ func KeptKey(pb *Publisher, kind schema.Kind, id uuid.UUID) (uint32, bool) {
 	k, ok := pb.keys.records[kind][id]
 	return k, ok
 }
+
+// BuildUnrecorded builds the publication as BuildPublication does, from
+// one snapshot, and returns it with the function that records what it
+// fixed, which returns ErrRaced if another build recorded one of those
+// cells first.
+func BuildUnrecorded(db DB, now time.Time, k int64) (*Publication, func() error, error) {
+	if err := ensureRollups(context.Background(), db); err != nil {
+		return nil, nil, err
+	}
+	return buildUnrecorded(context.Background(), db, now, k, &keyCache{})
+}
+
+// ErrRaced is what recording a publication returns when another build
+// recorded one of its cells first.
+var ErrRaced = errRaced

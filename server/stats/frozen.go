@@ -100,27 +100,35 @@ func recordKeys(ctx context.Context, tx dbTx, writes []keyWrite) (bool, error) {
 	if len(writes) == 0 {
 		return true, nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO report_keys (cell, key, top) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return false, fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	defer ins.Close()
-	upd, err := tx.PrepareContext(ctx, `UPDATE report_keys SET top = ? WHERE cell = ? AND top IS NULL`)
-	if err != nil {
-		return false, fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	defer upd.Close()
+	var rows [][]any
+	var updates []keyWrite
 	for _, w := range writes {
 		var top any
 		if w.hasTop {
 			top = w.top
 		}
-		var res sql.Result
 		if w.update {
-			res, err = upd.ExecContext(ctx, top, w.addr)
-		} else {
-			res, err = ins.ExecContext(ctx, w.addr, int64(w.key), top)
+			updates = append(updates, w)
+			continue
 		}
+		rows = append(rows, []any{w.addr, int64(w.key), top})
+	}
+	if all, err := tx.insertAbsent(ctx, "report_keys", "cell, key, top", rows); err != nil || !all {
+		if err != nil {
+			err = fmt.Errorf("stats: publication: keys: %w", err)
+		}
+		return false, err
+	}
+	if len(updates) == 0 {
+		return true, nil
+	}
+	upd, err := tx.PrepareContext(ctx, `UPDATE report_keys SET top = ? WHERE cell = ? AND top IS NULL`)
+	if err != nil {
+		return false, fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer upd.Close()
+	for _, w := range updates {
+		res, err := upd.ExecContext(ctx, w.top, w.addr)
 		if err != nil {
 			return false, fmt.Errorf("stats: publication: keys: %w", err)
 		}
@@ -188,21 +196,15 @@ func recordWithheld(ctx context.Context, tx dbTx, cells []string) (bool, error) 
 	if len(cells) == 0 {
 		return true, nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO report_withheld (cell) VALUES (?) ON CONFLICT DO NOTHING`)
+	rows := make([][]any, len(cells))
+	for i, c := range cells {
+		rows[i] = []any{c}
+	}
+	all, err := tx.insertAbsent(ctx, "report_withheld", "cell", rows)
 	if err != nil {
 		return false, fmt.Errorf("stats: publication: withheld: %w", err)
 	}
-	defer ins.Close()
-	for _, cell := range cells {
-		res, err := ins.ExecContext(ctx, cell)
-		if err != nil {
-			return false, fmt.Errorf("stats: publication: withheld: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return false, err
-		}
-	}
-	return true, nil
+	return all, nil
 }
 
 // publishedCells calls each with the time unit, group and index of every

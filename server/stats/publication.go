@@ -167,14 +167,24 @@ var errRaced = errors.New("stats: publication: another build recorded first")
 // buildOnce builds the publication once; errRaced if another build
 // recorded one of the cells it would record since it read them.
 func buildOnce(ctx context.Context, db DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
+	p, rec, err := buildUnrecorded(ctx, db, now, k, keys)
+	if err != nil {
+		return nil, err
+	}
+	return p, rec()
+}
+
+// buildUnrecorded builds the publication from one snapshot, and returns
+// it with the function that records what it fixed (Publication.record).
+func buildUnrecorded(ctx context.Context, db DB, now time.Time, k int64, keys *keyCache) (*Publication, func() error, error) {
 	tx, err := db.read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stats: publication: %w", err)
+		return nil, nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	defer tx.Rollback()
 	p := &Publication{K: k, Built: now}
 	if p.Seq, err = changeSeq(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	today := now.In(zone)
 	cur := today.Year()
@@ -183,7 +193,7 @@ func buildOnce(ctx context.Context, db DB, now time.Time, k int64, keys *keyCach
 	var minAt sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT min(at) FROM stats_facts WHERE live = 1 AND at >= ?`,
 		time.Date(2000, 1, 1, 0, 0, 0, 0, zone).UnixMilli()).Scan(&minAt); err != nil {
-		return nil, fmt.Errorf("stats: publication: %w", err)
+		return nil, nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	if minAt.Valid {
 		first = min(cur, time.UnixMilli(minAt.Int64).In(zone).Year())
@@ -191,37 +201,37 @@ func buildOnce(ctx context.Context, db DB, now time.Time, k int64, keys *keyCach
 	p.grid = newGrid(first, cur, isoYear(first), max(cur, curISO))
 	units, err := p.readGroups(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.devices, err = readDevices(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.now = now
 	p.final = p.grid.status(p.devices, now)
 	if err := keys.update(ctx, tx, p.Seq); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.count(ctx, tx, units, keys); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	frozen, err := readFrozen(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	writes := p.freeze(frozen)
 	p.perturb()
 	finals, err := readFinals(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	withheld, err := readWithheld(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tx.Rollback()
 	p.withholdAgain(withheld)
 	p.Audit = p.audit(finals)
-	return p, p.record(ctx, db, writes, finals)
+	return p, func() error { return p.record(ctx, db, writes, finals) }, nil
 }
 
 // record records, in one transaction on db's writer, the cells' noise
@@ -731,19 +741,13 @@ func recordFinals(ctx context.Context, tx dbTx, cells []finalCell) (bool, error)
 	if len(cells) == 0 {
 		return true, nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO report_finals (cell, value) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+	rows := make([][]any, len(cells))
+	for i, c := range cells {
+		rows[i] = []any{c.addr, c.value}
+	}
+	all, err := tx.insertAbsent(ctx, "report_finals", "cell, value", rows)
 	if err != nil {
 		return false, fmt.Errorf("stats: publication: finals: %w", err)
 	}
-	defer stmt.Close()
-	for _, c := range cells {
-		res, err := stmt.ExecContext(ctx, c.addr, c.value)
-		if err != nil {
-			return false, fmt.Errorf("stats: publication: finals: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return false, err
-		}
-	}
-	return true, nil
+	return all, nil
 }
