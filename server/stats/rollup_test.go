@@ -134,19 +134,21 @@ func TestRollupsEqualFullCount(t *testing.T) {
 		contacts  int
 		mutations int
 	}{{"dense", 2000, 300}, {"sparse", 40, 25}} {
-		t.Run(c.name, func(t *testing.T) {
-			d := newDataset(t, 3, c.contacts)
-			rng := rand.New(rand.NewPCG(3, 9))
-			for range 4 {
-				for range 100 {
-					d.sameAsFullCount(t, randomQuery(rng, d))
+		for _, e := range engines {
+			t.Run(c.name+"/"+e.name, func(t *testing.T) {
+				d := newDatasetOn(t, []engine{e}, 3, c.contacts)
+				rng := rand.New(rand.NewPCG(3, 9))
+				for range 4 {
+					for range 100 {
+						d.sameAsFullCount(t, randomQuery(rng, d))
+					}
+					if t.Failed() {
+						return
+					}
+					d.mutate(t, rng, c.mutations)
 				}
-				if t.Failed() {
-					return
-				}
-				d.mutate(t, rng, c.mutations)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -268,7 +270,12 @@ func TestRefreshRebuilds(t *testing.T) {
 // while records keep arriving: every computation succeeds, and once the
 // records stop, every one gives the model's figures.
 func TestConcurrentRefreshes(t *testing.T) {
-	d := newDataset(t, 6, 600)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testConcurrentRefreshes(t, newDatasetOn(t, []engine{e}, 6, 600)) })
+	}
+}
+
+func testConcurrentRefreshes(t *testing.T, d *dataset) {
 	q := allQueries()[7]
 	d.compute(t, q)
 	rng := rand.New(rand.NewPCG(6, 9))

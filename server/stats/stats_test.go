@@ -628,7 +628,12 @@ func (d *dataset) check(t testing.TB, q stats.Query, got *stats.Result) {
 }
 
 func TestIndicators(t *testing.T) {
-	d := newDataset(t, 1, 1500)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testIndicators(t, newDatasetOn(t, []engine{e}, 1, 1500)) })
+	}
+}
+
+func testIndicators(t *testing.T, d *dataset) {
 	for _, loc := range zones {
 		for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
 			for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand, stats.BySetting} {
