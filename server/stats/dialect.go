@@ -12,12 +12,15 @@ import (
 // database/sql. What differs between the engines is held by a Dialect, in
 // this file: how a statement's parameters are written, where the change
 // sequence number and the devices' times are kept, how the units of a
-// record table are walked, which transactions see one snapshot, and how
-// writers of several server processes are serialised. The rest is
-// written so that both engines take it: INSERT ... ON CONFLICT, booleans
-// stored as 0 or 1, ids compared with ids of the same type (the record
-// tables' ids are UUID on PostgreSQL, and so are the statistics' tables'
-// ids there), and ids read as their text.
+// record table are walked, which transactions see one snapshot, how
+// writers of several server processes are serialised, whether a statement
+// may run while another's rows are read, and how many rows an INSERT
+// takes. The rest is written so that both engines take it: INSERT ... ON
+// CONFLICT (an upsert's SET naming its table's columns by the table),
+// booleans stored and written as 0 or 1, no integer division, ids
+// compared with ids of the same type (the record tables' ids are UUID on
+// PostgreSQL, and so are the statistics' tables' ids there), ids read as
+// their text and cast to TEXT where they meet a text.
 
 // Dialect is what differs between the engines the statistics run on.
 // SQLite and Postgres are the two there are.
@@ -128,8 +131,8 @@ func (d *Dialect) unitWalk(table string) string {
 
 // DB is the database the statistics run on: Writer for the rollups and
 // what a publication records, Reader for what they read, and the engine's
-// Dialect. On SQLite Writer is the one writer connection and Reader the
-// read pool; on PostgreSQL both may be one pool.
+// Dialect (nil is SQLite). On SQLite Writer is the one writer connection
+// and Reader the read pool; on PostgreSQL both may be one pool.
 type DB struct {
 	Writer, Reader *sql.DB
 	Dialect        *Dialect

@@ -13,7 +13,8 @@ import (
 )
 
 // The rollups (schema/migrations/0006_server_stats.sql, with the setting
-// since 0015_server_stats_setting.sql) hold, per record,
+// since 0015_server_stats_setting.sql; on PostgreSQL server/pgstore's
+// migration 0006) hold, per record,
 // its contribution (a fact), and the sums of the facts by day, ISO week
 // and month, unit, gender, age band and setting: the additive indicators with the
 // number of records behind them, the referrals by service, and the client
