@@ -183,8 +183,10 @@ func sameRows(t testing.TB, a, b *backend, queries map[string]string) {
 // setting and client code, round after round: the rollups hold the same
 // rows on both, every query computes the same result on both (the
 // model's), and so does a query in another zone, counted from the
-// records.
+// records. The first computation builds the rollups from all records,
+// on PostgreSQL a page of them at a time.
 func TestEnginesAgree(t *testing.T) {
+	defer stats.SetPageSize(97)() // a rebuild on PostgreSQL reads many pages
 	d := newDatasetOn(t, engines, 21, 700)
 	sq, pg := d.backends[0], d.backends[1]
 	rng := rand.New(rand.NewPCG(21, 9))
@@ -497,4 +499,31 @@ func TestPublicationRaced(t *testing.T) {
 			samePublication(t, first, again)
 		})
 	}
+}
+
+// BenchmarkRefreshPostgres is BenchmarkRefresh on PostgreSQL, and reports
+// how long the first refresh, which builds the rollups from all records,
+// took.
+func BenchmarkRefreshPostgres(b *testing.B) {
+	ctx := context.Background()
+	d := newDatasetOn(b, []engine{postgresEngine}, 1, benchEvents())
+	start := time.Now()
+	if err := stats.Refresh(ctx, d.store.db); err != nil {
+		b.Fatal(err)
+	}
+	rebuild := time.Since(start)
+	rng := rand.New(rand.NewPCG(2, 7))
+	var pushing time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		start := time.Now()
+		d.mutate(b, rng, 1000)
+		pushing += time.Since(start)
+		b.StartTimer()
+		if err := stats.Refresh(ctx, d.store.db); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(pushing.Nanoseconds())/float64(b.N), "push-ns/op")
+	b.ReportMetric(float64(rebuild.Milliseconds()), "rebuild-ms")
 }

@@ -111,3 +111,11 @@ func BuildUnrecorded(db DB, now time.Time, k int64) (*Publication, func() error,
 // ErrRaced is what recording a publication returns when another build
 // recorded one of its cells first.
 var ErrRaced = errRaced
+
+// SetPageSize sets how many records a rebuild reads at a time where the
+// dialect does not stream, and returns the function that sets it back.
+func SetPageSize(n int) (restore func()) {
+	was := pageSize
+	pageSize = n
+	return func() { pageSize = was }
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // the rollups' zone, whatever the host has installed
 
@@ -411,6 +412,12 @@ type refresher struct {
 	cells    map[cellKey]*counts
 	services map[serviceKey]int64
 	clients  map[clientKey]int64
+	// facts are the facts of a rebuild not yet written, where the
+	// dialect writes several rows a statement.
+	facts [][]any
+	// batched holds the statements of refreshSQL that write several
+	// rows, by name and number of rows.
+	batched map[string]map[int]*sql.Stmt
 }
 
 // flushAt is how many rollup rows a refresher gathers before it writes
@@ -419,7 +426,7 @@ const flushAt = 200_000
 
 // pageSize is how many records a rebuild reads at a time where the
 // dialect does not stream.
-const pageSize = 10_000
+var pageSize = 10_000
 
 var refreshSQL = map[string]string{
 	"getFact": `SELECT contact_id, live, at, unit_id, gender, age_band, setting, client_code,
@@ -496,6 +503,11 @@ func (r *refresher) reset() {
 func (r *refresher) close() {
 	for _, st := range r.stmts {
 		st.Close()
+	}
+	for _, sts := range r.batched {
+		for _, st := range sts {
+			st.Close()
+		}
 	}
 }
 
@@ -672,8 +684,17 @@ func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fac
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
 	default:
-		if _, err := r.stmts["putFact"].ExecContext(ctx, string(k), id, orNull(f.contact), flag(f.live), f.at, f.unit, f.gender, f.age, f.setting,
-			orNull(f.code), f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, orNull(f.service), flag(f.attended)); err != nil {
+		row := []any{string(k), id, orNull(f.contact), flag(f.live), f.at, f.unit, f.gender, f.age, f.setting,
+			orNull(f.code), f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, orNull(f.service), flag(f.attended)}
+		if r.fresh && r.tx.d.batch > 1 {
+			// A rebuild meets each record once: its facts go in by the batch.
+			if r.facts = append(r.facts, row); len(r.facts) >= r.tx.d.batch {
+				if err := r.execRows(ctx, "putFact", r.facts); err != nil {
+					return false, fmt.Errorf("facts: %w", err)
+				}
+				r.facts = r.facts[:0]
+			}
+		} else if _, err := r.stmts["putFact"].ExecContext(ctx, row...); err != nil {
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
 	}
@@ -711,6 +732,52 @@ func (r *refresher) gather(f *fact, sign int64) {
 	}
 }
 
+// execRows runs refreshSQL's statement name, which inserts one row, for
+// every row of rows: one row a statement where the dialect's batch is 1,
+// else up to batch rows a statement, its VALUES row repeated. The rows'
+// keys must differ.
+func (r *refresher) execRows(ctx context.Context, name string, rows [][]any) error {
+	batch := r.tx.d.batch
+	if batch <= 1 {
+		for _, row := range rows {
+			if _, err := r.stmts[name].ExecContext(ctx, row...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var args []any
+	for i := 0; i < len(rows); i += batch {
+		chunk := rows[i:min(i+batch, len(rows))]
+		st := r.batched[name][len(chunk)]
+		if st == nil {
+			q := refreshSQL[name]
+			start := strings.Index(q, "VALUES (") + len("VALUES ")
+			end := start + strings.Index(q[start:], ")") + 1
+			values := q[start:end] + strings.Repeat(", "+q[start:end], len(chunk)-1)
+			var err error
+			if st, err = r.tx.PrepareContext(ctx, q[:start]+values+q[end:]); err != nil {
+				return err
+			}
+			if r.batched == nil {
+				r.batched = map[string]map[int]*sql.Stmt{}
+			}
+			if r.batched[name] == nil {
+				r.batched[name] = map[int]*sql.Stmt{}
+			}
+			r.batched[name][len(chunk)] = st
+		}
+		args = args[:0]
+		for _, row := range chunk {
+			args = append(args, row...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flush writes the gathered changes of the rollup rows, dropping rows no
 // record counts in any more. A change that only adds is an upsert; one
 // that takes away updates the row it takes from (SQLite checks an upsert's
@@ -731,6 +798,9 @@ func (r *refresher) flush(ctx context.Context) error {
 		_, err = r.stmts[insert].ExecContext(ctx, insertArgs...)
 		return err
 	}
+	// The rows that are only added to go in by the dialect's batch.
+	batch := r.tx.d.batch > 1
+	var cells, services, clients [][]any
 	for k, d := range r.cells {
 		if d.zero() {
 			continue
@@ -742,6 +812,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeCell", "addCell", append(vals, key...), append(key, vals...)); err == nil {
 				_, err = r.stmts["dropCell"].ExecContext(ctx, key...)
 			}
+		} else if batch {
+			cells = append(cells, append(key, vals...))
 		} else {
 			_, err = r.stmts["addCell"].ExecContext(ctx, append(key, vals...)...)
 		}
@@ -757,6 +829,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeService", "addService", append([]any{n}, key...), append(key, n)); err == nil {
 				_, err = r.stmts["dropService"].ExecContext(ctx, key...)
 			}
+		case n > 0 && batch:
+			services = append(services, append(key, n))
 		case n > 0:
 			_, err = r.stmts["addService"].ExecContext(ctx, append(key, n)...)
 		}
@@ -772,6 +846,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeClient", "addClient", append([]any{n}, key...), append(key, n)); err == nil {
 				_, err = r.stmts["dropClient"].ExecContext(ctx, key...)
 			}
+		case n > 0 && batch:
+			clients = append(clients, append(key, n))
 		case n > 0:
 			_, err = r.stmts["addClient"].ExecContext(ctx, append(key, n)...)
 		}
@@ -779,6 +855,15 @@ func (r *refresher) flush(ctx context.Context) error {
 			return fmt.Errorf("client %v: %w", k, err)
 		}
 	}
+	for _, w := range []struct {
+		name string
+		rows [][]any
+	}{{"putFact", r.facts}, {"addCell", cells}, {"addService", services}, {"addClient", clients}} {
+		if err := r.execRows(ctx, w.name, w.rows); err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
+	r.facts = r.facts[:0]
 	r.reset()
 	return nil
 }
