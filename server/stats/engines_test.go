@@ -527,3 +527,59 @@ func BenchmarkRefreshPostgres(b *testing.B) {
 	b.ReportMetric(float64(pushing.Nanoseconds())/float64(b.N), "push-ns/op")
 	b.ReportMetric(float64(rebuild.Milliseconds()), "rebuild-ms")
 }
+
+// TestKeysOfRecordsStoredBefore opens a PostgreSQL database whose records
+// were stored before their keys were given, as in a database of before
+// the statistics: every record and client code is keyed once the server
+// has migrated, and the records stored from then on are keyed as stored.
+func TestKeysOfRecordsStoredBefore(t *testing.T) {
+	ctx := context.Background()
+	d := newDatasetOn(t, []engine{postgresEngine}, 51, 150)
+	b := d.store
+	count := func(q string) int {
+		var n int
+		if err := b.db.Reader.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	records := `SELECT (SELECT count(*) FROM contacts) + (SELECT count(*) FROM syringe_exchanges) + (SELECT count(*) FROM naloxone_handouts)
+		+ (SELECT count(*) FROM reversals) + (SELECT count(*) FROM referrals)`
+	codes := `SELECT count(DISTINCT client_code) FROM contacts`
+	want, wantCodes := count(records), count(codes)
+	if n := count(`SELECT count(*) FROM record_keys`); n != want || want == 0 {
+		t.Fatalf("%d keys for %d records", n, want)
+	}
+	for _, k := range []string{"contacts", "syringe_exchanges", "naloxone_handouts", "reversals", "referrals", "infection_tests", "vaccinations", "deaths"} {
+		if _, err := b.db.Writer.Exec(`DROP TRIGGER ` + k + `_record_key ON ` + k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{`DROP TRIGGER contacts_client_key ON contacts`, `DROP TRIGGER deaths_client_key ON deaths`,
+		`DELETE FROM record_keys`, `DELETE FROM client_keys`} {
+		if _, err := b.db.Writer.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := pgstore.Open(ctx, b.url, pgstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	if n := count(`SELECT count(*) FROM record_keys`); n != want {
+		t.Errorf("%d keys for %d records stored before", n, want)
+	}
+	if n := count(`SELECT count(*) FROM client_keys`); n != wantCodes {
+		t.Errorf("%d client keys for %d client codes stored before", n, wantCodes)
+	}
+	if n := count(`SELECT count(*) FROM record_keys WHERE key < 0 OR key >= 4294967296`); n != 0 {
+		t.Errorf("%d keys out of range", n)
+	}
+	d.mutate(t, rand.New(rand.NewPCG(51, 9)), 100)
+	if n, m := count(`SELECT count(*) FROM record_keys`), count(records); n != m {
+		t.Errorf("%d keys for %d records after more were stored", n, m)
+	}
+	if n, m := count(`SELECT count(*) FROM client_keys`), count(codes); n != m {
+		t.Errorf("%d client keys for %d client codes after more were stored", n, m)
+	}
+}

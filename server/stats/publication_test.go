@@ -403,9 +403,14 @@ func TestFinalProvisionalRevised(t *testing.T) {
 }
 
 // TestRecordKeys checks that every record counted has a key when the
-// server stores it, and that the keys do not change.
+// server stores it, and that the keys do not change, on each engine.
 func TestRecordKeys(t *testing.T) {
-	d := newDataset(t, 6, 200)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testRecordKeys(t, newDatasetOn(t, []engine{e}, 6, 200)) })
+	}
+}
+
+func testRecordKeys(t *testing.T, d *dataset) {
 	db := d.store.db.Reader
 	keys := func() map[string]int64 {
 		rows, err := db.Query(`SELECT kind || '/' || id, key FROM record_keys`)
