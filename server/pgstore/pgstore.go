@@ -9,6 +9,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +53,10 @@ type Store struct {
 	*replica.ServerSync
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// sqlDB is the pool as a *sql.DB, for the statistics (stats.go),
+	// opened once when first used.
+	statsOnce sync.Once
+	sqlDB     *sql.DB
 }
 
 // Open connects to the database at url, migrates it and opens its sync.
@@ -99,8 +105,9 @@ func Migrate(ctx context.Context, url string) ([]int, error) {
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	err := s.closeStats()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // migrationLock is the advisory lock that serialises migrations of one
