@@ -101,7 +101,12 @@ type RecordIndex interface {
 }
 
 // StatsStore computes the statistics over the records. The rollups'
-// SQL is server/stats' own; an adapter gives it its database.
+// and the publication's SQL is server/stats' own, one text for both
+// engines; an adapter gives it its database and dialect: sqlitestore its
+// writer connection and read pool in stats.SQLite, pgstore a *sql.DB on
+// its pgx pool in stats.Postgres, where advisory locks keep the refreshes
+// and publications of several server processes from counting twice or
+// publishing differently.
 type StatsStore interface {
 	// RefreshStats brings the rollups up to date.
 	RefreshStats(ctx context.Context) error

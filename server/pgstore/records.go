@@ -14,7 +14,8 @@ import (
 // generated from schema's field descriptors (schema.FieldsOf), so that a
 // kind or field the schema gains has its table or column on PostgreSQL
 // without a migration written by hand. They are ensured after the
-// numbered migrations, under the same advisory lock.
+// numbered migrations, under the same advisory lock, with the triggers
+// that give their records the statistics' keys.
 //
 // A column holds what schema.Field.SQLValue gives and ScanSQL takes, as on
 // SQLite: ids are UUID (pgx takes their text), texts, enumerations and
@@ -141,6 +142,63 @@ func ensureRecordTables(ctx context.Context, tx pgx.Tx) error {
 		for _, st := range stmts {
 			if _, err := tx.Exec(ctx, st); err != nil {
 				return fmt.Errorf("record table %s: %w", k, err)
+			}
+		}
+	}
+	return ensureKeyTriggers(ctx, tx)
+}
+
+// keyedKinds are the kinds whose records get a key for the statistics'
+// reports (migration 0006, server/stats), and whether their client codes
+// get one too, as the SQLite migrations 0010 and 0018 give them.
+var keyedKinds = []struct {
+	kind    schema.Kind
+	clients bool
+}{
+	{schema.KindContact, true}, {schema.KindSyringeExchange, false}, {schema.KindNaloxone, false},
+	{schema.KindReversal, false}, {schema.KindReferral, false}, {schema.KindInfectionTest, false},
+	{schema.KindVaccination, false}, {schema.KindDeath, true},
+}
+
+// ensureKeyTriggers creates the triggers that key the records of
+// keyedKinds, and their client codes, when they are first stored, where
+// tx's database lacks them, and keys the records stored before. Like the
+// tables, it alters nothing that is complete.
+func ensureKeyTriggers(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)
+	if err != nil {
+		return fmt.Errorf("key triggers: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("key triggers: %w", err)
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("key triggers: %w", err)
+	}
+	for _, kk := range keyedKinds {
+		k := kk.kind
+		var stmts []string
+		if name := string(k) + "_record_key"; !have[name] {
+			stmts = append(stmts,
+				fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION stats_record_key()`, name, k),
+				fmt.Sprintf(`INSERT INTO record_keys (kind, id, key) SELECT '%s', id, stats_random_key() FROM %s ON CONFLICT DO NOTHING`, k, k))
+		}
+		if name := string(k) + "_client_key"; kk.clients && !have[name] {
+			stmts = append(stmts,
+				fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT OR UPDATE OF client_code ON %s FOR EACH ROW EXECUTE FUNCTION stats_client_key()`, name, k),
+				fmt.Sprintf(`INSERT INTO client_keys (client_code, key) SELECT client_code, stats_random_key()
+					FROM (SELECT DISTINCT client_code FROM %s WHERE client_code IS NOT NULL) c ON CONFLICT DO NOTHING`, k))
+		}
+		for _, st := range stmts {
+			if _, err := tx.Exec(ctx, st); err != nil {
+				return fmt.Errorf("key triggers of %s: %w", k, err)
 			}
 		}
 	}

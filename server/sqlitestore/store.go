@@ -63,24 +63,30 @@ func (s *Store) SizeBytes() int64 {
 	return n
 }
 
+// statsDB returns the database the statistics run on: the writer
+// connection and the read pool, in SQLite's dialect.
+func (s *Store) statsDB() stats.DB {
+	return stats.DB{Writer: s.db.Writer(), Reader: s.db.Reader(), Dialect: stats.SQLite}
+}
+
 // RefreshStats brings the statistics' rollups up to date.
-func (s *Store) RefreshStats(ctx context.Context) error { return stats.Refresh(ctx, s.db.Writer()) }
+func (s *Store) RefreshStats(ctx context.Context) error { return stats.Refresh(ctx, s.statsDB()) }
 
 // ComputeStats answers q.
 func (s *Store) ComputeStats(ctx context.Context, q stats.Query) (*stats.Result, error) {
-	return stats.Compute(ctx, s.db.Writer(), s.db.Reader(), q)
+	return stats.Compute(ctx, s.statsDB(), q)
 }
 
 // Publication returns the authority's publication at now with threshold
 // k, kept by p between calls.
 func (s *Store) Publication(ctx context.Context, p *stats.Publisher, now time.Time, k int64) (*stats.Publication, error) {
-	return p.Publication(ctx, s.db.Writer(), s.db.Reader(), now, k)
+	return p.Publication(ctx, s.statsDB(), now, k)
 }
 
 // KickPublication has p build the publication in the background after
 // records changed.
 func (s *Store) KickPublication(p *stats.Publisher, now func() time.Time, k int64) {
-	p.Kick(s.db.Writer(), s.db.Reader(), now, k)
+	p.Kick(s.statsDB(), now, k)
 }
 
 // OrganisationIDs returns every organisation's id, by name.
@@ -104,7 +110,7 @@ func (s *Store) ReferralIDs(ctx context.Context, unit uuid.UUID, to bool, limit 
 	if to {
 		column = "to_unit_id"
 	}
-	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC LIMIT ?`, unit.String(), limit)
+	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC, id LIMIT ?`, unit.String(), limit)
 }
 
 // RegionCodes returns the county codes of the active organisations, each

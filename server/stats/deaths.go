@@ -73,7 +73,7 @@ type death struct {
 // followUp adds to each death's fact its band of the last contact and its
 // sums, from the client code's records in the 12 months before, of the
 // units that inScope accepts (nil: every unit), read in tx.
-func followUp(ctx context.Context, tx *sql.Tx, facts []healthFact, deaths []death, inScope func(unit string) bool) error {
+func followUp(ctx context.Context, tx dbTx, facts []healthFact, deaths []death, inScope func(unit string) bool) error {
 	if len(deaths) == 0 {
 		return nil
 	}

@@ -2,7 +2,7 @@ package stats
 
 import (
 	"context"
-	"database/sql"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -77,8 +77,17 @@ var SumShown = sumShown
 
 // RecordWithheld records the count cells p's audit withheld, as a build
 // does.
-func RecordWithheld(p *Publication, writer *sql.DB) error {
-	return p.recordWithheld(context.Background(), writer)
+func RecordWithheld(p *Publication, db DB) error {
+	ctx := context.Background()
+	tx, err := db.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := recordWithheld(ctx, tx, p.newlyWithheld()); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // KeptKey returns the key the publisher keeps for a record, and whether
@@ -86,4 +95,27 @@ func RecordWithheld(p *Publication, writer *sql.DB) error {
 func KeptKey(pb *Publisher, kind schema.Kind, id uuid.UUID) (uint32, bool) {
 	k, ok := pb.keys.records[kind][id]
 	return k, ok
+}
+
+// BuildUnrecorded builds the publication as BuildPublication does, from
+// one snapshot, and returns it with the function that records what it
+// fixed, which returns ErrRaced if another build recorded one of those
+// cells first.
+func BuildUnrecorded(db DB, now time.Time, k int64) (*Publication, func() error, error) {
+	if err := ensureRollups(context.Background(), db); err != nil {
+		return nil, nil, err
+	}
+	return buildUnrecorded(context.Background(), db, now, k, &keyCache{})
+}
+
+// ErrRaced is what recording a publication returns when another build
+// recorded one of its cells first.
+var ErrRaced = errRaced
+
+// SetPageSize sets how many records a rebuild reads at a time where the
+// dialect does not stream, and returns the function that sets it back.
+func SetPageSize(n int) (restore func()) {
+	was := pageSize
+	pageSize = n
+	return func() { pageSize = was }
 }

@@ -31,7 +31,7 @@ type keyWrite struct {
 	update bool // the row exists; only top is new
 }
 
-func readFrozen(ctx context.Context, tx *sql.Tx) (map[string]frozenKey, error) {
+func readFrozen(ctx context.Context, tx dbTx) (map[string]frozenKey, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT cell, key, top FROM report_keys`)
 	if err != nil {
 		return nil, fmt.Errorf("stats: publication: keys: %w", err)
@@ -92,50 +92,55 @@ func (p *Publication) freeze(frozen map[string]frozenKey) []keyWrite {
 	return writes
 }
 
-// recordKeys records the cells' noise fixed by this publication, in one
-// transaction on writer. A cell another build recorded first keeps that
-// one's key (the row is never replaced), and the next build uses it.
-func recordKeys(ctx context.Context, writer *sql.DB, writes []keyWrite) error {
+// recordKeys records in tx the cells' noise fixed by a publication, each
+// row only if it is absent (a sum's scale only if it has none), and
+// reports whether all were: a cell another build recorded first keeps
+// that one's key, which the next build uses.
+func recordKeys(ctx context.Context, tx dbTx, writes []keyWrite) (bool, error) {
 	if len(writes) == 0 {
-		return nil
+		return true, nil
 	}
-	tx, err := writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_keys (cell, key, top) VALUES (?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	defer ins.Close()
-	upd, err := tx.PrepareContext(ctx, `UPDATE report_keys SET top = ? WHERE cell = ? AND top IS NULL`)
-	if err != nil {
-		return fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	defer upd.Close()
+	var rows [][]any
+	var updates []keyWrite
 	for _, w := range writes {
 		var top any
 		if w.hasTop {
 			top = w.top
 		}
 		if w.update {
-			_, err = upd.ExecContext(ctx, top, w.addr)
-		} else {
-			_, err = ins.ExecContext(ctx, w.addr, int64(w.key), top)
+			updates = append(updates, w)
+			continue
 		}
+		rows = append(rows, []any{w.addr, int64(w.key), top})
+	}
+	if all, err := tx.insertAbsent(ctx, "report_keys", "cell, key, top", rows); err != nil || !all {
 		if err != nil {
-			return fmt.Errorf("stats: publication: keys: %w", err)
+			err = fmt.Errorf("stats: publication: keys: %w", err)
+		}
+		return false, err
+	}
+	if len(updates) == 0 {
+		return true, nil
+	}
+	upd, err := tx.PrepareContext(ctx, `UPDATE report_keys SET top = ? WHERE cell = ? AND top IS NULL`)
+	if err != nil {
+		return false, fmt.Errorf("stats: publication: keys: %w", err)
+	}
+	defer upd.Close()
+	for _, w := range updates {
+		res, err := upd.ExecContext(ctx, w.top, w.addr)
+		if err != nil {
+			return false, fmt.Errorf("stats: publication: keys: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("stats: publication: keys: %w", err)
-	}
-	return nil
+	return true, nil
 }
 
 // readWithheld reads the count cells an audit has withheld before.
-func readWithheld(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+func readWithheld(ctx context.Context, tx dbTx) (map[string]bool, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT cell FROM report_withheld`)
 	if err != nil {
 		return nil, fmt.Errorf("stats: publication: withheld: %w", err)
@@ -170,9 +175,9 @@ func (p *Publication) withholdAgain(withheld map[string]bool) {
 	})
 }
 
-// recordWithheld records the count cells this publication's audit
-// withheld for the first time, in one transaction on writer.
-func (p *Publication) recordWithheld(ctx context.Context, writer *sql.DB) error {
+// newlyWithheld returns the addresses of the count cells this
+// publication's audit withheld for the first time.
+func (p *Publication) newlyWithheld() []string {
 	var cells []string
 	p.publishedCells(func(t, g, i int) {
 		for _, ind := range Indicators {
@@ -182,28 +187,24 @@ func (p *Publication) recordWithheld(ctx context.Context, writer *sql.DB) error 
 			}
 		}
 	})
+	return cells
+}
+
+// recordWithheld records the withheld count cells in tx, each if absent,
+// and reports whether all were.
+func recordWithheld(ctx context.Context, tx dbTx, cells []string) (bool, error) {
 	if len(cells) == 0 {
-		return nil
+		return true, nil
 	}
-	tx, err := writer.BeginTx(ctx, nil)
+	rows := make([][]any, len(cells))
+	for i, c := range cells {
+		rows[i] = []any{c}
+	}
+	all, err := tx.insertAbsent(ctx, "report_withheld", "cell", rows)
 	if err != nil {
-		return fmt.Errorf("stats: publication: withheld: %w", err)
+		return false, fmt.Errorf("stats: publication: withheld: %w", err)
 	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_withheld (cell) VALUES (?)`)
-	if err != nil {
-		return fmt.Errorf("stats: publication: withheld: %w", err)
-	}
-	defer ins.Close()
-	for _, cell := range cells {
-		if _, err := ins.ExecContext(ctx, cell); err != nil {
-			return fmt.Errorf("stats: publication: withheld: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("stats: publication: withheld: %w", err)
-	}
-	return nil
+	return all, nil
 }
 
 // publishedCells calls each with the time unit, group and index of every

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -120,9 +119,8 @@ type device struct{ enrolled, synced int64 }
 
 // readDevices reads the devices not revoked: when each was enrolled and
 // last synced (pushed or pulled).
-func readDevices(ctx context.Context, tx *sql.Tx) ([]device, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT enrolled_at, max(COALESCE(last_push_at, 0), COALESCE(last_pull_at, 0))
-		FROM devices WHERE revoked_at IS NULL`)
+func readDevices(ctx context.Context, tx dbTx) ([]device, error) {
+	rows, err := tx.QueryContext(ctx, tx.d.devices)
 	if err != nil {
 		return nil, fmt.Errorf("stats: publication: devices: %w", err)
 	}

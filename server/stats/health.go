@@ -159,7 +159,7 @@ type amount struct {
 // in [from, to), read in tx, with the indicators each counts in and, if
 // keys, their record keys. A death's follow-up counts the records of the
 // units inScope accepts (nil: every unit).
-func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool, inScope func(unit string) bool) ([]healthFact, error) {
+func readHealth(ctx context.Context, tx dbTx, from, to int64, keys bool, inScope func(unit string) bool) ([]healthFact, error) {
 	keyCol := func(kind, id string) (string, string) {
 		if !keys {
 			return "0", ""
@@ -278,7 +278,7 @@ func readHealth(ctx context.Context, tx *sql.Tx, from, to int64, keys bool, inSc
 
 // eachRow runs query with args in tx and calls each with every row; an
 // error says what was read.
-func eachRow(ctx context.Context, tx *sql.Tx, what, query string, args []any, each func(r *sql.Rows) error) error {
+func eachRow(ctx context.Context, tx dbTx, what, query string, args []any, each func(r *sql.Rows) error) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("stats: %s: %w", what, err)
@@ -305,9 +305,9 @@ type linkage struct {
 
 // readLinkage reads every live referral to an infection clinic whose
 // status reached attended, in tx.
-func readLinkage(ctx context.Context, tx *sql.Tx) (*linkage, error) {
+func readLinkage(ctx context.Context, tx dbTx) (*linkage, error) {
 	l := &linkage{contacts: map[string]bool{}, codes: map[string][]int64{}}
-	err := eachRow(ctx, tx, "linkage", `SELECT COALESCE(f.contact_id, ''), COALESCE(f.client_code, c.client_code, ''), f.occurred_at
+	err := eachRow(ctx, tx, "linkage", `SELECT COALESCE(CAST(f.contact_id AS TEXT), ''), COALESCE(f.client_code, c.client_code, ''), f.occurred_at
 		FROM referrals f LEFT JOIN contacts c ON c.id = f.contact_id
 		WHERE f.voided = 0 AND COALESCE(c.voided, 0) = 0 AND f.service = ? AND f.status IN (?, ?)`,
 		[]any{string(schema.ServiceInfectionClinic), string(schema.StatusAttended), string(schema.StatusClosed)}, func(r *sql.Rows) error {
@@ -348,7 +348,7 @@ func (l *linkage) links(contact, code string, at int64) bool {
 }
 
 // addHealth counts the indicators of this file into t for q, read in tx.
-func addHealth(ctx context.Context, tx *sql.Tx, t *tally, q Query) error {
+func addHealth(ctx context.Context, tx dbTx, t *tally, q Query) error {
 	loc := q.Location
 	if loc == nil {
 		loc = time.UTC

@@ -14,9 +14,12 @@ import (
 
 // healthData makes a region with a few contacts and their tests,
 // vaccinations, referrals and deaths, whose indicators are counted by
-// hand in TestHealthIndicators.
-func healthData(t *testing.T) *dataset {
-	d := newRegion(t, 3, 0, 3, []regionUnit{{0, "2380"}, {1, "2309"}, {2, "2380"}})
+// hand in TestHealthIndicators, on a server of each of engines.
+func healthData(t *testing.T, engines ...engine) *dataset {
+	if len(engines) == 0 {
+		engines = []engine{sqliteEngine}
+	}
+	d := newRegionOn(t, engines, 3, 0, 3, []regionUnit{{0, "2380"}, {1, "2309"}, {2, "2380"}})
 	u0, u1, clinic := d.units[0], d.units[1], d.units[2]
 	codeA, codeB := d.codes[0], d.codes[1]
 	day := func(m time.Month, dd int) time.Time { return time.Date(2026, m, dd, 10, 0, 0, 0, time.UTC) }
@@ -90,9 +93,15 @@ func healthData(t *testing.T) *dataset {
 }
 
 // TestHealthIndicators counts the tests, vaccinations and deaths of
-// healthData, from the rollups' zone and another, by month and by unit.
+// healthData, from the rollups' zone and another, by month and by unit,
+// on each engine.
 func TestHealthIndicators(t *testing.T) {
-	d := healthData(t)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testHealthIndicators(t, healthData(t, e)) })
+	}
+}
+
+func testHealthIndicators(t *testing.T, d *dataset) {
 	jan, mar := "2026-01", "2026-03"
 	want := map[stats.Key]int64{
 		{jan, "", stats.TestsOffered(schema.TestHIV)}:                      3,
@@ -149,7 +158,12 @@ func TestHealthIndicators(t *testing.T) {
 // new indicators' true counts, publishes none of them from 1 to k-1, and
 // that its audit leaves nothing pinned among them.
 func TestHealthPublication(t *testing.T) {
-	d := healthData(t)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testHealthPublication(t, healthData(t, e)) })
+	}
+}
+
+func testHealthPublication(t *testing.T, d *dataset) {
 	p := build(t, d, now)
 	if got := stats.TrueCount(p, "2026-01", stats.ByTotal, "", stats.TestsOffered(schema.TestHIV)); got != 3 {
 		t.Errorf("true count of HIV tests offered in January: %d, want 3", got)

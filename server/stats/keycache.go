@@ -27,7 +27,7 @@ type keyCache struct {
 // update brings the cache up to date with the records in tx, whose change
 // sequence number is seq: all keys the first time, then those of the
 // records changed since.
-func (kc *keyCache) update(ctx context.Context, tx *sql.Tx, seq int64) error {
+func (kc *keyCache) update(ctx context.Context, tx dbTx, seq int64) error {
 	if kc.loaded && kc.seq == seq {
 		return nil
 	}
@@ -49,21 +49,13 @@ func (kc *keyCache) update(ctx context.Context, tx *sql.Tx, seq int64) error {
 	for _, k := range factKinds {
 		// Unit by unit through the (unit_id, seq) index, as the rollups
 		// read the records changed.
-		q := fmt.Sprintf(`WITH RECURSIVE u(id) AS (
-				SELECT (SELECT min(unit_id) FROM %[1]s)
-				UNION ALL
-				SELECT (SELECT min(unit_id) FROM %[1]s WHERE unit_id > u.id) FROM u WHERE u.id IS NOT NULL)
-			SELECT k.kind, k.id, k.key FROM u CROSS JOIN %[1]s x JOIN record_keys k ON k.kind = '%[1]s' AND k.id = x.id
+		q := tx.d.unitWalk(string(k)) + fmt.Sprintf(`SELECT k.kind, k.id, k.key FROM u CROSS JOIN %[1]s x JOIN record_keys k ON k.kind = '%[1]s' AND k.id = x.id
 			WHERE x.unit_id = u.id AND x.seq > ?`, k)
 		if err := kc.read(ctx, tx, q, kc.seq); err != nil {
 			return err
 		}
 	}
-	q := fmt.Sprintf(`WITH RECURSIVE u(id) AS (
-			SELECT (SELECT min(unit_id) FROM %[1]s)
-			UNION ALL
-			SELECT (SELECT min(unit_id) FROM %[1]s WHERE unit_id > u.id) FROM u WHERE u.id IS NOT NULL)
-		SELECT c.client_code, c.key FROM u CROSS JOIN %[1]s x JOIN client_keys c ON c.client_code = x.client_code
+	q := tx.d.unitWalk(string(schema.KindContact)) + fmt.Sprintf(`SELECT c.client_code, c.key FROM u CROSS JOIN %[1]s x JOIN client_keys c ON c.client_code = x.client_code
 		WHERE x.unit_id = u.id AND x.seq > ?`, schema.KindContact)
 	if err := kc.readClients(ctx, tx, q, kc.seq); err != nil {
 		return err
@@ -72,7 +64,7 @@ func (kc *keyCache) update(ctx context.Context, tx *sql.Tx, seq int64) error {
 	return nil
 }
 
-func (kc *keyCache) read(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+func (kc *keyCache) read(ctx context.Context, tx dbTx, q string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("stats: publication: record keys: %w", err)
@@ -98,7 +90,7 @@ func (kc *keyCache) read(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	return nil
 }
 
-func (kc *keyCache) readClients(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+func (kc *keyCache) readClients(ctx context.Context, tx dbTx, q string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("stats: publication: client keys: %w", err)

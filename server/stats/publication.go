@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -117,35 +118,73 @@ type pubFact struct {
 	key, clientKey                            int64
 }
 
-// BuildPublication computes the publication of the records in reader's
-// snapshot, which must include the rollups brought up to date (Compute and
-// Refresh do that), as of now, with threshold k: every cell, perturbed;
-// periods final or provisional by the devices' last syncs; then the audit;
-// then the values of final periods compared with those first published,
-// which it records, in one transaction on writer, for the periods first
-// final now. It is safe for concurrent use, but concurrent builds do the
-// work twice.
-func BuildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
-	return buildPublication(ctx, writer, reader, now, k, &keyCache{})
+// BuildPublication computes the publication of the records in db's
+// reader's snapshot, which must include the rollups brought up to date
+// (Compute and Refresh do that), as of now, with threshold k: every cell,
+// perturbed; periods final or provisional by the devices' last syncs; then
+// the audit; then the values of final periods compared with those first
+// published. It records, in one transaction on the writer, the cells'
+// noise fixed now, the cells withheld for the first time and the cells of
+// the periods first final now. It is safe for concurrent use, also by
+// several processes on one database: builds record one at a time, and a
+// build that finds another recorded a cell before it since it read them
+// builds again from what is recorded, so that concurrent builds publish
+// the same; they do the work twice.
+func BuildPublication(ctx context.Context, db DB, now time.Time, k int64) (*Publication, error) {
+	return buildPublication(ctx, db, now, k, &keyCache{})
 }
+
+// buildAttempts is how many times a build starts over because another
+// recorded cells before it.
+const buildAttempts = 5
 
 // buildPublication is BuildPublication with the records' keys from keys,
 // which it brings up to date.
-func buildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
+func buildPublication(ctx context.Context, db DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
 	if k < 2 {
 		k = DefaultK
 	}
-	if err := ensureRollups(ctx, writer, reader); err != nil {
+	if err := ensureRollups(ctx, db); err != nil {
 		return nil, err
 	}
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	for range buildAttempts - 1 {
+		p, err := buildOnce(ctx, db, now, k, keys)
+		if err != errRaced {
+			return p, err
+		}
+	}
+	p, err := buildOnce(ctx, db, now, k, keys)
+	if err == errRaced {
+		err = fmt.Errorf("stats: publication: other builds kept recording cells first")
+	}
+	return p, err
+}
+
+// errRaced is what buildOnce returns when another build recorded a cell
+// before it.
+var errRaced = errors.New("stats: publication: another build recorded first")
+
+// buildOnce builds the publication once; errRaced if another build
+// recorded one of the cells it would record since it read them.
+func buildOnce(ctx context.Context, db DB, now time.Time, k int64, keys *keyCache) (*Publication, error) {
+	p, rec, err := buildUnrecorded(ctx, db, now, k, keys)
 	if err != nil {
-		return nil, fmt.Errorf("stats: publication: %w", err)
+		return nil, err
+	}
+	return p, rec()
+}
+
+// buildUnrecorded builds the publication from one snapshot, and returns
+// it with the function that records what it fixed (Publication.record).
+func buildUnrecorded(ctx context.Context, db DB, now time.Time, k int64, keys *keyCache) (*Publication, func() error, error) {
+	tx, err := db.read(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	defer tx.Rollback()
 	p := &Publication{K: k, Built: now}
 	if p.Seq, err = changeSeq(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	today := now.In(zone)
 	cur := today.Year()
@@ -154,7 +193,7 @@ func buildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	var minAt sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT min(at) FROM stats_facts WHERE live = 1 AND at >= ?`,
 		time.Date(2000, 1, 1, 0, 0, 0, 0, zone).UnixMilli()).Scan(&minAt); err != nil {
-		return nil, fmt.Errorf("stats: publication: %w", err)
+		return nil, nil, fmt.Errorf("stats: publication: %w", err)
 	}
 	if minAt.Valid {
 		first = min(cur, time.UnixMilli(minAt.Int64).In(zone).Year())
@@ -162,48 +201,82 @@ func buildPublication(ctx context.Context, writer, reader *sql.DB, now time.Time
 	p.grid = newGrid(first, cur, isoYear(first), max(cur, curISO))
 	units, err := p.readGroups(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.devices, err = readDevices(ctx, tx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.now = now
 	p.final = p.grid.status(p.devices, now)
 	if err := keys.update(ctx, tx, p.Seq); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.count(ctx, tx, units, keys); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	frozen, err := readFrozen(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	writes := p.freeze(frozen)
 	p.perturb()
 	finals, err := readFinals(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	withheld, err := readWithheld(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tx.Rollback()
 	p.withholdAgain(withheld)
 	p.Audit = p.audit(finals)
-	if err := recordKeys(ctx, writer, writes); err != nil {
-		return nil, err
+	return p, func() error { return p.record(ctx, db, writes, finals) }, nil
+}
+
+// record records, in one transaction on db's writer, the cells' noise
+// fixed by p, the count cells its audit withheld for the first time, and
+// the cells of the periods final for the first time, and marks the
+// revised cells. Every row is added only if absent; if one was present,
+// another build recorded it since p's were read, and record writes
+// nothing and returns errRaced. Builds record one at a time (SQLite's one
+// writer, PostgreSQL's advisory lock).
+func (p *Publication) record(ctx context.Context, db DB, writes []keyWrite, finals map[string]finalValue) error {
+	withheld := p.newlyWithheld()
+	finalCells := p.newFinals(finals)
+	if len(writes) == 0 && len(withheld) == 0 && len(finalCells) == 0 {
+		return nil
 	}
-	if err := p.recordWithheld(ctx, writer); err != nil {
-		return nil, err
+	tx, err := db.write(ctx)
+	if err != nil {
+		return fmt.Errorf("stats: publication: %w", err)
 	}
-	return p, p.recordFinals(ctx, writer, finals)
+	defer tx.Rollback()
+	if err := tx.lock(ctx, publicationLock); err != nil {
+		return fmt.Errorf("stats: publication: %w", err)
+	}
+	for _, rec := range []func() (bool, error){
+		func() (bool, error) { return recordKeys(ctx, tx, writes) },
+		func() (bool, error) { return recordWithheld(ctx, tx, withheld) },
+		func() (bool, error) { return recordFinals(ctx, tx, finalCells) },
+	} {
+		all, err := rec()
+		if err != nil {
+			return err
+		}
+		if !all {
+			return errRaced
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("stats: publication: %w", err)
+	}
+	return nil
 }
 
 // ensureRollups brings the rollups up to date if they lag behind.
-func ensureRollups(ctx context.Context, writer, reader *sql.DB) error {
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func ensureRollups(ctx context.Context, db DB) error {
+	tx, err := db.read(ctx)
 	if err != nil {
 		return fmt.Errorf("stats: %w", err)
 	}
@@ -212,12 +285,12 @@ func ensureRollups(ctx context.Context, writer, reader *sql.DB) error {
 	if err != nil || fresh {
 		return err
 	}
-	return Refresh(ctx, writer)
+	return Refresh(ctx, db)
 }
 
 // readGroups lists every group of the region and returns the group of
 // each unit id.
-func (p *Publication) readGroups(ctx context.Context, tx *sql.Tx) (map[string]int, error) {
+func (p *Publication) readGroups(ctx context.Context, tx dbTx) (map[string]int, error) {
 	type unit struct{ id, org, orgName, area, name string }
 	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.org_id, o.name, u.area_code, u.name FROM units u JOIN organisations o ON o.id = u.org_id`)
 	if err != nil {
@@ -317,7 +390,7 @@ type atom struct {
 }
 
 // count reads the live records of the grid's days and counts every cell.
-func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[string]int, keys *keyCache) error {
+func (p *Publication) count(ctx context.Context, tx dbTx, unitGroup map[string]int, keys *keyCache) error {
 	g := p.grid
 	size := len(g.units) * len(p.groups)
 	p.cells = map[Indicator]*cellTable{}
@@ -369,7 +442,7 @@ func (p *Publication) count(ctx context.Context, tx *sql.Tx, unitGroup map[strin
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT f.kind, f.id, f.at, f.unit_id, f.gender, f.age_band, COALESCE(f.client_code, ''),
 		f.syringes_out, f.needles_out, f.syringes_returned, f.doses, COALESCE(f.service, ''), f.attended
-		FROM stats_facts f NOT INDEXED
+		FROM stats_facts f`+tx.d.notIndexed+`
 		WHERE f.live = 1 AND f.at >= ? AND f.at < ?`, dayStart(g.firstDay), dayStart(g.endDay))
 	if err != nil {
 		return fmt.Errorf("stats: publication: records: %w", err)
@@ -596,7 +669,7 @@ type finalValue struct {
 	value *int64
 }
 
-func readFinals(ctx context.Context, tx *sql.Tx) (map[string]finalValue, error) {
+func readFinals(ctx context.Context, tx dbTx) (map[string]finalValue, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT cell, value FROM report_finals`)
 	if err != nil {
 		return nil, fmt.Errorf("stats: publication: finals: %w", err)
@@ -623,16 +696,18 @@ func (p *Publication) published(t, g int) bool {
 	return t >= p.grid.fragments && (p.groups[g].org < 0 || p.groups[g].dim == ByUnit)
 }
 
-// recordFinals marks the revised cells, and records the cells of the
-// periods final for the first time, in one transaction on writer.
-func (p *Publication) recordFinals(ctx context.Context, writer *sql.DB, finals map[string]finalValue) error {
-	var tx *sql.Tx
-	var stmt *sql.Stmt
-	defer func() {
-		if tx != nil {
-			tx.Rollback()
-		}
-	}()
+// finalCell is a cell of a period final for the first time, with its
+// value: nil if it is withheld.
+type finalCell struct {
+	addr  string
+	value any
+}
+
+// newFinals marks the revised cells by finals, the cells of the periods
+// first published final before, and returns the cells of the periods
+// final for the first time.
+func (p *Publication) newFinals(finals map[string]finalValue) []finalCell {
+	var out []finalCell
 	for t := p.grid.fragments; t < len(p.grid.units); t++ {
 		if !p.final[t] {
 			continue
@@ -649,30 +724,30 @@ func (p *Publication) recordFinals(ctx context.Context, writer *sql.DB, finals m
 					c.revised[i] = c.withheld[i] != (f.value == nil) || (f.value != nil && *f.value != c.value[i])
 					continue
 				}
-				if tx == nil {
-					var err error
-					if tx, err = writer.BeginTx(ctx, nil); err != nil {
-						return fmt.Errorf("stats: publication: finals: %w", err)
-					}
-					if stmt, err = tx.PrepareContext(ctx, `INSERT OR IGNORE INTO report_finals (cell, value) VALUES (?, ?)`); err != nil {
-						return fmt.Errorf("stats: publication: finals: %w", err)
-					}
-				}
-				var v any
+				fc := finalCell{addr: addr}
 				if !c.withheld[i] {
-					v = c.value[i]
+					fc.value = c.value[i]
 				}
-				if _, err := stmt.ExecContext(ctx, addr, v); err != nil {
-					return fmt.Errorf("stats: publication: finals: %w", err)
-				}
+				out = append(out, fc)
 			}
 		}
 	}
-	if tx == nil {
-		return nil
+	return out
+}
+
+// recordFinals records cells in tx, each if absent, and reports whether
+// all were.
+func recordFinals(ctx context.Context, tx dbTx, cells []finalCell) (bool, error) {
+	if len(cells) == 0 {
+		return true, nil
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("stats: publication: finals: %w", err)
+	rows := make([][]any, len(cells))
+	for i, c := range cells {
+		rows[i] = []any{c.addr, c.value}
 	}
-	return nil
+	all, err := tx.insertAbsent(ctx, "report_finals", "cell, value", rows)
+	if err != nil {
+		return false, fmt.Errorf("stats: publication: finals: %w", err)
+	}
+	return all, nil
 }

@@ -133,7 +133,7 @@ func TestPerturbSum(t *testing.T) {
 // build builds d's publication as of at.
 func build(t testing.TB, d *dataset, at time.Time) *stats.Publication {
 	t.Helper()
-	p, err := stats.BuildPublication(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), at, stats.DefaultK)
+	p, err := stats.BuildPublication(context.Background(), d.store.db, at, stats.DefaultK)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestPublication(t *testing.T) {
 				t.Fatalf("%s by %q: %d groups, %d periods, %d rows", kind, by, len(rep.Groups), len(rep.Periods), len(rep.Rows))
 			}
 			loc, _ := time.LoadLocation("Europe/Stockholm")
-			truth, err := stats.Compute(ctx, d.store.DB().Writer(), d.store.DB().Reader(), stats.Query{
+			truth, err := stats.Compute(ctx, d.store.db, stats.Query{
 				From: time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc), To: time.Date(to.Year(), to.Month(), to.Day(), 0, 0, 0, 0, loc),
 				Period: kind, By: by, Location: loc})
 			if err != nil {
@@ -332,7 +332,7 @@ func TestSumsOfFewRecordsWithheld(t *testing.T) {
 // revised and nothing else.
 func TestFinalProvisionalRevised(t *testing.T) {
 	d := newDataset(t, 5, 600)
-	db := d.store.DB()
+	db := d.store.db
 	at := time.Date(2026, 12, 20, 12, 0, 0, 0, time.UTC)
 	first := build(t, d, at)
 	status := func(p *stats.Publication, kind stats.Period) map[string]stats.Status {
@@ -352,7 +352,7 @@ func TestFinalProvisionalRevised(t *testing.T) {
 		t.Errorf("2026-W50 is %s", s)
 	}
 	// A device that last synced on 2026-11-10 holds back what ended since.
-	if _, err := db.Writer().Exec(`UPDATE devices SET enrolled_at = ?, last_push_at = ?, last_pull_at = NULL WHERE id = ?`, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
+	if _, err := db.Writer.Exec(`UPDATE devices SET enrolled_at = ?, last_push_at = ?, last_pull_at = NULL WHERE id = ?`, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
 		time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC).UnixMilli(), d.units[1].device.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestFinalProvisionalRevised(t *testing.T) {
 			t.Errorf("after a device stopped syncing: %s is %s, want %s", key, got, want)
 		}
 	}
-	if _, err := db.Writer().Exec(`UPDATE devices SET last_push_at = ? WHERE id = ?`, now.UnixMilli(), d.units[1].device.String()); err != nil {
+	if _, err := db.Writer.Exec(`UPDATE devices SET last_push_at = ? WHERE id = ?`, now.UnixMilli(), d.units[1].device.String()); err != nil {
 		t.Fatal(err)
 	}
 	// Late records of October, in every unit.
@@ -403,10 +403,15 @@ func TestFinalProvisionalRevised(t *testing.T) {
 }
 
 // TestRecordKeys checks that every record counted has a key when the
-// server stores it, and that the keys do not change.
+// server stores it, and that the keys do not change, on each engine.
 func TestRecordKeys(t *testing.T) {
-	d := newDataset(t, 6, 200)
-	db := d.store.DB().Reader()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testRecordKeys(t, newDatasetOn(t, []engine{e}, 6, 200)) })
+	}
+}
+
+func testRecordKeys(t *testing.T, d *dataset) {
+	db := d.store.db.Reader
 	keys := func() map[string]int64 {
 		rows, err := db.Query(`SELECT kind || '/' || id, key FROM record_keys`)
 		if err != nil {
@@ -459,7 +464,7 @@ func benchRegion(b *testing.B) *dataset {
 		units = append(units, regionUnit{i % 12, fmt.Sprintf("23%02d", 1+i%8)})
 	}
 	d := newRegion(b, 11, benchEvents(), 12, units)
-	if err := stats.Refresh(context.Background(), d.store.DB().Writer()); err != nil {
+	if err := stats.Refresh(context.Background(), d.store.db); err != nil {
 		b.Fatal(err)
 	}
 	return d
@@ -482,10 +487,10 @@ func BenchmarkPublication(b *testing.B) {
 	})
 	b.Run("after_write", func(b *testing.B) {
 		ctx := context.Background()
-		w, r := d.store.DB().Writer(), d.store.DB().Reader()
+		db := d.store.db
 		pb := &stats.Publisher{Wait: time.Hour}
 		defer pb.Close()
-		if _, err := pb.Publication(ctx, w, r, now, stats.DefaultK); err != nil {
+		if _, err := pb.Publication(ctx, db, now, stats.DefaultK); err != nil {
 			b.Fatal(err)
 		}
 		u := d.units[0]
@@ -498,7 +503,7 @@ func BenchmarkPublication(b *testing.B) {
 			d.push(b)
 			b.StartTimer()
 			var err error
-			if pub, err = pb.Publication(ctx, w, r, now, stats.DefaultK); err != nil || pub.Stale {
+			if pub, err = pb.Publication(ctx, db, now, stats.DefaultK); err != nil || pub.Stale {
 				b.Fatalf("after a write: %v", err)
 			}
 		}
@@ -657,14 +662,14 @@ func TestCellNoiseFixed(t *testing.T) {
 func TestPublisherServesStale(t *testing.T) {
 	d := newDataset(t, 6, 300)
 	ctx := context.Background()
-	w, r := d.store.DB().Writer(), d.store.DB().Reader()
+	db := d.store.db
 	pb := &stats.Publisher{Wait: time.Nanosecond}
 	defer pb.Close()
-	if _, err := pb.Publication(ctx, w, r, now, stats.DefaultK); !errors.Is(err, stats.ErrBuilding) {
+	if _, err := pb.Publication(ctx, db, now, stats.DefaultK); !errors.Is(err, stats.ErrBuilding) {
 		t.Fatalf("the first request without a wait: %v, want ErrBuilding", err)
 	}
 	pb.Wait = time.Minute
-	first, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	first, err := pb.Publication(ctx, db, now, stats.DefaultK)
 	if err != nil || first.Stale {
 		t.Fatalf("the first publication: %v, stale %v", err, first != nil && first.Stale)
 	}
@@ -675,12 +680,12 @@ func TestPublisherServesStale(t *testing.T) {
 	d.queue(u, late)
 	d.push(t)
 	pb.Wait = time.Nanosecond
-	stale, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	stale, err := pb.Publication(ctx, db, now, stats.DefaultK)
 	if err != nil || !stale.Stale || stale.Seq != first.Seq || !stale.Report(stats.Month, 2026, stats.ByTotal).Stale {
 		t.Fatalf("after a change, without a wait: %v, want the first publication marked stale", err)
 	}
 	pb.Wait = time.Minute
-	fresh, err := pb.Publication(ctx, w, r, now, stats.DefaultK)
+	fresh, err := pb.Publication(ctx, db, now, stats.DefaultK)
 	if err != nil || fresh.Stale || fresh.Seq == first.Seq {
 		t.Fatalf("after the build: %v, stale %v, seq %d (first %d)", err, fresh != nil && fresh.Stale, fresh.Seq, first.Seq)
 	}
@@ -691,7 +696,7 @@ func TestPublisherServesStale(t *testing.T) {
 	// those of the records changed since: the late contact's is the one
 	// stored, and its publication is the one a build from scratch gives.
 	var stored int64
-	if err := r.QueryRow(`SELECT key FROM record_keys WHERE kind = ? AND id = ?`, string(schema.KindContact), late.ID.String()).Scan(&stored); err != nil {
+	if err := db.Reader.QueryRow(`SELECT key FROM record_keys WHERE kind = ? AND id = ?`, string(schema.KindContact), late.ID.String()).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if kept, ok := stats.KeptKey(pb, schema.KindContact, late.ID); !ok || int64(kept) != stored {
@@ -740,7 +745,7 @@ func TestWithheldStaysWithheld(t *testing.T) {
 	if audit := stats.Reaudit(pub); audit.Withheld == 0 {
 		t.Fatalf("the audit withheld nothing: %+v", audit)
 	}
-	if err := stats.RecordWithheld(pub, d.store.DB().Writer()); err != nil {
+	if err := stats.RecordWithheld(pub, d.store.db); err != nil {
 		t.Fatal(err)
 	}
 	type cell struct {

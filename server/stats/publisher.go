@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"sync"
 	"time"
@@ -47,13 +46,13 @@ type Publisher struct {
 	asked    bool // Publication has been called: Kick builds only then
 }
 
-// Publication returns the publication of the records in reader as of now,
+// Publication returns the publication of the records in db as of now,
 // with threshold k: the one kept if the records have not changed since it
 // was built and every period has the status it had; else the one a build
 // of the current records gives within Wait; else the last one built,
 // with Stale set. It returns ErrBuilding if none has been built yet, and
 // the build's error if it failed. ctx bounds the wait, not the build.
-func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+func (pb *Publisher) Publication(ctx context.Context, db DB, now time.Time, k int64) (*Publication, error) {
 	if k < 2 {
 		k = DefaultK
 	}
@@ -71,7 +70,7 @@ func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, no
 		pub := pb.pub
 		pb.mu.Unlock()
 		if pub != nil && pub.K == k {
-			same, err := pub.current(ctx, reader, now)
+			same, err := pub.current(ctx, db, now)
 			if err != nil {
 				return nil, err
 			}
@@ -80,7 +79,7 @@ func (pb *Publisher) Publication(ctx context.Context, writer, reader *sql.DB, no
 			}
 		}
 		pb.mu.Lock()
-		done := pb.start(writer, reader, func() time.Time { return now }, k)
+		done := pb.start(db, func() time.Time { return now }, k)
 		pb.mu.Unlock()
 		select {
 		case <-done:
@@ -122,7 +121,7 @@ func (pb *Publisher) SetTiming(wait, delay time.Duration) {
 // Delay later, unless one is under way or already due, or no publication
 // has been asked for yet (a server whose reports nobody reads builds
 // none).
-func (pb *Publisher) Kick(writer, reader *sql.DB, now func() time.Time, k int64) {
+func (pb *Publisher) Kick(db DB, now func() time.Time, k int64) {
 	if k < 2 {
 		k = DefaultK
 	}
@@ -139,13 +138,13 @@ func (pb *Publisher) Kick(writer, reader *sql.DB, now func() time.Time, k int64)
 		pb.mu.Lock()
 		defer pb.mu.Unlock()
 		pb.kick = nil
-		pb.start(writer, reader, now, k)
+		pb.start(db, now, k)
 	})
 }
 
 // start starts a build unless one is under way, and returns the channel
 // closed when the build under way ends. pb.mu is held.
-func (pb *Publisher) start(writer, reader *sql.DB, now func() time.Time, k int64) <-chan struct{} {
+func (pb *Publisher) start(db DB, now func() time.Time, k int64) <-chan struct{} {
 	if pb.building != nil {
 		return pb.building
 	}
@@ -162,7 +161,7 @@ func (pb *Publisher) start(writer, reader *sql.DB, now func() time.Time, k int64
 	pb.wg.Add(1)
 	go func() {
 		defer pb.wg.Done()
-		pub, err := pb.build(pb.base, writer, reader, now(), k)
+		pub, err := pb.build(pb.base, db, now(), k)
 		pb.mu.Lock()
 		if err == nil {
 			pb.pub = pub
@@ -176,16 +175,16 @@ func (pb *Publisher) start(writer, reader *sql.DB, now func() time.Time, k int64
 }
 
 // build builds the publication unless the one kept still holds.
-func (pb *Publisher) build(ctx context.Context, writer, reader *sql.DB, now time.Time, k int64) (*Publication, error) {
+func (pb *Publisher) build(ctx context.Context, db DB, now time.Time, k int64) (*Publication, error) {
 	pb.mu.Lock()
 	pub := pb.pub
 	pb.mu.Unlock()
 	if pub != nil && pub.K == k {
-		if same, err := pub.current(ctx, reader, now); err != nil || same {
+		if same, err := pub.current(ctx, db, now); err != nil || same {
 			return pub, err
 		}
 	}
-	return buildPublication(ctx, writer, reader, now, k, &pb.keys)
+	return buildPublication(ctx, db, now, k, &pb.keys)
 }
 
 // Close stops the background builds: it cancels the one under way and

@@ -108,7 +108,7 @@ func runs(g grain, buckets map[int64]string) []run {
 
 // fromRollups counts the indicators of q, a query in zone, from the
 // rollups, read in tx.
-func fromRollups(ctx context.Context, tx *sql.Tx, q Query) (*Result, error) {
+func fromRollups(ctx context.Context, tx dbTx, q Query) (*Result, error) {
 	t, err := newTally(ctx, tx, q)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package stats
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -203,14 +202,14 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// current reports whether p still holds for the records in reader as of
+// current reports whether p still holds for the records in db as of
 // now: no record changed, the rollups are up to date, the current year is
 // the same and every period's status is the same.
-func (p *Publication) current(ctx context.Context, reader *sql.DB, now time.Time) (bool, error) {
+func (p *Publication) current(ctx context.Context, db DB, now time.Time) (bool, error) {
 	if _, last := p.Years(); last != now.In(zone).Year() {
 		return false, nil
 	}
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read(ctx)
 	if err != nil {
 		return false, fmt.Errorf("stats: publication: %w", err)
 	}

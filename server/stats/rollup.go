@@ -4,14 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 	_ "time/tzdata" // the rollups' zone, whatever the host has installed
+
+	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
 )
 
 // The rollups (schema/migrations/0006_server_stats.sql, with the setting
-// since 0015_server_stats_setting.sql) hold, per record,
+// since 0015_server_stats_setting.sql; on PostgreSQL server/pgstore's
+// migration 0006) hold, per record,
 // its contribution (a fact), and the sums of the facts by day, ISO week
 // and month, unit, gender, age band and setting: the additive indicators with the
 // number of records behind them, the referrals by service, and the client
@@ -230,9 +234,9 @@ var factColumns = map[schema.Kind]string{
 		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', x.syringes_out, x.needles_out, x.syringes_returned, 0, '', 0`,
 	schema.KindNaloxone: `x.id, x.contact_id, x.voided = 0 AND c.id IS NOT NULL AND c.voided = 0, x.occurred_at, x.unit_id,
 		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, x.doses, '', 0`,
-	schema.KindReversal: `x.id, COALESCE(x.contact_id, ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
+	schema.KindReversal: `x.id, COALESCE(CAST(x.contact_id AS TEXT), ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
 		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, 0, '', 0`,
-	schema.KindReferral: `x.id, COALESCE(x.contact_id, ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
+	schema.KindReferral: `x.id, COALESCE(CAST(x.contact_id AS TEXT), ''), x.voided = 0 AND COALESCE(c.voided, 0) = 0, x.occurred_at, x.unit_id,
 		COALESCE(c.gender, 'not_stated'), COALESCE(c.age_band, 'not_stated'), COALESCE(c.setting, 'none'), '', 0, 0, 0, 0, x.service,
 		x.status IN ('attended', 'closed')`,
 }
@@ -241,26 +245,23 @@ var factColumns = map[schema.Kind]string{
 // them.
 var factKinds = []schema.Kind{schema.KindContact, schema.KindSyringeExchange, schema.KindNaloxone, schema.KindReversal, schema.KindReferral}
 
-// factQuery returns the query of k's facts: with where "all", of every
+// factQuery returns the query in d of k's facts: with where "all", of every
 // record; "since", of those changed after a sequence number (its
-// argument); "id", of the one with an id (its argument).
-func factQuery(k schema.Kind, where string) string {
+// argument); "id", of the one with an id (its argument); "page", of the
+// pageSize first by id after an id (its argument).
+func factQuery(d *Dialect, k schema.Kind, where string) string {
 	join := ` LEFT JOIN contacts c ON c.id = x.contact_id`
 	if k == schema.KindContact {
 		join = ""
 	}
 	switch where {
 	case "since":
-		// Unit by unit, through the (unit_id, seq) index: SQLite does not
-		// skip-scan it for seq alone. u walks the distinct units of the
-		// index, one lookup each.
-		return fmt.Sprintf(`WITH RECURSIVE u(id) AS (
-				SELECT (SELECT min(unit_id) FROM %[1]s)
-				UNION ALL
-				SELECT (SELECT min(unit_id) FROM %[1]s WHERE unit_id > u.id) FROM u WHERE u.id IS NOT NULL)
-			SELECT %[2]s FROM u CROSS JOIN %[1]s x%[3]s WHERE x.unit_id = u.id AND x.seq > ?`, k, factColumns[k], join)
+		return d.unitWalk(string(k)) + fmt.Sprintf(`SELECT %[2]s FROM u CROSS JOIN %[1]s x%[3]s WHERE x.unit_id = u.id AND x.seq > ?`,
+			k, factColumns[k], join)
 	case "id":
 		return fmt.Sprintf(`SELECT %s FROM %s x%s WHERE x.id = ?`, factColumns[k], k, join)
+	case "page":
+		return fmt.Sprintf(`SELECT %s FROM %s x%s WHERE x.id > ? ORDER BY x.id LIMIT %d`, factColumns[k], k, join, pageSize)
 	}
 	return fmt.Sprintf(`SELECT %s FROM %s x%s`, factColumns[k], k, join)
 }
@@ -278,7 +279,7 @@ func scanFact(k schema.Kind, r scanner) (string, *fact, error) {
 
 // upToDate reports whether the rollups are built, in zone and this
 // version, and include every change in tx's snapshot.
-func upToDate(ctx context.Context, tx *sql.Tx) (bool, error) {
+func upToDate(ctx context.Context, tx dbTx) (bool, error) {
 	st, ok, err := readState(ctx, tx)
 	if err != nil || !ok {
 		return false, err
@@ -299,7 +300,7 @@ type state struct {
 
 func (s state) current() bool { return s.zone == zoneName && s.version == rollupVersion }
 
-func readState(ctx context.Context, tx *sql.Tx) (state, bool, error) {
+func readState(ctx context.Context, tx dbTx) (state, bool, error) {
 	var s state
 	err := tx.QueryRowContext(ctx, `SELECT seq, zone, version FROM stats_state WHERE id = 1`).Scan(&s.seq, &s.zone, &s.version)
 	if err == sql.ErrNoRows {
@@ -312,9 +313,9 @@ func readState(ctx context.Context, tx *sql.Tx) (state, bool, error) {
 }
 
 // changeSeq returns the server's last change sequence number.
-func changeSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
+func changeSeq(ctx context.Context, tx dbTx) (int64, error) {
 	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'change_seq'`).Scan(&seq)
+	err := tx.QueryRowContext(ctx, tx.d.changeSeq).Scan(&seq)
 	if err == sql.ErrNoRows {
 		return 0, nil
 	}
@@ -324,22 +325,27 @@ func changeSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return seq, nil
 }
 
-// Refresh brings the rollups up to date with the records, in one
-// transaction on writer: it takes out the old contribution of every record
-// changed since the last refresh and puts in the new one, and does the same
-// for the exchanges, handouts, reversals and referrals of every contact
-// whose voiding, gender or age band changed. It rebuilds the rollups from
-// all records when they were never built, were emptied, or are of another
-// zone or version. The transaction re-reads how far the rollups are, so
-// that concurrent refreshes, serialised by the write lock, do the work
-// once. writer must not be in use by the caller's own transaction. It is
-// safe for concurrent use.
-func Refresh(ctx context.Context, writer *sql.DB) error {
-	tx, err := writer.BeginTx(ctx, nil)
+// Refresh brings the rollups of db up to date with the records, in one
+// transaction on its writer: it takes out the old contribution of every
+// record changed since the last refresh and puts in the new one, and does
+// the same for the exchanges, handouts, reversals and referrals of every
+// contact whose voiding, gender or age band changed. It rebuilds the
+// rollups from all records when they were never built, were emptied, or
+// are of another zone or version. The transaction re-reads how far the
+// rollups are once it holds the write lock (SQLite's one writer, or on
+// PostgreSQL an advisory lock that the refreshes of every server process
+// take), so that concurrent refreshes do the work once. The writer must
+// not be in use by the caller's own transaction. It is safe for
+// concurrent use, also by several processes on one database.
+func Refresh(ctx context.Context, db DB) error {
+	tx, err := db.write(ctx)
 	if err != nil {
 		return fmt.Errorf("stats: refresh: %w", err)
 	}
 	defer tx.Rollback()
+	if err := tx.lock(ctx, refreshLock); err != nil {
+		return fmt.Errorf("stats: refresh: %w", err)
+	}
 	st, ok, err := readState(ctx, tx)
 	if err != nil {
 		return err
@@ -400,17 +406,27 @@ type clientKey struct {
 // gathers the changes of the rollup rows in memory and writes them in
 // flush, each row once.
 type refresher struct {
-	tx       *sql.Tx
+	tx       dbTx
 	fresh    bool // the rollups were emptied: no record has a fact
 	stmts    map[string]*sql.Stmt
 	cells    map[cellKey]*counts
 	services map[serviceKey]int64
 	clients  map[clientKey]int64
+	// facts are the facts of a rebuild not yet written, where the
+	// dialect writes several rows a statement.
+	facts [][]any
+	// batched holds the statements of refreshSQL that write several
+	// rows, by name and number of rows.
+	batched map[string]map[int]*sql.Stmt
 }
 
 // flushAt is how many rollup rows a refresher gathers before it writes
 // them, bounding its memory in a rebuild.
 const flushAt = 200_000
+
+// pageSize is how many records a rebuild reads at a time where the
+// dialect does not stream.
+var pageSize = 10_000
 
 var refreshSQL = map[string]string{
 	"getFact": `SELECT contact_id, live, at, unit_id, gender, age_band, setting, client_code,
@@ -418,7 +434,7 @@ var refreshSQL = map[string]string{
 		FROM stats_facts WHERE kind = ? AND id = ?`,
 	"putFact": `INSERT INTO stats_facts (kind, id, contact_id, live, at, unit_id, gender, age_band, setting, client_code,
 		syringes_out, needles_out, syringes_returned, doses, service, attended)
-		VALUES (?, ?, NULLIF(?, ''), ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?, ?, ?, ?, NULLIF(?, ''), ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (kind, id) DO UPDATE SET contact_id = excluded.contact_id, live = excluded.live, at = excluded.at,
 		unit_id = excluded.unit_id, gender = excluded.gender, age_band = excluded.age_band, setting = excluded.setting,
 		client_code = excluded.client_code,
@@ -430,11 +446,11 @@ var refreshSQL = map[string]string{
 		needles_out, syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (grain, bucket, unit_id, gender, age_band, setting) DO UPDATE SET
-		contacts = contacts + excluded.contacts, exchanges = exchanges + excluded.exchanges,
-		syringes_out = syringes_out + excluded.syringes_out, needles_out = needles_out + excluded.needles_out,
-		syringes_returned = syringes_returned + excluded.syringes_returned, handouts = handouts + excluded.handouts,
-		naloxone_doses = naloxone_doses + excluded.naloxone_doses, reversals = reversals + excluded.reversals,
-		referrals = referrals + excluded.referrals, attended = attended + excluded.attended`,
+		contacts = stats_cells.contacts + excluded.contacts, exchanges = stats_cells.exchanges + excluded.exchanges,
+		syringes_out = stats_cells.syringes_out + excluded.syringes_out, needles_out = stats_cells.needles_out + excluded.needles_out,
+		syringes_returned = stats_cells.syringes_returned + excluded.syringes_returned, handouts = stats_cells.handouts + excluded.handouts,
+		naloxone_doses = stats_cells.naloxone_doses + excluded.naloxone_doses, reversals = stats_cells.reversals + excluded.reversals,
+		referrals = stats_cells.referrals + excluded.referrals, attended = stats_cells.attended + excluded.attended`,
 	"dropCell": `DELETE FROM stats_cells WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
 		AND setting = ? AND contacts = 0 AND exchanges = 0 AND handouts = 0 AND reversals = 0 AND referrals = 0`,
 	"takeCell": `UPDATE stats_cells SET contacts = contacts + ?, exchanges = exchanges + ?, syringes_out = syringes_out + ?,
@@ -443,14 +459,14 @@ var refreshSQL = map[string]string{
 		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ?`,
 	"addService": `INSERT INTO stats_services (grain, bucket, unit_id, gender, age_band, setting, service, referrals)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (grain, bucket, unit_id, service, gender, age_band, setting) DO UPDATE SET referrals = referrals + excluded.referrals`,
+		ON CONFLICT (grain, bucket, unit_id, service, gender, age_band, setting) DO UPDATE SET referrals = stats_services.referrals + excluded.referrals`,
 	"takeService": `UPDATE stats_services SET referrals = referrals + ?
 		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ? AND service = ?`,
 	"dropService": `DELETE FROM stats_services WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
 		AND setting = ? AND service = ? AND referrals = 0`,
 	"addClient": `INSERT INTO stats_clients (grain, bucket, unit_id, gender, age_band, setting, client_code, contacts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (grain, bucket, unit_id, client_code, gender, age_band, setting) DO UPDATE SET contacts = contacts + excluded.contacts`,
+		ON CONFLICT (grain, bucket, unit_id, client_code, gender, age_band, setting) DO UPDATE SET contacts = stats_clients.contacts + excluded.contacts`,
 	"takeClient": `UPDATE stats_clients SET contacts = contacts + ?
 		WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ? AND setting = ? AND client_code = ?`,
 	"dropClient": `DELETE FROM stats_clients WHERE grain = ? AND bucket = ? AND unit_id = ? AND gender = ? AND age_band = ?
@@ -459,7 +475,7 @@ var refreshSQL = map[string]string{
 
 // newRefresher prepares the refresh of tx; with empty, it empties the
 // rollups first.
-func newRefresher(ctx context.Context, tx *sql.Tx, empty bool) (*refresher, error) {
+func newRefresher(ctx context.Context, tx dbTx, empty bool) (*refresher, error) {
 	if empty {
 		for _, t := range []string{"stats_facts", "stats_cells", "stats_services", "stats_clients"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
@@ -488,13 +504,28 @@ func (r *refresher) close() {
 	for _, st := range r.stmts {
 		st.Close()
 	}
+	for _, sts := range r.batched {
+		for _, st := range sts {
+			st.Close()
+		}
+	}
 }
 
-// rebuild puts in the facts of every record.
+// rebuild puts in the facts of every record: all at once where the
+// dialect streams, else page by page.
 func (r *refresher) rebuild(ctx context.Context) error {
 	for _, k := range factKinds {
-		if err := r.each(ctx, k, factQuery(k, "all"), nil, nil); err != nil {
-			return err
+		if r.tx.d.streams {
+			if _, err := r.each(ctx, k, factQuery(r.tx.d, k, "all"), nil, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		for after := uuid.Nil.String(); after != ""; {
+			var err error
+			if after, err = r.each(ctx, k, factQuery(r.tx.d, k, "page"), []any{after}, nil); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -504,14 +535,14 @@ func (r *refresher) rebuild(ctx context.Context) error {
 // those of the records depending on a contact whose change shapes them.
 func (r *refresher) since(ctx context.Context, seq int64) error {
 	var shaping []string // contacts whose change shapes their dependents
-	if err := r.each(ctx, schema.KindContact, factQuery(schema.KindContact, "since"), []any{seq}, func(id string) {
+	if _, err := r.each(ctx, schema.KindContact, factQuery(r.tx.d, schema.KindContact, "since"), []any{seq}, func(id string) {
 		shaping = append(shaping, id)
 	}); err != nil {
 		return err
 	}
 	done := map[string]bool{}
 	for _, k := range factKinds[1:] {
-		if err := r.each(ctx, k, factQuery(k, "since"), []any{seq}, func(id string) { done[string(k)+"/"+id] = true }); err != nil {
+		if _, err := r.each(ctx, k, factQuery(r.tx.d, k, "since"), []any{seq}, func(id string) { done[string(k)+"/"+id] = true }); err != nil {
 			return err
 		}
 	}
@@ -551,7 +582,7 @@ func (r *refresher) since(ctx context.Context, seq int64) error {
 		st := byID[d.kind]
 		if st == nil {
 			var err error
-			if st, err = r.tx.PrepareContext(ctx, factQuery(d.kind, "id")); err != nil {
+			if st, err = r.tx.PrepareContext(ctx, factQuery(r.tx.d, d.kind, "id")); err != nil {
 				return fmt.Errorf("%s: %w", d.kind, err)
 			}
 			byID[d.kind] = st
@@ -571,18 +602,22 @@ func (r *refresher) since(ctx context.Context, seq int64) error {
 
 // each updates the fact of every record of kind k that query returns,
 // with args, and calls seen, unless nil, with each one's id; for contacts,
-// only with those whose change shapes their dependents.
-func (r *refresher) each(ctx context.Context, k schema.Kind, query string, args []any, seen func(id string)) error {
+// only with those whose change shapes their dependents. It returns the id
+// of the last record if query returned pageSize of them, else "". Where
+// the dialect does not stream, it reads all the rows before it updates.
+func (r *refresher) each(ctx context.Context, k schema.Kind, query string, args []any, seen func(id string)) (string, error) {
 	rows, err := r.tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", k, err)
+		return "", fmt.Errorf("%s: %w", k, err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		id, f, err := scanFact(k, rows)
-		if err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
+	type read struct {
+		id string
+		f  *fact
+	}
+	var held []read
+	n, last := 0, ""
+	apply := func(id string, f *fact) error {
 		shapes, err := r.update(ctx, k, id, f)
 		if err != nil {
 			return err
@@ -590,11 +625,35 @@ func (r *refresher) each(ctx context.Context, k schema.Kind, query string, args 
 		if seen != nil && (k != schema.KindContact || shapes) {
 			seen(id)
 		}
+		return nil
+	}
+	for rows.Next() {
+		id, f, err := scanFact(k, rows)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", k, err)
+		}
+		n, last = n+1, id
+		if !r.tx.d.streams {
+			held = append(held, read{id, f})
+			continue
+		}
+		if err := apply(id, f); err != nil {
+			return "", err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: %w", k, err)
+		return "", fmt.Errorf("%s: %w", k, err)
 	}
-	return nil
+	rows.Close()
+	for _, h := range held {
+		if err := apply(h.id, h.f); err != nil {
+			return "", err
+		}
+	}
+	if n < pageSize {
+		last = ""
+	}
+	return last, nil
 }
 
 // update replaces the fact of the record of kind k with id by f (nil for
@@ -625,8 +684,17 @@ func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fac
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
 	default:
-		if _, err := r.stmts["putFact"].ExecContext(ctx, string(k), id, f.contact, f.live, f.at, f.unit, f.gender, f.age, f.setting, f.code,
-			f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, f.service, f.attended); err != nil {
+		row := []any{string(k), id, orNull(f.contact), flag(f.live), f.at, f.unit, f.gender, f.age, f.setting,
+			orNull(f.code), f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, orNull(f.service), flag(f.attended)}
+		if r.fresh && r.tx.d.batch > 1 {
+			// A rebuild meets each record once: its facts go in by the batch.
+			if r.facts = append(r.facts, row); len(r.facts) >= r.tx.d.batch {
+				if err := r.execRows(ctx, "putFact", r.facts); err != nil {
+					return false, fmt.Errorf("facts: %w", err)
+				}
+				r.facts = r.facts[:0]
+			}
+		} else if _, err := r.stmts["putFact"].ExecContext(ctx, row...); err != nil {
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
 		}
 	}
@@ -664,6 +732,52 @@ func (r *refresher) gather(f *fact, sign int64) {
 	}
 }
 
+// execRows runs refreshSQL's statement name, which inserts one row, for
+// every row of rows: one row a statement where the dialect's batch is 1,
+// else up to batch rows a statement, its VALUES row repeated. The rows'
+// keys must differ.
+func (r *refresher) execRows(ctx context.Context, name string, rows [][]any) error {
+	batch := r.tx.d.batch
+	if batch <= 1 {
+		for _, row := range rows {
+			if _, err := r.stmts[name].ExecContext(ctx, row...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var args []any
+	for i := 0; i < len(rows); i += batch {
+		chunk := rows[i:min(i+batch, len(rows))]
+		st := r.batched[name][len(chunk)]
+		if st == nil {
+			q := refreshSQL[name]
+			start := strings.Index(q, "VALUES (") + len("VALUES ")
+			end := start + strings.Index(q[start:], ")") + 1
+			values := q[start:end] + strings.Repeat(", "+q[start:end], len(chunk)-1)
+			var err error
+			if st, err = r.tx.PrepareContext(ctx, q[:start]+values+q[end:]); err != nil {
+				return err
+			}
+			if r.batched == nil {
+				r.batched = map[string]map[int]*sql.Stmt{}
+			}
+			if r.batched[name] == nil {
+				r.batched[name] = map[int]*sql.Stmt{}
+			}
+			r.batched[name][len(chunk)] = st
+		}
+		args = args[:0]
+		for _, row := range chunk {
+			args = append(args, row...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flush writes the gathered changes of the rollup rows, dropping rows no
 // record counts in any more. A change that only adds is an upsert; one
 // that takes away updates the row it takes from (SQLite checks an upsert's
@@ -684,6 +798,9 @@ func (r *refresher) flush(ctx context.Context) error {
 		_, err = r.stmts[insert].ExecContext(ctx, insertArgs...)
 		return err
 	}
+	// The rows that are only added to go in by the dialect's batch.
+	batch := r.tx.d.batch > 1
+	var cells, services, clients [][]any
 	for k, d := range r.cells {
 		if d.zero() {
 			continue
@@ -695,6 +812,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeCell", "addCell", append(vals, key...), append(key, vals...)); err == nil {
 				_, err = r.stmts["dropCell"].ExecContext(ctx, key...)
 			}
+		} else if batch {
+			cells = append(cells, append(key, vals...))
 		} else {
 			_, err = r.stmts["addCell"].ExecContext(ctx, append(key, vals...)...)
 		}
@@ -710,6 +829,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeService", "addService", append([]any{n}, key...), append(key, n)); err == nil {
 				_, err = r.stmts["dropService"].ExecContext(ctx, key...)
 			}
+		case n > 0 && batch:
+			services = append(services, append(key, n))
 		case n > 0:
 			_, err = r.stmts["addService"].ExecContext(ctx, append(key, n)...)
 		}
@@ -725,6 +846,8 @@ func (r *refresher) flush(ctx context.Context) error {
 			if err = take("takeClient", "addClient", append([]any{n}, key...), append(key, n)); err == nil {
 				_, err = r.stmts["dropClient"].ExecContext(ctx, key...)
 			}
+		case n > 0 && batch:
+			clients = append(clients, append(key, n))
 		case n > 0:
 			_, err = r.stmts["addClient"].ExecContext(ctx, append(key, n)...)
 		}
@@ -732,6 +855,15 @@ func (r *refresher) flush(ctx context.Context) error {
 			return fmt.Errorf("client %v: %w", k, err)
 		}
 	}
+	for _, w := range []struct {
+		name string
+		rows [][]any
+	}{{"putFact", r.facts}, {"addCell", cells}, {"addService", services}, {"addClient", clients}} {
+		if err := r.execRows(ctx, w.name, w.rows); err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
+	r.facts = r.facts[:0]
 	r.reset()
 	return nil
 }

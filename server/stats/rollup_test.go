@@ -20,7 +20,7 @@ import (
 func (d *dataset) sameAsFullCount(t testing.TB, q stats.Query) {
 	t.Helper()
 	got := d.compute(t, q)
-	want, err := stats.FullCount(context.Background(), d.store.DB().Reader(), q)
+	want, err := stats.FullCount(context.Background(), d.store.db, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,19 +134,21 @@ func TestRollupsEqualFullCount(t *testing.T) {
 		contacts  int
 		mutations int
 	}{{"dense", 2000, 300}, {"sparse", 40, 25}} {
-		t.Run(c.name, func(t *testing.T) {
-			d := newDataset(t, 3, c.contacts)
-			rng := rand.New(rand.NewPCG(3, 9))
-			for range 4 {
-				for range 100 {
-					d.sameAsFullCount(t, randomQuery(rng, d))
+		for _, e := range engines {
+			t.Run(c.name+"/"+e.name, func(t *testing.T) {
+				d := newDatasetOn(t, []engine{e}, 3, c.contacts)
+				rng := rand.New(rand.NewPCG(3, 9))
+				for range 4 {
+					for range 100 {
+						d.sameAsFullCount(t, randomQuery(rng, d))
+					}
+					if t.Failed() {
+						return
+					}
+					d.mutate(t, rng, c.mutations)
 				}
-				if t.Failed() {
-					return
-				}
-				d.mutate(t, rng, c.mutations)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -166,7 +168,7 @@ func TestRefreshIsIncremental(t *testing.T) {
 
 	// A contact on 1 June 2025, known to the day rollup only.
 	planted := time.Date(2025, 6, 1, 0, 0, 0, 0, stockholm)
-	if _, err := d.store.DB().Writer().ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting,
+	if _, err := d.store.db.Writer.ExecContext(ctx, `INSERT INTO stats_cells (grain, bucket, unit_id, gender, age_band, setting,
 		contacts, exchanges, syringes_out, needles_out, syringes_returned, handouts, naloxone_doses, reversals, referrals, attended)
 		VALUES ('day', ?, ?, 'woman', 'not_stated', 'street', 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)`,
 		time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Unix()/86400, d.units[0].id.String()); err != nil {
@@ -223,7 +225,7 @@ func TestRefreshRebuilds(t *testing.T) {
 			qs := allQueries()
 			d.compute(t, qs[0])
 			d.mutate(t, rng, 200)
-			w := d.store.DB().Writer()
+			w := d.store.db.Writer
 			for _, s := range c.sql {
 				if _, err := w.ExecContext(ctx, s); err != nil {
 					t.Fatal(err)
@@ -268,7 +270,12 @@ func TestRefreshRebuilds(t *testing.T) {
 // while records keep arriving: every computation succeeds, and once the
 // records stop, every one gives the model's figures.
 func TestConcurrentRefreshes(t *testing.T) {
-	d := newDataset(t, 6, 600)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testConcurrentRefreshes(t, newDatasetOn(t, []engine{e}, 6, 600)) })
+	}
+}
+
+func testConcurrentRefreshes(t *testing.T, d *dataset) {
 	q := allQueries()[7]
 	d.compute(t, q)
 	rng := rand.New(rand.NewPCG(6, 9))
@@ -284,7 +291,7 @@ func TestConcurrentRefreshes(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q); err != nil {
+				if _, err := stats.Compute(context.Background(), d.store.db, q); err != nil {
 					t.Error(err)
 					return
 				}
@@ -301,7 +308,7 @@ func TestConcurrentRefreshes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q)
+			r, err := stats.Compute(context.Background(), d.store.db, q)
 			if err != nil {
 				t.Error(err)
 			}

@@ -203,7 +203,7 @@ type tally struct {
 }
 
 // newTally reads the units and organisations of q in tx.
-func newTally(ctx context.Context, tx *sql.Tx, q Query) (*tally, error) {
+func newTally(ctx context.Context, tx dbTx, q Query) (*tally, error) {
 	t := &tally{q: q, units: map[string]unitInfo{}, orgNames: map[string]string{},
 		res:   &Result{Query: q, Values: map[Key]int64{}, UnitMunicipality: map[string]string{}, UnitOrganisation: map[string]string{}},
 		cells: map[[2]string]*acc{}, periods: map[string]bool{}, groups: map[string]string{}, keys: make([][2]string, 2)}
@@ -317,21 +317,22 @@ func (q Query) check() error {
 	return nil
 }
 
-// Compute counts the indicators of q: voided records out, corrections in.
-// A query cut in Europe/Stockholm, as the API's are, is counted from the
-// rollups, which Compute first brings up to date with the records through
-// Refresh on writer if they lag behind; it reads them from reader in one
-// transaction. A query in any other zone is counted from the records
-// themselves, read from reader in one transaction, and never uses writer.
-// The figures are the same either way. It is safe for concurrent use.
-func Compute(ctx context.Context, writer, reader *sql.DB, q Query) (*Result, error) {
+// Compute counts the indicators of q in db: voided records out,
+// corrections in. A query cut in Europe/Stockholm, as the API's are, is
+// counted from the rollups, which Compute first brings up to date with the
+// records through Refresh if they lag behind; it reads them from the
+// reader in one transaction. A query in any other zone is counted from the
+// records themselves, read from the reader in one transaction, and never
+// uses the writer. The figures are the same either way. It is safe for
+// concurrent use.
+func Compute(ctx context.Context, db DB, q Query) (*Result, error) {
 	if err := q.check(); err != nil {
 		return nil, err
 	}
 	if !rolledUp(q.Location) {
-		return scan(ctx, reader, q)
+		return scan(ctx, db, q)
 	}
-	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
@@ -342,24 +343,24 @@ func Compute(ctx context.Context, writer, reader *sql.DB, q Query) (*Result, err
 	}
 	if !fresh {
 		tx.Rollback()
-		if err := Refresh(ctx, writer); err != nil {
+		if err := Refresh(ctx, db); err != nil {
 			return nil, err
 		}
-		if tx, err = reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err != nil {
+		if tx, err = db.read(ctx); err != nil {
 			return nil, fmt.Errorf("stats: %w", err)
 		}
 	}
 	return fromRollups(ctx, tx, q)
 }
 
-// scan counts the indicators of q from the record tables, read in full in
-// one transaction.
-func scan(ctx context.Context, db *sql.DB, q Query) (*Result, error) {
+// scan counts the indicators of q from the record tables of db's reader,
+// read in full in one transaction.
+func scan(ctx context.Context, db DB, q Query) (*Result, error) {
 	loc := q.Location
 	if loc == nil {
 		loc = time.UTC
 	}
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read(ctx)
 	if err != nil {
 		return nil, err
 	}

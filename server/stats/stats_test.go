@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/server/stats"
 	"github.com/brygga/brygga/sync/hlc"
-	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
 
@@ -33,7 +31,8 @@ type unitDef struct {
 // dataset is a region with synced records, and the test's own model of
 // what every record finally says.
 type dataset struct {
-	store    *replica.ServerStore
+	store    *backend   // the first of backends
+	backends []*backend // the servers every push goes to, alike
 	units    []unitDef
 	contacts map[uuid.UUID]*schema.Contact
 	exch     map[uuid.UUID]*schema.SyringeExchange
@@ -79,19 +78,21 @@ func (d *dataset) queue(u unitDef, rec schema.Record, only ...string) {
 		Version: d.clock.Now(), Fields: fields(rec, only...)})
 }
 
-// push pushes the queued writes, device by device, and fails unless every
-// one is applied.
+// push pushes the queued writes to every backend, device by device, and
+// fails unless every one is applied.
 func (d *dataset) push(t testing.TB) {
 	ctx := context.Background()
-	for dev, ms := range d.pending {
-		for i := 0; i < len(ms); i += 1000 {
-			resp, err := d.store.Push(ctx, dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms[i:min(i+1000, len(ms))]})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range resp.Results {
-				if r.Status != wire.Applied {
-					t.Fatalf("mutation %d: %s %v", r.Seq, r.Status, r.Error)
+	for _, b := range d.backends {
+		for dev, ms := range d.pending {
+			for i := 0; i < len(ms); i += 1000 {
+				resp, err := b.sync.Push(ctx, dev, &wire.PushRequest{Versions: wire.Current(), Mutations: ms[i:min(i+1000, len(ms))]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range resp.Results {
+					if r.Status != wire.Applied {
+						t.Fatalf("%s: mutation %d: %s %v", b.name, r.Seq, r.Status, r.Error)
+					}
 				}
 			}
 		}
@@ -103,7 +104,12 @@ func (d *dataset) push(t testing.TB) {
 // and referrals over 2026, then corrects and voids some of them, all
 // through the sync engine's push.
 func newDataset(t testing.TB, seed uint64, n int) *dataset {
-	return newRegion(t, seed, n, 3, []regionUnit{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}})
+	return newDatasetOn(t, []engine{sqliteEngine}, seed, n)
+}
+
+// newDatasetOn makes newDataset's dataset on a server of each engine.
+func newDatasetOn(t testing.TB, engines []engine, seed uint64, n int) *dataset {
+	return newRegionOn(t, engines, seed, n, 3, []regionUnit{{0, "2380"}, {0, "2380"}, {1, "2309"}, {2, "2380"}, {2, "2321"}})
 }
 
 // regionUnit is a unit of a region: its organisation, by number, and its
@@ -116,17 +122,21 @@ type regionUnit struct {
 // newRegion makes a dataset as newDataset does, in a region of orgs
 // organisations and the units given.
 func newRegion(t testing.TB, seed uint64, n, orgCount int, units []regionUnit) *dataset {
+	return newRegionOn(t, []engine{sqliteEngine}, seed, n, orgCount, units)
+}
+
+// newRegionOn makes newRegion's dataset on a server of each engine.
+func newRegionOn(t testing.TB, engines []engine, seed uint64, n, orgCount int, units []regionUnit) *dataset {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 7))
-	s, err := replica.OpenServer(ctx, filepath.Join(t.TempDir(), "s.db"), replica.ServerConfig{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	d := &dataset{store: s, contacts: map[uuid.UUID]*schema.Contact{}, exch: map[uuid.UUID]*schema.SyringeExchange{},
+	d := &dataset{contacts: map[uuid.UUID]*schema.Contact{}, exch: map[uuid.UUID]*schema.SyringeExchange{},
 		nalox: map[uuid.UUID]*schema.NaloxoneHandout{}, revs: map[uuid.UUID]*schema.Reversal{}, refs: map[uuid.UUID]*schema.Referral{},
 		walks: map[uuid.UUID][]schema.ReferralStatus{}, clock: hlc.NewClock(func() time.Time { return now }, 0),
 		seqs: map[uuid.UUID]int64{}, pending: map[uuid.UUID][]wire.Mutation{}}
+	for _, e := range engines {
+		d.backends = append(d.backends, e.open(t))
+	}
+	d.store = d.backends[0]
 	orgs := []*schema.Organisation{
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Östersunds kommun", RegionCode: "23", Active: true},
 		{ID: uuid.Must(uuid.NewV7()), OrgKind: schema.OrgMunicipality, Name: "Krokoms kommun", RegionCode: "23", Active: true},
@@ -146,12 +156,12 @@ func newRegion(t testing.TB, seed uint64, n, orgCount int, units []regionUnit) *
 		refs = append(refs, &schema.Unit{ID: def.id, OrgID: def.org, Name: fmt.Sprintf("Enhet %d", i), AreaCode: u.area, Active: true},
 			&schema.Staff{ID: def.staff, UnitID: def.id, Role: schema.RoleNurse, Active: true})
 	}
-	if err := s.PutReference(ctx, refs...); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range d.units {
-		if _, err := s.RegisterDevice(ctx, u.device, u.id); err != nil {
+	for _, b := range d.backends {
+		if err := b.sync.PutReference(ctx, refs...); err != nil {
 			t.Fatal(err)
+		}
+		for _, u := range d.units {
+			b.enrol(t, u.device, u.id)
 		}
 	}
 	d.codes = make([]schema.ClientCode, 12)
@@ -583,7 +593,7 @@ func zoneName(loc *time.Location) string {
 // compute computes q as the server does.
 func (d *dataset) compute(t testing.TB, q stats.Query) *stats.Result {
 	t.Helper()
-	r, err := stats.Compute(context.Background(), d.store.DB().Writer(), d.store.DB().Reader(), q)
+	r, err := stats.Compute(context.Background(), d.store.db, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +628,12 @@ func (d *dataset) check(t testing.TB, q stats.Query, got *stats.Result) {
 }
 
 func TestIndicators(t *testing.T) {
-	d := newDataset(t, 1, 1500)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testIndicators(t, newDatasetOn(t, []engine{e}, 1, 1500)) })
+	}
+}
+
+func testIndicators(t *testing.T, d *dataset) {
 	for _, loc := range zones {
 		for _, p := range []stats.Period{stats.Week, stats.Month, stats.Quarter, stats.Year} {
 			for _, by := range []stats.Dim{stats.ByTotal, stats.ByUnit, stats.ByMunicipality, stats.ByOrganisation, stats.ByGender, stats.ByAgeBand, stats.BySetting} {
@@ -667,7 +682,7 @@ func TestReferralsAttended(t *testing.T) {
 	push := func(u unitDef, rec schema.Record, only ...string) wire.Result {
 		seqs[u.device]++
 		m := wire.Mutation{Seq: seqs[u.device], Kind: rec.Kind(), ID: rec.RecordID(), Version: clock.Now(), Fields: fields(rec, only...)}
-		resp, err := d.store.Push(ctx, u.device, &wire.PushRequest{Versions: wire.Current(), Mutations: []wire.Mutation{m}})
+		resp, err := d.store.sync.Push(ctx, u.device, &wire.PushRequest{Versions: wire.Current(), Mutations: []wire.Mutation{m}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -716,7 +731,7 @@ func TestReferralsAttended(t *testing.T) {
 				}
 				continue
 			}
-			row, err := d.store.Get(ctx, schema.KindReferral, ids[i])
+			row, err := d.store.sync.Get(ctx, schema.KindReferral, ids[i])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -762,7 +777,7 @@ func BenchmarkIndicatorsYear(b *testing.B) {
 	ctx := context.Background()
 	d := newDataset(b, 1, benchEvents())
 	start := time.Now()
-	if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
+	if err := stats.Refresh(ctx, d.store.db); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("rollups of %d contacts built in %v", len(d.contacts), time.Since(start).Round(time.Millisecond))
@@ -783,7 +798,7 @@ func BenchmarkIndicatorsYear(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := stats.Compute(ctx, d.store.DB().Writer(), d.store.DB().Reader(), c.q); err != nil {
+				if _, err := stats.Compute(ctx, d.store.db, c.q); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -799,7 +814,7 @@ func BenchmarkIndicatorsYear(b *testing.B) {
 func BenchmarkRefresh(b *testing.B) {
 	ctx := context.Background()
 	d := newDataset(b, 1, benchEvents())
-	if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
+	if err := stats.Refresh(ctx, d.store.db); err != nil {
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(2, 7))
@@ -810,7 +825,7 @@ func BenchmarkRefresh(b *testing.B) {
 		d.mutate(b, rng, 1000)
 		pushing += time.Since(start)
 		b.StartTimer()
-		if err := stats.Refresh(ctx, d.store.DB().Writer()); err != nil {
+		if err := stats.Refresh(ctx, d.store.db); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,7 +33,7 @@ func TestWholeAndUnits(t *testing.T) {
 			}
 			q.From = in(2025, 9, 3, 0)
 			across := d.compute(t, q)
-			full, err := stats.FullCount(context.Background(), d.store.DB().Reader(), q)
+			full, err := stats.FullCount(context.Background(), d.store.db, q)
 			if err != nil {
 				t.Fatal(err)
 			}
