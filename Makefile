@@ -21,11 +21,15 @@ run:
 	@mkdir -p $(dir $(DB))
 	$(GO) run ./server/cmd/bryggad serve --db $(DB) --addr $(ADDR) --demo
 
-## test: the whole test suite: every package with the race detector, then
+## test: the whole test suite: every package with the race detector, the
+## server's tests again with each server on PostgreSQL, then
 ## SCHEDULES random sync schedules of the convergence test,
+## PG_SCHEDULES of them against three server instances on one PostgreSQL
+## database (skipped, saying why, without one),
 ## FAULT_SCHEDULES schedules of devices syncing through network faults and
 ## LIFECYCLE_SCHEDULES schedules that also retire, lose, back up and restore
 SCHEDULES           ?= 3000
+PG_SCHEDULES        ?= 200
 FAULT_SCHEDULES     ?= 100
 LIFECYCLE_SCHEDULES ?= 30
 test:
@@ -33,7 +37,9 @@ test:
 	@echo "PostgreSQL (BRYGGA_POSTGRES, default postgres://postgres@127.0.0.1:5432/postgres): the stores' tests on it run, or are skipped saying why:"
 	@$(GO) test -count=1 -v -run '^TestPostgresAnswers$$' ./server/pgstore | grep -E '^(--- |\s+pgstore_test|\s+127|\s+set )' || true
 	$(GO) test -race -short -count=1 -timeout 30m ./...
+	BRYGGA_TEST_ENGINE=postgres $(GO) test -short -count=1 -timeout 30m ./server
 	BRYGGA_SCHEDULES=$(SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergence$$' ./sync/replica
+	BRYGGA_PG_SCHEDULES=$(PG_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestConvergencePostgres$$' ./sync/replica
 	BRYGGA_FAULT_SCHEDULES=$(FAULT_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestFaultSchedules$$' ./client-sdk
 	BRYGGA_LIFECYCLE_SCHEDULES=$(LIFECYCLE_SCHEDULES) $(GO) test -count=1 -timeout 30m -run '^TestLifecycleSchedules$$' ./client-sdk
 

@@ -24,7 +24,7 @@ import (
 // set lists both.
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	srv, base, login := serveWithUser(t, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
+	srv, base, login := serveWithUser(t, server.Config{DBPath: testDB(t)})
 	get := func(path, token string) int {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ import (
 // the tables of tests, vaccinations and deaths, which axe-core checks.
 func TestDashboardHealthTables(t *testing.T) {
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
+	srv, err := server.Open(ctx, server.Config{DBPath: testDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

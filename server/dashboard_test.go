@@ -169,7 +169,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The server's clock can be moved on, to see tablets go stale; the
 	// session lives long enough for that.
 	var ahead atomic.Int64
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db"), AccessTTL: 7 * 24 * time.Hour,
+	srv, err := server.Open(ctx, server.Config{DBPath: testDB(t), AccessTTL: 7 * 24 * time.Hour,
 		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 // unit's name as a Swedish reader expects it.
 func TestDemoNames(t *testing.T) {
 	ctx := context.Background()
-	s, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "demo.db")})
+	s, err := server.Open(ctx, server.Config{DBPath: testDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -458,7 +458,7 @@ func TestEnrolCodeExpires(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db"), Now: clock})
+	srv, err := server.Open(ctx, server.Config{DBPath: testDB(t), Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +89,7 @@ func newAttackRegion(t *testing.T, seed uint64, short bool) *attackRegion {
 	ctx := context.Background()
 	first, end, now := attackSpan(short)
 	r := &attackRegion{first: first, end: end, now: now}
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db"), Now: func() time.Time { return now }})
+	srv, err := server.Open(ctx, server.Config{DBPath: testDB(t), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,7 @@ func TestOpenAPIDocument(t *testing.T) {
 // the server registers.
 func TestOpenAPIRoutes(t *testing.T) {
 	ctx := context.Background()
-	s, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
+	s, err := server.Open(ctx, server.Config{DBPath: testDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ func startReportRegion(t *testing.T) *reportRegion { return startReportRegionWit
 func startReportRegionWith(t *testing.T, before func(*server.Server)) *reportRegion {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := server.Open(ctx, server.Config{DBPath: filepath.Join(t.TempDir(), "s.db")})
+	srv, err := server.Open(ctx, server.Config{DBPath: testDB(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,18 +64,17 @@ type DeviceStore interface {
 	NotePull(ctx context.Context, deviceID uuid.UUID) error
 }
 
-var _ Store = (*sqlitestore.Store)(nil)
-
-// ErrPostgresSync is Open's answer to a PostgreSQL URL: the PostgreSQL
-// adapter holds accounts, credentials, enrolment, the audit log and the
-// rate limits (bryggad migrate sets its schema up), but not yet the records,
-// their sync and the statistics, so a server cannot serve on it.
-var ErrPostgresSync = errors.New("PostgreSQL does not hold the records' sync yet: serve on a SQLite file (see docs/deployment.md)")
+var (
+	_ Store      = (*sqlitestore.Store)(nil)
+	_ Store      = (*pgstore.Store)(nil)
+	_ LimitStore = (*pgstore.Store)(nil)
+)
 
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
-	// DBPath is the SQLite database file; it is created and migrated if
-	// needed. A postgres:// URL is refused with ErrPostgresSync.
+	// DBPath is the SQLite database file, created and migrated if
+	// needed, or the postgres:// URL of a PostgreSQL database, migrated
+	// if needed, which several servers may share (docs/deployment.md).
 	DBPath string
 	// Store, if set, is the store the server keeps its state in, and
 	// DBPath is not used; Close closes it.
@@ -175,7 +174,11 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	store := cfg.Store
 	if store == nil && pgstore.IsURL(cfg.DBPath) {
-		return nil, ErrPostgresSync
+		st, err := pgstore.Open(ctx, cfg.DBPath, pgstore.Config{Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		store = st
 	}
 	if store == nil {
 		st, err := sqlitestore.Open(ctx, cfg.DBPath, sqlitestore.Config{Now: cfg.Now})

@@ -22,9 +22,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/brygga/brygga/sync/replica"
 )
 
 //go:embed migrations/*.sql
@@ -40,10 +43,16 @@ func IsURL(db string) bool {
 type Config struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// MaxSkew is how far ahead of the server's clock a device's stamp may
+	// be (replica.ServerConfig.MaxSkew); 0 means the default.
+	MaxSkew time.Duration
 }
 
-// Store is the server's state in one PostgreSQL database.
+// Store is the server's state in one PostgreSQL database: the records and
+// their sync (replica.ServerSync on the store's SyncEngine, embedded), and
+// everything else the server keeps.
 type Store struct {
+	*replica.ServerSync
 	pool *pgxpool.Pool
 	now  func() time.Time
 	// sqlDB is the pool as a *sql.DB, for the statistics (stats.go),
@@ -52,7 +61,7 @@ type Store struct {
 	sqlDB     *sql.DB
 }
 
-// Open connects to the database at url and migrates it.
+// Open connects to the database at url, migrates it and opens its sync.
 func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -66,8 +75,22 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.ServerSync, err = replica.NewServerSync(ctx, s.SyncEngine(), replica.ServerConfig{Now: s.now, MaxSkew: cfg.MaxSkew}); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return s, nil
 }
+
+// ErrBackup is Backup's answer: a PostgreSQL database is copied with
+// PostgreSQL's own tools.
+var ErrBackup = errors.New("bryggad backup and restore copy a SQLite database; back PostgreSQL up and restore it with its own tools " +
+	"(a standby, WAL archiving and pg_basebackup, or pg_dump): see docs/deployment.md")
+
+// Backup refuses with ErrBackup. A database put back by PostgreSQL's own
+// tools (a point-in-time recovery, a standby promoted) is noticed by its
+// new timeline (see lineage.go), and the devices send again what it lacks.
+func (s *Store) Backup(context.Context, string) (uuid.UUID, error) { return uuid.Nil, ErrBackup }
 
 // Migrate brings the schema of the database at url up to date, and
 // returns the numbers of the migrations it applied.

@@ -126,7 +126,10 @@ func (e *SyncEngine) Open(ctx context.Context, now time.Time) (uuid.UUID, hlc.Ti
 		mark := int64(binary.BigEndian.Uint64(b[:])>>1) | 1 // positive, never 0
 		_, err = tx.Exec(ctx, `INSERT INTO change_lineage (mark, from_seq, opened_at)
 			SELECT $1, change_seq, $2 FROM sync_counter WHERE NOT EXISTS (SELECT 1 FROM change_lineage)`, mark, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return noteTimeline(ctx, tx, now)
 	})
 	if err != nil {
 		return uuid.Nil, 0, fmt.Errorf("open sync: %w", err)

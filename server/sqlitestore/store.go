@@ -110,7 +110,7 @@ func (s *Store) ReferralIDs(ctx context.Context, unit uuid.UUID, to bool, limit 
 	if to {
 		column = "to_unit_id"
 	}
-	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC LIMIT ?`, unit.String(), limit)
+	return queryIDs(ctx, s.db.Reader(), `SELECT id FROM referrals WHERE `+column+` = ? AND voided = 0 ORDER BY occurred_at DESC, id LIMIT ?`, unit.String(), limit)
 }
 
 // RegionCodes returns the county codes of the active organisations, each

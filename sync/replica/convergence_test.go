@@ -46,7 +46,7 @@ func TestConvergence(t *testing.T) {
 	}
 	tmpl := newTemplates(t)
 	for seed := first; seed < first+uint64(n); seed++ {
-		if err := runSchedule(t, tmpl, seed); err != nil {
+		if err := runSchedule(t, tmpl, tmpl.sqliteServer, seed); err != nil {
 			t.Fatalf("schedule %d failed: %v\nreplay: BRYGGA_SEED=%d BRYGGA_SCHEDULES=1 go test -run TestConvergence ./sync/replica", seed, err, seed)
 		}
 	}
@@ -109,7 +109,7 @@ type sim struct {
 	rng     *rand.Rand
 	clock   *testClock
 	w       world
-	server  *replica.ServerStore
+	server  simServer
 	devices []*simDevice
 	delayed []func() error // deliveries held back, to arrive late
 	// results counts the server's non-duplicate results per device and
@@ -136,7 +136,30 @@ func (s *sim) logf(format string, args ...any) {
 	s.log = append(s.log, fmt.Sprintf(format, args...))
 }
 
-func runSchedule(t *testing.T, tm *templates, seed uint64) (err error) {
+// simServer is the server a schedule syncs with: one SQLite store, or
+// several instances on one PostgreSQL database.
+type simServer interface {
+	Push(ctx context.Context, deviceID uuid.UUID, req *wire.PushRequest) (*wire.PushResponse, error)
+	Pull(ctx context.Context, deviceID uuid.UUID, req *wire.PullRequest) (*wire.PullResponse, error)
+	RegisterDevice(ctx context.Context, id, unitID uuid.UUID) (*replica.EnrolledDevice, error)
+	LookupDevice(ctx context.Context, id uuid.UUID) (*replica.EnrolledDevice, error)
+	ScopeRows(ctx context.Context, unit uuid.UUID) ([]*replica.Row, error)
+	Close() error
+}
+
+// openSim opens a schedule's server in dir, on clock; seed is the
+// schedule's.
+type openSim func(ctx context.Context, dir string, clock *testClock, seed uint64) (simServer, error)
+
+// sqliteServer opens a copy of the template's server file.
+func (tm *templates) sqliteServer(ctx context.Context, dir string, clock *testClock, _ uint64) (simServer, error) {
+	if err := copyFile(filepath.Join(dir, "server.db"), tm.server); err != nil {
+		return nil, err
+	}
+	return replica.OpenServer(ctx, filepath.Join(dir, "server.db"), replica.ServerConfig{Now: clock.Now})
+}
+
+func runSchedule(t *testing.T, tm *templates, open openSim, seed uint64) (err error) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := &sim{ctx: ctx, rng: rand.New(rand.NewPCG(seed, 0x6272796767610a)), clock: newTestClock(), w: tm.world,
@@ -147,10 +170,7 @@ func runSchedule(t *testing.T, tm *templates, seed uint64) (err error) {
 			err = fmt.Errorf("%w\nlast steps:\n  %s", err, joinLines(tail))
 		}
 	}()
-	if err := copyFile(filepath.Join(dir, "server.db"), tm.server); err != nil {
-		return err
-	}
-	if s.server, err = replica.OpenServer(ctx, filepath.Join(dir, "server.db"), replica.ServerConfig{Now: s.clock.Now}); err != nil {
+	if s.server, err = open(ctx, dir, s.clock, seed); err != nil {
 		return err
 	}
 	defer s.server.Close()
@@ -666,7 +686,7 @@ func (s *sim) check() error {
 // checks that every change is, byte for byte, what ChangeOf makes of the
 // server's row: pull pages are encoded straight from the stored columns,
 // not through rows.
-func checkPullEncoding(ctx context.Context, s *replica.ServerStore, device uuid.UUID, scope []*replica.Row) error {
+func checkPullEncoding(ctx context.Context, s simServer, device uuid.UUID, scope []*replica.Row) error {
 	var cursor string
 	var i int
 	for {

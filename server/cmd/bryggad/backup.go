@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brygga/brygga/server"
+	"github.com/brygga/brygga/server/pgstore"
 	"github.com/brygga/brygga/server/sqlitestore"
 	"github.com/brygga/brygga/sync/replica"
 )
@@ -25,6 +26,9 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "the copy's `file`, which must not exist")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if pgstore.IsURL(*db) {
+		return pgstore.ErrBackup
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: --out is required", errUsage)
@@ -58,6 +62,9 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	from := fs.String("from", "", "the copy `file` to restore (made by bryggad backup)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if pgstore.IsURL(*db) {
+		return pgstore.ErrBackup
 	}
 	if *from == "" {
 		return fmt.Errorf("%w: --from is required", errUsage)

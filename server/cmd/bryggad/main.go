@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -60,7 +61,7 @@ func main() {
 var errUsage = errors.New("usage")
 
 const usage = `usage:
-  bryggad serve --db PATH --addr HOST:PORT [--public-url URL] [--demo]
+  bryggad serve --db PATH|postgres://... --addr HOST:PORT [--public-url URL] [--demo]
   bryggad demo --db PATH
   bryggad org add|list ...
   bryggad unit add|list ...
@@ -71,6 +72,8 @@ const usage = `usage:
   bryggad backup --db PATH --out PATH
   bryggad restore --from PATH --db PATH
   bryggad migrate --db PATH|postgres://...
+PATH is a SQLite file; every command but backup and restore also takes
+a postgres:// URL, a database several servers may share.
 run "bryggad COMMAND -h" for a command's flags`
 
 // Run runs bryggad with args, until ctx is cancelled for serve.
@@ -117,8 +120,21 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("bryggad "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	db := fs.String("db", "brygga.db", "the server's SQLite database `file`")
+	db := fs.String("db", "brygga.db", "the server's `database`: a SQLite file, or a postgres:// URL")
 	return fs, db
+}
+
+// shown is the database db as messages name it: a URL without its
+// password.
+func shown(db string) string {
+	if !pgstore.IsURL(db) {
+		return db
+	}
+	u, err := neturl.Parse(db)
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	return u.Redacted()
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -147,14 +163,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if pgstore.IsURL(*db) {
-		return server.ErrPostgresSync
+	// A SQLite file is served by one server at a time; a PostgreSQL
+	// database by as many as share it.
+	if !pgstore.IsURL(*db) {
+		release, err := lockDB(*db)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	release, err := lockDB(*db)
-	if err != nil {
-		return err
-	}
-	defer release()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -182,14 +199,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				ln.Close()
 				return err
 			}
-			printDemo(stdout, d, *db, *public)
+			printDemo(stdout, d, shown(*db), *public)
 		} else {
-			fmt.Fprintf(stdout, "The database already holds data; the demo logins were printed on its first start (delete %s to start afresh).\n", *db)
+			fmt.Fprintf(stdout, "The database already holds data; the demo logins were printed on its first start (delete %s to start afresh).\n", shown(*db))
 		}
 	}
-	fmt.Fprintf(stdout, "bryggad listening on %s (database %s)\n", url, *db)
+	fmt.Fprintf(stdout, "bryggad listening on %s (database %s)\n", url, shown(*db))
 	fmt.Fprintf(stdout, "  health %s/healthz, metrics %s/metrics, signing keys %s/.well-known/jwks.json\n", url, url, url)
-	fmt.Fprintf(stdout, "  units and their ids: %s unit list --db %s\n", invocation(), *db)
+	fmt.Fprintf(stdout, "  units and their ids: %s unit list --db %s\n", invocation(), shown(*db))
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ln) }()
 	select {
@@ -246,7 +263,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printDemo(stdout, d, *db, "")
+	printDemo(stdout, d, shown(*db), "")
 	return nil
 }
 

@@ -56,8 +56,10 @@ type child struct {
 }
 
 // moveToChild stops serving in this process and serves the same database
-// from a child process, which ls then uses; ls.close stops it.
+// from a child process an instance, which ls then uses; ls.close stops
+// them.
 func (ls *loadServer) moveToChild(ctx context.Context) error {
+	n := len(ls.urls)
 	if err := ls.stopServing(); err != nil {
 		return err
 	}
@@ -65,17 +67,33 @@ func (ls *loadServer) moveToChild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for i := range n {
+		c, err := startChild(ctx, exe, ls.dbPath())
+		if c != nil {
+			ls.children = append(ls.children, c)
+		}
+		if err != nil {
+			return err
+		}
+		ls.urls[i] = c.url
+	}
+	ls.url = ls.urls[0]
+	return nil
+}
+
+// startChild starts a server process serving db.
+func startChild(ctx context.Context, exe, db string) (*child, error) {
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+ls.dbPath())
+	cmd.Env = append(os.Environ(), childEnv+"="+db)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
-	ls.child = &child{cmd: cmd}
+	c := &child{cmd: cmd}
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	lines := bufio.NewScanner(out)
 	found := make(chan string, 1)
@@ -90,14 +108,14 @@ func (ls *loadServer) moveToChild(ctx context.Context) error {
 	select {
 	case url, ok := <-found:
 		if !ok {
-			return errors.New("the server process ended before it served")
+			return c, errors.New("the server process ended before it served")
 		}
-		ls.child.url, ls.url = url, url
-		return nil
+		c.url = url
+		return c, nil
 	case <-time.After(30 * time.Second):
-		return errors.New("the server process did not serve within 30 s")
+		return c, errors.New("the server process did not serve within 30 s")
 	case <-ctx.Done():
-		return ctx.Err()
+		return c, ctx.Err()
 	}
 }
 
@@ -118,6 +136,20 @@ func (c *child) stop() error {
 // peakRSS returns the child's peak resident memory (VmHWM) in bytes.
 func (c *child) peakRSS() (int64, error) {
 	return procStatus(c.cmd.Process.Pid, "VmHWM")
+}
+
+// peakRSS returns the largest peak resident memory of the server
+// processes, each an instance.
+func (ls *loadServer) peakRSS() (int64, error) {
+	var peak int64
+	for _, c := range ls.children {
+		p, err := c.peakRSS()
+		if err != nil {
+			return 0, err
+		}
+		peak = max(peak, p)
+	}
+	return peak, nil
 }
 
 // childMain serves in place of measuring if this process is a child.

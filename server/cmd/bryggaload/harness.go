@@ -39,61 +39,112 @@ type unitRef struct {
 }
 
 // loadServer is the real server, running in this process on a loopback
-// listener with a database in a temporary directory.
+// listener with a database in a temporary directory, or a fresh database
+// on a PostgreSQL server served by one or more instances.
 type loadServer struct {
-	srv    *server.Server // nil once moved to a child
-	url    string
+	srv    *server.Server // the first instance; nil once moved to children
+	url    string         // the first instance's URL
 	dir    string
 	served chan error
 	units  []unitRef
-	child  *child // the server's own process, if it moved to one
+	// others are the further instances on a PostgreSQL database.
+	others []*instance
+	// urls are every instance's URL; devices are spread over them.
+	urls     []string
+	next     atomic.Int64
+	children []*child // the servers' own processes, if they moved to them
+	pg       *pgDatabase
 }
 
-// dbPath is the server's database.
-func (ls *loadServer) dbPath() string { return filepath.Join(ls.dir, "brygga.db") }
+// instance is a further server on the same database.
+type instance struct {
+	srv    *server.Server
+	served chan error
+}
 
-// startServer opens a server on a fresh database with one organisation of
-// units units, each with one staff member, and serves it on 127.0.0.1.
+// backend is where a load server keeps its state: a SQLite file (the
+// zero backend), or a database of its own on the PostgreSQL server
+// postgres, served by instances servers at once.
+type backend struct {
+	postgres  string
+	instances int
+}
+
+// dbPath is the server's database: its SQLite file, or its PostgreSQL URL.
+func (ls *loadServer) dbPath() string {
+	if ls.pg != nil {
+		return ls.pg.url
+	}
+	return filepath.Join(ls.dir, "brygga.db")
+}
+
+// startServer opens a server on a fresh SQLite database with one
+// organisation of units units, each with one staff member, and serves it
+// on 127.0.0.1.
 func startServer(ctx context.Context, units int) (ls *loadServer, err error) {
+	return startServerOn(ctx, units, backend{})
+}
+
+// startServerOn is startServer on be.
+func startServerOn(ctx context.Context, units int, be backend) (ls *loadServer, err error) {
 	dir, err := os.MkdirTemp("", "bryggaload-")
 	if err != nil {
 		return nil, err
 	}
+	ls = &loadServer{dir: dir, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
-			if ls != nil {
-				ls.close()
-			} else {
-				os.RemoveAll(dir)
-			}
+			ls.close()
 		}
 	}()
-	srv, err := server.Open(ctx, server.Config{
-		DBPath: filepath.Join(dir, "brygga.db"), // dbPath
-		// Long enough that no token of a long run expires.
-		AccessTTL: 6 * time.Hour,
-	})
-	if err != nil {
-		return nil, err
+	if be.postgres != "" {
+		if ls.pg, err = createDatabase(ctx, be.postgres); err != nil {
+			return ls, err
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		srv.Close()
-		return nil, err
+	open := func() (*server.Server, net.Listener, error) {
+		srv, err := server.Open(ctx, server.Config{
+			DBPath: ls.dbPath(),
+			// Long enough that no token of a long run expires.
+			AccessTTL: 6 * time.Hour,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			srv.Close()
+			return nil, nil, err
+		}
+		ls.urls = append(ls.urls, "http://"+ln.Addr().String())
+		return srv, ln, nil
 	}
-	ls = &loadServer{srv: srv, url: "http://" + ln.Addr().String(), dir: dir, served: make(chan error, 1)}
+	srv, ln, err := open()
+	if err != nil {
+		return ls, err
+	}
+	ls.srv, ls.url = srv, "http://"+ln.Addr().String()
 	go func() { ls.served <- srv.Serve(ln) }()
+	for range max(1, be.instances) - 1 {
+		srv, ln, err := open()
+		if err != nil {
+			return ls, err
+		}
+		in := &instance{srv: srv, served: make(chan error, 1)}
+		ls.others = append(ls.others, in)
+		go func() { in.served <- srv.Serve(ln) }()
+	}
 
-	org, err := srv.AddOrganisation(ctx, schema.OrgMunicipality, "Lasttest kommun", "23")
+	org, err := ls.srv.AddOrganisation(ctx, schema.OrgMunicipality, "Lasttest kommun", "23")
 	if err != nil {
 		return ls, err
 	}
 	for i := range units {
-		u, err := srv.AddUnit(ctx, org.ID, fmt.Sprintf("Uppsökande team %d", i+1), "2380")
+		u, err := ls.srv.AddUnit(ctx, org.ID, fmt.Sprintf("Uppsökande team %d", i+1), "2380")
 		if err != nil {
 			return ls, err
 		}
-		st, err := srv.AddStaff(ctx, u.ID, schema.RoleOutreachWorker)
+		st, err := ls.srv.AddStaff(ctx, u.ID, schema.RoleOutreachWorker)
 		if err != nil {
 			return ls, err
 		}
@@ -102,12 +153,22 @@ func startServer(ctx context.Context, units int) (ls *loadServer, err error) {
 	return ls, nil
 }
 
-// close stops serving, closes the database and removes its directory.
+// nextInstance returns the instance the next device uses: each in turn.
+func (ls *loadServer) nextInstance() int {
+	return int(ls.next.Add(1)-1) % len(ls.urls)
+}
+
+// close stops serving, closes the database and removes it.
 func (ls *loadServer) close() error {
 	err := ls.stopServing()
-	if ls.child != nil {
-		if cerr := ls.child.stop(); err == nil {
+	for _, c := range ls.children {
+		if cerr := c.stop(); err == nil {
 			err = cerr
+		}
+	}
+	if ls.pg != nil {
+		if derr := ls.pg.drop(); err == nil {
+			err = derr
 		}
 	}
 	if rerr := os.RemoveAll(ls.dir); err == nil {
@@ -116,25 +177,35 @@ func (ls *loadServer) close() error {
 	return err
 }
 
-// stopServing stops the server in this process and closes its database.
+// stopServing stops the servers in this process and closes their
+// databases.
 func (ls *loadServer) stopServing() error {
 	if ls.srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := ls.srv.Shutdown(ctx)
-	select {
-	case serr := <-ls.served:
-		if err == nil {
+	stop := func(srv *server.Server, served chan error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		select {
+		case serr := <-served:
+			if err == nil {
+				err = serr
+			}
+		case <-ctx.Done():
+		}
+		if cerr := srv.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	err := stop(ls.srv, ls.served)
+	for _, in := range ls.others {
+		if serr := stop(in.srv, in.served); err == nil {
 			err = serr
 		}
-	case <-ctx.Done():
 	}
-	if cerr := ls.srv.Close(); err == nil {
-		err = cerr
-	}
-	ls.srv = nil
+	ls.srv, ls.others = nil, nil
 	return err
 }
 
@@ -155,6 +226,9 @@ type device struct {
 	token string
 	clock *hlc.Clock
 	seq   int64
+	// inst is the instance the device syncs with, an index of the load
+	// server's urls.
+	inst int
 }
 
 // enrol enrols a new device for the unit u, in process.
@@ -175,7 +249,7 @@ func (ls *loadServer) enrol(ctx context.Context, u unitRef) (*device, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &device{id: e.DeviceID, ref: u, token: e.AccessToken, clock: hlc.NewClock(time.Now, 0)}, nil
+	return &device{id: e.DeviceID, ref: u, token: e.AccessToken, clock: hlc.NewClock(time.Now, 0), inst: ls.nextInstance()}, nil
 }
 
 // fakeDevice is a device no server knows, for the baselines and the wire
@@ -451,7 +525,7 @@ func pathOf(u string) string {
 // push sends one push body as d and checks that every mutation applied.
 func (ls *loadServer) push(ctx context.Context, client *http.Client, d *device, b *body) (timing, error) {
 	var resp *wire.PushResponse
-	t, err := call(ctx, client, http.MethodPost, ls.url+"/v1/sync/push", d.token, b, func(r io.Reader) error {
+	t, err := call(ctx, client, http.MethodPost, ls.urls[d.inst]+"/v1/sync/push", d.token, b, func(r io.Reader) error {
 		var err error
 		resp, err = wire.DecodePushResponse(r)
 		return err
@@ -473,7 +547,7 @@ func (ls *loadServer) push(ctx context.Context, client *http.Client, d *device, 
 // pull fetches one page of d's changes after cursor.
 func (ls *loadServer) pull(ctx context.Context, client *http.Client, d *device, cursor string, limit int) (*wire.PullResponse, timing, error) {
 	var resp *wire.PullResponse
-	t, err := call(ctx, client, http.MethodGet, ls.url+wire.PullPath(cursor, limit), d.token, nil, func(r io.Reader) error {
+	t, err := call(ctx, client, http.MethodGet, ls.urls[d.inst]+wire.PullPath(cursor, limit), d.token, nil, func(r io.Reader) error {
 		var err error
 		resp, err = wire.DecodePullResponse(r)
 		return err

@@ -7,9 +7,13 @@
 //	bryggaload [--scenario all|NAME[,NAME...]] [--runs N] [--rows N]
 //	           [--first-sync-rows N] [--big-rows N] [--small-syncs N]
 //	           [--devices N] [--conns N] [--pull-page N] [--cpuprofile FILE]
+//	           [--postgres URL] [--instances N]
 //
 // The scenarios: baseline-sqlite, baseline-device, baseline-fiber, push,
-// push-one, first-sync, small-sync, many-devices and wire-size; "bryggaload -h" says what each
+// push-one, first-sync, small-sync, many-devices and wire-size on SQLite;
+// baseline-postgres, push-postgres, first-sync-postgres and
+// many-devices-postgres on a database of their own on a PostgreSQL server
+// (--postgres), with --instances servers; "bryggaload -h" says what each
 // flag sets.
 //
 // Every figure is the median of --runs runs; a ratio is taken within one
@@ -86,6 +90,10 @@ type config struct {
 	smallSyncs    int
 	pullPage      int
 	cpuProfile    string
+	// postgres is the PostgreSQL server of the PostgreSQL scenarios;
+	// instances how many servers they run on its database.
+	postgres  string
+	instances int
 	// stderr receives progress and warnings.
 	stderr io.Writer
 }
@@ -164,6 +172,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.smallSyncs, "small-syncs", 20, "10-row syncs measured against each server of small-sync")
 	fs.IntVar(&cfg.pullPage, "pull-page", 0, "changes per pull page of the SDK in first-sync and small-sync (0: the SDK's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	fs.StringVar(&cfg.postgres, "postgres", defaultPostgres, "the PostgreSQL server the *-postgres scenarios create their databases on (`URL`)")
+	fs.IntVar(&cfg.instances, "instances", 1, "how many servers push-postgres and many-devices-postgres run on one database")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, fmt.Errorf("%w: help requested", errUsage)
@@ -190,6 +200,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("%w: --small-syncs must be 1 to 1000", errUsage)
 	case cfg.pullPage < 0 || cfg.pullPage > 2000:
 		return nil, fmt.Errorf("%w: --pull-page must be 0 to 2000", errUsage)
+	case cfg.instances < 1 || cfg.instances > 16:
+		return nil, fmt.Errorf("%w: --instances must be 1 to 16", errUsage)
 	case cfg.rows > 0 && cfg.rows < 2:
 		return nil, fmt.Errorf("%w: --rows must be at least 2", errUsage)
 	}
@@ -231,6 +243,10 @@ var scenarios = []scenario{
 	{"small-sync", runSmallSync},
 	{"many-devices", runManyDevices},
 	{"wire-size", runWireSize},
+	onPostgres("baseline-postgres", runBaselinePostgres),
+	onPostgres("push-postgres", pushOn),
+	onPostgres("first-sync-postgres", firstSyncOn),
+	onPostgres("many-devices-postgres", runManyDevicesPostgres),
 }
 
 // scenarioNamed returns the scenario called name, or nil.
@@ -252,6 +268,8 @@ func printHeader(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "            push-one %d rows, one SDK device's Sync; baseline-device and first-sync %d records;\n", cfg.pushOneRows(), cfg.firstSyncRows)
 	fmt.Fprintf(w, "            small-sync %d vs %d records, %d syncs each; many-devices %d devices, MaxConnsPerHost %d\n",
 		smallServerRows, cfg.bigRows, cfg.smallSyncs, cfg.devices, cfg.conns)
+	fmt.Fprintf(w, "            *-postgres: as the SQLite scenarios, on a database of their own, push and many devices with %d server instances;\n", cfg.instances)
+	fmt.Fprintf(w, "            baseline-postgres copies push's rows from as many clients\n")
 	fmt.Fprintln(w)
 }
 

@@ -258,7 +258,13 @@ func changePage(n int) ([]byte, error) {
 // runPush measures the full protocol: four enrolled devices push
 // contacts and syringe exchanges in 1000-mutation gzip batches at once.
 func runPush(ctx context.Context, cfg *config, rec *recorder) error {
-	ls, err := startServer(ctx, 1)
+	return pushOn(ctx, cfg, rec, backend{})
+}
+
+// pushOn is push on be: on PostgreSQL, push-postgres, compared to
+// baseline-postgres.
+func pushOn(ctx context.Context, cfg *config, rec *recorder, be backend) error {
+	ls, err := startServerOn(ctx, 1, be)
 	if err != nil {
 		return err
 	}
@@ -283,6 +289,12 @@ func runPush(ctx context.Context, cfg *config, rec *recorder) error {
 		return err
 	}
 	rate := float64(total) / elapsed.Seconds()
+	if be.postgres != "" {
+		rec.add(metric{Scenario: "push-postgres", Figure: fmt.Sprintf("throughput, %d instances", be.instances), Unit: "rows/s", Value: rate})
+		rec.add(metric{Scenario: "push-postgres", Figure: "throughput vs baseline-postgres", Unit: "rows/s", Value: rate, Base: keyPostgresInsert,
+			Target: &target{Op: ">=", Limit: 0.67, OnRatio: true}})
+		return nil
+	}
 	rec.add(metric{Scenario: "push", Figure: "throughput", Unit: "rows/s", Value: rate, Target: &target{Op: ">=", Limit: 100_000}})
 	rec.add(metric{Scenario: "push", Figure: "throughput vs baseline-sqlite", Unit: "rows/s", Value: rate, Base: keySQLiteInsert})
 	rec.add(metric{Scenario: "push", Figure: "throughput vs baseline-fiber", Unit: "rows/s", Value: rate, Base: keyFiberPush})
@@ -297,8 +309,13 @@ func sdkOptions(cfg *config, client *http.Client) *brygga.Options {
 // runFirstSync measures a new device's first full pull, through the SDK,
 // of a unit holding --first-sync-rows records.
 func runFirstSync(ctx context.Context, cfg *config, rec *recorder) error {
+	return firstSyncOn(ctx, cfg, rec, backend{})
+}
+
+// firstSyncOn is first-sync on be: on PostgreSQL, first-sync-postgres.
+func firstSyncOn(ctx context.Context, cfg *config, rec *recorder, be backend) error {
 	rows := cfg.firstSyncRows
-	ls, err := startServer(ctx, 1)
+	ls, err := startServerOn(ctx, 1, be)
 	if err != nil {
 		return err
 	}
@@ -339,6 +356,13 @@ func runFirstSync(ctx context.Context, cfg *config, rec *recorder) error {
 		return fmt.Errorf("the first sync pulled %d changes, want at least %d", pulled, rows)
 	}
 	rate := float64(rows) / secs
+	if be.postgres != "" {
+		rec.add(metric{Scenario: "first-sync-postgres", Figure: fmt.Sprintf("time for %d records", rows), Unit: "s", Value: secs})
+		rec.add(metric{Scenario: "first-sync-postgres", Figure: "rate vs first-sync on SQLite", Unit: "rows/s", Value: rate, Base: "first-sync/rate vs baseline-device insert"})
+		rec.add(metric{Scenario: "first-sync-postgres", Figure: "rate vs baseline-device insert", Unit: "rows/s", Value: rate, Base: keyDeviceInsert})
+		rec.add(metric{Scenario: "first-sync-postgres", Figure: "CPU time a record, server and device", Unit: "µs", Value: cpu.Seconds() * 1e6 / float64(rows)})
+		return nil
+	}
 	rec.add(metric{Scenario: "first-sync", Figure: fmt.Sprintf("time for %d records", rows), Unit: "s", Value: secs})
 	rec.add(metric{Scenario: "first-sync", Figure: "rate vs baseline-fiber pull", Unit: "rows/s", Value: rate, Base: keyFiberPull})
 	rec.add(metric{Scenario: "first-sync", Figure: "rate vs baseline-device insert", Unit: "rows/s", Value: rate, Base: keyDeviceInsert,
@@ -452,9 +476,14 @@ const devicesPerUnit = 10
 // moves to a process of its own on the same database, so that its memory
 // is not the load clients'.
 func runManyDevices(ctx context.Context, cfg *config, rec *recorder) error {
+	return manyDevicesOn(ctx, cfg, rec, backend{}, "many-devices")
+}
+
+// manyDevicesOn is many-devices on be, its figures under name.
+func manyDevicesOn(ctx context.Context, cfg *config, rec *recorder, be backend, name string) error {
 	n := cfg.devices
 	units := max(1, (n+devicesPerUnit-1)/devicesPerUnit)
-	ls, err := startServer(ctx, units)
+	ls, err := startServerOn(ctx, units, be)
 	if err != nil {
 		return err
 	}
@@ -529,7 +558,7 @@ func runManyDevices(ctx context.Context, cfg *config, rec *recorder) error {
 	close(gate)
 	wg.Wait()
 	wall := time.Since(start)
-	peak, rssErr := ls.child.peakRSS()
+	peak, rssErr := ls.peakRSS()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -554,20 +583,20 @@ func runManyDevices(ctx context.Context, cfg *config, rec *recorder) error {
 		}
 	}
 	if firstErr != nil {
-		fmt.Fprintf(cfg.stderr, "many-devices: %d errors, the first: %v\n", errs, firstErr)
+		fmt.Fprintf(cfg.stderr, "%s: %d errors, the first: %v\n", name, errs, firstErr)
 	}
 	const mib = 1 << 20
 	add := func(figure, unit string, v float64, t *target) {
-		rec.add(metric{Scenario: "many-devices", Figure: figure, Unit: unit, Value: v, Target: t})
+		rec.add(metric{Scenario: name, Figure: figure, Unit: unit, Value: v, Target: t})
 	}
 	add("latency p50, connected", "ms", percentile(connected, 50), nil)
 	add("latency p99, connected", "ms", percentile(connected, 99), &target{Op: "<", Limit: 100})
 	add("latency p50, issued", "ms", percentile(issued, 50), nil)
 	add("latency p99, issued", "ms", percentile(issued, 99), &target{Op: "<", Limit: 100})
 	add("wall time, all devices", "s", wall.Seconds(), nil)
-	rec.add(metric{Scenario: "many-devices", Figure: "errors", Unit: "requests", Value: float64(errs), Target: &target{Op: "=", Limit: 0}, Max: true})
+	rec.add(metric{Scenario: name, Figure: "errors", Unit: "requests", Value: float64(errs), Target: &target{Op: "=", Limit: 0}, Max: true})
 	if rssErr != nil {
-		fmt.Fprintf(cfg.stderr, "many-devices: no memory figures: %v\n", rssErr)
+		fmt.Fprintf(cfg.stderr, "%s: no memory figures: %v\n", name, rssErr)
 		return nil
 	}
 	add("server peak RSS", "MiB", float64(peak)/mib, &target{Op: "<", Limit: 150})
