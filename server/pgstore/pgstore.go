@@ -1,6 +1,8 @@
 // Package pgstore is the PostgreSQL adapter of the Brygga server, on
 // github.com/jackc/pgx/v5: it holds every SQL statement the server runs on
-// PostgreSQL, and the numbered migrations of its schema (migrations/). A
+// PostgreSQL besides the statistics', which server/stats holds and this
+// package hands a *sql.DB on its pool to (stats.go), and the numbered
+// migrations of its schema (migrations/). A
 // Store is a pool of connections to one database; it is safe for
 // concurrent use, and several server processes may share the database:
 // every method is one transaction, and what must be counted across them

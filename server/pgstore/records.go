@@ -165,7 +165,8 @@ var keyedKinds = []struct {
 // tx's database lacks them, and keys the records stored before. Like the
 // tables, it alters nothing that is complete.
 func ensureKeyTriggers(ctx context.Context, tx pgx.Tx) error {
-	rows, err := tx.Query(ctx, `SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)
+	rows, err := tx.Query(ctx, `SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+		WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace`)
 	if err != nil {
 		return fmt.Errorf("key triggers: %w", err)
 	}

@@ -412,9 +412,12 @@ type refresher struct {
 	cells    map[cellKey]*counts
 	services map[serviceKey]int64
 	clients  map[clientKey]int64
-	// facts are the facts of a rebuild not yet written, where the
-	// dialect writes several rows a statement.
+	// facts are the facts not yet written, where the dialect writes
+	// several rows a statement: each writes those of its records.
 	facts [][]any
+	// olds are the facts stored of the records each has read, where the
+	// dialect reads several a statement (readOld).
+	olds map[string]*fact
 	// batched holds the statements of refreshSQL that write several
 	// rows, by name and number of rows.
 	batched map[string]map[int]*sql.Stmt
@@ -645,10 +648,22 @@ func (r *refresher) each(ctx context.Context, k schema.Kind, query string, args 
 		return "", fmt.Errorf("%s: %w", k, err)
 	}
 	rows.Close()
+	if len(held) > 0 {
+		ids := make([]string, len(held))
+		for i, h := range held {
+			ids[i] = h.id
+		}
+		if err := r.readOld(ctx, k, ids); err != nil {
+			return "", err
+		}
+	}
 	for _, h := range held {
 		if err := apply(h.id, h.f); err != nil {
 			return "", err
 		}
+	}
+	if err := r.writeFacts(ctx); err != nil {
+		return "", err
 	}
 	if n < pageSize {
 		last = ""
@@ -661,14 +676,15 @@ func (r *refresher) each(ctx context.Context, k schema.Kind, query string, args 
 // the record's dependents, if it is a contact.
 func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fact) (bool, error) {
 	var old *fact
-	if !r.fresh {
-		o := &fact{kind: k}
-		var code, service, contact sql.NullString
-		err := r.stmts["getFact"].QueryRowContext(ctx, string(k), id).Scan(&contact, &o.live, &o.at, &o.unit, &o.gender, &o.age, &o.setting, &code,
-			&o.syringesOut, &o.needlesOut, &o.syringesReturned, &o.doses, &service, &o.attended)
+	_, batched := r.olds[id]
+	switch {
+	case batched:
+		old = r.olds[id]
+		delete(r.olds, id)
+	case !r.fresh:
+		o, err := scanOld(k, r.stmts["getFact"].QueryRowContext(ctx, string(k), id))
 		switch {
 		case err == nil:
-			o.contact, o.code, o.service = contact.String, code.String, service.String
 			old = o
 		case err != sql.ErrNoRows:
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
@@ -686,13 +702,12 @@ func (r *refresher) update(ctx context.Context, k schema.Kind, id string, f *fac
 	default:
 		row := []any{string(k), id, orNull(f.contact), flag(f.live), f.at, f.unit, f.gender, f.age, f.setting,
 			orNull(f.code), f.syringesOut, f.needlesOut, f.syringesReturned, f.doses, orNull(f.service), flag(f.attended)}
-		if r.fresh && r.tx.d.batch > 1 {
-			// A rebuild meets each record once: its facts go in by the batch.
+		if (r.fresh || batched) && r.tx.d.batch > 1 {
+			// each meets a record once: its fact goes in by the batch.
 			if r.facts = append(r.facts, row); len(r.facts) >= r.tx.d.batch {
-				if err := r.execRows(ctx, "putFact", r.facts); err != nil {
-					return false, fmt.Errorf("facts: %w", err)
+				if err := r.writeFacts(ctx); err != nil {
+					return false, err
 				}
-				r.facts = r.facts[:0]
 			}
 		} else if _, err := r.stmts["putFact"].ExecContext(ctx, row...); err != nil {
 			return false, fmt.Errorf("fact of %s %s: %w", k, id, err)
@@ -730,6 +745,68 @@ func (r *refresher) gather(f *fact, sign int64) {
 			r.clients[clientKey{key, f.code}] += sign
 		}
 	}
+}
+
+// scanOld reads a fact as stats_facts holds it, after the columns dest
+// (the id, when several are read).
+func scanOld(k schema.Kind, r scanner, dest ...any) (*fact, error) {
+	o := &fact{kind: k}
+	var code, service, contact sql.NullString
+	err := r.Scan(append(dest, &contact, &o.live, &o.at, &o.unit, &o.gender, &o.age, &o.setting, &code,
+		&o.syringesOut, &o.needlesOut, &o.syringesReturned, &o.doses, &service, &o.attended)...)
+	o.contact, o.code, o.service = contact.String, code.String, service.String
+	return o, err
+}
+
+// readOld reads into r.olds the facts stored of the records of kind k
+// with ids, the dialect's batch at a time, where the batch is above 1 and
+// the rollups were not emptied: nil for a record without one. update
+// takes a record's from there.
+func (r *refresher) readOld(ctx context.Context, k schema.Kind, ids []string) error {
+	batch := r.tx.d.batch
+	if batch <= 1 || r.fresh {
+		return nil
+	}
+	if r.olds == nil {
+		r.olds = map[string]*fact{}
+	}
+	for i := 0; i < len(ids); i += batch {
+		chunk := ids[i:min(i+batch, len(ids))]
+		args := []any{string(k)}
+		for _, id := range chunk {
+			args = append(args, id)
+			r.olds[id] = nil
+		}
+		rows, err := r.tx.QueryContext(ctx, `SELECT id, contact_id, live, at, unit_id, gender, age_band, setting, client_code,
+			syringes_out, needles_out, syringes_returned, doses, service, attended
+			FROM stats_facts WHERE kind = ? AND id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("facts of %s: %w", k, err)
+		}
+		for rows.Next() {
+			var id string
+			o, err := scanOld(k, rows, &id)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("facts of %s: %w", k, err)
+			}
+			r.olds[id] = o
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("facts of %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// writeFacts writes the facts gathered in r.facts.
+func (r *refresher) writeFacts(ctx context.Context) error {
+	if err := r.execRows(ctx, "putFact", r.facts); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	r.facts = r.facts[:0]
+	return nil
 }
 
 // execRows runs refreshSQL's statement name, which inserts one row, for
@@ -858,12 +935,14 @@ func (r *refresher) flush(ctx context.Context) error {
 	for _, w := range []struct {
 		name string
 		rows [][]any
-	}{{"putFact", r.facts}, {"addCell", cells}, {"addService", services}, {"addClient", clients}} {
+	}{{"addCell", cells}, {"addService", services}, {"addClient", clients}} {
 		if err := r.execRows(ctx, w.name, w.rows); err != nil {
 			return fmt.Errorf("%s: %w", w.name, err)
 		}
 	}
-	r.facts = r.facts[:0]
+	if err := r.writeFacts(ctx); err != nil {
+		return err
+	}
 	r.reset()
 	return nil
 }
