@@ -97,17 +97,18 @@ func TestChangeNumbersCommitInOrder(t *testing.T) {
 }
 
 // writeChanges takes n change numbers and writes a change of each, in one
-// transaction; with abort it rolls back instead, giving the numbers back.
+// transaction, as the sync engine does; with abort it rolls back instead, giving the numbers back.
 func writeChanges(ctx context.Context, pool *pgxpool.Pool, n int64, abort bool) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	first, err := takeSeq(ctx, tx, n)
+	last, clock, err := lockCounters(ctx, tx)
 	if err != nil {
 		return err
 	}
+	first := last + 1
 	for q := first; q < first+n; q++ {
 		if _, err := tx.Exec(ctx, `INSERT INTO test_changes (seq) VALUES ($1)`, q); err != nil {
 			return err
@@ -116,6 +117,9 @@ func writeChanges(ctx context.Context, pool *pgxpool.Pool, n int64, abort bool) 
 		if _, err := tx.Exec(ctx, `SELECT pg_sleep(0.001)`); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.Exec(ctx, saveCountersSQL, last+n, clock.String()); err != nil {
+		return err
 	}
 	if abort {
 		return tx.Rollback(ctx)

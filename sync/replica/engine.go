@@ -77,6 +77,62 @@ type ServerWrite interface {
 	Rollback() error
 }
 
+// ServerPreloader is a ServerWrite that reads ahead: before a batch of
+// pushes is applied, Preload is given the devices that pushed and the
+// records the batch will look at, by kind (the mutations' records and the
+// staff, contacts and units that new records point at), so that it may
+// read them all at once and answer Device, Load, Insert, Owner and
+// EchoSeq of them without asking its database once each. An engine whose
+// reads cost no round trip (SQLite) need not be one.
+type ServerPreloader interface {
+	Preload(ctx context.Context, devices []uuid.UUID, ids map[schema.Kind][]uuid.UUID) error
+}
+
+// preload returns the devices of batch and the records its pushes will
+// look at, for ServerPreloader.Preload: each mutation's record and, of a
+// record it creates, the records it points at (see applier.checkCreate).
+func preload(batch []*pushJob) ([]uuid.UUID, map[schema.Kind][]uuid.UUID) {
+	devices := make([]uuid.UUID, 0, len(batch))
+	ids := map[schema.Kind][]uuid.UUID{}
+	add := func(k schema.Kind, id uuid.UUID) {
+		if id != uuid.Nil {
+			ids[k] = append(ids[k], id)
+		}
+	}
+	for _, j := range batch {
+		devices = append(devices, j.device)
+		for i := range j.req.Mutations {
+			w := j.pre[i].w
+			if w == nil {
+				continue
+			}
+			add(w.Kind, w.ID())
+			if !w.IsCreate() {
+				continue
+			}
+			if h := schema.HeaderOf(w.Record); h != nil {
+				add(schema.KindStaff, h.StaffID)
+			}
+			switch rec := w.Record.(type) {
+			case *schema.SyringeExchange:
+				add(schema.KindContact, rec.ContactID)
+			case *schema.NaloxoneHandout:
+				add(schema.KindContact, rec.ContactID)
+			case *schema.InfectionTest:
+				add(schema.KindContact, rec.ContactID)
+			case *schema.Vaccination:
+				add(schema.KindContact, rec.ContactID)
+			case *schema.Reversal:
+				add(schema.KindContact, rec.ContactID)
+			case *schema.Referral:
+				add(schema.KindContact, rec.ContactID)
+				add(schema.KindUnit, rec.ToUnitID)
+			}
+		}
+	}
+	return devices, ids
+}
+
 // ServerRead is a read-only transaction of a ServerEngine, for a pull.
 type ServerRead interface {
 	// Device returns the device id; ErrUnknownDevice if there is none.

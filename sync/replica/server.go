@@ -354,6 +354,13 @@ func (s *ServerSync) pushBatch(ctx context.Context, batch []*pushJob) {
 		return
 	}
 	defer tx.Rollback()
+	if p, ok := tx.(ServerPreloader); ok {
+		devices, ids := preload(batch)
+		if err := p.Preload(ctx, devices, ids); err != nil {
+			fail(err)
+			return
+		}
+	}
 	from := seq
 	for _, j := range batch {
 		resp, next, refused, err := s.pushOne(ctx, tx, j, seq)
