@@ -139,13 +139,19 @@ func migrateFn(ctx context.Context, pool *pgxpool.Pool, applied func(int)) error
 		ms = append(ms, migration{n, base})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-		var pe *pgconn.PgError
-		// Two servers creating the table at once: one wins.
-		if !errors.As(err, &pe) || pe.Code != "23505" {
-			return fmt.Errorf("migrate: %w", err)
+	// Under the lock: two servers creating the table at once would
+	// otherwise race in the catalogue (a unique violation, or the
+	// table's type already existing).
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
 		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range ms {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
