@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,4 +187,41 @@ func postgresAnswers(ctx context.Context, cfg *config, scenario string) bool {
 	}
 	conn.Close(ctx)
 	return true
+}
+
+// postgresCPU is the CPU time the PostgreSQL server's processes on this
+// machine have used (their user and system time, from /proc): the
+// backends of the connections, and the writers and checkpointer that work
+// for them. Processes that end meanwhile take theirs with them; the pools
+// of the servers keep their connections for a run.
+func postgresCPU() time.Duration {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var ticks int64
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: utime and stime are the 14th and
+		// 15th fields, the 12th and 13th after the command's name.
+		open, end := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+		if open < 0 || end < open || string(data[open+1:end]) != "postgres" {
+			continue
+		}
+		f := strings.Fields(string(data[end+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	// The kernel counts in USER_HZ, 100 a second on Linux.
+	return time.Duration(ticks) * (time.Second / 100)
 }

@@ -284,12 +284,19 @@ func pushOn(ctx context.Context, cfg *config, rec *recorder, be backend) error {
 	}
 	client := loopbackClient(loaders)
 	defer closeClient(client)
+	cpu, pgCPU := processCPU(), postgresCPU()
 	elapsed, err := ls.pushAll(ctx, client, devs, bodies)
 	if err != nil {
 		return err
 	}
+	cpu, pgCPU = processCPU()-cpu, postgresCPU()-pgCPU
 	rate := float64(total) / elapsed.Seconds()
 	if be.postgres != "" {
+		// Where the time goes: the servers and their clients (this
+		// process) against PostgreSQL's processes, a record each.
+		perRecord := func(d time.Duration) float64 { return d.Seconds() * 1e6 / float64(total) }
+		rec.add(metric{Scenario: "push-postgres", Figure: "CPU a record, servers and clients", Unit: "µs", Value: perRecord(cpu)})
+		rec.add(metric{Scenario: "push-postgres", Figure: "CPU a record, PostgreSQL", Unit: "µs", Value: perRecord(pgCPU)})
 		rec.add(metric{Scenario: "push-postgres", Figure: fmt.Sprintf("throughput, %d instances", be.instances), Unit: "rows/s", Value: rate})
 		rec.add(metric{Scenario: "push-postgres", Figure: "throughput vs baseline-postgres", Unit: "rows/s", Value: rate, Base: keyPostgresInsert,
 			Target: &target{Op: ">=", Limit: 0.67, OnRatio: true}})
