@@ -127,6 +127,7 @@ func (s *Server) newApp() *fiber.App {
 		// which a failed parse would hide behind a 400.
 		DisablePreParseMultipartForm: true,
 	})
+	app.Use(s.conns.middleware)
 	app.Use(assignRequestID)
 	// Metrics come first: they count each request with the status its
 	// error was answered with, which withContext writes.

@@ -162,6 +162,8 @@ type Server struct {
 	usernameKey []byte
 	// reports keeps the authority's publication between requests.
 	reports stats.Publisher
+	// conns are the connections Serve accepted.
+	conns conns
 	// stopping is done once Shutdown is called.
 	stopping context.Context
 	stop     context.CancelFunc
@@ -246,14 +248,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 		return fmt.Errorf("serve: statistics: %w", err)
 	}
-	return s.app.Listener(ln)
+	return s.app.Listener(s.conns.listener(ln))
 }
 
 // Shutdown stops accepting requests and waits for in-flight ones, up to
-// ctx's deadline. A push either commits or rolls back as a whole.
+// ctx's deadline; after a second it closes the connections on which no
+// request is being answered (see conns). A push either commits or rolls
+// back as a whole.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
-	return s.app.ShutdownWithContext(ctx)
+	return s.conns.shutdown(ctx, s.app.ShutdownWithContext)
 }
 
 // Close stops the background builds of the authority's publication and
