@@ -7,6 +7,7 @@
 //	bryggaload [--scenario all|NAME[,NAME...]] [--runs N] [--rows N]
 //	           [--first-sync-rows N] [--big-rows N] [--small-syncs N]
 //	           [--devices N] [--conns N] [--pull-page N] [--cpuprofile FILE]
+//	           [--sync-cpuprofile FILE]
 //
 // The scenarios: baseline-sqlite, baseline-device, baseline-fiber, push,
 // push-one, first-sync, small-sync, many-devices and wire-size; "bryggaload -h" says what each
@@ -86,6 +87,7 @@ type config struct {
 	smallSyncs    int
 	pullPage      int
 	cpuProfile    string
+	syncProfile   string
 	// stderr receives progress and warnings.
 	stderr io.Writer
 }
@@ -164,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.smallSyncs, "small-syncs", 20, "10-row syncs measured against each server of small-sync")
 	fs.IntVar(&cfg.pullPage, "pull-page", 0, "changes per pull page of the SDK in first-sync and small-sync (0: the SDK's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	fs.StringVar(&cfg.syncProfile, "sync-cpuprofile", "", "write a CPU profile of push-one's timed Sync alone (server and device) to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, fmt.Errorf("%w: help requested", errUsage)
