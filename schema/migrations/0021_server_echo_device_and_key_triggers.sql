@@ -1,4 +1,21 @@
 -- Echoes of any device, and record keys drawn without a look first.
+--
+-- echo_device is the device whose push made a record's echo (see 0013),
+-- NULL for the record's own device (device_id), which makes most of them.
+-- A device that changes a record another device created (a receiving
+-- unit's tablet that moves a referral on) is not sent its own change back
+-- either: a pull by the device skips a record whose echo is its own
+-- (echo_device, or device_id where that is NULL) and is at most the
+-- highest mutation number it says it has had answered.
+ALTER TABLE clients ADD COLUMN echo_device TEXT;
+ALTER TABLE contacts ADD COLUMN echo_device TEXT;
+ALTER TABLE syringe_exchanges ADD COLUMN echo_device TEXT;
+ALTER TABLE naloxone_handouts ADD COLUMN echo_device TEXT;
+ALTER TABLE reversals ADD COLUMN echo_device TEXT;
+ALTER TABLE referrals ADD COLUMN echo_device TEXT;
+ALTER TABLE infection_tests ADD COLUMN echo_device TEXT;
+ALTER TABLE vaccinations ADD COLUMN echo_device TEXT;
+ALTER TABLE deaths ADD COLUMN echo_device TEXT;
 
 -- The record keys' triggers of 0010 and 0018 looked for an existing key
 -- before inserting one, and a contact's looked for its client code's key

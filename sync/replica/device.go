@@ -411,7 +411,7 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
 	}
-	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields, base_seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}
@@ -420,9 +420,10 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	for rows.Next() {
 		var m wire.Mutation
 		var id, version, fields string
-		if err := rows.Scan(&m.Seq, &m.Kind, &id, &version, &fields); err != nil {
+		if err := rows.Scan(&m.Seq, &m.Kind, &id, &version, &fields, &m.Base); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
+		m.Base = max(m.Base, 0) // -1: forgotten (ResetCursor)
 		if m.ID, err = uuid.Parse(id); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
@@ -711,14 +712,27 @@ func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest,
 
 // ResetCursor makes the next pull start over, as the server asks with
 // CodeCursorInvalid. Starting over is safe: a pull only ever sets rows to
-// the server's state.
+// the server's state. The queued writes forget their bases
+// (wire.Mutation.Base): the change numbers the device had may be
+// another history's, such as a restored server's before its restore.
 func (d *Device) ResetCursor(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := setMeta(ctx, d.db.write, metaEchoHead, 0); err != nil {
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	return setMeta(ctx, d.db.write, "cursor", "")
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET base_seq = -1 WHERE base_seq > 0`); err != nil {
+		return err
+	}
+	if err := setMeta(ctx, tx, metaEchoHead, 0); err != nil {
+		return err
+	}
+	if err := setMeta(ctx, tx, "cursor", ""); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // AcceptPull applies a page of changes: each row is set to the server's
