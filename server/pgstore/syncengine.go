@@ -47,7 +47,7 @@ func selectColumns(k schema.Kind, echo bool) string {
 	}
 	cols = append(cols, "v", "cv", "seq")
 	if echo {
-		cols = append(cols, "echo")
+		cols = append(cols, "echo", "echo_device::text")
 	}
 	return strings.Join(cols, ", ")
 }
@@ -195,7 +195,7 @@ func (w *pgWrite) Load(ctx context.Context, k schema.Kind, id uuid.UUID) (*repli
 func insertSQL(k schema.Kind) string {
 	cols := append(replica.RecordColumns(k), "v", "cv", "seq")
 	if schema.IsFieldKind(k) {
-		cols = append(cols, "echo")
+		cols = append(cols, "echo", "echo_device")
 	}
 	marks := make([]string, len(cols))
 	for i := range marks {
@@ -207,7 +207,7 @@ func insertSQL(k schema.Kind) string {
 func rowArgs(r *replica.Row) []any {
 	vals := replica.RowValues(r)
 	if !schema.IsFieldKind(r.Kind) {
-		vals = vals[:len(vals)-1]
+		vals = vals[:len(vals)-2]
 	}
 	return vals
 }
@@ -215,7 +215,7 @@ func rowArgs(r *replica.Row) []any {
 func (w *pgWrite) Save(ctx context.Context, r *replica.Row) error {
 	cols := append(replica.RecordColumns(r.Kind)[1:], "v", "cv", "seq") // the id never changes
 	if schema.IsFieldKind(r.Kind) {
-		cols = append(cols, "echo")
+		cols = append(cols, "echo", "echo_device")
 	}
 	set := make([]string, len(cols))
 	for i, c := range cols {
@@ -251,7 +251,7 @@ func (w *pgWrite) Owner(ctx context.Context, k schema.Kind, id uuid.UUID) (uuid.
 
 func (w *pgWrite) EchoSeq(ctx context.Context, k schema.Kind, id, device uuid.UUID, echo int64) (int64, error) {
 	var seq int64
-	err := w.tx.QueryRow(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = $1 AND device_id = $2 AND echo = $3`, k), id, device, echo).Scan(&seq)
+	err := w.tx.QueryRow(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = $1 AND coalesce(echo_device, device_id) = $2 AND echo = $3`, k), id, device, echo).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -390,12 +390,13 @@ func (r *pgRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip rep
 		}
 	}
 	for _, k := range schema.FieldKinds {
-		if err := add(k, `WHERE unit_id = $1 AND seq > $2 AND NOT (device_id IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
+		if err := add(k, `WHERE unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
 			unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
 			return nil, err
 		}
 	}
-	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2`, unit, after); err != nil {
+	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
+		unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(rows, func(a, b *replica.Row) int { return cmp.Compare(a.Seq, b.Seq) })
