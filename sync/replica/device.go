@@ -417,17 +417,25 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	}
 	defer rows.Close()
 	req := &wire.PushRequest{Versions: wire.Current()}
+	// The id and version are read where the driver holds them; the kind,
+	// one of a few, is shared with the mutation before it.
+	var kind, id, version sql.RawBytes
+	var fields string
 	for rows.Next() {
 		var m wire.Mutation
-		var id, version, fields string
-		if err := rows.Scan(&m.Seq, &m.Kind, &id, &version, &fields, &m.Base); err != nil {
+		if err := rows.Scan(&m.Seq, &kind, &id, &version, &fields, &m.Base); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
 		m.Base = max(m.Base, 0) // -1: forgotten (ResetCursor)
-		if m.ID, err = uuid.Parse(id); err != nil {
+		if n := len(req.Mutations); n > 0 && string(req.Mutations[n-1].Kind) == string(kind) {
+			m.Kind = req.Mutations[n-1].Kind
+		} else {
+			m.Kind = schema.Kind(kind)
+		}
+		if m.ID, err = uuid.ParseBytes(id); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
-		if m.Version, err = hlc.Parse(version); err != nil {
+		if err = m.Version.UnmarshalText(version); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
 		m.Fields = json.RawMessage(fields)
