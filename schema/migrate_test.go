@@ -58,7 +58,8 @@ func TestMigrateFreshAndAgain(t *testing.T) {
 
 // TestTablesMatchModel holds the SQL tables and the Go record types
 // together: every table has exactly its kind's fields plus v, cv and seq,
-// and on the server a field record's echo (migration 0013).
+// and on the server a field record's echo and its device (migrations 0013
+// and 0021).
 func TestTablesMatchModel(t *testing.T) {
 	db := openFile(t, filepath.Join(t.TempDir(), "brygga.db"))
 	if _, err := schema.Migrate(context.Background(), db, schema.ServerDB); err != nil {
@@ -72,7 +73,7 @@ func TestTablesMatchModel(t *testing.T) {
 		}
 		want = append(want, "v", "cv", "seq")
 		if schema.IsFieldKind(k) {
-			want = append(want, "echo")
+			want = append(want, "echo", "echo_device")
 		}
 		rows, err := db.Query(`SELECT name FROM pragma_table_info(?) ORDER BY cid`, string(k))
 		if err != nil {

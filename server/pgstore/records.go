@@ -22,7 +22,8 @@ import (
 // codes TEXT, integers, booleans (0 or 1) and times (Unix milliseconds)
 // BIGINT, supplies their canonical JSON as TEXT (JSONB would rewrite it).
 // Then the sync's columns: v, cv (a JSON object as TEXT, or NULL), seq,
-// and on field records echo (see the SQLite migration 0013).
+// and on field records echo and echo_device (see the SQLite migrations
+// 0013 and 0021).
 
 // columnType returns the PostgreSQL type of a column of field f.
 func columnType(f schema.Field) (string, error) {
@@ -81,7 +82,8 @@ func recordTableOf(k schema.Kind) (*recordTable, error) {
 	}
 	cols = append(cols, "v TEXT NOT NULL", "cv TEXT", "seq BIGINT NOT NULL DEFAULT 0")
 	if field {
-		cols = append(cols, "echo BIGINT NOT NULL DEFAULT 0")
+		cols = append(cols, "echo BIGINT NOT NULL DEFAULT 0", "echo_device UUID")
+		t.columns = append(t.columns, [2]string{"echo_device", "echo_device UUID"})
 	}
 	t.create = []string{fmt.Sprintf("CREATE TABLE %s (\n    %s\n)", k, strings.Join(cols, ",\n    "))}
 	// The indexes a pull's page reads by (sync/replica's scope parts): a

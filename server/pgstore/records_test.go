@@ -56,7 +56,7 @@ func TestRecordTablesFromSchema(t *testing.T) {
 			}
 			want = append(want, "v", "cv", "seq")
 			if schema.IsFieldKind(k) {
-				want = append(want, "echo")
+				want = append(want, "echo", "echo_device")
 			}
 			if got := tableColumns(t, conn, string(k)); !slices.Equal(got, want) {
 				t.Fatalf("columns of %s:\n got %v\nwant %v", k, got, want)

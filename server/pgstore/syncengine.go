@@ -79,8 +79,8 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 		q.columns = append(q.columns, "v", "cv", "seq")
 		sel = append(sel, "v", "cv", "seq")
 		if q.echo {
-			q.columns = append(q.columns, "echo")
-			sel = append(sel, "echo")
+			q.columns = append(q.columns, "echo", "echo_device")
+			sel = append(sel, "echo", "echo_device::text")
 		}
 		q.sel = fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(sel, ", "), k)
 		q.byID = q.sel + ` WHERE id = $1`
@@ -104,7 +104,7 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 		}
 		q.owner = fmt.Sprintf(`SELECT %s FROM %s WHERE id = $1`, col, k)
 		if q.echo {
-			q.echoSeq = fmt.Sprintf(`SELECT seq FROM %s WHERE id = $1 AND device_id = $2 AND echo = $3`, k)
+			q.echoSeq = fmt.Sprintf(`SELECT seq FROM %s WHERE id = $1 AND coalesce(echo_device, device_id) = $2 AND echo = $3`, k)
 		}
 		m[k] = q
 	}
@@ -553,7 +553,7 @@ func copyOf(e *knownRow) *replica.Row {
 		return nil
 	}
 	c := e.row.Clone()
-	c.Echo = e.row.Echo
+	c.Echo, c.EchoDevice = e.row.Echo, e.row.EchoDevice
 	return c
 }
 
@@ -576,7 +576,7 @@ func (w *pgWrite) Save(ctx context.Context, r *replica.Row) error {
 		return fmt.Errorf("save %s %s: %w", r.Kind, r.ID(), err)
 	}
 	c := r.Clone()
-	c.Echo = r.Echo
+	c.Echo, c.EchoDevice = r.Echo, r.EchoDevice
 	e := w.knownOf(r.Kind, r.ID())
 	switch {
 	case e == nil: // stored or not: the flush replaces it if it is
@@ -663,8 +663,8 @@ func (w *pgWrite) EchoSeq(ctx context.Context, k schema.Kind, id, device uuid.UU
 		if e.row == nil {
 			return 0, nil
 		}
-		if h := schema.HeaderOf(e.row.Record); h != nil {
-			if h.DeviceID == device && e.row.Echo == echo {
+		if schema.HeaderOf(e.row.Record) != nil {
+			if e.row.EchoOf() == device && e.row.Echo == echo {
 				return e.row.Seq, nil
 			}
 			return 0, nil
@@ -840,12 +840,13 @@ func (r *pgRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip rep
 		}
 	}
 	for _, k := range schema.FieldKinds {
-		if err := add(k, `WHERE unit_id = $1 AND seq > $2 AND NOT (device_id IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
+		if err := add(k, `WHERE unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
 			unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
 			return nil, err
 		}
 	}
-	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2`, unit, after); err != nil {
+	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
+		unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(rows, func(a, b *replica.Row) int { return cmp.Compare(a.Seq, b.Seq) })

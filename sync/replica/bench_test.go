@@ -250,3 +250,62 @@ func BenchmarkAcceptPullPage(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkDevicePush pushes a device's outbox of 20,000 records (contacts
+// and exchanges, made offline) to a server in this process, in batches of
+// wire.MaxMutations, with a context that can be cancelled as an app's is,
+// and reports the time a record of each step: the device reading its
+// outbox (next), the server applying the push (server) and the device
+// taking the answer (accept).
+func BenchmarkDevicePush(b *testing.B) {
+	const n = 20_000
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var next, srv, accept time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		clock := newTestClock()
+		w := newWorld(b)
+		s := MustOpenServer(b, clock, w)
+		d := MustOpenDevice(b, clock.Now, s, w.unitA)
+		var contact uuid.UUID
+		at := clock.Now().Add(-time.Hour)
+		for i := range n {
+			h := schema.Header{ID: newID(b), UnitID: w.unitA, DeviceID: d.ID(), StaffID: w.staffA, OccurredAt: at}
+			var rec schema.Record = &schema.SyringeExchange{Header: h, ContactID: contact, SyringesOut: 20, NeedlesOut: 20, SyringesReturned: 12}
+			if i%2 == 0 {
+				contact = h.ID
+				rec = &schema.Contact{Header: h, Gender: schema.GenderWoman, AgeBand: schema.Age25to29, Setting: schema.SettingStreet, AreaCode: "2380"}
+			}
+			if err := d.Create(ctx, rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for {
+			t0 := time.Now()
+			req, err := d.NextPush(ctx, wire.MaxMutations)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if req == nil {
+				break
+			}
+			t1 := time.Now()
+			resp, err := s.Push(ctx, d.ID(), req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			t2 := time.Now()
+			if err := d.AcceptPush(ctx, resp); err != nil {
+				b.Fatal(err)
+			}
+			next, srv, accept = next+t1.Sub(t0), srv+t2.Sub(t1), accept+time.Since(t2)
+		}
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N*n) }
+	b.ReportMetric(per(next), "next-ns/record")
+	b.ReportMetric(per(srv), "server-ns/record")
+	b.ReportMetric(per(accept), "accept-ns/record")
+	b.ReportMetric(0, "ns/op")
+}

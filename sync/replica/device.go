@@ -411,22 +411,31 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
 	}
-	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields, base_seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}
 	defer rows.Close()
 	req := &wire.PushRequest{Versions: wire.Current()}
+	// The id and version are read where the driver holds them; the kind,
+	// one of a few, is shared with the mutation before it.
+	var kind, id, version sql.RawBytes
+	var fields string
 	for rows.Next() {
 		var m wire.Mutation
-		var id, version, fields string
-		if err := rows.Scan(&m.Seq, &m.Kind, &id, &version, &fields); err != nil {
+		if err := rows.Scan(&m.Seq, &kind, &id, &version, &fields, &m.Base); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
-		if m.ID, err = uuid.Parse(id); err != nil {
+		m.Base = max(m.Base, 0) // -1: forgotten (ResetCursor)
+		if n := len(req.Mutations); n > 0 && string(req.Mutations[n-1].Kind) == string(kind) {
+			m.Kind = req.Mutations[n-1].Kind
+		} else {
+			m.Kind = schema.Kind(kind)
+		}
+		if m.ID, err = uuid.ParseBytes(id); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
-		if m.Version, err = hlc.Parse(version); err != nil {
+		if err = m.Version.UnmarshalText(version); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
 		m.Fields = json.RawMessage(fields)
@@ -553,34 +562,75 @@ const metaEchoHead = "echo_head"
 // number: the pull leaves it out, and the row is as up to date as if it
 // had been pulled. Rows the device has since pulled further keep theirs.
 func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
-	// One statement a kind, which SQLite runs over the answer's pairs of
-	// mutation and change numbers, joined to the outbox for the records'
-	// ids: a statement a row would cost more than the update itself.
+	// The outbox says the kind and id of each mutation: one range read of
+	// it, then one statement a kind that has echoes, which SQLite runs over
+	// that kind's pairs of id and change number. A statement a row, or a
+	// statement a kind over all the answer's pairs, costs more than the
+	// updates themselves.
+	changes := make(map[int64]int64, len(resp.Results))
 	var head int64
-	pairs := make([]byte, 0, 24*len(resp.Results))
-	pairs = append(pairs, '[')
+	lo, hi := int64(-1), int64(-1)
 	for _, res := range resp.Results {
 		if res.Change <= 0 || res.Status == wire.Rejected {
 			continue
 		}
-		if len(pairs) > 1 {
-			pairs = append(pairs, ',')
-		}
-		pairs = append(pairs, '[')
-		pairs = strconv.AppendInt(pairs, res.Seq, 10)
-		pairs = append(pairs, ',')
-		pairs = strconv.AppendInt(pairs, res.Change, 10)
-		pairs = append(pairs, ']')
+		changes[res.Seq] = res.Change
 		head = max(head, res.Change)
+		if lo < 0 || res.Seq < lo {
+			lo = res.Seq
+		}
+		hi = max(hi, res.Seq)
 	}
 	if head == 0 {
 		return nil
 	}
-	pairs = append(pairs, ']')
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	pairs := map[schema.Kind][]byte{}
+	for rows.Next() {
+		var seq int64
+		var kind, id sql.RawBytes
+		if err := rows.Scan(&seq, &kind, &id); err != nil {
+			return err
+		}
+		change, ok := changes[seq]
+		if !ok {
+			continue
+		}
+		k := schema.Kind(kind)
+		b, ok := pairs[k]
+		if !ok {
+			if !schema.IsFieldKind(k) {
+				continue
+			}
+			k = schema.Kind(string(kind)) // kind is the driver's, reused by Next
+			b = make([]byte, 0, 48*len(changes))
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, `["`...)
+		b = append(b, id...) // a UUID: no character to escape
+		b = append(b, `",`...)
+		b = strconv.AppendInt(b, change, 10)
+		b = append(b, ']')
+		pairs[k] = b
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
 	for _, k := range schema.FieldKinds {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = e.change
-			FROM (SELECT o.id AS id, j.value ->> 1 AS change FROM json_each(?) AS j JOIN outbox AS o ON o.seq = j.value ->> 0 WHERE o.kind = '%[1]s') AS e
-			WHERE %[1]s.id = e.id AND %[1]s.seq < e.change`, k), string(pairs)); err != nil {
+		b, ok := pairs[k]
+		if !ok {
+			continue
+		}
+		b = append(b, ']')
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = j.value ->> 1 FROM json_each(?) AS j
+			WHERE %[1]s.id = j.value ->> 0 AND %[1]s.seq < j.value ->> 1`, k), string(b)); err != nil {
 			return err
 		}
 	}
@@ -670,14 +720,27 @@ func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest,
 
 // ResetCursor makes the next pull start over, as the server asks with
 // CodeCursorInvalid. Starting over is safe: a pull only ever sets rows to
-// the server's state.
+// the server's state. The queued writes forget their bases
+// (wire.Mutation.Base): the change numbers the device had may be
+// another history's, such as a restored server's before its restore.
 func (d *Device) ResetCursor(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := setMeta(ctx, d.db.write, metaEchoHead, 0); err != nil {
+	tx, err := d.db.write.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	return setMeta(ctx, d.db.write, "cursor", "")
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET base_seq = -1 WHERE base_seq > 0`); err != nil {
+		return err
+	}
+	if err := setMeta(ctx, tx, metaEchoHead, 0); err != nil {
+		return err
+	}
+	if err := setMeta(ctx, tx, "cursor", ""); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // AcceptPull applies a page of changes: each row is set to the server's

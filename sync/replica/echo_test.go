@@ -172,16 +172,17 @@ func TestPullLeavesOutEchoes(t *testing.T) {
 	if got := pullAll(t, s, d); !got[ids[1]] || len(got) != 1 {
 		t.Errorf("after the merge the device pulled %v", got)
 	}
-	// The device's next correction of that record is of a state it did
-	// not make alone: it arrives too.
+	// The device's next correction of that record is made on the merged
+	// state, which it pulled (its base): the state after it is the
+	// device's, and is not sent back.
 	if err := d.Write(ctx, schema.KindContact, ids[1], json.RawMessage(`{"voided":true}`)); err != nil {
 		t.Fatal(err)
 	}
-	if r := pushAll(t, s, d); r[0].Change != 0 {
-		t.Errorf("a change of a merged state: %+v", r[0])
+	if r := pushAll(t, s, d); r[0].Change == 0 {
+		t.Errorf("a change of the merged state the device pulled: %+v", r[0])
 	}
-	if got := pullAll(t, s, d); !got[ids[1]] {
-		t.Errorf("the change of the merged state did not arrive")
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("the change of the merged state came back: %v", got)
 	}
 	// A change made on the server arrives.
 	if err := s.Write(ctx, schema.KindContact, ids[2], json.RawMessage(`{"voided":true}`)); err != nil {
@@ -314,4 +315,102 @@ func TestRestoredReplicaGetsItsRecordsBack(t *testing.T) {
 		t.Errorf("the restored device pulled %d records, want at least its 3 made after the copy", len(got))
 	}
 	sameScope(t, s, d, w.unitA)
+}
+
+// TestPullLeavesOutOthersRecordsEchoes: a receiving unit's tablet that
+// moves on a referral another unit's tablet made is not sent its own
+// change back, and neither is its next change of it; the tablet that made
+// the referral gets both, and what the sending unit changes after reaches
+// the receiving tablet. A change made on a state the tablet has not
+// pulled is sent back, merged.
+func TestPullLeavesOutOthersRecordsEchoes(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	a := MustOpenDevice(t, clock.Now, s, w.unitA)
+	b := MustOpenDevice(t, clock.Now, s, w.unitB)
+	b2 := MustOpenDevice(t, clock.Now, s, w.unitB)
+	ref := &schema.Referral{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: a.ID(), StaffID: w.staffA, OccurredAt: clock.Now().Add(-time.Hour)},
+		Service: schema.ServiceAddictionClinic, ToUnitID: w.unitB, Status: schema.StatusSent}
+	if err := a.Create(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, a)
+	for _, d := range []*replica.Device{b, b2} {
+		if got := pullAll(t, s, d); !got[ref.ID] {
+			t.Fatalf("the receiving unit did not get the referral")
+		}
+	}
+	same := func(d *replica.Device) {
+		t.Helper()
+		mine, err := d.Get(ctx, schema.KindReferral, ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, _ := s.Get(ctx, schema.KindReferral, ref.ID)
+		if !mine.Equal(theirs) || mine.Seq != theirs.Seq {
+			t.Fatalf("the device holds %s at %d\nthe server holds %s at %d", mine, mine.Seq, theirs, theirs.Seq)
+		}
+	}
+
+	for i, status := range []string{"received", "attended"} {
+		if err := b.Write(ctx, schema.KindReferral, ref.ID, json.RawMessage(`{"status":"`+status+`","reopened":0}`)); err != nil {
+			t.Fatal(err)
+		}
+		if r := pushAll(t, s, b); len(r) != 1 || r[0].Status != wire.Applied || r[0].Change == 0 {
+			t.Errorf("change %d of another unit's referral: %+v, want applied with its change number", i+1, r)
+		}
+		if got := pullAll(t, s, b); len(got) != 0 {
+			t.Errorf("change %d came back to the device that made it: %v", i+1, got)
+		}
+		same(b)
+		if got := pullAll(t, s, a); !got[ref.ID] {
+			t.Errorf("change %d did not reach the unit that made the referral", i+1)
+		}
+		same(a)
+		if got := pullAll(t, s, b2); !got[ref.ID] {
+			t.Errorf("change %d did not reach the receiving unit's other tablet", i+1)
+		}
+		same(b2)
+	}
+
+	// The sending unit corrects the referral; the receiving tablet gets
+	// it, and its own change on top is its echo again.
+	if err := a.Write(ctx, schema.KindReferral, ref.ID, json.RawMessage(`{"service":"psychiatry"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, a)
+	if got := pullAll(t, s, b); !got[ref.ID] {
+		t.Errorf("the sending unit's correction did not reach the receiving tablet")
+	}
+	same(b)
+	if err := b.Write(ctx, schema.KindReferral, ref.ID, json.RawMessage(`{"status":"closed","reopened":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, b); r[0].Change == 0 {
+		t.Errorf("a change of the correction the device pulled: %+v", r[0])
+	}
+	if got := pullAll(t, s, b); len(got) != 0 {
+		t.Errorf("the change of the pulled correction came back: %v", got)
+	}
+	same(b)
+
+	// The other receiving tablet changes the referral before it pulled
+	// the close: its change is made on an older state, and the merge
+	// comes back to it.
+	if err := b2.Write(ctx, schema.KindReferral, ref.ID, json.RawMessage(`{"status":"closed","reopened":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pushAll(t, s, b2); r[0].Change != 0 {
+		t.Errorf("a change made on a state the server no longer holds: %+v", r[0])
+	}
+	if got := pullAll(t, s, b2); !got[ref.ID] {
+		t.Errorf("the merge did not reach the tablet")
+	}
+	same(b2)
+	pullAll(t, s, a)
+	pullAll(t, s, b)
+	same(a)
+	same(b)
 }

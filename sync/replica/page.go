@@ -39,13 +39,16 @@ func scopeParts(unit uuid.UUID, after int64, skip EchoSkip) []scopePart {
 		dev = skip.Device.String()
 	}
 	for _, k := range schema.FieldKinds {
-		// The echo is read only from rows of the device, which the scan
-		// of the (unit, seq) index reads anyway for the page.
-		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ? AND NOT (device_id = ? AND echo > ? AND echo <= ?)`,
-			[]any{u, after, dev, skip.After, skip.Acked}})
+		// The echo is read only from rows the scan of the (unit, seq)
+		// index reads anyway for the page; its device is the record's own
+		// unless echo_device says another.
+		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ? AND NOT (echo > ? AND echo <= ? AND coalesce(echo_device, device_id) = ?)`,
+			[]any{u, after, skip.After, skip.Acked, dev}})
 	}
-	// A referral is never to its own unit, so no row is in two parts.
-	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ?`, []any{u, after}})
+	// A referral is never to its own unit, so no row is in two parts. A
+	// device of the unit it is to leaves out its own changes of it alike.
+	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ? AND NOT (echo > ? AND echo <= ? AND coalesce(echo_device, device_id) = ?)`,
+		[]any{u, after, skip.After, skip.Acked, dev}})
 }
 
 // ScopeRows returns every row in unit's scope, ordered by seq, for checks

@@ -23,10 +23,33 @@ type Row struct {
 	// Seq is the server's change sequence number of the row's latest
 	// change; 0 if the server has not seen it.
 	Seq int64
-	// Echo is, in the server's store, the number of the mutation of the
-	// record's own device whose push made exactly this state, which that
-	// device holds (see migration 0013); 0 for any other state.
+	// Echo is, in the server's store, the number of the mutation whose
+	// push made exactly this state, which its device holds (see
+	// migrations 0013 and 0021); 0 for any other state.
 	Echo int64
+	// EchoDevice is the device of Echo: uuid.Nil for the record's own
+	// device (its header's DeviceID), which makes most echoes.
+	EchoDevice uuid.UUID
+}
+
+// EchoOf returns the device whose push made the row's state, which it
+// holds; uuid.Nil if the state is no device's echo.
+func (r *Row) EchoOf() uuid.UUID {
+	switch {
+	case r.Echo == 0:
+		return uuid.Nil
+	case r.EchoDevice != uuid.Nil:
+		return r.EchoDevice
+	}
+	return schema.HeaderOf(r.Record).DeviceID
+}
+
+// echoDeviceArg is the value of the echo_device column of r.
+func echoDeviceArg(r *Row) any {
+	if r.EchoDevice == uuid.Nil {
+		return nil
+	}
+	return r.EchoDevice.String()
 }
 
 type kindInfo struct {

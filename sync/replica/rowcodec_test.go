@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/brygga/brygga/schema"
 	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/replica"
@@ -29,24 +31,24 @@ func TestRowValuesScanRow(t *testing.T) {
 	if changed, err := replica.Join(row, later); err != nil || !changed {
 		t.Fatalf("join: %v %v", changed, err)
 	}
-	row.Seq, row.Echo = 41, 7
+	row.Seq, row.Echo, row.EchoDevice = 41, 7, uuid.Must(uuid.NewV7())
 	if _, cv := row.Versions(); len(cv) != 1 {
 		t.Fatalf("versions of the row: cv %v, want one field", cv)
 	}
 
 	vals := replica.RowValues(row)
-	if got, want := len(vals), len(replica.RecordColumns(schema.KindUnit))+4; got != want {
+	if got, want := len(vals), len(replica.RecordColumns(schema.KindUnit))+5; got != want {
 		t.Fatalf("%d values, want %d", got, want)
 	}
 	back, err := replica.ScanRow(schema.KindUnit, vals)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(replica.ChangeOf(back), replica.ChangeOf(row)) || back.Echo != row.Echo {
-		t.Errorf("read back %+v echo %d, want %+v echo %d", replica.ChangeOf(back), back.Echo, replica.ChangeOf(row), row.Echo)
+	if !reflect.DeepEqual(replica.ChangeOf(back), replica.ChangeOf(row)) || back.Echo != row.Echo || back.EchoDevice != row.EchoDevice {
+		t.Errorf("read back %+v echo %d of %s, want %+v echo %d of %s", replica.ChangeOf(back), back.Echo, back.EchoDevice, replica.ChangeOf(row), row.Echo, row.EchoDevice)
 	}
 	// Text as the driver may give it, and no echo.
-	bytesVals := append([]any{}, vals[:len(vals)-1]...)
+	bytesVals := append([]any{}, vals[:len(vals)-2]...)
 	for i, v := range bytesVals {
 		if s, ok := v.(string); ok {
 			bytesVals[i] = []byte(s)

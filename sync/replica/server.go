@@ -685,11 +685,15 @@ func (a *applier) apply(ctx context.Context, m *wire.Mutation, p *prepared) (wir
 	}
 	a.seq++
 	merged.Seq = a.seq
-	// A change at the device's own version of a state that is the
-	// device's echo is what the device holds after it: the device made
-	// both, on nothing else.
-	if ts == m.Version && row.Echo > a.dev.EchoAfter && schema.HeaderOf(row.Record).DeviceID == a.dev.ID {
+	// A change at the device's own version of a state the device holds
+	// is what the device holds after it: a state that is the device's
+	// echo (it made both, on nothing else), or the state the device made
+	// the change on (its base), whoever made that.
+	if ts == m.Version && (row.Echo > a.dev.EchoAfter && row.EchoOf() == a.dev.ID || m.Base > 0 && m.Base == row.Seq) {
 		merged.Echo = m.Seq
+		if schema.HeaderOf(row.Record).DeviceID != a.dev.ID {
+			merged.EchoDevice = a.dev.ID
+		}
 	}
 	if err := a.tx.Save(ctx, merged); err != nil {
 		return wire.Result{}, err

@@ -197,7 +197,7 @@ func (w *sqliteWrite) EchoSeq(ctx context.Context, k schema.Kind, id, device uui
 	st, ok := w.echoes[k]
 	if !ok {
 		var err error
-		if st, err = w.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ? AND device_id = ? AND echo = ?`, k)); err != nil {
+		if st, err = w.tx.PrepareContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ? AND coalesce(echo_device, device_id) = ? AND echo = ?`, k)); err != nil {
 			return 0, err
 		}
 		w.echoes[k] = st

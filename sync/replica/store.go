@@ -65,10 +65,11 @@ func (s *rowStore) echoes(k schema.Kind) bool {
 }
 
 // cols returns the column list of kind k's table as this store reads and
-// writes it: columns(k), then echo on the server's field records.
+// writes it: columns(k), then echo and echo_device on the server's field
+// records.
 func (s *rowStore) cols(k schema.Kind) string {
 	if s.echoes(k) {
-		return columns(k) + ", echo"
+		return columns(k) + ", echo, echo_device"
 	}
 	return columns(k)
 }
@@ -77,7 +78,7 @@ func (s *rowStore) cols(k schema.Kind) string {
 func (s *rowStore) insertSQL(k schema.Kind) string {
 	n := len(kinds[k].names) + 3
 	if s.echoes(k) {
-		n++
+		n += 2
 	}
 	return fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, s.cols(k), strings.Repeat("?, ", n-1)+"?")
 }
@@ -86,7 +87,7 @@ func (s *rowStore) insertSQL(k schema.Kind) string {
 func (s *rowStore) args(r *Row) []any {
 	args := rowArgs(r)
 	if s.echoes(r.Kind) {
-		args = append(args, r.Echo)
+		args = append(args, r.Echo, echoDeviceArg(r))
 	}
 	return args
 }
@@ -98,7 +99,7 @@ func (s *rowStore) args(r *Row) []any {
 // each new argument costs an allocation.
 func (s *rowStore) sharedArgs(r *Row) []any {
 	prev, ok := s.last[r.Kind]
-	args := make([]any, 0, len(r.fields)+4)
+	args := make([]any, 0, len(r.fields)+5)
 	for i, f := range r.fields {
 		if ok && f.SameValue(prev.row.fields[i]) {
 			args = append(args, prev.args[i])
@@ -108,7 +109,7 @@ func (s *rowStore) sharedArgs(r *Row) []any {
 	}
 	args = appendVersionArgs(args, r)
 	if s.echoes(r.Kind) {
-		args = append(args, r.Echo)
+		args = append(args, r.Echo, echoDeviceArg(r))
 	}
 	s.last[r.Kind] = writtenRow{r, args}
 	return args
@@ -153,7 +154,7 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 // to row.
 type rowScanner struct {
 	vals, ptrs []any
-	echo       bool // an echo column follows seq (rowStore.cols)
+	echo       bool // echo and echo_device follow seq (rowStore.cols)
 }
 
 // values reads the next result row's n columns.
@@ -174,7 +175,7 @@ func (sc *rowScanner) values(rows *sql.Rows, n int) ([]any, error) {
 func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 	cols := len(r.fields) + 3
 	if sc.echo {
-		cols++
+		cols += 2
 	}
 	vals, err := sc.values(rows, cols)
 	if err != nil {
@@ -184,7 +185,7 @@ func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
 }
 
 // fillRow sets r from the values of its columns: its fields, v, cv, seq
-// and, with echo, echo.
+// and, with echo, echo and echo_device (NULL, or the device as text).
 func fillRow(r *Row, vals []any, echo bool) error {
 	n := len(r.fields)
 	for i, f := range r.fields {
@@ -206,6 +207,22 @@ func fillRow(r *Row, vals []any, echo bool) error {
 	r.Seq, _ = vals[n+2].(int64)
 	if echo {
 		r.Echo, _ = vals[n+3].(int64)
+		var dev []byte
+		switch d := vals[n+4].(type) {
+		case string:
+			dev = []byte(d)
+		case []byte:
+			dev = d
+		case [16]byte: // a UUID column, as a driver may give it
+			r.EchoDevice = d
+		}
+		if dev != nil {
+			id, err := uuid.ParseBytes(dev)
+			if err != nil {
+				return fmt.Errorf("echo_device: %w", err)
+			}
+			r.EchoDevice = id
+		}
 	}
 	return nil
 }
@@ -266,7 +283,7 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 	}
 	set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
 	if s.echoes(k) {
-		set = append(set, "echo = excluded.echo")
+		set = append(set, "echo = excluded.echo", "echo_device = excluded.echo_device")
 	}
 	st, err := s.q.PrepareContext(ctx, s.insertSQL(k)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "))
 	if err != nil {

@@ -277,6 +277,11 @@ func (q *parser) mutation(m *Mutation) bool {
 	} else if m.Fields, ok = q.object(); !ok {
 		return false
 	}
+	if q.lit(`,"base":`) {
+		if m.Base, ok = q.int(); !ok {
+			return false
+		}
+	}
 	return q.lit("}")
 }
 

@@ -134,6 +134,10 @@ func AppendPushRequest(dst []byte, p *PushRequest) []byte {
 			} else {
 				dst = append(dst, m.Fields...)
 			}
+			if m.Base != 0 {
+				dst = append(dst, `,"base":`...)
+				dst = strconv.AppendInt(dst, m.Base, 10)
+			}
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')

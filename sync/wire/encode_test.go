@@ -197,6 +197,9 @@ func testPushes() []wire.PushRequest {
 			if rng.IntN(8) == 0 {
 				m.Fields = nil
 			}
+			if rng.IntN(3) == 0 {
+				m.Base = rng.Int64N(1<<40) + 1
+			}
 			req.Mutations = append(req.Mutations, m)
 		}
 		reqs = append(reqs, req)

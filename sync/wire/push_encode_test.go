@@ -24,6 +24,7 @@ func TestAppendPushRequest(t *testing.T) {
 			{Seq: 1, Kind: schema.KindContact, ID: uuid.Must(uuid.NewV7()), Version: clock.Now(), Fields: json.RawMessage(`{"setting":"street","voided":false}`)},
 			{Seq: 2, Kind: `odd "kind" <&>`, ID: uuid.Must(uuid.NewV7()), Version: clock.Now(), Fields: json.RawMessage(`{"a":"\u003c\u0026\u003e","b":[1,2.5e3,null]}`)},
 			{Seq: 3, Kind: "bad \xff utf-8 \u2028", Version: clock.Now()},
+			{Seq: 4, Kind: schema.KindReferral, ID: uuid.Must(uuid.NewV7()), Version: clock.Now(), Fields: json.RawMessage(`{"status":"received"}`), Base: 41},
 		}},
 	}
 	for i, req := range reqs {
@@ -66,7 +67,7 @@ func FuzzAppendPushRequest(f *testing.F) {
 		req := &wire.PushRequest{Versions: wire.Versions{Protocol: protocol, Schema: schemaVersion}, Clock: hlc.Timestamp(clock)}
 		raw := &wire.PushRequest{Versions: req.Versions, Clock: req.Clock}
 		for i := range int(n % 8) {
-			m := wire.Mutation{Seq: seq + int64(i), Kind: schema.Kind(kind), ID: uid, Version: hlc.Timestamp(version), Fields: compact}
+			m := wire.Mutation{Seq: seq + int64(i), Kind: schema.Kind(kind), ID: uid, Version: hlc.Timestamp(version), Fields: compact, Base: seq * int64(i%2)}
 			req.Mutations = append(req.Mutations, m)
 			m.Fields = fields
 			raw.Mutations = append(raw.Mutations, m)

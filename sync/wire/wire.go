@@ -85,6 +85,14 @@ type Mutation struct {
 	// Fields is a JSON object of field name to value, as schema.Field
 	// encodes them.
 	Fields json.RawMessage `json:"fields"`
+	// Base is the change sequence number of the server's state of the
+	// record that the write was made on, as the device held it then (0
+	// for a create, or if the device no longer knows it, as after the
+	// server was restored). A change whose base is the record's state on
+	// the server when it is applied, at the device's own version, makes
+	// the state the device holds: its echo (see Result.Change), whoever
+	// created the record.
+	Base int64 `json:"base,omitempty"`
 }
 
 // Status is the outcome of one mutation.
@@ -112,8 +120,9 @@ type Result struct {
 	// server has no such record in the device's scope.
 	Current *Change `json:"current,omitempty"`
 	// Change is, for a mutation whose push made the record's state exactly
-	// what the device holds (a create, or a change of a state the device's
-	// own push made, at the device's version), the change sequence number
+	// what the device holds (a create, or a change at the device's version
+	// of a state the device's own push made or of its base, see
+	// Mutation.Base), the change sequence number
 	// of that state: a pull does not send it back to the device (see
 	// PullRequest.Acked). 0 for any other.
 	Change int64 `json:"change,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -182,13 +183,27 @@ func runPushOne(ctx context.Context, cfg *config, rec *recorder) error {
 	defer cl.Close()
 
 	meter.reset()
+	if cfg.syncProfile != "" {
+		f, err := os.Create(cfg.syncProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpuStart := processCPU()
 	start := time.Now()
-	if err := cl.Sync(ctx); err != nil {
-		return err
-	}
+	err = cl.Sync(ctx)
 	secs := time.Since(start).Seconds()
 	cpu := processCPU() - cpuStart
+	if cfg.syncProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@
 //	bryggaload [--scenario all|NAME[,NAME...]] [--runs N] [--rows N]
 //	           [--first-sync-rows N] [--big-rows N] [--small-syncs N]
 //	           [--devices N] [--conns N] [--pull-page N] [--cpuprofile FILE]
-//	           [--postgres URL] [--instances N]
+//	           [--sync-cpuprofile FILE] [--postgres URL] [--instances N]
 //
 // The scenarios: baseline-sqlite, baseline-device, baseline-fiber, push,
 // push-one, first-sync, small-sync, many-devices and wire-size on SQLite;
@@ -94,6 +94,8 @@ type config struct {
 	// instances how many servers they run on its database.
 	postgres  string
 	instances int
+	// syncProfile is the CPU profile of push-one's timed Sync.
+	syncProfile string
 	// stderr receives progress and warnings.
 	stderr io.Writer
 }
@@ -174,6 +176,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.StringVar(&cfg.postgres, "postgres", defaultPostgres, "the PostgreSQL server the *-postgres scenarios create their databases on (`URL`)")
 	fs.IntVar(&cfg.instances, "instances", 1, "how many servers push-postgres and many-devices-postgres run on one database")
+	fs.StringVar(&cfg.syncProfile, "sync-cpuprofile", "", "write a CPU profile of push-one's timed Sync alone (server and device) to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, fmt.Errorf("%w: help requested", errUsage)
