@@ -825,32 +825,87 @@ func (r *pgRead) Lineage(ctx context.Context, mark int64) (bool, int64, bool, er
 	return true, *end, false, nil
 }
 
-// Page reads each part of the scope in change order, up to limit rows
-// each, and keeps the first limit of them all.
-func (r *pgRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip replica.EchoSkip, limit int, _ *replica.PageBuffers) ([]wire.Change, error) {
-	var rows []*replica.Row
-	add := func(k schema.Kind, where string, args ...any) error {
-		got, err := loadRows(ctx, r.tx, k, where+fmt.Sprintf(` ORDER BY seq LIMIT %d`, limit), args...)
-		rows = append(rows, got...)
-		return err
-	}
+// pagePart is a part of a unit's scope, as a pull page reads it: a
+// kind's table and the condition on its rows, whose parameters are $1 the
+// cursor's change number, then the unit, the pulling device and its echo
+// numbers where the part has them.
+type pagePart struct {
+	kind  schema.Kind
+	where string
+	scope bool // whether the condition takes the unit and the echoes
+}
+
+// pageParts are the parts of a unit's scope: the reference data, the
+// unit's records of each kind but those the pulling device holds (its
+// echoes), and the referrals to the unit, again without its echoes. A
+// referral is never to its own unit, so no row is in two parts.
+var pageParts = func() []pagePart {
+	const notEcho = ` AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`
+	var parts []pagePart
 	for _, k := range schema.ReferenceKinds {
-		if err := add(k, `WHERE seq > $1`, after); err != nil {
-			return nil, err
-		}
+		parts = append(parts, pagePart{kind: k, where: `seq > $1`})
 	}
 	for _, k := range schema.FieldKinds {
-		if err := add(k, `WHERE unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
-			unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
+		parts = append(parts, pagePart{kind: k, where: `unit_id = $2 AND seq > $1` + notEcho, scope: true})
+	}
+	return append(parts, pagePart{kind: schema.KindReferral, where: `to_unit_id = $2 AND seq > $1` + notEcho, scope: true})
+}()
+
+// pageEnd is the query of the change number a page ends at: the limit-th
+// of the scope's change numbers after the cursor ($6 the limit), or the
+// last, each part read through its index in change order as far as the
+// limit at most.
+var pageEnd = func() string {
+	arms := make([]string, len(pageParts))
+	for i, p := range pageParts {
+		arms[i] = fmt.Sprintf(`(SELECT seq FROM %s WHERE %s ORDER BY seq LIMIT $6)`, p.kind, p.where)
+	}
+	return `SELECT max(seq) FROM (SELECT seq FROM (` + strings.Join(arms, " UNION ALL ") + `) a ORDER BY seq LIMIT $6) p`
+}()
+
+// Page reads a page in two round trips: the change number it ends at,
+// then, in one pipeline, each part's rows up to it, so that it reads the
+// page's rows and no others.
+func (r *pgRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip replica.EchoSkip, limit int, _ *replica.PageBuffers) ([]wire.Change, error) {
+	args := []any{after, unit, nullID(skip.Device), skip.After, skip.Acked}
+	var end *int64
+	if err := r.tx.QueryRow(ctx, pageEnd, append(args, limit)...).Scan(&end); err != nil {
+		return nil, fmt.Errorf("page: %w", err)
+	}
+	if end == nil {
+		return []wire.Change{}, nil
+	}
+	var b pgx.Batch
+	for _, p := range pageParts {
+		ks, err := sqlOf(p.kind)
+		if err != nil {
 			return nil, err
 		}
+		q := ks.sel + ` WHERE ` + p.where + ` AND seq <= $` + fmt.Sprint(len(args)+1)
+		if p.scope {
+			b.Queue(q, append(args, *end)...)
+		} else {
+			b.Queue(strings.Replace(q, `$6`, `$2`, 1), after, *end)
+		}
 	}
-	if err := add(schema.KindReferral, `WHERE to_unit_id = $1 AND seq > $2 AND NOT (coalesce(echo_device, device_id) IS NOT DISTINCT FROM $3 AND echo > $4 AND echo <= $5)`,
-		unit, after, nullID(skip.Device), skip.After, skip.Acked); err != nil {
-		return nil, err
+	br := r.tx.SendBatch(ctx, &b)
+	defer br.Close()
+	var rows []*replica.Row
+	for _, p := range pageParts {
+		res, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("page %s: %w", p.kind, err)
+		}
+		got, err := scanRows(p.kind, res)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, got...)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("page: %w", err)
 	}
 	slices.SortFunc(rows, func(a, b *replica.Row) int { return cmp.Compare(a.Seq, b.Seq) })
-	rows = rows[:min(len(rows), limit)]
 	changes := make([]wire.Change, len(rows))
 	for i, row := range rows {
 		changes[i] = replica.ChangeOf(row)
