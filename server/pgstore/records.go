@@ -187,17 +187,32 @@ func ensureKeyTriggers(ctx context.Context, tx pgx.Tx) error {
 	}
 	for _, kk := range keyedKinds {
 		k := kk.kind
+		// The triggers key what each statement inserted, at once
+		// (migration 0007); a database made before has 0006's triggers,
+		// which key a row at a time, and loses them here.
 		var stmts []string
-		if name := string(k) + "_record_key"; !have[name] {
+		if old := string(k) + "_record_key"; have[old] {
+			stmts = append(stmts, fmt.Sprintf(`DROP TRIGGER %s ON %s`, old, k))
+		}
+		if name := string(k) + "_record_keys"; !have[name] {
 			stmts = append(stmts,
-				fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION stats_record_key()`, name, k),
+				fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION stats_record_keys()`, name, k),
 				fmt.Sprintf(`INSERT INTO record_keys (kind, id, key) SELECT '%s', id, stats_random_key() FROM %s ON CONFLICT DO NOTHING`, k, k))
 		}
-		if name := string(k) + "_client_key"; kk.clients && !have[name] {
-			stmts = append(stmts,
-				fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT OR UPDATE OF client_code ON %s FOR EACH ROW EXECUTE FUNCTION stats_client_key()`, name, k),
-				fmt.Sprintf(`INSERT INTO client_keys (client_code, key) SELECT client_code, stats_random_key()
-					FROM (SELECT DISTINCT client_code FROM %s WHERE client_code IS NOT NULL) c ON CONFLICT DO NOTHING`, k))
+		if kk.clients {
+			if old := string(k) + "_client_key"; have[old] {
+				stmts = append(stmts, fmt.Sprintf(`DROP TRIGGER %s ON %s`, old, k))
+			}
+			if name := string(k) + "_client_keys"; !have[name] {
+				stmts = append(stmts,
+					fmt.Sprintf(`CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION stats_client_keys()`, name, k),
+					fmt.Sprintf(`INSERT INTO client_keys (client_code, key) SELECT client_code, stats_random_key()
+						FROM (SELECT DISTINCT client_code FROM %s WHERE client_code IS NOT NULL) c ON CONFLICT DO NOTHING`, k))
+			}
+			if name := string(k) + "_client_key_changed"; !have[name] {
+				stmts = append(stmts,
+					fmt.Sprintf(`CREATE TRIGGER %s AFTER UPDATE OF client_code ON %s FOR EACH ROW EXECUTE FUNCTION stats_client_key()`, name, k))
+			}
 		}
 		for _, st := range stmts {
 			if _, err := tx.Exec(ctx, st); err != nil {

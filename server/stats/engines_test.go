@@ -551,11 +551,12 @@ func TestKeysOfRecordsStoredBefore(t *testing.T) {
 		t.Fatalf("%d keys for %d records", n, want)
 	}
 	for _, k := range []string{"contacts", "syringe_exchanges", "naloxone_handouts", "reversals", "referrals", "infection_tests", "vaccinations", "deaths"} {
-		if _, err := b.db.Writer.Exec(`DROP TRIGGER ` + k + `_record_key ON ` + k); err != nil {
+		if _, err := b.db.Writer.Exec(`DROP TRIGGER ` + k + `_record_keys ON ` + k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range []string{`DROP TRIGGER contacts_client_key ON contacts`, `DROP TRIGGER deaths_client_key ON deaths`,
+	for _, s := range []string{`DROP TRIGGER contacts_client_keys ON contacts`, `DROP TRIGGER deaths_client_keys ON deaths`,
+		`DROP TRIGGER contacts_client_key_changed ON contacts`, `DROP TRIGGER deaths_client_key_changed ON deaths`,
 		`DELETE FROM record_keys`, `DELETE FROM client_keys`} {
 		if _, err := b.db.Writer.Exec(s); err != nil {
 			t.Fatal(err)
