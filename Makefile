@@ -63,24 +63,26 @@ bench:
 	BRYGGA_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -timeout 60m ./...
 	$(GO) run ./server/cmd/bryggaload $(LOADFLAGS)
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME each; a target fails the run
+## when it finds an input that fails (see .ci/fuzz)
 FUZZTIME ?= 30s
+FUZZ_TARGETS = ./schema:FuzzParseClientCode \
+	./schema:FuzzParseClientQR \
+	./schema:FuzzEachMember \
+	./schema:FuzzParseWireTime \
+	./schema:FuzzAppendTime \
+	./schema:FuzzValidNumber \
+	./sync/hlc:FuzzParse \
+	./sync/wire:FuzzDecodePushRequest \
+	./sync/wire:FuzzParsePushRequest \
+	./sync/wire:FuzzAppendPushRequest \
+	./sync/wire:FuzzDecodePullRequest \
+	./sync/wire:FuzzParseCursor \
+	./sync/wire:FuzzParsePullResponse \
+	./sync/wire:FuzzParsePullPage \
+	./sync/replica:FuzzJoin
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseClientCode$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzParseClientQR$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzEachMember$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzParseWireTime$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendTime$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzValidNumber$$' -fuzztime=$(FUZZTIME) ./schema
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./sync/hlc
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzParsePushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzAppendPushRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzDecodePullRequest$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzParseCursor$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzParsePullResponse$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzParsePullPage$$' -fuzztime=$(FUZZTIME) ./sync/wire
-	$(GO) test -run='^$$' -fuzz='^FuzzJoin$$' -fuzztime=$(FUZZTIME) ./sync/replica
+	GO=$(GO) bash .ci/fuzz $(FUZZTIME) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf bin
