@@ -22,14 +22,50 @@ import (
 type conns struct {
 	mu   sync.Mutex
 	open map[net.Conn]bool // the connection -> a handler answers on it
+	ln   *trackingListener
+	shut bool // Shutdown began
 }
 
-// listener returns ln with its connections kept in c.
-func (c *conns) listener(ln net.Listener) net.Listener { return &trackingListener{Listener: ln, c: c} }
+// listener returns ln with its connections kept in c; if Shutdown has
+// begun, it is closed already, so that serving on it ends at once.
+func (c *conns) listener(ln net.Listener) net.Listener {
+	tl := &trackingListener{Listener: ln, c: c}
+	c.mu.Lock()
+	c.ln = tl
+	shut := c.shut
+	c.mu.Unlock()
+	if shut {
+		tl.Close()
+	}
+	return tl
+}
+
+// closeListener closes the listener, whether or not the app serves on it
+// yet: a Shutdown that comes while Serve is still getting ready would
+// otherwise find no listener to close, and the app would then serve on
+// for ever.
+func (c *conns) closeListener() {
+	c.mu.Lock()
+	c.shut = true
+	tl := c.ln
+	c.mu.Unlock()
+	if tl != nil {
+		tl.Close()
+	}
+}
 
 type trackingListener struct {
 	net.Listener
-	c *conns
+	c      *conns
+	once   sync.Once
+	closed error
+}
+
+// Close closes the listener once; closing it again is no error, since
+// both Shutdown and the app close it.
+func (l *trackingListener) Close() error {
+	l.once.Do(func() { l.closed = l.Listener.Close() })
+	return l.closed
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -101,6 +137,7 @@ const shutdownGrace = time.Second
 // shutdownGrace, closes the idle connections again and again until it
 // returns.
 func (c *conns) shutdown(ctx context.Context, shut func(context.Context) error) error {
+	c.closeListener()
 	done := make(chan error, 1)
 	go func() { done <- shut(ctx) }()
 	grace := time.NewTimer(shutdownGrace)

@@ -70,3 +70,36 @@ func TestShutdownCutsHalfSentRequests(t *testing.T) {
 		t.Errorf("the half-sent request's connection is still open (read %d bytes)", n)
 	}
 }
+
+// TestShutdownBeforeServing: a Shutdown that comes while Serve is still
+// getting ready (bringing the rollups up to date, before it listens) ends
+// Serve, at whatever point it comes; Serve never goes on serving a
+// listener no one will close.
+func TestShutdownBeforeServing(t *testing.T) {
+	ctx := context.Background()
+	for i := range 5 {
+		srv, err := server.Open(ctx, server.Config{DBPath: testDB(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ln) }()
+		time.Sleep(time.Duration(i) * time.Millisecond)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown %d: %v", i, err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve %d: %v", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("serve %d goes on after its shutdown", i)
+		}
+		srv.Close()
+	}
+}
