@@ -48,7 +48,6 @@ type kindSQL struct {
 	table   pgx.Identifier
 	columns []string // as replica.RowValues gives them: echo only on field records
 	echo    bool     // whether the table has echo
-	ids     []int    // the columns that hold ids
 	sel     string   // SELECT of the columns, for replica.ScanRow
 	byID    string
 	byIDs   string // the rows of an array of ids
@@ -67,10 +66,9 @@ var kindSQLs = func() map[schema.Kind]*kindSQL {
 		fields, _ := schema.FieldsOf(k)
 		q := &kindSQL{kind: k, table: pgx.Identifier{string(k)}, echo: schema.IsFieldKind(k)}
 		sel := make([]string, 0, len(fields)+4)
-		for i, f := range fields {
+		for _, f := range fields {
 			q.columns = append(q.columns, f.Name)
 			if f.Type == schema.TypeID {
-				q.ids = append(q.ids, i)
 				sel = append(sel, f.Name+"::text")
 			} else {
 				sel = append(sel, f.Name)

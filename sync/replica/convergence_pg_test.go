@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,17 +32,7 @@ import (
 // -short), BRYGGA_SEED the first seed; each schedule gets a database of
 // its own, copied from a migrated template.
 func TestConvergencePostgres(t *testing.T) {
-	n := 100
-	if testing.Short() {
-		n = 20
-	}
-	if s := os.Getenv("BRYGGA_PG_SCHEDULES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	first := uint64(1)
-	if s := os.Getenv("BRYGGA_SEED"); s != "" {
-		first, _ = strconv.ParseUint(s, 10, 64)
-	}
+	first, n := scheduleSeeds("BRYGGA_PG_SCHEDULES", 100, 20)
 	tmpl := newTemplates(t)
 	pg := newPGTemplate(t, tmpl.world)
 	for seed := first; seed < first+uint64(n); seed++ {

@@ -33,23 +33,30 @@ import (
 // -short) and BRYGGA_SEED the first seed; a failure prints the seed that
 // replays it.
 func TestConvergence(t *testing.T) {
-	n := 1000
-	if testing.Short() {
-		n = 200
-	}
-	if s := os.Getenv("BRYGGA_SCHEDULES"); s != "" {
-		n, _ = strconv.Atoi(s)
-	}
-	first := uint64(1)
-	if s := os.Getenv("BRYGGA_SEED"); s != "" {
-		first, _ = strconv.ParseUint(s, 10, 64)
-	}
+	first, n := scheduleSeeds("BRYGGA_SCHEDULES", 1000, 200)
 	tmpl := newTemplates(t)
 	for seed := first; seed < first+uint64(n); seed++ {
 		if err := runSchedule(t, tmpl, tmpl.sqliteServer, seed); err != nil {
 			t.Fatalf("schedule %d failed: %v\nreplay: BRYGGA_SEED=%d BRYGGA_SCHEDULES=1 go test -run TestConvergence ./sync/replica", seed, err, seed)
 		}
 	}
+}
+
+// scheduleSeeds returns the first seed (BRYGGA_SEED, default 1) and the
+// number of schedules: the environment's variable env, else n, or short
+// with -short.
+func scheduleSeeds(env string, n, short int) (uint64, int) {
+	if testing.Short() {
+		n = short
+	}
+	if s := os.Getenv(env); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	first := uint64(1)
+	if s := os.Getenv("BRYGGA_SEED"); s != "" {
+		first, _ = strconv.ParseUint(s, 10, 64)
+	}
+	return first, n
 }
 
 // templates are migrated database files that schedules copy, so that each
