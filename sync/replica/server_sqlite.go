@@ -142,8 +142,8 @@ func (e *sqliteServer) Close() error {
 }
 
 // sqliteWrite is a write transaction of a sqliteServer, which prepares
-// each statement once. It draws the record keys of the records it wrote
-// when it commits (see keys).
+// each statement once. It draws the keys of the records it wrote when it
+// commits (see keysToDraw).
 type sqliteWrite struct {
 	ctx    context.Context // the transaction's, for Commit's drawing of keys
 	tx     *sql.Tx
@@ -416,9 +416,10 @@ type keysToDraw struct {
 }
 
 // keySpan is the records of a kind and unit that a transaction wrote:
-// each has change number from or more. Every record written takes a new
-// change number, above those of every transaction before, so the span
-// holds what the transaction wrote of the kind and unit and nothing more.
+// those of the unit with change number from or more, from being the least
+// number of those it wrote, each as stored. Every record written takes a
+// new change number, above those of every transaction before, so the span
+// holds no other transaction's records.
 type keySpan struct {
 	kind schema.Kind
 	unit uuid.UUID
