@@ -5,12 +5,12 @@
 -- program a row cost a push 40 % of its insert on the server's one writer
 -- (measured in the sqlite3 shell: 100k contacts in 1000-row transactions,
 -- 4.5 µs a row of CPU with the triggers, 2.7 µs without). The server's
--- write transaction now draws the keys of the records it wrote just before it commits, a
--- statement a kind and unit over the (unit_id, seq) index and one for the
--- client codes (sync/replica/server_sqlite.go), with the same upsert: a
--- key drawn before, by the triggers or by an earlier transaction, stays
--- as it is. Every record stored until now has its key, drawn by the
--- triggers; nothing is drawn again here.
+-- write transaction now draws the keys of the records it wrote just
+-- before it commits, a statement a kind and unit over the (unit_id, seq)
+-- index and one for the client codes (sync/replica/server_sqlite.go),
+-- with the same upsert: a key drawn before, by the triggers or by an
+-- earlier transaction, stays as it is. Every record stored until now has
+-- its key, drawn by the triggers; nothing is drawn again here.
 DROP TRIGGER record_keys_contacts;
 DROP TRIGGER client_keys_contacts_insert;
 DROP TRIGGER client_keys_contacts;
