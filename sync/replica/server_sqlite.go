@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,7 +119,7 @@ func (e *sqliteServer) BeginWrite(ctx context.Context) (ServerWrite, int64, hlc.
 		tx.Rollback()
 		return nil, 0, 0, err
 	}
-	return &sqliteWrite{tx: tx, rs: newServerRowStore(tx)}, seq, clock, nil
+	return &sqliteWrite{ctx: ctx, tx: tx, rs: newServerRowStore(tx)}, seq, clock, nil
 }
 
 func (e *sqliteServer) BeginRead(ctx context.Context) (ServerRead, error) {
@@ -141,12 +142,15 @@ func (e *sqliteServer) Close() error {
 }
 
 // sqliteWrite is a write transaction of a sqliteServer, which prepares
-// each statement once.
+// each statement once. It draws the keys of the records it wrote when it
+// commits (see keysToDraw).
 type sqliteWrite struct {
+	ctx    context.Context // the transaction's, for Commit's drawing of keys
 	tx     *sql.Tx
 	rs     *rowStore
 	refs   map[schema.Kind]*sql.Stmt // Owner's lookups
 	echoes map[schema.Kind]*sql.Stmt // EchoSeq's lookups
+	keys   keysToDraw
 	closed bool
 }
 
@@ -158,9 +162,21 @@ func (w *sqliteWrite) Load(ctx context.Context, k schema.Kind, id uuid.UUID) (*R
 	return w.rs.load(ctx, k, id)
 }
 
-func (w *sqliteWrite) Save(ctx context.Context, r *Row) error { return w.rs.save(ctx, r) }
+func (w *sqliteWrite) Save(ctx context.Context, r *Row) error {
+	if err := w.rs.save(ctx, r); err != nil {
+		return err
+	}
+	w.keys.wrote(r)
+	return nil
+}
 
-func (w *sqliteWrite) Insert(ctx context.Context, r *Row) (bool, error) { return w.rs.insert(ctx, r) }
+func (w *sqliteWrite) Insert(ctx context.Context, r *Row) (bool, error) {
+	ok, err := w.rs.insert(ctx, r)
+	if ok {
+		w.keys.wrote(r)
+	}
+	return ok, err
+}
 
 func (w *sqliteWrite) Owner(ctx context.Context, k schema.Kind, id uuid.UUID) (uuid.UUID, bool, error) {
 	if w.refs == nil {
@@ -294,8 +310,14 @@ func (w *sqliteWrite) close() {
 	}
 }
 
+// Commit draws the keys of the records the transaction wrote, then
+// commits.
 func (w *sqliteWrite) Commit() error {
 	w.close()
+	if err := w.keys.draw(w.ctx, w.tx); err != nil {
+		w.tx.Rollback()
+		return err
+	}
 	return w.tx.Commit()
 }
 
@@ -348,3 +370,118 @@ func (r *sqliteRead) Page(ctx context.Context, unit uuid.UUID, after int64, skip
 }
 
 func (r *sqliteRead) Rollback() error { return r.tx.Rollback() }
+
+// Record keys. Every field record that the authority's reports count has
+// a permanent random key, an integer from 0 to 2^32-1, in record_keys,
+// and every client code of a contact or death report one in client_keys
+// (migrations 0010 and 0018, docs/REPORTS.md). A write transaction draws
+// them just before it commits: a statement for each kind and unit whose
+// records it wrote, and one for their client codes, where a trigger a row
+// cost a push 40 % of its insert (migration 0022). DO NOTHING keeps a key
+// drawn before as it is, whatever conflict policy the records' own
+// statements have: a key is drawn once and never changes. SQLite's
+// random() draws from its own generator, seeded from the operating
+// system's randomness; its low 32 bits are the key.
+
+// keyedKinds are the kinds whose records have keys, and whether their
+// client codes have keys too.
+var keyedKinds = map[schema.Kind]bool{
+	schema.KindContact: true, schema.KindSyringeExchange: false, schema.KindNaloxone: false,
+	schema.KindReversal: false, schema.KindReferral: false, schema.KindInfectionTest: false,
+	schema.KindVaccination: false, schema.KindDeath: true,
+}
+
+// recordKeysSQL are the statements that key a kind's records of a unit
+// (the first argument) from a change number (the second) on. They read
+// the ids from the (unit_id, seq) index alone.
+var recordKeysSQL = func() map[schema.Kind]string {
+	m := map[schema.Kind]string{}
+	for k := range keyedKinds {
+		m[k] = fmt.Sprintf(`INSERT INTO record_keys (kind, id, key) SELECT '%[1]s', id, random() & 4294967295 FROM %[1]s
+			WHERE unit_id = ? AND seq >= ? ON CONFLICT DO NOTHING`, k)
+	}
+	return m
+}()
+
+// clientKeysSQL keys the client codes of a JSON array.
+const clientKeysSQL = `INSERT INTO client_keys (client_code, key) SELECT value, random() & 4294967295 FROM json_each(?)
+	WHERE true ON CONFLICT DO NOTHING`
+
+// keysToDraw is what a write transaction wrote that has keys: the records
+// of each kind and unit, and their client codes.
+type keysToDraw struct {
+	spans []keySpan
+	last  int // the span that wrote last found
+	codes map[schema.ClientCode]struct{}
+}
+
+// keySpan is the records of a kind and unit that a transaction wrote:
+// those of the unit with change number from or more, from being the least
+// number of those it wrote, each as stored. Every record written takes a
+// new change number, above those of every transaction before, so the span
+// holds no other transaction's records.
+type keySpan struct {
+	kind schema.Kind
+	unit uuid.UUID
+	from int64
+}
+
+// wrote notes that r was written as it is.
+func (d *keysToDraw) wrote(r *Row) {
+	clients, ok := keyedKinds[r.Kind]
+	if !ok {
+		return
+	}
+	unit := schema.HeaderOf(r.Record).UnitID
+	if d.last >= len(d.spans) || d.spans[d.last].kind != r.Kind || d.spans[d.last].unit != unit {
+		d.last = slices.IndexFunc(d.spans, func(s keySpan) bool { return s.kind == r.Kind && s.unit == unit })
+		if d.last < 0 {
+			d.last = len(d.spans)
+			d.spans = append(d.spans, keySpan{kind: r.Kind, unit: unit, from: r.Seq})
+		}
+	}
+	span := &d.spans[d.last]
+	span.from = min(span.from, r.Seq)
+	if !clients {
+		return
+	}
+	var code schema.ClientCode
+	switch rec := r.Record.(type) {
+	case *schema.Contact:
+		if rec.ClientCode == "" { // NULL: no client
+			return
+		}
+		code = rec.ClientCode
+	case *schema.Death:
+		code = rec.ClientCode
+	}
+	if d.codes == nil {
+		d.codes = map[schema.ClientCode]struct{}{}
+	}
+	d.codes[code] = struct{}{}
+}
+
+// draw keys, in tx, the records and client codes noted, those that have
+// no key yet, and forgets them.
+func (d *keysToDraw) draw(ctx context.Context, tx *sql.Tx) error {
+	for _, s := range d.spans {
+		if _, err := tx.ExecContext(ctx, recordKeysSQL[s.kind], s.unit.String(), s.from); err != nil {
+			return fmt.Errorf("record keys of %s: %w", s.kind, err)
+		}
+	}
+	if len(d.codes) > 0 {
+		codes := make([]schema.ClientCode, 0, len(d.codes))
+		for c := range d.codes {
+			codes = append(codes, c)
+		}
+		b, err := json.Marshal(codes)
+		if err != nil {
+			return fmt.Errorf("client keys: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, clientKeysSQL, string(b)); err != nil {
+			return fmt.Errorf("client keys: %w", err)
+		}
+	}
+	*d = keysToDraw{}
+	return nil
+}
