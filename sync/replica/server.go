@@ -198,7 +198,8 @@ func prepare(m *wire.Mutation, now time.Time) prepared {
 // mutationHash identifies a mutation's content, to tell a retry from a
 // different mutation that reuses a number.
 func mutationHash(m *wire.Mutation) []byte {
-	b := make([]byte, 0, 64+len(m.Fields))
+	var buf [1024]byte // most mutations' content fits: no allocation
+	b := buf[:0]
 	b = append(b, m.Kind...)
 	b = append(b, 0)
 	b = append(b, m.ID[:]...)
@@ -426,7 +427,7 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
 	last := dev.LastSeq
 	first := last + 1
-	var hashes []byte
+	hashes := make([]byte, 0, 16*len(req.Mutations))
 	rejections := map[int64]*wire.Error{}
 	restamps := map[int64]hlc.Timestamp{}
 	for i := range req.Mutations {
