@@ -132,3 +132,21 @@ func TestStatusNeverMovesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyForm checks that Key writes the clock's text form, "@" and the
+// node's canonical form, which ParseKey reads back.
+func TestKeyForm(t *testing.T) {
+	for _, node := range append(fuzzNodes, uuid.Nil, uuid.MustParse("ffffffff-ffff-ffff-ffff-ffffffffffff"), uuid.New()) {
+		for _, ts := range []hlc.Timestamp{0, hlc.New(1_700_000_000_000, 7), hlc.New(1<<47-1, 65535)} {
+			want := ts.String() + "@" + node.String()
+			got := replica.Key(ts, node)
+			if got != want {
+				t.Fatalf("Key(%v, %v) = %q, want %q", ts, node, got, want)
+			}
+			gotTS, gotNode, err := replica.ParseKey(got)
+			if err != nil || gotTS != ts || gotNode != node {
+				t.Fatalf("ParseKey(%q) = %v, %v, %v", got, gotTS, gotNode, err)
+			}
+		}
+	}
+}

@@ -178,7 +178,7 @@ type prepared struct {
 	check *wire.Error // what Mutation.Check found, if anything
 	w     *Row        // the write, its keys to be set; nil if err
 	err   error       // why it could not be decoded
-	hash  []byte      // mutationHash
+	hash  [16]byte    // mutationHash
 	// invalid is, for a write that creates a record, what its validation
 	// at now found: a create is validated alone, before the store's lock.
 	invalid error
@@ -197,15 +197,16 @@ func prepare(m *wire.Mutation, now time.Time) prepared {
 
 // mutationHash identifies a mutation's content, to tell a retry from a
 // different mutation that reuses a number.
-func mutationHash(m *wire.Mutation) []byte {
-	b := make([]byte, 0, 64+len(m.Fields))
+func mutationHash(m *wire.Mutation) [16]byte {
+	var buf [1024]byte // most mutations' content fits: no allocation
+	b := buf[:0]
 	b = append(b, m.Kind...)
 	b = append(b, 0)
 	b = append(b, m.ID[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Version))
 	b = append(b, m.Fields...)
 	sum := sha256.Sum256(b)
-	return sum[:16]
+	return [16]byte(sum[:16])
 }
 
 // Push applies a device's mutations in one transaction, in order, each
@@ -426,7 +427,7 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 	resp := &wire.PushResponse{Versions: wire.Current(), Results: make([]wire.Result, 0, len(req.Mutations))}
 	last := dev.LastSeq
 	first := last + 1
-	var hashes []byte
+	hashes := make([]byte, 0, 16*len(req.Mutations))
 	rejections := map[int64]*wire.Error{}
 	restamps := map[int64]hlc.Timestamp{}
 	for i := range req.Mutations {
@@ -445,7 +446,7 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 			return nil, 0, nil, fmt.Errorf("mutation %d: %w", m.Seq, err)
 		}
 		resp.Results = append(resp.Results, res)
-		hashes = append(hashes, hash...)
+		hashes = append(hashes, hash[:]...)
 		if res.Error != nil {
 			rejections[m.Seq] = res.Error
 		}
@@ -510,7 +511,7 @@ func jsonOrNull[V any](m map[int64]V) (any, error) {
 // replay answers a mutation processed before: a duplicate if it was
 // applied, the same rejection if it was rejected, and CodeSeqReused if its
 // number was processed with other content.
-func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wire.Result, error) {
+func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash [16]byte) (wire.Result, error) {
 	p := a.pushed
 	if p == nil || m.Seq < p.First || m.Seq > p.Last {
 		var err error
@@ -523,7 +524,7 @@ func (a *applier) replay(ctx context.Context, m *wire.Mutation, hash []byte) (wi
 		a.pushed = p
 	}
 	i := (m.Seq - p.First) * 16
-	if int64(len(p.Hashes)) < i+16 || string(p.Hashes[i:i+16]) != string(hash) {
+	if int64(len(p.Hashes)) < i+16 || [16]byte(p.Hashes[i:i+16]) != hash {
 		a.reused = true
 		a.dev.EchoAfter = max(a.dev.EchoAfter, a.dev.LastSeq)
 		return rejected(m, &wire.Error{Code: wire.CodeSeqReused, Field: "seq", Message: fmt.Sprintf(

@@ -104,22 +104,32 @@ func openLineage(ctx context.Context, tx *sql.Tx, now time.Time) error {
 // database (an admin command while the server runs) neither reuses a
 // change number nor stamps behind the other's clock. SQLite's write lock,
 // taken at BEGIN, keeps them current until the commit.
+//
+// The transaction is begun on a connection held for it, on which the
+// row store runs its inserts directly (see connInserts).
 func (e *sqliteServer) BeginWrite(ctx context.Context) (ServerWrite, int64, hlc.Timestamp, error) {
-	tx, err := e.db.write.BeginTx(ctx, nil)
+	conn, err := e.db.write.Conn(ctx)
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, 0, 0, err
+	}
+	w := &sqliteWrite{ctx: ctx, tx: tx, conn: conn, rs: newServerRowStore(tx)}
+	w.rs.conn = &connInserts{conn: conn}
 	var seq int64
 	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
-		tx.Rollback()
+		w.Rollback()
 		return nil, 0, 0, err
 	}
 	clock, err := storedClock(ctx, tx)
 	if err != nil {
-		tx.Rollback()
+		w.Rollback()
 		return nil, 0, 0, err
 	}
-	return &sqliteWrite{ctx: ctx, tx: tx, rs: newServerRowStore(tx)}, seq, clock, nil
+	return w, seq, clock, nil
 }
 
 func (e *sqliteServer) BeginRead(ctx context.Context) (ServerRead, error) {
@@ -147,6 +157,7 @@ func (e *sqliteServer) Close() error {
 type sqliteWrite struct {
 	ctx    context.Context // the transaction's, for Commit's drawing of keys
 	tx     *sql.Tx
+	conn   *sql.Conn // tx's, given back to the pool as tx ends
 	rs     *rowStore
 	refs   map[schema.Kind]*sql.Stmt // Owner's lookups
 	echoes map[schema.Kind]*sql.Stmt // EchoSeq's lookups
@@ -316,14 +327,19 @@ func (w *sqliteWrite) Commit() error {
 	w.close()
 	if err := w.keys.draw(w.ctx, w.tx); err != nil {
 		w.tx.Rollback()
+		w.conn.Close()
 		return err
 	}
-	return w.tx.Commit()
+	err := w.tx.Commit()
+	w.conn.Close()
+	return err
 }
 
 func (w *sqliteWrite) Rollback() error {
 	w.close()
-	return w.tx.Rollback()
+	err := w.tx.Rollback()
+	w.conn.Close()
+	return err
 }
 
 // sqliteRead is a read transaction of a sqliteServer.

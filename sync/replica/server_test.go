@@ -584,3 +584,78 @@ func TestConcurrentPushes(t *testing.T) {
 		t.Errorf("%d contacts on the server, %d pushes applied", contacts, applied)
 	}
 }
+
+// TestPushSeesItsOwnInserts pushes, in one request, mutations that read
+// what the ones before them inserted: a contact, an exchange at it, a
+// change of the contact, and the contact's create sent again under a new
+// number; then contacts that share some values with the contact before
+// them and differ in others. Each later mutation sees the earlier ones'
+// rows, and every stored row holds the record pushed, with the change
+// numbers taken in order.
+func TestPushSeesItsOwnInserts(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	dev := newID(t)
+	s.RegisterDevice(ctx, dev, w.unitA)
+	hc := hlc.NewClock(clock.Now, 0)
+	at := clock.Now().Add(-time.Hour)
+
+	c := newContact(t, w, dev, at)
+	x := &schema.SyringeExchange{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: dev, StaffID: w.staffA, OccurredAt: at},
+		ContactID: c.ID, SyringesOut: 20, NeedlesOut: 20, SyringesReturned: 12}
+	createC := mutation(t, 1, c, hc.Now())
+	voided := wire.Mutation{Seq: 3, Kind: schema.KindContact, ID: c.ID, Version: hc.Now(), Fields: json.RawMessage(`{"voided":true}`)}
+	again := createC
+	again.Seq = 4
+	ms := []wire.Mutation{createC, mutation(t, 2, x, hc.Now()), voided, again}
+	var others []*schema.Contact
+	for i := range 4 {
+		o := newContact(t, w, dev, at) // same unit, device, staff and time as c
+		if i%2 == 1 {
+			o.AreaCode = "1140"
+			o.OccurredAt = at.Add(time.Duration(i) * time.Minute)
+		}
+		others = append(others, o)
+		ms = append(ms, mutation(t, int64(5+i), o, hc.Now()))
+	}
+	before, err := s.Pull(ctx, dev, &wire.PullRequest{Versions: wire.Current(), Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := before.Head // the reference data's changes
+	resp := push(t, s, dev, ms...)
+	for i, r := range resp.Results {
+		if r.Status != wire.Applied {
+			t.Fatalf("mutation %d: %+v", ms[i].Seq, r)
+		}
+	}
+
+	row, err := s.Get(ctx, schema.KindContact, c.ID)
+	if err != nil || row == nil {
+		t.Fatalf("contact: %v, %v", row, err)
+	}
+	if got := row.Record.(*schema.Contact); !got.Voided || got.AreaCode != c.AreaCode {
+		t.Errorf("contact after its change in the same push: %+v", got)
+	}
+	// Created at 1, the exchange at 2, changed at 3; the create sent
+	// again changes nothing.
+	if row.Seq != base+3 {
+		t.Errorf("contact's change number %d, want %d", row.Seq, base+3)
+	}
+	if xr, err := s.Get(ctx, schema.KindSyringeExchange, x.ID); err != nil || xr == nil || xr.Seq != base+2 || xr.Record.(*schema.SyringeExchange).ContactID != c.ID {
+		t.Errorf("exchange: %v, %v", xr, err)
+	}
+	for i, o := range others {
+		r, err := s.Get(ctx, schema.KindContact, o.ID)
+		if err != nil || r == nil {
+			t.Fatalf("contact %d: %v, %v", i, r, err)
+		}
+		want := replica.RowOf(o, replica.Key(ms[4+i].Version, dev))
+		want.Seq = base + int64(4+i)
+		if !r.Equal(want) || r.Seq != want.Seq || r.Echo != ms[4+i].Seq {
+			t.Errorf("contact %d stored as %v (echo %d), want %v (echo %d)", i, r, r.Echo, want, ms[4+i].Seq)
+		}
+	}
+}

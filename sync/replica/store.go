@@ -40,6 +40,9 @@ type rowStore struct {
 	// last is the row of each kind that insert or saveAll wrote last,
 	// with its arguments; such rows do not change after.
 	last map[schema.Kind]writtenRow
+	// conn, if set, runs insert on the connection of q, a transaction
+	// begun on conn.conn.
+	conn *connInserts
 }
 
 type writtenRow struct {
@@ -116,6 +119,9 @@ func (s *rowStore) sharedArgs(r *Row) []any {
 }
 
 func (s *rowStore) close() {
+	if s.conn != nil {
+		s.conn.close()
+	}
 	for _, m := range []map[schema.Kind]*sql.Stmt{s.loads, s.saves, s.inserts} {
 		for _, st := range m {
 			st.Close()
@@ -296,6 +302,12 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 // insert writes r unless a row with its id exists, and reports whether it
 // did. r does not change after (see sharedArgs).
 func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
+	if s.conn != nil && ctx.Done() == nil {
+		// Only a context that cannot end: database/sql rolls back the
+		// transaction of one that ends, and a statement run on the
+		// connection after would then commit by itself.
+		return s.conn.insert(ctx, s, r)
+	}
 	st, ok := s.inserts[r.Kind]
 	if !ok {
 		var err error
@@ -323,12 +335,17 @@ func rowArgs(r *Row) []any {
 // appendVersionArgs appends the values of r's v, cv and seq columns.
 func appendVersionArgs(args []any, r *Row) []any {
 	v, cv := r.Versions()
-	var cvText any
-	if cv != nil {
-		b, _ := json.Marshal(cv) // sorted keys: canonical
-		cvText = string(b)
+	return append(args, v, cvArg(cv), r.Seq)
+}
+
+// cvArg returns the value of the cv column of versions cv: NULL, or a
+// JSON object with its keys sorted (canonical).
+func cvArg(cv map[string]string) any {
+	if cv == nil {
+		return nil
 	}
-	return append(args, v, cvText, r.Seq)
+	b, _ := json.Marshal(cv)
+	return string(b)
 }
 
 // remove deletes the row of kind k with id.

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,7 +31,21 @@ import (
 
 // Key returns the last-writer-wins key of a write at ts by node.
 func Key(ts hlc.Timestamp, node uuid.UUID) string {
-	return ts.String() + "@" + node.String()
+	// Built in one buffer: every mutation a push applies takes a key.
+	var buf [64]byte
+	b, _ := ts.AppendText(buf[:0])
+	b = append(b, '@')
+	var id [36]byte
+	hex.Encode(id[0:8], node[0:4])
+	id[8] = '-'
+	hex.Encode(id[9:13], node[4:6])
+	id[13] = '-'
+	hex.Encode(id[14:18], node[6:8])
+	id[18] = '-'
+	hex.Encode(id[19:23], node[8:10])
+	id[23] = '-'
+	hex.Encode(id[24:], node[10:])
+	return string(append(b, id[:]...))
 }
 
 // fieldKey returns the key of a write of field f at the plain key base.

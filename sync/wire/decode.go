@@ -1,7 +1,10 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"strconv"
 	"unicode/utf8"
 
@@ -333,4 +336,60 @@ func array[T any](q *parser, s *[]T, capHint int, elem func(*parser, *T) bool) b
 func (q *parser) timestamp(t *hlc.Timestamp) bool {
 	s, ok := q.strBytes()
 	return ok && t.UnmarshalText(s) == nil
+}
+
+// readBody reads all of r, a body from Body, into a buffer of the size the
+// body says it is, where it says: a push's body, decompressed, is some
+// hundred kilobytes, which io.ReadAll reaches by a dozen copies.
+func readBody(r io.Reader) ([]byte, error) {
+	lr, ok := r.(*limitedReader)
+	if !ok || lr.size <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, lr.size+1) // one more: the read that finds the end
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) { // the hint was short
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// maxInflation bounds how many times its size a deflated body may claim
+// to be: deflate's greatest ratio is about 1032 to 1.
+const maxInflation = 1032
+
+// sizeHint returns the length of the unread part of a body in memory (a
+// *bytes.Reader), at most MaxBodyBytes; 0 if r is not one.
+func sizeHint(r io.Reader) int {
+	br, ok := r.(*bytes.Reader)
+	if !ok {
+		return 0
+	}
+	return int(min(int64(br.Len()), MaxBodyBytes))
+}
+
+// gzipSizeHint returns the decompressed length that a gzip body in memory
+// (a *bytes.Reader) states in its trailer, as far as deflate could make
+// it and at most MaxBodyBytes; 0 if r is not one. The trailer holds the
+// length modulo 2^32 of the last member only, and the sender chose it:
+// it sizes a buffer, nothing more.
+func gzipSizeHint(r io.Reader) int {
+	br, ok := r.(*bytes.Reader)
+	if !ok || br.Size() < 18 { // a gzip header and trailer
+		return 0
+	}
+	var trailer [4]byte
+	if _, err := br.ReadAt(trailer[:], br.Size()-4); err != nil {
+		return 0
+	}
+	n := int64(binary.LittleEndian.Uint32(trailer[:]))
+	return int(min(n, br.Size()*maxInflation, MaxBodyBytes))
 }

@@ -332,9 +332,11 @@ func errorf(code Code, format string, args ...any) *Error {
 // contentEncoding is "gzip" and failing with CodeBodyTooLarge past
 // MaxBodyBytes of decompressed data.
 func Body(r io.Reader, contentEncoding string) (io.Reader, error) {
+	size := sizeHint(r)
 	switch contentEncoding {
 	case "", "identity":
 	case "gzip":
+		size = gzipSizeHint(r)
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return nil, errorf(CodeMalformed, "body is not valid gzip: %v", err)
@@ -343,12 +345,15 @@ func Body(r io.Reader, contentEncoding string) (io.Reader, error) {
 	default:
 		return nil, errorf(CodeMalformed, "content encoding %q not supported: use gzip or none", contentEncoding)
 	}
-	return &limitedReader{r: r, left: MaxBodyBytes}, nil
+	return &limitedReader{r: r, left: MaxBodyBytes, size: size}, nil
 }
 
 type limitedReader struct {
 	r    io.Reader
 	left int64
+	// size is how long the body says it is, if it says (see readBody):
+	// a hint, not trusted.
+	size int
 }
 
 func (l *limitedReader) Read(p []byte) (int, error) {
@@ -401,7 +406,7 @@ func malformed(err error, what string) *Error {
 // not check the mutations' content: that is per mutation, see
 // Mutation.Check, so one bad record does not fail the others.
 func DecodePushRequest(r io.Reader) (*PushRequest, error) {
-	data, err := io.ReadAll(r)
+	data, err := readBody(r)
 	if err != nil {
 		return nil, malformed(err, "body cannot be read")
 	}

@@ -243,3 +243,63 @@ func FuzzParseCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestBodySizeHint reads bodies held in memory, as the server holds them,
+// whose gzip trailers state their length truly, short of the whole (of
+// the last member only), or falsely (a sender chooses it, and the buffer
+// is sized by it): the first two read as the request, the false ones are refused as malformed (gzip checks the
+// length at the end), and a bomb still fails at the limit.
+func TestBodySizeHint(t *testing.T) {
+	body := pushBody(300, 1)
+	var zbuf bytes.Buffer
+	zw := gzip.NewWriter(&zbuf)
+	zw.Write([]byte(body))
+	zw.Close()
+	gz := zbuf.Bytes()
+	withSize := func(n uint32) []byte {
+		b := bytes.Clone(gz)
+		b[len(b)-4], b[len(b)-3], b[len(b)-2], b[len(b)-1] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		return b
+	}
+	// Two gzip members: the trailer states the second's length only.
+	var two bytes.Buffer
+	for _, part := range []string{body[:len(body)-10], body[len(body)-10:]} {
+		zw := gzip.NewWriter(&two)
+		zw.Write([]byte(part))
+		zw.Close()
+	}
+	for _, tt := range []struct {
+		name, encoding string
+		data           []byte
+		code           wire.Code
+	}{
+		{"identity", "", []byte(body), ""},
+		{"true length", "gzip", gz, ""},
+		{"two members", "gzip", two.Bytes(), ""},
+		{"short length", "gzip", withSize(10), wire.CodeMalformed},
+		{"no length", "gzip", withSize(0), wire.CodeMalformed},
+		{"long length", "gzip", withSize(1 << 31), wire.CodeMalformed},
+	} {
+		r, err := wire.Body(bytes.NewReader(tt.data), tt.encoding)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		req, err := wire.DecodePushRequest(r)
+		if codeOf(err) != tt.code || tt.code == "" && err != nil {
+			t.Errorf("%s: got %v, want %q", tt.name, err, tt.code)
+			continue
+		}
+		if tt.code == "" && (len(req.Mutations) != 300 || req.Mutations[299].Seq != 300 || string(req.Mutations[299].Fields) != `{"voided":true}`) {
+			t.Errorf("%s: read %d mutations, not the body's 300", tt.name, len(req.Mutations))
+		}
+	}
+
+	zbuf.Reset()
+	zw = gzip.NewWriter(&zbuf)
+	zw.Write([]byte(`{"protocol":2,"schema":2,"mutations":[],"clock":"` + strings.Repeat("0", wire.MaxBodyBytes) + `"}`))
+	zw.Close()
+	r, _ := wire.Body(bytes.NewReader(zbuf.Bytes()), "gzip")
+	if _, err := wire.DecodePushRequest(r); codeOf(err) != wire.CodeBodyTooLarge {
+		t.Errorf("oversized body: got %v, want body_too_large", err)
+	}
+}
