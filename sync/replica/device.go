@@ -444,11 +444,14 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 		return nil, fmt.Errorf("next push: %w", err)
 	}
 	defer rows.Close()
-	req := &wire.PushRequest{Versions: wire.Current()}
+	req := &wire.PushRequest{Versions: wire.Current(), Mutations: make([]wire.Mutation, 0, limit)}
 	// The id and version are read where the driver holds them; the kind,
-	// one of a few, is shared with the mutation before it.
-	var kind, id, version sql.RawBytes
-	var fields string
+	// one of a few, is shared with the mutation before it; the fields of
+	// all the mutations go into one array (a mutation's are about 300
+	// bytes), which is only grown: the fields of the mutations before keep
+	// the array they were copied into.
+	var kind, id, version, fields sql.RawBytes
+	var all []byte
 	for rows.Next() {
 		var m wire.Mutation
 		if err := rows.Scan(&m.Seq, &kind, &id, &version, &fields, &m.Base); err != nil {
@@ -466,7 +469,12 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 		if err = m.Version.UnmarshalText(version); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
-		m.Fields = json.RawMessage(fields)
+		if all == nil {
+			all = make([]byte, 0, max(384*limit, len(fields)))
+		}
+		start := len(all)
+		all = append(all, fields...)
+		m.Fields = json.RawMessage(all[start:len(all):len(all)])
 		req.Mutations = append(req.Mutations, m)
 	}
 	if err := rows.Err(); err != nil {
