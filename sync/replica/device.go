@@ -447,9 +447,10 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	req := &wire.PushRequest{Versions: wire.Current(), Mutations: make([]wire.Mutation, 0, limit)}
 	// The id and version are read where the driver holds them; the kind,
 	// one of a few, is shared with the mutation before it; the fields of
-	// all the mutations go into one array (a mutation's are about 300
-	// bytes), which is only grown: the fields of the mutations before keep
-	// the array they were copied into.
+	// all the mutations are copied into one array, which is only ever
+	// grown (the fields of the mutations before keep the array they were
+	// copied into), where a string and a slice of its own each cost two
+	// allocations and a copy more.
 	var kind, id, version, fields sql.RawBytes
 	var all []byte
 	for rows.Next() {
@@ -470,7 +471,9 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 			return nil, fmt.Errorf("next push: %w", err)
 		}
 		if all == nil {
-			all = make([]byte, 0, max(384*limit, len(fields)))
+			// Room for the batch, sized on its first mutation: growing
+			// the array by doubling would copy the batch's fields again.
+			all = make([]byte, 0, (len(fields)+len(fields)/4+64)*limit)
 		}
 		start := len(all)
 		all = append(all, fields...)
