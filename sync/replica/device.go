@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,21 @@ type Device struct {
 // ErrNoIdentity means a replica was opened without ids and holds none: the
 // device has not been enrolled.
 var ErrNoIdentity = errors.New("replica has no device identity")
+
+// detach returns ctx without its cancellation, or ctx's error if it is
+// done already. The device's statements are short and run so: with a
+// context that can be cancelled, database/sql watches each transaction and
+// each query with a goroutine of its own and go-sqlite3 runs each
+// statement on one, which costs more than most of the statements
+// themselves. A sync checks its context between them (each call here
+// checks it first), so cancelling still stops it promptly; SQLite's busy
+// timeout bounds the waits for a lock.
+func detach(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
 
 // OpenDevice opens or creates the device replica at path. With zero ids in
 // cfg it opens an existing replica as the device it belongs to, and fails
@@ -303,6 +319,10 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if !schema.IsFieldKind(k) {
 		return fmt.Errorf("write %s: %w: not a kind devices write", k, ErrOutOfScope)
 	}
+	ctx, err := detach(ctx)
+	if err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.sealed {
@@ -394,8 +414,12 @@ func (d *Device) Rows(ctx context.Context, k schema.Kind) ([]*Row, error) {
 
 // Pending returns the number of queued mutations.
 func (d *Device) Pending(ctx context.Context) (int, error) {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	err := d.db.read.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
+	err = d.db.read.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n)
 	return n, err
 }
 
@@ -411,16 +435,24 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
 	}
+	ctx, err := detach(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
 	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, kind, id, version, fields, base_seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next push: %w", err)
 	}
 	defer rows.Close()
-	req := &wire.PushRequest{Versions: wire.Current()}
+	req := &wire.PushRequest{Versions: wire.Current(), Mutations: make([]wire.Mutation, 0, limit)}
 	// The id and version are read where the driver holds them; the kind,
-	// one of a few, is shared with the mutation before it.
-	var kind, id, version sql.RawBytes
-	var fields string
+	// one of a few, is shared with the mutation before it; the fields of
+	// all the mutations are copied into one array, which is only ever
+	// grown (the fields of the mutations before keep the array they were
+	// copied into), where a string and a slice of its own each cost two
+	// allocations and a copy more.
+	var kind, id, version, fields sql.RawBytes
+	var all []byte
 	for rows.Next() {
 		var m wire.Mutation
 		if err := rows.Scan(&m.Seq, &kind, &id, &version, &fields, &m.Base); err != nil {
@@ -438,7 +470,14 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 		if err = m.Version.UnmarshalText(version); err != nil {
 			return nil, fmt.Errorf("next push: %w", err)
 		}
-		m.Fields = json.RawMessage(fields)
+		if all == nil {
+			// Room for the batch, sized on its first mutation: growing
+			// the array by doubling would copy the batch's fields again.
+			all = make([]byte, 0, (len(fields)+len(fields)/4+64)*limit)
+		}
+		start := len(all)
+		all = append(all, fields...)
+		m.Fields = json.RawMessage(all[start:len(all):len(all)])
 		req.Mutations = append(req.Mutations, m)
 	}
 	if err := rows.Err(); err != nil {
@@ -482,6 +521,18 @@ func (r *Rejection) Record() (schema.Record, error) {
 // local effect is replaced by the server's state of the record. A response
 // to an older request (a late or duplicated delivery) is harmless.
 func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error {
+	return d.AcceptPushOf(ctx, nil, resp)
+}
+
+// AcceptPushOf is AcceptPush of the answer resp to req, a request
+// NextPush or NextPushAfter made: the kinds and ids of its mutations, which
+// the answer's results do not say, are taken from req rather than read
+// from the outbox again, while the outbox still holds them all.
+func (d *Device) AcceptPushOf(ctx context.Context, req *wire.PushRequest, resp *wire.PushResponse) error {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return fmt.Errorf("accept push: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clock.Observe(resp.Clock)
@@ -521,7 +572,7 @@ func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error 
 	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
-	if err := d.noteEchoes(ctx, tx, resp); err != nil {
+	if err := d.noteEchoes(ctx, tx, req, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
 	// Only mutations with a result leave the queue: the server may have
@@ -561,20 +612,22 @@ const metaEchoHead = "echo_head"
 // the device holds (a result with Change) that state's change sequence
 // number: the pull leaves it out, and the row is as up to date as if it
 // had been pulled. Rows the device has since pulled further keep theirs.
-func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
-	// The outbox says the kind and id of each mutation: one range read of
-	// it, then one statement a kind that has echoes, which SQLite runs over
-	// that kind's pairs of id and change number. A statement a row, or a
-	// statement a kind over all the answer's pairs, costs more than the
-	// updates themselves.
-	changes := make(map[int64]int64, len(resp.Results))
-	var head int64
+// The mutations still queued are the ones to note: a later delivery of the
+// same answer finds them gone and notes nothing.
+func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, req *wire.PushRequest, resp *wire.PushResponse) error {
+	// Each mutation's kind and id come from req, or else from one range
+	// read of the outbox; then one statement a kind that has echoes, which
+	// SQLite runs over a JSON object of that kind's ids and change numbers
+	// (an object's members come out of json_each as key and value, with
+	// nothing left to parse). A statement a row, or a statement a kind
+	// over all the answer's pairs, costs more than the updates themselves.
+	var head, echoes int64
 	lo, hi := int64(-1), int64(-1)
 	for _, res := range resp.Results {
 		if res.Change <= 0 || res.Status == wire.Rejected {
 			continue
 		}
-		changes[res.Seq] = res.Change
+		echoes++
 		head = max(head, res.Change)
 		if lo < 0 || res.Seq < lo {
 			lo = res.Seq
@@ -584,53 +637,38 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResp
 	if head == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	pairs := map[schema.Kind][]byte{}
-	for rows.Next() {
-		var seq int64
-		var kind, id sql.RawBytes
-		if err := rows.Scan(&seq, &kind, &id); err != nil {
+	p := echoPairs{objects: make([][]byte, len(schema.FieldKinds))}
+	if req != nil {
+		// The outbox holds what is left of req's mutations in lo..hi, and
+		// no other (a mutation queued later has a higher number): if it
+		// holds as many as req has there, it holds them all.
+		var queued, sent int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi).Scan(&queued); err != nil {
 			return err
 		}
-		change, ok := changes[seq]
-		if !ok {
-			continue
-		}
-		k := schema.Kind(kind)
-		b, ok := pairs[k]
-		if !ok {
-			if !schema.IsFieldKind(k) {
-				continue
+		for i := range req.Mutations {
+			if m := &req.Mutations[i]; m.Seq >= lo && m.Seq <= hi {
+				sent++
 			}
-			k = schema.Kind(string(kind)) // kind is the driver's, reused by Next
-			b = make([]byte, 0, 48*len(changes))
-			b = append(b, '[')
-		} else {
-			b = append(b, ',')
 		}
-		b = append(b, `["`...)
-		b = append(b, id...) // a UUID: no character to escape
-		b = append(b, `",`...)
-		b = strconv.AppendInt(b, change, 10)
-		b = append(b, ']')
-		pairs[k] = b
+		if queued != sent {
+			req = nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	if req == nil || !p.fromRequest(req, resp, echoes) {
+		clear(p.objects)
+		if err := p.read(ctx, tx, resp, lo, hi, echoes); err != nil {
+			return err
+		}
 	}
-	rows.Close()
-	for _, k := range schema.FieldKinds {
-		b, ok := pairs[k]
-		if !ok {
+	for i, k := range schema.FieldKinds {
+		b := p.objects[i]
+		if b == nil {
 			continue
 		}
-		b = append(b, ']')
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = j.value ->> 1 FROM json_each(?) AS j
-			WHERE %[1]s.id = j.value ->> 0 AND %[1]s.seq < j.value ->> 1`, k), string(b)); err != nil {
+		b = append(b, '}')
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = j.value FROM json_each(?) AS j
+			WHERE %[1]s.id = j.key AND %[1]s.seq < j.value`, k), string(b)); err != nil {
 			return err
 		}
 	}
@@ -644,13 +682,94 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResp
 	return nil
 }
 
+// echoPairs are the ids and change numbers of a push's echoes, a JSON
+// object of them for each field kind (in schema.FieldKinds' order) that
+// has any.
+type echoPairs struct {
+	objects [][]byte
+	id      [36]byte
+}
+
+// fromRequest adds the pairs of resp's echoes, taking their kinds and ids
+// from req, whose mutations the results follow in order. It reports false
+// if a result is of a mutation req does not have.
+func (p *echoPairs) fromRequest(req *wire.PushRequest, resp *wire.PushResponse, n int64) bool {
+	i := 0
+	for _, res := range resp.Results {
+		if res.Change <= 0 || res.Status == wire.Rejected {
+			continue
+		}
+		for i < len(req.Mutations) && req.Mutations[i].Seq < res.Seq {
+			i++
+		}
+		if i == len(req.Mutations) || req.Mutations[i].Seq != res.Seq {
+			return false
+		}
+		m := &req.Mutations[i]
+		p.add(m.Kind, schema.AppendUUID(p.id[:0], m.ID), res.Change, n)
+	}
+	return true
+}
+
+// add adds the pair of id (a UUID: no character to escape) and change to
+// kind k's object, made with room for n pairs.
+func (p *echoPairs) add(k schema.Kind, id []byte, change, n int64) {
+	i := slices.Index(schema.FieldKinds, k)
+	if i < 0 {
+		return
+	}
+	b := p.objects[i]
+	if b == nil {
+		b = make([]byte, 0, 48*n)
+		b = append(b, '{')
+	} else {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, id...)
+	b = append(b, `":`...)
+	b = strconv.AppendInt(b, change, 10)
+	p.objects[i] = b
+}
+
+// read adds the pairs of the queued mutations lo..hi that resp has a
+// change number for, reading their kinds and ids from the outbox.
+func (p *echoPairs) read(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse, lo, hi, n int64) error {
+	changes := make(map[int64]int64, n)
+	for _, res := range resp.Results {
+		if res.Change > 0 && res.Status != wire.Rejected {
+			changes[res.Seq] = res.Change
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var kind, id sql.RawBytes
+		if err := rows.Scan(&seq, &kind, &id); err != nil {
+			return err
+		}
+		if change, ok := changes[seq]; ok {
+			p.add(schema.KindOf(kind), id, change, n)
+		}
+	}
+	return rows.Err()
+}
+
 // SkipTo drops queued mutations numbered below expected: the server's
 // answer to a push that started beyond what it had processed says it has
 // processed them already.
 func (d *Device) SkipTo(ctx context.Context, expected int64) error {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, err := d.db.write.ExecContext(ctx, `DELETE FROM outbox WHERE seq < ?`, expected)
+	_, err = d.db.write.ExecContext(ctx, `DELETE FROM outbox WHERE seq < ?`, expected)
 	return err
 }
 
@@ -707,6 +826,10 @@ func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.
 // pushes made, which it holds, and a server that has processed fewer of
 // them answers wire.CodeServerRestored.
 func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest, error) {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var cursor string
 	if _, err := getMeta(ctx, d.db.read, "cursor", &cursor); err != nil {
 		return nil, err
@@ -724,6 +847,10 @@ func (d *Device) PullRequest(ctx context.Context, limit int) (*wire.PullRequest,
 // (wire.Mutation.Base): the change numbers the device had may be
 // another history's, such as a restored server's before its restore.
 func (d *Device) ResetCursor(ctx context.Context) error {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	tx, err := d.db.write.BeginTx(ctx, nil)
@@ -789,13 +916,12 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	resp := p.resp
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	// A page is applied whole once begun: it has thousands of statements
+	// (see detach).
+	ctx, err := detach(ctx)
+	if err != nil {
 		return false, fmt.Errorf("accept pull: %w", err)
 	}
-	// A page is applied whole once begun: a statement with a cancellable
-	// context costs the driver a goroutine to watch it, and a page has
-	// thousands of statements. SQLite's busy timeout bounds the waits.
-	ctx = context.WithoutCancel(ctx)
 	d.clock.Observe(resp.Clock)
 	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -864,13 +990,21 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 // Meta returns a value the device keeps beside its records (for the SDK:
 // the server's URL, the device's key, the last sync); "" if unset.
 func (d *Device) Meta(ctx context.Context, key string) (string, error) {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return "", err
+	}
 	var v string
-	_, err := getMeta(ctx, d.db.read, "sdk."+key, &v)
+	_, err = getMeta(ctx, d.db.read, "sdk."+key, &v)
 	return v, err
 }
 
 // SetMeta sets a value kept beside the records.
 func (d *Device) SetMeta(ctx context.Context, key, value string) error {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return setMeta(ctx, d.db.write, "sdk."+key, value)

@@ -20,6 +20,10 @@ const metaSealed = "sealed"
 // write in progress finishes first, so that once Seal has returned 0 the
 // outbox stays empty and the replica can be wiped without losing a record.
 func (d *Device) Seal(ctx context.Context) (int, error) {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("seal: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.sealed {
@@ -46,6 +50,10 @@ func (d *Device) Sealed() bool {
 // device has had: the numbers below its oldest queued mutation, or every
 // number it has used if none is queued.
 func (d *Device) AckedThrough(ctx context.Context) (int64, error) {
+	ctx, err := detach(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("acked through: %w", err)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var first, next int64
@@ -76,8 +84,12 @@ type HealCursor struct {
 func (d *Device) HealRecords(ctx context.Context, cursor HealCursor, limit int) ([]wire.Change, HealCursor, error) {
 	var out []wire.Change
 	for cursor.Kind < len(schema.FieldKinds) && len(out) < limit {
+		qctx, err := detach(ctx)
+		if err != nil {
+			return nil, cursor, fmt.Errorf("heal records: %w", err)
+		}
 		k := schema.FieldKinds[cursor.Kind]
-		rows, err := queryRows(ctx, d.db.read, k, `WHERE id > ? ORDER BY id LIMIT ?`, cursor.ID, limit-len(out))
+		rows, err := queryRows(qctx, d.db.read, k, `WHERE id > ? ORDER BY id LIMIT ?`, cursor.ID, limit-len(out))
 		if err != nil {
 			return nil, cursor, fmt.Errorf("heal records: %w", err)
 		}

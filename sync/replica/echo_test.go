@@ -414,3 +414,103 @@ func TestPullLeavesOutOthersRecordsEchoes(t *testing.T) {
 	same(a)
 	same(b)
 }
+
+// TestAcceptPushOfNotesEchoes: a push answer taken with its request gives
+// the rows it made their change numbers as one taken without does: all of
+// them while the outbox holds the whole request, only those still queued
+// when part of it was handled before (they are read from the outbox then),
+// and none again when the same answer comes twice.
+func TestAcceptPushOfNotesEchoes(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+
+	// create makes n contacts, each with a syringe exchange at it.
+	create := func(n int) []schema.Record {
+		var out []schema.Record
+		for range n {
+			c := newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))
+			x := &schema.SyringeExchange{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: d.ID(), StaffID: w.staffA, OccurredAt: c.OccurredAt},
+				ContactID: c.ID, SyringesOut: 10}
+			for _, r := range []schema.Record{c, x} {
+				if err := d.Create(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	push := func() (*wire.PushRequest, *wire.PushResponse) {
+		req, err := d.NextPush(ctx, 100)
+		if err != nil || req == nil {
+			t.Fatalf("next push: %v, %v", req, err)
+		}
+		resp, err := s.Push(ctx, d.ID(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req, resp
+	}
+	// noted fails unless the records' rows are at the server's change
+	// numbers (want) or still at none.
+	noted := func(recs []schema.Record, want bool) {
+		t.Helper()
+		for _, r := range recs {
+			mine, err := d.Get(ctx, r.Kind(), r.RecordID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := s.Get(ctx, r.Kind(), r.RecordID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want && (mine.Seq != theirs.Seq || mine.Seq == 0) || !want && mine.Seq != 0 {
+				t.Errorf("%s %s at change %d, the server's at %d, noted %v", r.Kind(), r.RecordID(), mine.Seq, theirs.Seq, want)
+			}
+		}
+	}
+
+	// Part of the request was handled before: only the rest is noted.
+	recs := create(3)
+	req, resp := push()
+	if err := d.SkipTo(ctx, req.Mutations[2].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AcceptPushOf(ctx, req, resp); err != nil {
+		t.Fatal(err)
+	}
+	noted(recs[:2], false)
+	noted(recs[2:], true)
+
+	// The whole request still queued: every row is noted, and the same
+	// answer again, or with another request, changes nothing.
+	recs = create(4)
+	req, resp = push()
+	if err := d.AcceptPushOf(ctx, req, resp); err != nil {
+		t.Fatal(err)
+	}
+	noted(recs, true)
+	if n, _ := d.Pending(ctx); n != 0 {
+		t.Fatalf("%d mutations still queued", n)
+	}
+	if err := d.Write(ctx, schema.KindContact, recs[0].RecordID(), json.RawMessage(`{"setting":"fixed_site"}`)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := d.NextPush(ctx, 100)
+	if err != nil || other == nil {
+		t.Fatalf("next push: %v, %v", other, err)
+	}
+	for _, r := range []*wire.PushRequest{req, other} {
+		if err := d.AcceptPushOf(ctx, r, resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noted(recs, true)
+	if n, _ := d.Pending(ctx); n != 1 {
+		t.Fatalf("%d mutations queued, want the correction", n)
+	}
+}
