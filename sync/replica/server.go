@@ -65,12 +65,13 @@ type ServerSync struct {
 	mu    sync.Mutex // serialises this process's writes
 	clock *hlc.Clock
 
-	queueMu sync.Mutex // guards queue, pushing and applied
+	queueMu sync.Mutex // guards queue, pushing and changed
 	queue   []*pushJob // pushes waiting for mu
-	// pushing counts each device's pushes in Push; applied is closed, and
-	// replaced, when a batch of pushes has applied something.
-	pushing map[uuid.UUID]int
-	applied chan struct{}
+	// pushing holds the number of the first mutation of each push in
+	// Push, by device; changed is closed, and replaced, when a batch of
+	// pushes has applied something or a push has left Push.
+	pushing map[uuid.UUID][]int64
+	changed chan struct{}
 }
 
 // NewServerSync opens the sync of the store eng holds (ServerEngine.Open).
@@ -225,51 +226,68 @@ func (s *ServerSync) Push(ctx context.Context, deviceID uuid.UUID, req *wire.Pus
 	// Decoding and checking a record by itself need no lock: pushes of
 	// several devices decode at once, and only apply one after another.
 	// Each is checked against the time it arrived.
+	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations)), now: s.now()}
+	first := job.first()
 	s.queueMu.Lock()
 	if s.pushing == nil {
-		s.pushing = map[uuid.UUID]int{}
+		s.pushing = map[uuid.UUID][]int64{}
 	}
-	s.pushing[deviceID]++
+	s.pushing[deviceID] = append(s.pushing[deviceID], first)
 	s.queueMu.Unlock()
 	defer func() {
 		s.queueMu.Lock()
-		if s.pushing[deviceID]--; s.pushing[deviceID] == 0 {
-			delete(s.pushing, deviceID)
+		in := s.pushing[deviceID]
+		if i := slices.Index(in, first); i >= 0 {
+			in = slices.Delete(in, i, i+1)
 		}
+		if len(in) == 0 {
+			delete(s.pushing, deviceID)
+		} else {
+			s.pushing[deviceID] = in
+		}
+		s.notifyLocked() // a push waiting for this one tries again
 		s.queueMu.Unlock()
 	}()
-	job := &pushJob{device: deviceID, req: req, pre: make([]prepared, len(req.Mutations)), now: s.now()}
 	for i := range req.Mutations {
 		job.pre[i] = prepare(&req.Mutations[i], job.now)
 	}
-	// A device may send its next push while one is applied (the SDK
-	// does): one that overtook the push before it finds a gap in the
-	// numbers. While another push of the device is here, it waits for
-	// that one to be applied and tries again, a while at most.
-	deadline := time.Now().Add(overtakeWait)
+	// A device may send its next push while one is applied (the SDK keeps
+	// several in flight, each on a connection of its own): one that
+	// overtook the push before it finds a gap in the numbers. It waits for
+	// that one and tries again: while a push of the device numbered before
+	// it is here, until that one has been applied or has left, a while at
+	// most (overtakeWait); while none is, a short while for it to arrive
+	// (arrivalWait), trying again now and then, as another server on the
+	// same database may apply it. Either is far cheaper than the device
+	// learning of the gap and sending again all it had in flight. A push
+	// whose predecessor was lost gets its seq_gap after arrivalWait.
+	arrived := time.Now()
 	for {
 		s.queueMu.Lock()
-		if s.applied == nil {
-			s.applied = make(chan struct{})
+		if s.changed == nil {
+			s.changed = make(chan struct{})
 		}
-		applied := s.applied
+		changed := s.changed
 		s.queue = append(s.queue, job)
 		s.queueMu.Unlock()
 		s.apply(ctx, job)
 		var we *wire.Error
-		if !errors.As(job.err, &we) || we.Code != wire.CodeSeqGap {
+		if !errors.As(job.err, &we) || we.Code != wire.CodeSeqGap || first == 0 {
 			return job.resp, job.err
 		}
 		s.queueMu.Lock()
-		others := s.pushing[deviceID] > 1
+		ahead := slices.ContainsFunc(s.pushing[deviceID], func(f int64) bool { return f > 0 && f < first })
 		s.queueMu.Unlock()
-		wait := time.Until(deadline)
-		if !others || wait <= 0 {
+		wait := time.Until(arrived.Add(overtakeWait))
+		if !ahead {
+			wait = min(time.Until(arrived.Add(arrivalWait)), arrivalPoll)
+		}
+		if wait <= 0 {
 			return job.resp, job.err
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-applied:
+		case <-changed:
 		case <-t.C:
 		case <-ctx.Done():
 		}
@@ -281,9 +299,23 @@ func (s *ServerSync) Push(ctx context.Context, deviceID uuid.UUID, req *wire.Pus
 	}
 }
 
-// overtakeWait is how long a push that overtook another of its device
-// waits for it to be applied.
-const overtakeWait = 2 * time.Second
+// How long a push that overtook another of its device waits: for one
+// numbered before it that is here (overtakeWait), for one that is not yet
+// (arrivalWait, looking again every arrivalPoll). Variables, so that tests
+// can stretch them.
+var (
+	overtakeWait = 2 * time.Second
+	arrivalWait  = 500 * time.Millisecond
+	arrivalPoll  = 25 * time.Millisecond
+)
+
+// notifyLocked wakes the pushes waiting for another; queueMu is held.
+func (s *ServerSync) notifyLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
 
 // apply applies job, leading a batch of the pushes waiting if no push
 // before it took it along.
@@ -393,10 +425,7 @@ func (s *ServerSync) pushBatch(ctx context.Context, batch []*pushJob) {
 	}
 	if some {
 		s.queueMu.Lock()
-		if s.applied != nil {
-			close(s.applied)
-			s.applied = nil
-		}
+		s.notifyLocked()
 		s.queueMu.Unlock()
 	}
 }
