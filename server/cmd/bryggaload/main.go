@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/brygga/brygga/sync/wire"
 )
 
 func main() {
@@ -89,6 +91,7 @@ type config struct {
 	conns         int
 	smallSyncs    int
 	pullPage      int
+	pushBatch     int
 	cpuProfile    string
 	// postgres is the PostgreSQL server of the PostgreSQL scenarios;
 	// instances how many servers they run on its database.
@@ -173,6 +176,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.conns, "conns", 32, "most connections the load clients of many-devices open to the server (http.Transport.MaxConnsPerHost)")
 	fs.IntVar(&cfg.smallSyncs, "small-syncs", 20, "10-row syncs measured against each server of small-sync")
 	fs.IntVar(&cfg.pullPage, "pull-page", 0, "changes per pull page of the SDK in first-sync and small-sync (0: the SDK's default)")
+	fs.IntVar(&cfg.pushBatch, "push-batch", 0, "mutations per push of the SDK in push-one (0: the SDK's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.StringVar(&cfg.postgres, "postgres", defaultPostgres, "the PostgreSQL server the *-postgres scenarios create their databases on (`URL`)")
 	fs.IntVar(&cfg.instances, "instances", 1, "how many servers push-postgres and many-devices-postgres run on one database")
@@ -203,6 +207,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("%w: --small-syncs must be 1 to 1000", errUsage)
 	case cfg.pullPage < 0 || cfg.pullPage > 2000:
 		return nil, fmt.Errorf("%w: --pull-page must be 0 to 2000", errUsage)
+	case cfg.pushBatch < 0 || cfg.pushBatch > wire.MaxMutations:
+		return nil, fmt.Errorf("%w: --push-batch must be 0 to %d", errUsage, wire.MaxMutations)
 	case cfg.instances < 1 || cfg.instances > 16:
 		return nil, fmt.Errorf("%w: --instances must be 1 to 16", errUsage)
 	case cfg.rows > 0 && cfg.rows < 2:

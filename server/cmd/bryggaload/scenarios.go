@@ -310,7 +310,7 @@ func pushOn(ctx context.Context, cfg *config, rec *recorder, be backend) error {
 
 // sdkOptions are the SDK's options of a tablet of the load test.
 func sdkOptions(cfg *config, client *http.Client) *brygga.Options {
-	return &brygga.Options{HTTPClient: client, PullPage: cfg.pullPage}
+	return &brygga.Options{HTTPClient: client, PullPage: cfg.pullPage, PushBatch: cfg.pushBatch}
 }
 
 // runFirstSync measures a new device's first full pull, through the SDK,
