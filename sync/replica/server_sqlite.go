@@ -106,7 +106,7 @@ func openLineage(ctx context.Context, tx *sql.Tx, now time.Time) error {
 // taken at BEGIN, keeps them current until the commit.
 //
 // The transaction is begun on a connection held for it, on which the
-// row store runs its inserts directly (see connInserts).
+// row store runs its inserts directly (see connInserts) if ctx cannot end.
 func (e *sqliteServer) BeginWrite(ctx context.Context) (ServerWrite, int64, hlc.Timestamp, error) {
 	conn, err := e.db.write.Conn(ctx)
 	if err != nil {
@@ -118,7 +118,12 @@ func (e *sqliteServer) BeginWrite(ctx context.Context) (ServerWrite, int64, hlc.
 		return nil, 0, 0, err
 	}
 	w := &sqliteWrite{ctx: ctx, tx: tx, conn: conn, rs: newServerRowStore(tx)}
-	w.rs.conn = &connInserts{conn: conn}
+	if ctx.Done() == nil {
+		// Only under a context that cannot end: database/sql rolls back
+		// the transaction of one that ends, and a statement run on the
+		// connection after would then commit by itself.
+		w.rs.conn = &connInserts{conn: conn}
+	}
 	var seq int64
 	if _, err := getMeta(ctx, tx, "change_seq", &seq); err != nil {
 		w.Rollback()

@@ -302,10 +302,7 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 // insert writes r unless a row with its id exists, and reports whether it
 // did. r does not change after (see sharedArgs).
 func (s *rowStore) insert(ctx context.Context, r *Row) (bool, error) {
-	if s.conn != nil && ctx.Done() == nil {
-		// Only a context that cannot end: database/sql rolls back the
-		// transaction of one that ends, and a statement run on the
-		// connection after would then commit by itself.
+	if s.conn != nil { // set only for a transaction whose context cannot end
 		return s.conn.insert(ctx, s, r)
 	}
 	st, ok := s.inserts[r.Kind]

@@ -34,7 +34,7 @@ type connInsert struct {
 // insert runs the insert of r, as rowStore.insert does.
 func (c *connInserts) insert(ctx context.Context, s *rowStore, r *Row) (bool, error) {
 	var n int64
-	err := c.conn.Raw(func(dc any) error {
+	err := c.raw(func(dc any) error {
 		in, err := c.kind(ctx, s, dc, r.Kind)
 		if err != nil {
 			return err
@@ -55,6 +55,26 @@ func (c *connInserts) insert(ctx context.Context, s *rowStore, r *Row) (bool, er
 		return false, fmt.Errorf("insert %s %s: %w", r.Kind, r.ID(), err)
 	}
 	return n == 1, nil
+}
+
+// raw runs fn on the driver's connection. database/sql closes the
+// connection of a Raw whose function panics or fails with
+// driver.ErrBadConn, and closing it waits for the transaction open on it,
+// which waits for this Raw to return: the writer would hang, holding the
+// write lock, for ever. Here either comes back as an error of the insert,
+// and the transaction is rolled back as after any failed insert.
+func (c *connInserts) raw(fn func(dc any) error) error {
+	return c.conn.Raw(func(dc any) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panic on the driver's connection: %v", p)
+			}
+			if errors.Is(err, driver.ErrBadConn) {
+				err = errors.New(err.Error()) // not ErrBadConn: see above
+			}
+		}()
+		return fn(dc)
+	})
 }
 
 // kind returns the insert of kind k, preparing it on dc, the driver's
@@ -116,7 +136,7 @@ func (c *connInserts) close() {
 	if len(c.kinds) == 0 {
 		return
 	}
-	c.conn.Raw(func(any) error {
+	c.raw(func(any) error {
 		for _, in := range c.kinds {
 			in.st.Close()
 		}

@@ -362,9 +362,12 @@ func readBody(r io.Reader) ([]byte, error) {
 	}
 }
 
-// maxInflation bounds how many times its size a deflated body may claim
-// to be: deflate's greatest ratio is about 1032 to 1.
-const maxInflation = 1032
+// maxInflation bounds how many times its size a gzip body's trailer is
+// believed: pushes deflate about ten to one. The trailer is the sender's
+// to choose, and a buffer of the size it states is taken before a byte is
+// inflated; a body that does inflate further (deflate reaches about 1032
+// to 1) grows the buffer as it is read.
+const maxInflation = 64
 
 // sizeHint returns the length of the unread part of a body in memory (a
 // *bytes.Reader), at most MaxBodyBytes; 0 if r is not one.
@@ -377,8 +380,8 @@ func sizeHint(r io.Reader) int {
 }
 
 // gzipSizeHint returns the decompressed length that a gzip body in memory
-// (a *bytes.Reader) states in its trailer, as far as deflate could make
-// it and at most MaxBodyBytes; 0 if r is not one. The trailer holds the
+// (a *bytes.Reader) states in its trailer, at most maxInflation times the
+// body and at most MaxBodyBytes; 0 if r is not one. The trailer holds the
 // length modulo 2^32 of the last member only, and the sender chose it:
 // it sizes a buffer, nothing more.
 func gzipSizeHint(r io.Reader) int {
