@@ -14,9 +14,16 @@ import (
 	"github.com/brygga/brygga/sync/wire"
 )
 
-// overtakeBatches makes n pushes of size mutations each, numbered on from 1,
-// of contacts of the device.
-func overtakeBatches(t *testing.T, w world, dev uuid.UUID, clock *testClock, n, size int) []*wire.PushRequest {
+// overtakeServer opens a server with a device of unit A, and makes n
+// pushes of size contacts of the device each, numbered on from 1.
+func overtakeServer(t *testing.T, n, size int) (*replica.ServerStore, world, uuid.UUID, []*wire.PushRequest) {
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	dev := newID(t)
+	if _, err := s.RegisterDevice(context.Background(), dev, w.unitA); err != nil {
+		t.Fatal(err)
+	}
 	hc := hlc.NewClock(clock.Now, 0)
 	reqs := make([]*wire.PushRequest, n)
 	seq := int64(0)
@@ -28,7 +35,7 @@ func overtakeBatches(t *testing.T, w world, dev uuid.UUID, clock *testClock, n, 
 		}
 		reqs[i] = req
 	}
-	return reqs
+	return s, w, dev, reqs
 }
 
 type pushOutcome struct {
@@ -63,14 +70,7 @@ func allApplied(t *testing.T, name string, o pushOutcome) {
 // and sent again with everything after it.
 func TestPushWaitsForTheOneBeforeToArrive(t *testing.T) {
 	defer replica.SetPushWaits(time.Minute, time.Minute, time.Minute)()
-	clock := newTestClock()
-	w := newWorld(t)
-	s := MustOpenServer(t, clock, w)
-	dev := newID(t)
-	if _, err := s.RegisterDevice(context.Background(), dev, w.unitA); err != nil {
-		t.Fatal(err)
-	}
-	reqs := overtakeBatches(t, w, dev, clock, 3, 20)
+	s, w, dev, reqs := overtakeServer(t, 3, 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -96,14 +96,7 @@ func TestPushWaitsForTheOneBeforeToArrive(t *testing.T) {
 // rather than after the overtake wait.
 func TestPushStopsWaitingWhenTheOneBeforeLeaves(t *testing.T) {
 	defer replica.SetPushWaits(50*time.Millisecond, 10*time.Millisecond, time.Hour)()
-	clock := newTestClock()
-	w := newWorld(t)
-	s := MustOpenServer(t, clock, w)
-	dev := newID(t)
-	if _, err := s.RegisterDevice(context.Background(), dev, w.unitA); err != nil {
-		t.Fatal(err)
-	}
-	reqs := overtakeBatches(t, w, dev, clock, 3, 10)
+	s, w, dev, reqs := overtakeServer(t, 3, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
