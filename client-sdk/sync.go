@@ -261,7 +261,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 			return fmt.Errorf("push: %w", err)
 		}
 		c.noteServerClock(ctx, resp.Clock)
-		if err := dev.AcceptPushOf(ctx, req, resp); err != nil {
+		if err := dev.AcceptPush(ctx, resp); err != nil {
 			return err
 		}
 		pushed += int64(len(resp.Results))

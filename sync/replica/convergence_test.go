@@ -452,11 +452,6 @@ func (s *sim) push(dev *simDevice, unreliable bool) error {
 		if err != nil {
 			return err
 		}
-		// The answer is taken with the request (as the SDK takes it) or
-		// without, by chance: both must come to the same.
-		if s.rng.IntN(2) == 0 {
-			return dev.d.AcceptPushOf(s.ctx, req, resp)
-		}
 		return dev.d.AcceptPush(s.ctx, resp)
 	}
 	fate := 0

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -349,7 +350,7 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 		return fmt.Errorf("write %s %s: %w", k, id, err)
 	}
 	defer tx.Rollback()
-	rs := newRowStore(tx)
+	rs := newDeviceRowStore(tx)
 	defer rs.close()
 	row, err := rs.load(ctx, k, id)
 	if err != nil {
@@ -375,14 +376,23 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 	if err := merged.Record.Validate(now); err != nil {
 		return fmt.Errorf("write %s %s: %w", k, id, err)
 	}
-	if err := rs.save(ctx, merged); err != nil {
-		return fmt.Errorf("write %s %s: %w", k, id, err)
-	}
 	var next int64
 	if _, err := getMeta(ctx, tx, "next_seq", &next); err != nil {
 		return err
 	}
 	next = max(next, 1)
+	// The row names this write as its latest own (Row.Echo): the answer to
+	// it raises the row's change number. A queued write it follows is
+	// marked, so that the answer to that one raises the row's seq itself.
+	if row != nil && row.Echo > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET superseded = 1 WHERE seq = ?`, row.Echo); err != nil {
+			return fmt.Errorf("write %s %s: queue: %w", k, id, err)
+		}
+	}
+	merged.Echo = next
+	if err := rs.save(ctx, merged); err != nil {
+		return fmt.Errorf("write %s %s: %w", k, id, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (seq, kind, id, version, fields, created_at, base_seq) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		next, string(k), id.String(), ts.String(), string(fields), now.UnixMilli(), merged.Seq); err != nil {
 		return fmt.Errorf("write %s %s: queue: %w", k, id, err)
@@ -398,7 +408,7 @@ func (d *Device) Write(ctx context.Context, k schema.Kind, id uuid.UUID, fields 
 
 // Get returns the row of kind k with id; ErrNotFound if there is none.
 func (d *Device) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, error) {
-	rs := newRowStore(d.db.read)
+	rs := newDeviceRowStore(d.db.read)
 	defer rs.close()
 	r, err := rs.load(ctx, k, id)
 	if err == nil && r == nil {
@@ -409,7 +419,7 @@ func (d *Device) Get(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row, er
 
 // Rows returns every row of kind k, in id order.
 func (d *Device) Rows(ctx context.Context, k schema.Kind) ([]*Row, error) {
-	return queryRows(ctx, d.db.read, k, `ORDER BY id`)
+	return queryDeviceRows(ctx, d.db.read, k, `ORDER BY id`)
 }
 
 // Pending returns the number of queued mutations.
@@ -521,14 +531,6 @@ func (r *Rejection) Record() (schema.Record, error) {
 // local effect is replaced by the server's state of the record. A response
 // to an older request (a late or duplicated delivery) is harmless.
 func (d *Device) AcceptPush(ctx context.Context, resp *wire.PushResponse) error {
-	return d.AcceptPushOf(ctx, nil, resp)
-}
-
-// AcceptPushOf is AcceptPush of the answer resp to req, a request
-// NextPush or NextPushAfter made: the kinds and ids of its mutations, which
-// the answer's results do not say, are taken from req rather than read
-// from the outbox again, while the outbox still holds them all.
-func (d *Device) AcceptPushOf(ctx context.Context, req *wire.PushRequest, resp *wire.PushResponse) error {
 	ctx, err := detach(ctx)
 	if err != nil {
 		return fmt.Errorf("accept push: %w", err)
@@ -542,7 +544,7 @@ func (d *Device) AcceptPushOf(ctx context.Context, req *wire.PushRequest, resp *
 		return fmt.Errorf("accept push: %w", err)
 	}
 	defer tx.Rollback()
-	rs := newRowStore(tx)
+	rs := newDeviceRowStore(tx)
 	defer rs.close()
 	type target struct {
 		kind    schema.Kind
@@ -572,7 +574,7 @@ func (d *Device) AcceptPushOf(ctx context.Context, req *wire.PushRequest, resp *
 	if err := d.adoptRestamps(ctx, tx, rs, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
-	if err := d.noteEchoes(ctx, tx, req, resp); err != nil {
+	if err := d.noteEchoes(ctx, tx, resp); err != nil {
 		return fmt.Errorf("accept push: %w", err)
 	}
 	// Only mutations with a result leave the queue: the server may have
@@ -608,28 +610,43 @@ func (d *Device) AcceptPushOf(ctx context.Context, req *wire.PushRequest, resp *
 // of the record than the device's (see AcceptPage).
 const metaEchoHead = "echo_head"
 
-// noteEchoes gives the rows of mutations whose push made exactly the state
-// the device holds (a result with Change) that state's change sequence
-// number: the pull leaves it out, and the row is as up to date as if it
-// had been pulled. Rows the device has since pulled further keep theirs.
-// The mutations still queued are the ones to note: a later delivery of the
-// same answer finds them gone and notes nothing.
-func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, req *wire.PushRequest, resp *wire.PushResponse) error {
-	// Each mutation's kind and id come from req, or else from one range
-	// read of the outbox; then one statement a kind that has echoes, which
-	// SQLite runs over a JSON object of that kind's ids and change numbers
-	// (an object's members come out of json_each as key and value, with
-	// nothing left to parse). A statement a row, or a statement a kind
-	// over all the answer's pairs, costs more than the updates themselves.
-	var head, echoes int64
+// noteEchoes notes the change sequence numbers that resp gives mutations
+// whose push made exactly the state the device holds (a result with
+// Change): the pull leaves those states out, and a row is as up to date as
+// if it had been pulled. A row names its latest own write (Row.Echo): the
+// number noted for that write raises the row's seq where it is read
+// (deviceSeq), which costs the answer no write to the row. The answer to
+// a write that a later one of the same record followed (superseded)
+// raises the row's seq itself. Rows the device has since pulled further
+// keep theirs. The mutations still queued are the ones to note: a later
+// delivery of the same answer finds them gone and notes nothing.
+func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
+	var queued sql.NullInt64 // the queue is the numbers from its first on
+	if err := tx.QueryRowContext(ctx, `SELECT min(seq) FROM outbox`).Scan(&queued); err != nil {
+		return err
+	}
+	if !queued.Valid {
+		return nil
+	}
+	var head int64
 	lo, hi := int64(-1), int64(-1)
+	// The numbers as a JSON object of mutation number to change number,
+	// which json_each gives SQLite as key and value.
+	notes := make([]byte, 0, 24*len(resp.Results)+2)
+	notes = append(notes, '{')
 	for _, res := range resp.Results {
-		if res.Change <= 0 || res.Status == wire.Rejected {
+		if res.Change <= 0 || res.Status == wire.Rejected || res.Seq < queued.Int64 {
 			continue
 		}
-		echoes++
+		if head > 0 {
+			notes = append(notes, ',')
+		}
+		notes = append(notes, '"')
+		notes = strconv.AppendInt(notes, res.Seq, 10)
+		notes = append(notes, `":`...)
+		notes = strconv.AppendInt(notes, res.Change, 10)
 		head = max(head, res.Change)
-		if lo < 0 || res.Seq < lo {
+		if lo < 0 {
 			lo = res.Seq
 		}
 		hi = max(hi, res.Seq)
@@ -637,40 +654,13 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, req *wire.PushReque
 	if head == 0 {
 		return nil
 	}
-	p := echoPairs{objects: make([][]byte, len(schema.FieldKinds))}
-	if req != nil {
-		// The outbox holds what is left of req's mutations in lo..hi, and
-		// no other (a mutation queued later has a higher number): if it
-		// holds as many as req has there, it holds them all.
-		var queued, sent int64
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi).Scan(&queued); err != nil {
-			return err
-		}
-		for i := range req.Mutations {
-			if m := &req.Mutations[i]; m.Seq >= lo && m.Seq <= hi {
-				sent++
-			}
-		}
-		if queued != sent {
-			req = nil
-		}
+	notes = append(notes, '}')
+	if _, err := tx.ExecContext(ctx, `INSERT INTO echoes (mutation, change) SELECT CAST(key AS INTEGER), value FROM json_each(?) WHERE true
+		ON CONFLICT (mutation) DO UPDATE SET change = max(change, excluded.change)`, string(notes)); err != nil {
+		return err
 	}
-	if req == nil || !p.fromRequest(req, resp, echoes) {
-		clear(p.objects)
-		if err := p.read(ctx, tx, resp, lo, hi, echoes); err != nil {
-			return err
-		}
-	}
-	for i, k := range schema.FieldKinds {
-		b := p.objects[i]
-		if b == nil {
-			continue
-		}
-		b = append(b, '}')
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s SET seq = j.value FROM json_each(?) AS j
-			WHERE %[1]s.id = j.key AND %[1]s.seq < j.value`, k), string(b)); err != nil {
-			return err
-		}
+	if err := d.raiseSuperseded(ctx, tx, resp, lo, hi); err != nil {
+		return err
 	}
 	var prev int64
 	if _, err := getMeta(ctx, tx, metaEchoHead, &prev); err != nil {
@@ -682,81 +672,42 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, req *wire.PushReque
 	return nil
 }
 
-// echoPairs are the ids and change numbers of a push's echoes, a JSON
-// object of them for each field kind (in schema.FieldKinds' order) that
-// has any.
-type echoPairs struct {
-	objects [][]byte
-	id      [36]byte
-}
-
-// fromRequest adds the pairs of resp's echoes, taking their kinds and ids
-// from req, whose mutations the results follow in order. It reports false
-// if a result is of a mutation req does not have.
-func (p *echoPairs) fromRequest(req *wire.PushRequest, resp *wire.PushResponse, n int64) bool {
-	i := 0
-	for _, res := range resp.Results {
-		if res.Change <= 0 || res.Status == wire.Rejected {
-			continue
-		}
-		for i < len(req.Mutations) && req.Mutations[i].Seq < res.Seq {
-			i++
-		}
-		if i == len(req.Mutations) || req.Mutations[i].Seq != res.Seq {
-			return false
-		}
-		m := &req.Mutations[i]
-		p.add(m.Kind, schema.AppendUUID(p.id[:0], m.ID), res.Change, n)
-	}
-	return true
-}
-
-// add adds the pair of id (a UUID: no character to escape) and change to
-// kind k's object, made with room for n pairs.
-func (p *echoPairs) add(k schema.Kind, id []byte, change, n int64) {
-	i := slices.Index(schema.FieldKinds, k)
-	if i < 0 {
-		return
-	}
-	b := p.objects[i]
-	if b == nil {
-		b = make([]byte, 0, 48*n)
-		b = append(b, '{')
-	} else {
-		b = append(b, ',')
-	}
-	b = append(b, '"')
-	b = append(b, id...)
-	b = append(b, `":`...)
-	b = strconv.AppendInt(b, change, 10)
-	p.objects[i] = b
-}
-
-// read adds the pairs of the queued mutations lo..hi that resp has a
-// change number for, reading their kinds and ids from the outbox.
-func (p *echoPairs) read(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse, lo, hi, n int64) error {
-	changes := make(map[int64]int64, n)
-	for _, res := range resp.Results {
-		if res.Change > 0 && res.Status != wire.Rejected {
-			changes[res.Seq] = res.Change
-		}
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE seq BETWEEN ? AND ?`, lo, hi)
+// raiseSuperseded gives the rows of the queued mutations lo..hi that a
+// later write of the same record followed the change numbers resp gives
+// them, where greater than their seq: the rows name the later writes.
+func (d *Device) raiseSuperseded(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse, lo, hi int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, kind, id FROM outbox WHERE superseded = 1 AND seq BETWEEN ? AND ?`, lo, hi)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	type raise struct {
+		kind   schema.Kind
+		id     string
+		change int64
+	}
+	var raises []raise
 	for rows.Next() {
 		var seq int64
-		var kind, id sql.RawBytes
+		var kind, id string
 		if err := rows.Scan(&seq, &kind, &id); err != nil {
+			rows.Close()
 			return err
 		}
-		if change, ok := changes[seq]; ok {
-			p.add(schema.KindOf(kind), id, change, n)
+		i, ok := slices.BinarySearchFunc(resp.Results, seq, func(r wire.Result, seq int64) int { return cmp.Compare(r.Seq, seq) })
+		if ok && resp.Results[i].Change > 0 && resp.Results[i].Status != wire.Rejected && schema.IsFieldKind(schema.Kind(kind)) {
+			raises = append(raises, raise{schema.Kind(kind), id, resp.Results[i].Change})
 		}
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range raises {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET seq = ? WHERE id = ? AND seq < ?`, r.kind), r.change, r.id, r.change); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SkipTo drops queued mutations numbered below expected: the server's
@@ -776,15 +727,18 @@ func (d *Device) SkipTo(ctx context.Context, expected int64) error {
 // rebase stores base (the server's state of a record, or nil if the server
 // has none) with the queued writes of the record replayed on top.
 func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.Kind, id uuid.UUID, base *Row) error {
-	rows, err := tx.QueryContext(ctx, `SELECT version, fields FROM outbox WHERE id = ? AND kind = ? ORDER BY seq`, id.String(), string(k))
+	rows, err := tx.QueryContext(ctx, `SELECT seq, version, fields FROM outbox WHERE id = ? AND kind = ? ORDER BY seq`, id.String(), string(k))
 	if err != nil {
 		return err
 	}
-	type queued struct{ version, fields string }
+	type queued struct {
+		seq             int64
+		version, fields string
+	}
 	var qs []queued
 	for rows.Next() {
 		var q queued
-		if err := rows.Scan(&q.version, &q.fields); err != nil {
+		if err := rows.Scan(&q.seq, &q.version, &q.fields); err != nil {
 			rows.Close()
 			return err
 		}
@@ -816,6 +770,12 @@ func (d *Device) rebase(ctx context.Context, tx queryer, rs *rowStore, k schema.
 	}
 	if base == nil {
 		return rs.remove(ctx, k, id)
+	}
+	// The latest queued write is the row's own latest (Row.Echo); the ones
+	// before it were marked superseded when it was made.
+	base.Echo = 0
+	if len(qs) > 0 {
+		base.Echo = qs[len(qs)-1].seq
 	}
 	return rs.save(ctx, base)
 }
@@ -935,7 +895,7 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	if cursor != resp.Since {
 		return false, nil
 	}
-	rs := newRowStore(tx)
+	rs := newDeviceRowStore(tx)
 	defer rs.close()
 	var queued int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&queued); err != nil {
@@ -952,7 +912,7 @@ func (d *Device) AcceptPage(ctx context.Context, p *Page) (bool, error) {
 	case resp.Head < echoHead:
 		for _, row := range p.rows {
 			var seq int64
-			err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, row.Kind), row.ID().String()).Scan(&seq)
+			err = tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, deviceSeq(row.Kind), row.Kind), row.ID().String()).Scan(&seq)
 			if err == nil && seq > row.Seq {
 				continue
 			}
@@ -1017,7 +977,7 @@ func (d *Device) Select(ctx context.Context, k schema.Kind, where string, args .
 	if _, ok := kinds[k]; !ok {
 		return nil, fmt.Errorf("select: unknown kind %q", k)
 	}
-	return queryRows(ctx, d.db.read, k, where, args...)
+	return queryDeviceRows(ctx, d.db.read, k, where, args...)
 }
 
 // Purge deletes synced field records that happened before cutoff and have
@@ -1034,7 +994,7 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 	defer tx.Rollback()
 	var total int64
 	for _, k := range schema.FieldKinds {
-		q := fmt.Sprintf(`DELETE FROM %s WHERE occurred_at < ? AND seq > 0 AND id NOT IN (SELECT id FROM outbox)`, k)
+		q := fmt.Sprintf(`DELETE FROM %s WHERE occurred_at < ? AND %s > 0 AND id NOT IN (SELECT id FROM outbox)`, k, deviceSeq(k))
 		if k == schema.KindReferral {
 			q += ` AND (voided = 1 OR status IN ('closed', 'declined', 'not_reached'))`
 		}
@@ -1047,6 +1007,14 @@ func (d *Device) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
 		}
 		n, _ := res.RowsAffected()
 		total += n
+	}
+	// The notes of answers (noteEchoes) that no row names any more.
+	named := make([]string, len(schema.FieldKinds))
+	for i, k := range schema.FieldKinds {
+		named[i] = fmt.Sprintf(`SELECT echo FROM %s`, k)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM echoes WHERE mutation NOT IN (`+strings.Join(named, " UNION ALL ")+`)`); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
 	}
 	return total, tx.Commit()
 }
@@ -1073,7 +1041,7 @@ func (d *Device) pullAgainRestamped(ctx context.Context, tx *sql.Tx, resp *wire.
 			continue
 		}
 		var seq int64
-		err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT seq FROM %s WHERE id = ?`, kind), id).Scan(&seq)
+		err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, deviceSeq(schema.Kind(kind)), kind), id).Scan(&seq)
 		if err == sql.ErrNoRows || seq == base {
 			continue // no pull since the write: the next one brings it
 		}

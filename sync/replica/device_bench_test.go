@@ -97,7 +97,7 @@ func cpuNow() time.Duration {
 // through pushes answered as a server answers them (every mutation applied,
 // each with its change number), with no server: the device's own CPU time
 // a record of reading its outbox (NextPushAfter) and taking the answers
-// (AcceptPushOf), with a context that can be cancelled as an app's is.
+// (AcceptPush), with a context that can be cancelled as an app's is.
 func BenchmarkDeviceOutbox(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -127,7 +127,7 @@ func BenchmarkDeviceOutbox(b *testing.B) {
 			}
 			resp.LastSeq = req.Mutations[len(req.Mutations)-1].Seq
 			t2 := time.Now()
-			if err := d.AcceptPushOf(ctx, req, resp); err != nil {
+			if err := d.AcceptPush(ctx, resp); err != nil {
 				b.Fatal(err)
 			}
 			next, accept = next+t1.Sub(t0), accept+time.Since(t2)

@@ -89,7 +89,7 @@ func (d *Device) HealRecords(ctx context.Context, cursor HealCursor, limit int) 
 			return nil, cursor, fmt.Errorf("heal records: %w", err)
 		}
 		k := schema.FieldKinds[cursor.Kind]
-		rows, err := queryRows(qctx, d.db.read, k, `WHERE id > ? ORDER BY id LIMIT ?`, cursor.ID, limit-len(out))
+		rows, err := queryDeviceRows(qctx, d.db.read, k, `WHERE id > ? ORDER BY id LIMIT ?`, cursor.ID, limit-len(out))
 		if err != nil {
 			return nil, cursor, fmt.Errorf("heal records: %w", err)
 		}

@@ -2,7 +2,9 @@ package replica_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -415,12 +417,11 @@ func TestPullLeavesOutOthersRecordsEchoes(t *testing.T) {
 	same(b)
 }
 
-// TestAcceptPushOfNotesEchoes: a push answer taken with its request gives
-// the rows it made their change numbers as one taken without does: all of
-// them while the outbox holds the whole request, only those still queued
-// when part of it was handled before (they are read from the outbox then),
-// and none again when the same answer comes twice.
-func TestAcceptPushOfNotesEchoes(t *testing.T) {
+// TestAcceptPushNotesEchoes: a push answer gives the rows it made their
+// change numbers: all of them while the outbox holds the whole request,
+// only those still queued when part of it was handled before, and none
+// again when the same answer comes twice, even after a row has moved on.
+func TestAcceptPushNotesEchoes(t *testing.T) {
 	ctx := context.Background()
 	clock := newTestClock()
 	w := newWorld(t)
@@ -480,7 +481,7 @@ func TestAcceptPushOfNotesEchoes(t *testing.T) {
 	if err := d.SkipTo(ctx, req.Mutations[2].Seq); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.AcceptPushOf(ctx, req, resp); err != nil {
+	if err := d.AcceptPush(ctx, resp); err != nil {
 		t.Fatal(err)
 	}
 	noted(recs[:2], false)
@@ -490,7 +491,7 @@ func TestAcceptPushOfNotesEchoes(t *testing.T) {
 	// answer again, or with another request, changes nothing.
 	recs = create(4)
 	req, resp = push()
-	if err := d.AcceptPushOf(ctx, req, resp); err != nil {
+	if err := d.AcceptPush(ctx, resp); err != nil {
 		t.Fatal(err)
 	}
 	noted(recs, true)
@@ -504,13 +505,124 @@ func TestAcceptPushOfNotesEchoes(t *testing.T) {
 	if err != nil || other == nil {
 		t.Fatalf("next push: %v, %v", other, err)
 	}
-	for _, r := range []*wire.PushRequest{req, other} {
-		if err := d.AcceptPushOf(ctx, r, resp); err != nil {
+	for range 2 {
+		if err := d.AcceptPush(ctx, resp); err != nil {
 			t.Fatal(err)
 		}
 	}
 	noted(recs, true)
 	if n, _ := d.Pending(ctx); n != 1 {
 		t.Fatalf("%d mutations queued, want the correction", n)
+	}
+}
+
+// TestEchoesOfWritesQueuedBeforeUpgrade: a replica whose writes were queued
+// by a version before migration 0023 (rows with no echo named, no write
+// marked superseded) notes the answers to them as one made since does:
+// after each push of two mutations, every row the server has is at the
+// server's change number, the corrected contact too, whose create is
+// answered before its two corrections; in the end each holds the server's
+// state.
+func TestEchoesOfWritesQueuedBeforeUpgrade(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	id := newID(t)
+	if _, err := s.RegisterDevice(ctx, id, w.unitA); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tablet.db")
+	cfg := replica.DeviceConfig{ID: id, UnitID: w.unitA, Now: clock.Now}
+	d, err := replica.OpenDevice(ctx, path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, s, d)
+	var recs []schema.Record
+	for range 3 {
+		c := newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))
+		x := &schema.SyringeExchange{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: d.ID(), StaffID: w.staffA, OccurredAt: c.OccurredAt},
+			ContactID: c.ID, SyringesOut: 10}
+		for _, r := range []schema.Record{c, x} {
+			if err := d.Create(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	for _, setting := range []string{"fixed_site", "street"} {
+		if err := d.Write(ctx, schema.KindContact, recs[0].RecordID(), json.RawMessage(`{"setting":"`+setting+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+
+	// The replica as the version before 0023 left it.
+	db, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`DROP INDEX outbox_superseded`, `ALTER TABLE outbox DROP COLUMN superseded`, `DROP TABLE echoes`,
+		`DELETE FROM schema_migrations WHERE version = 23`}
+	for _, k := range schema.FieldKinds {
+		stmts = append(stmts, `ALTER TABLE `+string(k)+` DROP COLUMN echo`)
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	if d, err = replica.OpenDevice(ctx, path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for {
+		req, err := d.NextPush(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req == nil {
+			break
+		}
+		resp, err := s.Push(ctx, d.ID(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.AcceptPush(ctx, resp); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			mine, err := d.Get(ctx, r.Kind(), r.RecordID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs, err := s.Get(ctx, r.Kind(), r.RecordID())
+			if errors.Is(err, replica.ErrNotFound) || err == nil && theirs == nil {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mine.Seq != theirs.Seq {
+				t.Errorf("after mutations %d..%d the device holds %s %s at change %d, the server at %d",
+					req.Mutations[0].Seq, req.Mutations[len(req.Mutations)-1].Seq, r.Kind(), r.RecordID(), mine.Seq, theirs.Seq)
+			}
+		}
+	}
+	for _, r := range recs {
+		mine, err := d.Get(ctx, r.Kind(), r.RecordID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := s.Get(ctx, r.Kind(), r.RecordID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !mine.Equal(theirs) || mine.Seq != theirs.Seq || mine.Seq == 0 {
+			t.Errorf("the device holds %s at change %d, the server %s at %d", mine, mine.Seq, theirs, theirs.Seq)
+		}
 	}
 }

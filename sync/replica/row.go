@@ -25,7 +25,10 @@ type Row struct {
 	Seq int64
 	// Echo is, in the server's store, the number of the mutation whose
 	// push made exactly this state, which its device holds (see
-	// migrations 0013 and 0021); 0 for any other state.
+	// migrations 0013 and 0021); 0 for any other state. In a device's
+	// replica it is the number of the device's latest own write on the
+	// row, whose answer's change number, once noted (the echoes table of
+	// migration 0023), raises Seq where a row is read; 0 for none.
 	Echo int64
 	// EchoDevice is the device of Echo: uuid.Nil for the record's own
 	// device (its header's DeviceID), which makes most echoes.

@@ -44,7 +44,7 @@ func ScanRow(k schema.Kind, vals []any) (*Row, error) {
 	if len(vals) != n && len(vals) != n+2 {
 		return nil, fmt.Errorf("scan row %s: %d values, want %d or %d", k, len(vals), n, n+2)
 	}
-	if err := fillRow(r, vals, len(vals) == n+2); err != nil {
+	if err := fillRow(r, vals); err != nil {
 		return nil, fmt.Errorf("scan row %s: %w", k, err)
 	}
 	return r, nil

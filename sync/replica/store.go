@@ -27,13 +27,30 @@ func columns(k schema.Kind) string {
 	return strings.Join(kinds[k].names, ", ") + ", v, cv, seq"
 }
 
+// deviceSeq is how a device reads the seq of kind k's rows: the greater
+// of the column and the change number that the answer to the row's echo
+// (its latest own write) gave, if one has (migration 0023).
+func deviceSeq(k schema.Kind) string {
+	if !schema.IsFieldKind(k) {
+		return "seq"
+	}
+	return fmt.Sprintf("max(%[1]s.seq, coalesce((SELECT change FROM echoes WHERE mutation = %[1]s.echo), 0))", k)
+}
+
+// deviceRowColumns is columns(k) as a device reads them (deviceSeq).
+func deviceRowColumns(k schema.Kind) string {
+	return strings.Join(kinds[k].names, ", ") + ", v, cv, " + deviceSeq(k)
+}
+
 // rowStore reads and writes rows of one transaction, preparing each
 // statement once.
 type rowStore struct {
 	q queryer
 	// echo says the store is the server's, whose field records keep
-	// Row.Echo in a column of their own.
+	// Row.Echo and Row.EchoDevice in columns of their own; device says it
+	// is a device's replica, whose field records keep Row.Echo.
 	echo    bool
+	device  bool
 	loads   map[schema.Kind]*sql.Stmt
 	saves   map[schema.Kind]*sql.Stmt
 	inserts map[schema.Kind]*sql.Stmt
@@ -62,37 +79,74 @@ func newServerRowStore(q queryer) *rowStore {
 	return s
 }
 
-// echoes reports whether rows of kind k keep Row.Echo here.
+// newDeviceRowStore is newRowStore for a device's replica.
+func newDeviceRowStore(q queryer) *rowStore {
+	s := newRowStore(q)
+	s.device = true
+	return s
+}
+
+// echoes reports whether rows of kind k keep Row.Echo and Row.EchoDevice
+// here, as the server's do.
 func (s *rowStore) echoes(k schema.Kind) bool {
 	return s.echo && schema.IsFieldKind(k)
 }
 
-// cols returns the column list of kind k's table as this store reads and
-// writes it: columns(k), then echo and echo_device on the server's field
-// records.
+// extra returns how many columns follow seq in kind k's rows here: echo
+// and echo_device on the server's field records, echo on a device's.
+func (s *rowStore) extra(k schema.Kind) int {
+	switch {
+	case !schema.IsFieldKind(k):
+		return 0
+	case s.echo:
+		return 2
+	case s.device:
+		return 1
+	}
+	return 0
+}
+
+// cols returns the column list of kind k's table as this store writes
+// it: columns(k), then its extra columns.
 func (s *rowStore) cols(k schema.Kind) string {
-	if s.echoes(k) {
+	switch s.extra(k) {
+	case 2:
 		return columns(k) + ", echo, echo_device"
+	case 1:
+		return columns(k) + ", echo"
 	}
 	return columns(k)
 }
 
+// readCols returns the columns the store reads of kind k's rows: cols(k),
+// with a device's seq as deviceSeq gives it.
+func (s *rowStore) readCols(k schema.Kind) string {
+	if s.extra(k) == 1 {
+		return deviceRowColumns(k) + ", echo"
+	}
+	return s.cols(k)
+}
+
 // insertSQL returns the INSERT of a row of kind k.
 func (s *rowStore) insertSQL(k schema.Kind) string {
-	n := len(kinds[k].names) + 3
-	if s.echoes(k) {
-		n += 2
-	}
+	n := len(kinds[k].names) + 3 + s.extra(k)
 	return fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)`, k, s.cols(k), strings.Repeat("?, ", n-1)+"?")
+}
+
+// appendExtra appends the values of r's extra columns (see extra).
+func (s *rowStore) appendExtra(args []any, r *Row) []any {
+	switch s.extra(r.Kind) {
+	case 2:
+		return append(args, r.Echo, echoDeviceArg(r))
+	case 1:
+		return append(args, r.Echo)
+	}
+	return args
 }
 
 // args returns the values of r's columns.
 func (s *rowStore) args(r *Row) []any {
-	args := rowArgs(r)
-	if s.echoes(r.Kind) {
-		args = append(args, r.Echo, echoDeviceArg(r))
-	}
-	return args
+	return s.appendExtra(rowArgs(r), r)
 }
 
 // sharedArgs returns rowArgs(r) for a row that does not change after it is
@@ -110,10 +164,7 @@ func (s *rowStore) sharedArgs(r *Row) []any {
 			args = append(args, f.SQLValue())
 		}
 	}
-	args = appendVersionArgs(args, r)
-	if s.echoes(r.Kind) {
-		args = append(args, r.Echo, echoDeviceArg(r))
-	}
+	args = s.appendExtra(appendVersionArgs(args, r), r)
 	s.last[r.Kind] = writtenRow{r, args}
 	return args
 }
@@ -134,7 +185,7 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 	st, ok := s.loads[k]
 	if !ok {
 		var err error
-		st, err = s.q.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, s.cols(k), k))
+		st, err = s.q.PrepareContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id = ?`, s.readCols(k), k))
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", k, err)
 		}
@@ -149,7 +200,7 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 		return nil, rows.Err()
 	}
 	r := NewRow(k)
-	sc := rowScanner{echo: s.echoes(k)}
+	sc := rowScanner{extra: s.extra(k)}
 	if err := sc.scan(rows, r); err != nil {
 		return nil, fmt.Errorf("load %s %s: %w", k, id, err)
 	}
@@ -160,7 +211,7 @@ func (s *rowStore) load(ctx context.Context, k schema.Kind, id uuid.UUID) (*Row,
 // to row.
 type rowScanner struct {
 	vals, ptrs []any
-	echo       bool // echo and echo_device follow seq (rowStore.cols)
+	extra      int // columns after seq (rowStore.extra)
 }
 
 // values reads the next result row's n columns.
@@ -179,20 +230,17 @@ func (sc *rowScanner) values(rows *sql.Rows, n int) ([]any, error) {
 }
 
 func (sc *rowScanner) scan(rows *sql.Rows, r *Row) error {
-	cols := len(r.fields) + 3
-	if sc.echo {
-		cols += 2
-	}
-	vals, err := sc.values(rows, cols)
+	vals, err := sc.values(rows, len(r.fields)+3+sc.extra)
 	if err != nil {
 		return err
 	}
-	return fillRow(r, vals, sc.echo)
+	return fillRow(r, vals)
 }
 
 // fillRow sets r from the values of its columns: its fields, v, cv, seq
-// and, with echo, echo and echo_device (NULL, or the device as text).
-func fillRow(r *Row, vals []any, echo bool) error {
+// and, if there are more, echo, then echo_device (NULL, or the device as
+// text).
+func fillRow(r *Row, vals []any) error {
 	n := len(r.fields)
 	for i, f := range r.fields {
 		if err := f.ScanSQL(vals[i]); err != nil {
@@ -211,8 +259,10 @@ func fillRow(r *Row, vals []any, echo bool) error {
 		return err
 	}
 	r.Seq, _ = vals[n+2].(int64)
-	if echo {
+	if len(vals) > n+3 {
 		r.Echo, _ = vals[n+3].(int64)
+	}
+	if len(vals) > n+4 {
 		var dev []byte
 		switch d := vals[n+4].(type) {
 		case string:
@@ -288,8 +338,11 @@ func (s *rowStore) saveStmt(ctx context.Context, k schema.Kind) (*sql.Stmt, erro
 		set = append(set, n+" = excluded."+n)
 	}
 	set = append(set, "v = excluded.v", "cv = excluded.cv", "seq = excluded.seq")
-	if s.echoes(k) {
+	switch s.extra(k) {
+	case 2:
 		set = append(set, "echo = excluded.echo", "echo_device = excluded.echo_device")
+	case 1:
+		set = append(set, "echo = excluded.echo")
 	}
 	st, err := s.q.PrepareContext(ctx, s.insertSQL(k)+` ON CONFLICT (id) DO UPDATE SET `+strings.Join(set, ", "))
 	if err != nil {
@@ -356,7 +409,17 @@ func (s *rowStore) remove(ctx context.Context, k schema.Kind, id uuid.UUID) erro
 // queryRows returns the rows of kind k that a query selects; where and
 // args follow "SELECT columns FROM k".
 func queryRows(ctx context.Context, q queryer, k schema.Kind, where string, args ...any) ([]*Row, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s %s`, columns(k), k, where), args...)
+	return selectRows(ctx, q, k, columns(k), where, args...)
+}
+
+// queryDeviceRows is queryRows in a device's replica, whose rows' seq
+// deviceSeq gives.
+func queryDeviceRows(ctx context.Context, q queryer, k schema.Kind, where string, args ...any) ([]*Row, error) {
+	return selectRows(ctx, q, k, deviceRowColumns(k), where, args...)
+}
+
+func selectRows(ctx context.Context, q queryer, k schema.Kind, cols, where string, args ...any) ([]*Row, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s %s`, cols, k, where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", k, err)
 	}
