@@ -626,3 +626,56 @@ func TestEchoesOfWritesQueuedBeforeUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeKeepsEchoesOfRowsKept: retention drops the device's old records
+// and the change numbers their answers gave them, and no other: the rows it
+// keeps are at the server's change numbers still.
+func TestPurgeKeepsEchoesOfRowsKept(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	var kept []uuid.UUID
+	for i := range 6 {
+		at := clock.Now().Add(-time.Hour)
+		if i%2 == 0 {
+			at = at.Add(-48 * time.Hour)
+		}
+		c := newContact(t, w, d.ID(), at)
+		if err := d.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			kept = append(kept, c.ID)
+		}
+	}
+	// One kept record corrected: its row names the correction.
+	if err := d.Write(ctx, schema.KindContact, kept[0], json.RawMessage(`{"setting":"shelter"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, d)
+	if n, err := d.EchoNotes(ctx); err != nil || n != 7 {
+		t.Fatalf("%d answers noted (%v), want 7", n, err)
+	}
+	if n, err := d.Purge(ctx, clock.Now().Add(-24*time.Hour)); err != nil || n != 3 {
+		t.Fatalf("purged %d records (%v), want 3", n, err)
+	}
+	if n, err := d.EchoNotes(ctx); err != nil || n != 3 {
+		t.Errorf("%d answers noted after the purge (%v), want those of the 3 rows kept", n, err)
+	}
+	for _, id := range kept {
+		mine, err := d.Get(ctx, schema.KindContact, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := s.Get(ctx, schema.KindContact, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mine.Seq == 0 || mine.Seq != theirs.Seq {
+			t.Errorf("kept contact %s at change %d, the server's at %d", id, mine.Seq, theirs.Seq)
+		}
+	}
+}
