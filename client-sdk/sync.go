@@ -1,7 +1,6 @@
 package brygga
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,12 +118,12 @@ func (c *Client) sync(ctx context.Context) error {
 }
 
 // pushDepth is how many push batches are in flight at once: while the
-// server applies one, the next is encoded, sent and decoded.
+// server applies one, the next is read, sent and decoded.
 const pushDepth = 3
 
 // pushCall is a push batch in flight.
 type pushCall struct {
-	req *wire.PushRequest
+	batch *replica.PushBatch
 	// lead says no batch before it was in flight when it was sent: an
 	// answer refusing it speaks of the queue, not of a batch that
 	// overtook the one before it.
@@ -134,20 +133,20 @@ type pushCall struct {
 	err  error
 }
 
-// pushEncoder is what a push is encoded and answered with: the array its
-// JSON is appended to, its compressor and the array its answer is read
-// into. A sync keeps them from one push to the next (a sync.Pool drops
-// them at each garbage collection, which a long sync brings often, and a
-// compressor costs hundreds of kilobytes to make).
+// pushEncoder is what a push is compressed and answered with: its
+// compressor and the array its answer is read into. A sync keeps them
+// from one push to the next (a sync.Pool drops them at each garbage
+// collection, which a long sync brings often, and a compressor costs
+// hundreds of kilobytes to make).
 type pushEncoder struct {
-	json   []byte
 	zw     *gzip.Writer
 	answer []byte
 }
 
-// send encodes the call's batch in one pass (wire.AppendPushRequest),
-// compresses it, sends it and reads the answer (wire.ParsePushResponse),
-// with an encoder from encoders, to which it returns it.
+// send compresses the call's batch (encoded as the outbox was read,
+// replica.Device.NextPushBody), sends it and reads the answer
+// (wire.ParsePushResponse), with an encoder from encoders, to which it
+// returns it.
 func (c *Client) send(ctx context.Context, call *pushCall, encoders chan *pushEncoder) {
 	defer close(call.done)
 	var e *pushEncoder
@@ -162,11 +161,7 @@ func (c *Client) send(ctx context.Context, call *pushCall, encoders chan *pushEn
 		default:
 		}
 	}()
-	e.json = wire.AppendPushRequest(e.json[:0], call.req)
-	body := compressBody(e.json, e.zw)
-	if !body.gzip { // the body is the encoder's array itself
-		body.data = bytes.Clone(body.data)
-	}
+	body := compressBody(call.batch.Body, e.zw)
 	resp, err := c.authedOpen(ctx, "POST", "/v1/sync/push", body)
 	if err != nil {
 		call.err = err
@@ -211,17 +206,17 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 	}()
 	for healed := 0; ; {
 		for len(queue) < pushDepth {
-			req, err := dev.NextPushAfter(ctx, after, c.opts.PushBatch)
+			batch, err := dev.NextPushBody(ctx, after, c.opts.PushBatch)
 			if err != nil {
 				return err
 			}
-			if req == nil {
+			if batch == nil {
 				break
 			}
-			call := &pushCall{req: req, lead: len(queue) == 0, done: make(chan struct{})}
+			call := &pushCall{batch: batch, lead: len(queue) == 0, done: make(chan struct{})}
 			go c.send(pctx, call, encoders)
 			queue = append(queue, call)
-			after = req.Mutations[len(req.Mutations)-1].Seq
+			after = batch.Last
 		}
 		if len(queue) == 0 {
 			return nil
@@ -229,7 +224,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		call := queue[0]
 		<-call.done
 		queue = queue[1:]
-		req, resp, err := call.req, &call.resp, call.err
+		batch, resp, err := call.batch, &call.resp, call.err
 		if err != nil && !call.lead && ctx.Err() == nil {
 			settle()
 			continue
@@ -237,7 +232,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == wire.CodeSeqGap {
 			settle()
-			forgotten := ae.Expected <= req.Mutations[0].Seq-1
+			forgotten := ae.Expected <= batch.First-1
 			if need, herr := c.needsHeal(ctx, dev); herr != nil {
 				return herr
 			} else if (need || forgotten) && healed < 3 {
@@ -250,7 +245,7 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 			if forgotten {
 				// Healing did not bring the server's numbering up to the
 				// queue's: stop rather than ask again and again.
-				return fmt.Errorf("push: the server expects mutation %d, the queue starts at %d: %w", ae.Expected, req.Mutations[0].Seq, err)
+				return fmt.Errorf("push: the server expects mutation %d, the queue starts at %d: %w", ae.Expected, batch.First, err)
 			}
 			if err := dev.SkipTo(ctx, ae.Expected); err != nil {
 				return err

@@ -500,6 +500,76 @@ func (d *Device) NextPushAfter(ctx context.Context, after int64, limit int) (*wi
 	return req, nil
 }
 
+// PushBatch is a push request read from the outbox already encoded: what
+// wire.AppendPushRequest makes of the request NextPushAfter reads.
+type PushBatch struct {
+	Body        []byte // the request as JSON
+	First, Last int64  // the numbers of its first and last mutations
+	Count       int    // how many mutations it has
+}
+
+// NextPushBody is NextPushAfter with the request encoded by SQLite as it
+// reads the outbox: a push costs no decoding of the queued mutations and
+// no encoding of them again. nil when none is queued after after.
+func (d *Device) NextPushBody(ctx context.Context, after int64, limit int) (*PushBatch, error) {
+	if limit <= 0 || limit > wire.MaxMutations {
+		limit = wire.MaxMutations
+	}
+	ctx, err := detach(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
+	// The columns hold the text AppendPushRequest writes: the kind, the
+	// id as uuid.UUID.String gives it, the version as hlc.Timestamp's
+	// text, the fields in encoding/json's compact form, which Write
+	// stores; only a positive base is sent (-1: forgotten). Each row is
+	// a mutation's JSON, made by SQLite as it reads the row, copied once.
+	rows, err := d.db.read.QueryContext(ctx, `SELECT seq, iif(base_seq > 0,
+			format('{"seq":%d,"kind":"%s","id":"%s","version":"%s","fields":%s,"base":%d}', seq, kind, id, version, fields, base_seq),
+			format('{"seq":%d,"kind":"%s","id":"%s","version":"%s","fields":%s}', seq, kind, id, version, fields))
+		FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
+	defer rows.Close()
+	b := &PushBatch{}
+	var body []byte
+	var m sql.RawBytes
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq, &m); err != nil {
+			return nil, fmt.Errorf("next push: %w", err)
+		}
+		if b.Count == 0 {
+			// Room for the batch, sized on its first mutation: growing
+			// the array by doubling would copy the batch again.
+			v := wire.Current()
+			body = make([]byte, 0, (len(m)+len(m)/4+8)*limit+96)
+			body = append(body, `{"protocol":`...)
+			body = strconv.AppendInt(body, int64(v.Protocol), 10)
+			body = append(body, `,"schema":`...)
+			body = strconv.AppendInt(body, int64(v.Schema), 10)
+			body = append(body, `,"clock":"`...)
+			body, _ = d.clock.Now().AppendText(body)
+			body = append(body, `","mutations":[`...)
+			b.First = seq
+		} else {
+			body = append(body, ',')
+		}
+		body = append(body, m...)
+		b.Last = seq
+		b.Count++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("next push: %w", err)
+	}
+	if b.Count == 0 {
+		return nil, nil
+	}
+	b.Body = append(body, "]}"...)
+	return b, nil
+}
+
 // Rejection is a mutation the server refused, kept so the worker can see
 // what did not sync and why.
 type Rejection struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
 	"github.com/brygga/brygga/sync/replica"
 	"github.com/brygga/brygga/sync/wire"
 )
@@ -96,7 +97,8 @@ func cpuNow() time.Duration {
 // BenchmarkDeviceOutbox takes a device's outbox of records made offline
 // through pushes answered as a server answers them (every mutation applied,
 // each with its change number), with no server: the device's own CPU time
-// a record of reading its outbox (NextPushAfter) and taking the answers
+// a record of reading its outbox (NextPushBody, as the SDK does) and
+// taking the answers
 // (AcceptPush), with a context that can be cancelled as an app's is.
 func BenchmarkDeviceOutbox(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -112,20 +114,20 @@ func BenchmarkDeviceOutbox(b *testing.B) {
 		c0 := cpuNow()
 		for {
 			t0 := time.Now()
-			req, err := d.NextPushAfter(ctx, 0, wire.MaxMutations)
+			batch, err := d.NextPushBody(ctx, 0, wire.MaxMutations)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if req == nil {
+			if batch == nil {
 				break
 			}
 			t1 := time.Now()
-			resp := &wire.PushResponse{Versions: wire.Current(), Clock: req.Clock, Results: make([]wire.Result, len(req.Mutations))}
-			for i, m := range req.Mutations {
+			resp := &wire.PushResponse{Versions: wire.Current(), Clock: hlc.New(clock.Now().UnixMilli(), 0), Results: make([]wire.Result, 0, batch.Count)}
+			for seq := batch.First; seq <= batch.Last; seq++ {
 				change++
-				resp.Results[i] = wire.Result{Seq: m.Seq, Status: wire.Applied, Change: change}
+				resp.Results = append(resp.Results, wire.Result{Seq: seq, Status: wire.Applied, Change: change})
 			}
-			resp.LastSeq = req.Mutations[len(req.Mutations)-1].Seq
+			resp.LastSeq = batch.Last
 			t2 := time.Now()
 			if err := d.AcceptPush(ctx, resp); err != nil {
 				b.Fatal(err)

@@ -382,3 +382,105 @@ func TestPageText(t *testing.T) {
 		t.Errorf("the encoded page has %d of the %d units", found, len(ids))
 	}
 }
+
+// TestNextPushBodyIsTheEncodedRequest: the push that SQLite encodes as it
+// reads the outbox is, byte for byte, wire.AppendPushRequest's encoding of
+// the request NextPushAfter reads, for every start and size of batch: over
+// creates of several kinds, corrections made on a state pulled from the
+// server (a base), and corrections whose base was forgotten.
+func TestNextPushBodyIsTheEncodedRequest(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	e := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	syncAll(t, s, e)
+	at := clock.Now().Add(-time.Hour)
+	var contacts []uuid.UUID
+	for i := range 7 {
+		c := newContact(t, w, d.ID(), at)
+		recs := []schema.Record{c,
+			&schema.SyringeExchange{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: d.ID(), StaffID: w.staffA, OccurredAt: at},
+				ContactID: c.ID, SyringesOut: i, NeedlesOut: 2 * i, SyringesReturned: 3},
+		}
+		if i%3 == 0 {
+			recs = append(recs, &schema.NaloxoneHandout{Header: schema.Header{ID: newID(t), UnitID: w.unitA, DeviceID: d.ID(), StaffID: w.staffA, OccurredAt: at},
+				ContactID: c.ID, Doses: 2, Reason: schema.NaloxoneReason(schema.NaloxoneReasonEnum.Codes()[0])})
+		}
+		for _, r := range recs {
+			if err := d.Create(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		contacts = append(contacts, c.ID)
+	}
+	syncAll(t, s, d)
+	syncAll(t, s, e)
+	// e corrects what it pulled (its writes have bases), d what it made.
+	for i, id := range contacts {
+		dev := e
+		if i%2 == 0 {
+			dev = d
+		}
+		if err := dev.Write(ctx, schema.KindContact, id, json.RawMessage(`{"setting":"shelter","area_code":"2361"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 3 {
+			if err := e.ResetCursor(ctx); err != nil { // forgets the bases so far
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 4 {
+		if err := d.Create(ctx, newContact(t, w, d.ID(), at.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bases := 0
+	for _, dev := range []*replica.Device{d, e} {
+		for _, limit := range []int{1, 2, 5, 500} {
+			for after := int64(0); ; after++ {
+				got, err := dev.NextPushBody(ctx, after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req, err := dev.NextPushAfter(ctx, after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if req == nil {
+					if got != nil {
+						t.Fatalf("after %d: a body %s for no request", after, got.Body)
+					}
+					break
+				}
+				if got == nil {
+					t.Fatalf("after %d limit %d: no body for %d mutations", after, limit, len(req.Mutations))
+				}
+				parsed, err := wire.ParsePushRequest(got.Body)
+				if err != nil {
+					t.Fatalf("after %d limit %d: %v\n%s", after, limit, err, got.Body)
+				}
+				req.Clock = parsed.Clock // read a moment apart
+				if want := wire.AppendPushRequest(nil, req); string(got.Body) != string(want) {
+					t.Fatalf("after %d limit %d:\n got %s\nwant %s", after, limit, got.Body, want)
+				}
+				n := len(req.Mutations)
+				if got.Count != n || got.First != req.Mutations[0].Seq || got.Last != req.Mutations[n-1].Seq {
+					t.Errorf("after %d limit %d: %d mutations %d..%d, want %d, %d..%d", after, limit, got.Count, got.First, got.Last,
+						n, req.Mutations[0].Seq, req.Mutations[n-1].Seq)
+				}
+				for _, m := range req.Mutations {
+					if m.Base > 0 {
+						bases++
+					}
+				}
+			}
+		}
+	}
+	if bases == 0 {
+		t.Error("no mutation had a base")
+	}
+}
