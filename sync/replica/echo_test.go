@@ -488,9 +488,9 @@ func TestAcceptPushNotesEchoes(t *testing.T) {
 	noted(recs[2:], true)
 
 	// The whole request still queued: every row is noted, and the same
-	// answer again, or with another request, changes nothing.
+	// answer again, after a correction is queued, changes nothing.
 	recs = create(4)
-	req, resp = push()
+	_, resp = push()
 	if err := d.AcceptPush(ctx, resp); err != nil {
 		t.Fatal(err)
 	}
