@@ -93,10 +93,17 @@ func (s fieldSet) has(i int) bool { return s&(1<<i) != 0 }
 
 // rekey gives every written field of r its key for the plain key base.
 func (r *Row) rekey(base string) {
-	epoch := r.reopened()
-	for i, f := range r.fields {
-		if r.keys[i] != "" {
-			r.keys[i] = fieldKey(f, base, epoch)
+	epoch, read := 0, false // read if a field's key needs it
+	for i := range r.fields {
+		switch {
+		case r.keys[i] == "":
+		case r.fields[i].Merge == schema.MergeLWW:
+			r.keys[i] = base // fieldKey's, without copying the field
+		default:
+			if !read {
+				epoch, read = r.reopened(), true
+			}
+			r.keys[i] = fieldKey(r.fields[i], base, epoch)
 		}
 	}
 }
