@@ -258,7 +258,9 @@ func (q *parser) push(p *PushRequest) bool {
 	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) || q.lit("null") {
 		return false
 	}
-	return array(q, &p.Mutations, 0, (*parser).mutation) && q.lit("}") && q.i == len(q.data)
+	// Room for as many mutations as the push could hold at 256 bytes a
+	// mutation (a record's take about 400), so that they are seldom moved.
+	return array(q, &p.Mutations, min((len(q.data)-q.i)/256+1, MaxMutations), (*parser).mutation) && q.lit("}") && q.i == len(q.data)
 }
 
 func (q *parser) mutation(m *Mutation) bool {
