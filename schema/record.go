@@ -316,7 +316,8 @@ func (o *Organisation) appendFields(dst []Field) []Field {
 		enumField("org_kind", (*string)(&o.OrgKind), OrgKindEnum),
 		textField("name", &o.Name),
 		textField("region_code", &o.RegionCode),
-		boolField("active", &o.Active))
+		boolField("active", &o.Active),
+	)
 }
 
 func (u *Unit) Fields() []Field { return u.appendFields(make([]Field, 0, 5)) }
@@ -327,7 +328,8 @@ func (u *Unit) appendFields(dst []Field) []Field {
 		idField("org_id", &u.OrgID).immutable(),
 		textField("name", &u.Name),
 		textField("area_code", &u.AreaCode),
-		boolField("active", &u.Active))
+		boolField("active", &u.Active),
+	)
 }
 
 func (s *Staff) Fields() []Field { return s.appendFields(make([]Field, 0, 4)) }
@@ -337,7 +339,8 @@ func (s *Staff) appendFields(dst []Field) []Field {
 		idField("id", &s.ID),
 		idField("unit_id", &s.UnitID).immutable(),
 		enumField("role", (*string)(&s.Role), StaffRoleEnum),
-		boolField("active", &s.Active))
+		boolField("active", &s.Active),
+	)
 }
 
 func (s *Service) Fields() []Field { return s.appendFields(make([]Field, 0, 4)) }
@@ -347,7 +350,8 @@ func (s *Service) appendFields(dst []Field) []Field {
 		idField("id", &s.ID),
 		idField("unit_id", &s.UnitID).immutable(),
 		enumField("category", (*string)(&s.Category), ServiceCategoryEnum),
-		boolField("active", &s.Active))
+		boolField("active", &s.Active),
+	)
 }
 
 // Version is the version of the data model as it crosses the network. It

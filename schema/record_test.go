@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -330,7 +331,8 @@ func TestReferralStatusRank(t *testing.T) {
 
 // FuzzEachMember holds the fast object scanner to encoding/json: whatever
 // it accepts, encoding/json accepts with the same members, and it accepts
-// every object encoding/json accepts whose text is valid UTF-8.
+// every object encoding/json accepts whose text is valid UTF-8. ObjectEnd
+// accepts the same objects.
 func FuzzEachMember(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":"x\"y","c":{"d":[1,2]},"e":null,"f":true,"g":-2.5e3}`))
 	f.Add([]byte(` { } `))
@@ -346,6 +348,12 @@ func FuzzEachMember(f *testing.F) {
 			got[k] = string(v)
 			return nil
 		})
+		// ObjectEnd reads the same objects, the end of one where it is.
+		p := len(data) - len(bytes.TrimLeft(data, " \t\r\n"))
+		end, oerr := schema.ObjectEnd(data, p, math.MaxInt)
+		if whole := oerr == nil && len(bytes.TrimLeft(data[end:], " \t\r\n")) == 0; whole != (err == nil) {
+			t.Fatalf("%q: EachMember %v, ObjectEnd %d, %v", data, err, end, oerr)
+		}
 		var want map[string]json.RawMessage
 		jerr := json.Unmarshal(data, &want)
 		if err == nil {
