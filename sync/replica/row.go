@@ -123,7 +123,7 @@ func NewRow(k schema.Kind) *Row {
 	}
 	m := &rowMem{}
 	fs := schema.AppendFields(m.fields[:0], rec)
-	keys := m.keys[:0]
+	var keys []string
 	if len(fs) <= len(m.keys) {
 		keys = m.keys[:len(fs)]
 	} else {
