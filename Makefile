@@ -76,6 +76,7 @@ FUZZ_TARGETS = ./schema:FuzzParseClientCode \
 	./sync/wire:FuzzDecodePushRequest \
 	./sync/wire:FuzzParsePushRequest \
 	./sync/wire:FuzzAppendPushRequest \
+	./sync/wire:FuzzAppendPushResponse \
 	./sync/wire:FuzzDecodePullRequest \
 	./sync/wire:FuzzParseCursor \
 	./sync/wire:FuzzParsePullResponse \

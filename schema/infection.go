@@ -57,8 +57,10 @@ func (*Death) Kind() Kind         { return KindDeath }
 
 // Fields methods.
 
-func (r *InfectionTest) Fields() []Field {
-	return append(r.Header.fields(),
+func (r *InfectionTest) Fields() []Field { return r.appendFields(make([]Field, 0, MaxFields)) }
+
+func (r *InfectionTest) appendFields(dst []Field) []Field {
+	return append(r.Header.appendFields(dst),
 		idField("contact_id", &r.ContactID).immutable(),
 		codeField("client_code", &r.ClientCode).optional(),
 		enumField("test", (*string)(&r.Test), TestKindEnum).immutable(),
@@ -67,8 +69,10 @@ func (r *InfectionTest) Fields() []Field {
 	)
 }
 
-func (r *Vaccination) Fields() []Field {
-	return append(r.Header.fields(),
+func (r *Vaccination) Fields() []Field { return r.appendFields(make([]Field, 0, MaxFields)) }
+
+func (r *Vaccination) appendFields(dst []Field) []Field {
+	return append(r.Header.appendFields(dst),
 		idField("contact_id", &r.ContactID).immutable(),
 		codeField("client_code", &r.ClientCode).optional(),
 		enumField("vaccine", (*string)(&r.Vaccine), VaccineEnum),
@@ -76,8 +80,10 @@ func (r *Vaccination) Fields() []Field {
 	)
 }
 
-func (r *Death) Fields() []Field {
-	return append(r.Header.fields(),
+func (r *Death) Fields() []Field { return r.appendFields(make([]Field, 0, MaxFields)) }
+
+func (r *Death) appendFields(dst []Field) []Field {
+	return append(r.Header.appendFields(dst),
 		codeField("client_code", &r.ClientCode).immutable(),
 		enumField("source", (*string)(&r.Source), DeathSourceEnum),
 	)
@@ -205,7 +211,8 @@ var DeathSourceEnum = newEnumeration("death_source",
 func (r *InfectionTest) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	switch {
 	case r.Outcome == TestDeclined && r.Result != "":
 		c.fail("result", RuleConsistency, "a declined test has no result")
@@ -220,7 +227,8 @@ func (r *InfectionTest) Validate(now time.Time) error {
 func (r *Vaccination) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	if VaccineEnum.Has(string(r.Vaccine)) {
 		c.rangeInt("dose", r.Dose, 1, r.Vaccine.MaxDose())
 	} else {
@@ -233,7 +241,8 @@ func (r *Vaccination) Validate(now time.Time) error {
 func (r *Death) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	return c.result()
 }
 

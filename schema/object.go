@@ -2,8 +2,10 @@ package schema
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -23,54 +25,86 @@ func EachMember(data []byte, fn func(key string, value []byte) error) error {
 // every pushed mutation and every pulled change.
 func EachMemberBytes(data []byte, fn func(key, value []byte) error) error {
 	p := skipSpace(data, 0)
-	if p >= len(data) || data[p] != '{' {
+	end, err := members(data, p, -1, fn)
+	if err != nil {
+		return err
+	}
+	if skipSpace(data, end) != len(data) {
 		return errObject
+	}
+	return nil
+}
+
+// ObjectEnd returns the end (exclusive) of the JSON object that starts at
+// data[p], if EachMemberBytes accepts data[p:end] and no value in it nests
+// deeper than maxDepth (the object itself is depth 1); otherwise an error.
+// It is EachMemberBytes for a reader that only checks an object within a
+// larger message and looks for its end, in one pass.
+func ObjectEnd(data []byte, p, maxDepth int) (int, error) {
+	if maxDepth < 1 {
+		return 0, errObject
+	}
+	return members(data, p, maxDepth-1, nil)
+}
+
+// members reads the object that starts at data[p], calling fn, if it is
+// not nil, with each member, and returns the end of the object. A value
+// may nest at most maxDepth deep; -1 is no limit.
+func members(data []byte, p, maxDepth int, fn func(key, value []byte) error) (int, error) {
+	if p >= len(data) || data[p] != '{' {
+		return 0, errObject
 	}
 	p = skipSpace(data, p+1)
 	if p < len(data) && data[p] == '}' {
-		if skipSpace(data, p+1) != len(data) {
-			return errObject
-		}
-		return nil
+		return p + 1, nil
 	}
 	for {
 		if p >= len(data) || data[p] != '"' {
-			return errObject
+			return 0, errObject
 		}
-		end, err := scanString(data, p)
-		if err != nil {
-			return err
+		// Most keys are plain ASCII: read in place, nothing to check.
+		end := p + 1
+		for end < len(data) && plainASCII[data[end]] {
+			end++
 		}
-		key, err := unquoteBytes(data[p:end])
-		if err != nil {
-			return err
+		var key []byte
+		if end < len(data) && data[end] == '"' {
+			end++
+			key = data[p+1 : end-1]
+		} else {
+			var err error
+			if end, err = scanString(data, p); err != nil {
+				return 0, err
+			}
+			if key, err = unquoteBytes(data[p:end]); err != nil {
+				return 0, err
+			}
 		}
 		p = skipSpace(data, end)
 		if p >= len(data) || data[p] != ':' {
-			return errObject
+			return 0, errObject
 		}
 		p = skipSpace(data, p+1)
-		vend, err := scanValue(data, p)
+		vend, err := scanValue(data, p, maxDepth)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if err := fn(key, data[p:vend]); err != nil {
-			return err
+		if fn != nil {
+			if err := fn(key, data[p:vend]); err != nil {
+				return 0, err
+			}
 		}
 		p = skipSpace(data, vend)
 		if p >= len(data) {
-			return errObject
+			return 0, errObject
 		}
 		switch data[p] {
 		case ',':
 			p = skipSpace(data, p+1)
 		case '}':
-			if skipSpace(data, p+1) != len(data) {
-				return errObject
-			}
-			return nil
+			return p + 1, nil
 		default:
-			return errObject
+			return 0, errObject
 		}
 	}
 }
@@ -91,6 +125,18 @@ func skipSpace(data []byte, p int) int {
 // checking its escapes.
 func scanString(data []byte, p int) (int, error) {
 	for i := p + 1; i < len(data); i++ {
+		// Eight bytes at a time up to the first that is not plain.
+		for i+8 <= len(data) {
+			m := notPlain(binary.LittleEndian.Uint64(data[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(data) {
+			break
+		}
 		if plainByte[data[i]] {
 			continue
 		}
@@ -119,6 +165,26 @@ func scanString(data []byte, p int) (int, error) {
 	return 0, errObject
 }
 
+// notPlain returns a mask whose lowest set bit, if any, is the high bit of
+// the first byte of the eight in x (little-endian) that is not a plainByte:
+// a control character, the quote or the backslash. Bits above it may be
+// set for bytes that are plain.
+func notPlain(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return (x-0x20*ones)&^x&highs | zero(x^'"'*ones) | zero(x^'\\'*ones)
+}
+
+// plainASCII tells the bytes a JSON string holds as they are that are
+// also valid UTF-8 by themselves: printable ASCII but the quote and the
+// backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // plainByte tells the bytes a JSON string holds as they are: all but the
 // quote, the backslash and control characters.
 var plainByte = func() (t [256]bool) {
@@ -137,8 +203,10 @@ func isHex4(b []byte) bool {
 	return true
 }
 
-// scanValue returns the end (exclusive) of the JSON value starting at p.
-func scanValue(data []byte, p int) (int, error) {
+// scanValue returns the end (exclusive) of the JSON value starting at p,
+// an array or object of which may nest at most maxDepth deep (-1: no
+// limit).
+func scanValue(data []byte, p, maxDepth int) (int, error) {
 	if p >= len(data) {
 		return 0, errObject
 	}
@@ -158,7 +226,9 @@ func scanValue(data []byte, p int) (int, error) {
 				}
 				i = end - 1
 			case '{', '[':
-				depth++
+				if depth++; maxDepth >= 0 && depth > maxDepth {
+					return 0, errObject
+				}
 			case '}', ']':
 				depth--
 				if depth == 0 {

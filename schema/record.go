@@ -78,10 +78,9 @@ func HeaderOf(r Record) *Header {
 	return nil
 }
 
-// fields returns the header's fields in a slice with room for a record's
-// own (at most 6 more), so that Fields allocates once.
-func (h *Header) fields() []Field {
-	return append(make([]Field, 0, 12),
+// appendFields appends the header's fields to dst.
+func (h *Header) appendFields(dst []Field) []Field {
+	return append(dst,
 		idField("id", &h.ID),
 		idField("unit_id", &h.UnitID).immutable(),
 		idField("device_id", &h.DeviceID).immutable(),
@@ -222,10 +221,25 @@ func (u *Unit) RecordID() uuid.UUID         { return u.ID }
 func (s *Staff) RecordID() uuid.UUID        { return s.ID }
 func (s *Service) RecordID() uuid.UUID      { return s.ID }
 
-// Fields methods.
+// MaxFields is the most fields a record has.
+const MaxFields = 12
 
-func (c *Client) Fields() []Field {
-	return append(c.Header.fields(),
+// AppendFields appends r.Fields() to dst: with room in dst for them, which
+// MaxFields is, without allocating.
+func AppendFields(dst []Field, r Record) []Field {
+	if a, ok := r.(interface{ appendFields([]Field) []Field }); ok {
+		return a.appendFields(dst)
+	}
+	return append(dst, r.Fields()...)
+}
+
+// Fields methods. Each appends to dst in appendFields, which Validate
+// calls with an array of its own, so that a check allocates nothing.
+
+func (c *Client) Fields() []Field { return c.appendFields(make([]Field, 0, MaxFields)) }
+
+func (c *Client) appendFields(dst []Field) []Field {
+	return append(c.Header.appendFields(dst),
 		codeField("code", &c.Code).immutable(),
 		enumField("gender", (*string)(&c.Gender), GenderEnum),
 		intField("birth_year", &c.BirthYear).optional(),
@@ -233,8 +247,10 @@ func (c *Client) Fields() []Field {
 	)
 }
 
-func (c *Contact) Fields() []Field {
-	return append(c.Header.fields(),
+func (c *Contact) Fields() []Field { return c.appendFields(make([]Field, 0, MaxFields)) }
+
+func (c *Contact) appendFields(dst []Field) []Field {
+	return append(c.Header.appendFields(dst),
 		codeField("client_code", &c.ClientCode).optional(),
 		enumField("gender", (*string)(&c.Gender), GenderEnum),
 		enumField("age_band", (*string)(&c.AgeBand), AgeBandEnum),
@@ -244,8 +260,10 @@ func (c *Contact) Fields() []Field {
 	)
 }
 
-func (s *SyringeExchange) Fields() []Field {
-	return append(s.Header.fields(),
+func (s *SyringeExchange) Fields() []Field { return s.appendFields(make([]Field, 0, MaxFields)) }
+
+func (s *SyringeExchange) appendFields(dst []Field) []Field {
+	return append(s.Header.appendFields(dst),
 		idField("contact_id", &s.ContactID).immutable(),
 		intField("syringes_out", &s.SyringesOut),
 		intField("needles_out", &s.NeedlesOut),
@@ -254,8 +272,10 @@ func (s *SyringeExchange) Fields() []Field {
 	)
 }
 
-func (n *NaloxoneHandout) Fields() []Field {
-	return append(n.Header.fields(),
+func (n *NaloxoneHandout) Fields() []Field { return n.appendFields(make([]Field, 0, MaxFields)) }
+
+func (n *NaloxoneHandout) appendFields(dst []Field) []Field {
+	return append(n.Header.appendFields(dst),
 		idField("contact_id", &n.ContactID).immutable(),
 		intField("doses", &n.Doses),
 		boolField("training_given", &n.TrainingGiven),
@@ -263,8 +283,10 @@ func (n *NaloxoneHandout) Fields() []Field {
 	)
 }
 
-func (r *Reversal) Fields() []Field {
-	return append(r.Header.fields(),
+func (r *Reversal) Fields() []Field { return r.appendFields(make([]Field, 0, MaxFields)) }
+
+func (r *Reversal) appendFields(dst []Field) []Field {
+	return append(r.Header.appendFields(dst),
 		idField("contact_id", &r.ContactID).immutable().optional(),
 		boolField("naloxone_used", &r.NaloxoneUsed),
 		intField("doses_used", &r.DosesUsed),
@@ -273,8 +295,10 @@ func (r *Reversal) Fields() []Field {
 	)
 }
 
-func (r *Referral) Fields() []Field {
-	return append(r.Header.fields(),
+func (r *Referral) Fields() []Field { return r.appendFields(make([]Field, 0, MaxFields)) }
+
+func (r *Referral) appendFields(dst []Field) []Field {
+	return append(r.Header.appendFields(dst),
 		idField("contact_id", &r.ContactID).immutable().optional(),
 		codeField("client_code", &r.ClientCode).optional(),
 		enumField("service", (*string)(&r.Service), ServiceCategoryEnum),
@@ -284,42 +308,50 @@ func (r *Referral) Fields() []Field {
 	)
 }
 
-func (o *Organisation) Fields() []Field {
-	return []Field{
+func (o *Organisation) Fields() []Field { return o.appendFields(make([]Field, 0, 5)) }
+
+func (o *Organisation) appendFields(dst []Field) []Field {
+	return append(dst,
 		idField("id", &o.ID),
 		enumField("org_kind", (*string)(&o.OrgKind), OrgKindEnum),
 		textField("name", &o.Name),
 		textField("region_code", &o.RegionCode),
 		boolField("active", &o.Active),
-	}
+	)
 }
 
-func (u *Unit) Fields() []Field {
-	return []Field{
+func (u *Unit) Fields() []Field { return u.appendFields(make([]Field, 0, 5)) }
+
+func (u *Unit) appendFields(dst []Field) []Field {
+	return append(dst,
 		idField("id", &u.ID),
 		idField("org_id", &u.OrgID).immutable(),
 		textField("name", &u.Name),
 		textField("area_code", &u.AreaCode),
 		boolField("active", &u.Active),
-	}
+	)
 }
 
-func (s *Staff) Fields() []Field {
-	return []Field{
+func (s *Staff) Fields() []Field { return s.appendFields(make([]Field, 0, 4)) }
+
+func (s *Staff) appendFields(dst []Field) []Field {
+	return append(dst,
 		idField("id", &s.ID),
 		idField("unit_id", &s.UnitID).immutable(),
 		enumField("role", (*string)(&s.Role), StaffRoleEnum),
 		boolField("active", &s.Active),
-	}
+	)
 }
 
-func (s *Service) Fields() []Field {
-	return []Field{
+func (s *Service) Fields() []Field { return s.appendFields(make([]Field, 0, 4)) }
+
+func (s *Service) appendFields(dst []Field) []Field {
+	return append(dst,
 		idField("id", &s.ID),
 		idField("unit_id", &s.UnitID).immutable(),
 		enumField("category", (*string)(&s.Category), ServiceCategoryEnum),
 		boolField("active", &s.Active),
-	}
+	)
 }
 
 // Version is the version of the data model as it crosses the network. It

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -330,7 +331,8 @@ func TestReferralStatusRank(t *testing.T) {
 
 // FuzzEachMember holds the fast object scanner to encoding/json: whatever
 // it accepts, encoding/json accepts with the same members, and it accepts
-// every object encoding/json accepts whose text is valid UTF-8.
+// every object encoding/json accepts whose text is valid UTF-8. ObjectEnd
+// accepts the same objects.
 func FuzzEachMember(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":"x\"y","c":{"d":[1,2]},"e":null,"f":true,"g":-2.5e3}`))
 	f.Add([]byte(` { } `))
@@ -346,6 +348,12 @@ func FuzzEachMember(f *testing.F) {
 			got[k] = string(v)
 			return nil
 		})
+		// ObjectEnd reads the same objects, the end of one where it is.
+		p := len(data) - len(bytes.TrimLeft(data, " \t\r\n"))
+		end, oerr := schema.ObjectEnd(data, p, math.MaxInt)
+		if whole := oerr == nil && len(bytes.TrimLeft(data[end:], " \t\r\n")) == 0; whole != (err == nil) {
+			t.Fatalf("%q: EachMember %v, ObjectEnd %d, %v", data, err, end, oerr)
+		}
 		var want map[string]json.RawMessage
 		jerr := json.Unmarshal(data, &want)
 		if err == nil {
@@ -366,4 +374,101 @@ func FuzzEachMember(f *testing.F) {
 			t.Fatalf("EachMember refused %q: %v", data, err)
 		}
 	})
+}
+
+// TestAppendFields holds AppendFields to Fields for every kind, within
+// MaxFields, and a valid record's check to no allocation: the server
+// checks every record pushed to it.
+func TestAppendFields(t *testing.T) {
+	rs := validRecords(t)
+	for _, k := range append(append([]schema.Kind{}, schema.FieldKinds...), schema.ReferenceKinds...) {
+		r := rs[k]
+		want := r.Fields()
+		if len(want) > schema.MaxFields {
+			t.Errorf("%s has %d fields, MaxFields is %d", k, len(want), schema.MaxFields)
+		}
+		var buf [schema.MaxFields]schema.Field
+		got := schema.AppendFields(buf[:0], r)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d fields appended, Fields has %d", k, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || got[i].Type != want[i].Type || !got[i].SameValue(want[i]) {
+				t.Errorf("%s: field %d is %s, Fields has %s", k, i, got[i].Name, want[i].Name)
+			}
+		}
+		if n := testing.AllocsPerRun(10, func() { r.Validate(now) }); n != 0 && k != schema.KindSyringeExchange {
+			t.Errorf("%s: Validate allocates %.0f times", k, n)
+		}
+	}
+	// An exchange's supplies are a map: checking them allocates nothing
+	// either, without them.
+	ex := rs[schema.KindSyringeExchange].(*schema.SyringeExchange)
+	ex.Supplies = nil
+	if n := testing.AllocsPerRun(10, func() { ex.Validate(now) }); n != 0 {
+		t.Errorf("syringe exchange: Validate allocates %.0f times", n)
+	}
+}
+
+// TestObjectEnd checks that ObjectEnd finds the end of what
+// EachMemberBytes accepts within a larger text, and refuses the rest and
+// nesting past its depth.
+func TestObjectEnd(t *testing.T) {
+	for _, tt := range []struct {
+		obj   string
+		depth int
+		ok    bool
+	}{
+		{`{}`, 1, true},
+		{`{ }`, 1, true},
+		{`{"a":1,"b":"x\"y","c":{"d":[1,2]},"e":null,"f":true,"g":-2.5e3}`, 3, true},
+		{`{"a":1,"b":"x\"y","c":{"d":[1,2]},"e":null,"f":true,"g":-2.5e3}`, 2, false},
+		{`{"c":{"d":[1,2]}}`, 100, true},
+		{`{"é":"å"}`, 1, true},
+		{`{"a":1,}`, 100, false},
+		{`{"a" 1}`, 100, false},
+		{`{"a":01}`, 100, false},
+		{`{"a":"\x"}`, 100, false},
+		{`{"a":"` + "\x01" + `"}`, 100, false},
+		{`{"a` + "\xff" + `":1}`, 100, false},
+		{`{"a":{"b":1]}`, 100, false},
+		{`{"a":1,`, 100, false},
+	} {
+		for _, around := range [][2]string{{"", ""}, {`[`, `,1]`}, {`{"fields":`, `}`}} {
+			data := []byte(around[0] + tt.obj + around[1])
+			end, err := schema.ObjectEnd(data, len(around[0]), tt.depth)
+			if (err == nil) != tt.ok || tt.ok && end != len(around[0])+len(tt.obj) {
+				t.Errorf("ObjectEnd(%q, %d) = %d, %v; want ok %v", data, tt.depth, end, err, tt.ok)
+			}
+			if tt.depth == 100 && tt.ok != (schema.EachMemberBytes([]byte(tt.obj), func(_, _ []byte) error { return nil }) == nil) {
+				t.Errorf("ObjectEnd and EachMemberBytes differ on %q", tt.obj)
+			}
+		}
+	}
+}
+
+// TestStringBytes checks the reading of strings, which goes eight bytes at
+// a time, with a quote, a backslash or a control character at every place
+// of strings up to 24 bytes long.
+func TestStringBytes(t *testing.T) {
+	for n := 0; n <= 24; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{'"', '\\', 0x01, 0x1f, '\n', 0x7f, 0x80, 0xff, ' ', '!', '#', '[', ']', '~'} {
+				s := bytes.Repeat([]byte("a"), n)
+				s[at] = c
+				for _, key := range []bool{false, true} {
+					data := []byte(`{"k":"` + string(s) + `"}`)
+					if key {
+						data = []byte(`{"` + string(s) + `":1}`)
+					}
+					var m map[string]json.RawMessage
+					jerr := json.Unmarshal(data, &m)
+					err := schema.EachMemberBytes(data, func(_, _ []byte) error { return nil })
+					if err == nil && jerr != nil || err != nil && jerr == nil && utf8.Valid(data) {
+						t.Errorf("%q: EachMemberBytes %v, encoding/json %v", data, err, jerr)
+					}
+				}
+			}
+		}
+	}
 }

@@ -162,7 +162,8 @@ func (c *checker) header(h *Header) {
 func (r *Client) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	if r.BirthYear != 0 {
 		c.rangeInt("birth_year", r.BirthYear, now.Year()-110, now.Year()-10)
 		if r.AgeBand != "" {
@@ -176,7 +177,8 @@ func (r *Client) Validate(now time.Time) error {
 func (r *Contact) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	if r.AreaCode != "" {
 		c.digits("area_code", r.AreaCode, 4)
 	}
@@ -187,14 +189,15 @@ func (r *Contact) Validate(now time.Time) error {
 func (r *SyringeExchange) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	c.rangeInt("syringes_out", r.SyringesOut, 0, MaxItems)
 	c.rangeInt("needles_out", r.NeedlesOut, 0, MaxItems)
 	c.rangeInt("syringes_returned", r.SyringesReturned, 0, MaxItems)
 	total := r.SyringesOut + r.NeedlesOut + r.SyringesReturned
-	for _, code := range SupplyEnum.Codes() { // a fixed order: the first error is deterministic
-		if n, ok := r.Supplies[Supply(code)]; ok {
-			c.rangeInt("supplies."+code, n, 0, MaxItems)
+	for _, o := range SupplyEnum.Options { // a fixed order: the first error is deterministic
+		if n, ok := r.Supplies[Supply(o.Code)]; ok {
+			c.rangeInt("supplies."+o.Code, n, 0, MaxItems)
 			total += n
 		}
 	}
@@ -218,7 +221,8 @@ func (r *SyringeExchange) Validate(now time.Time) error {
 func (r *NaloxoneHandout) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	c.rangeInt("doses", r.Doses, 1, MaxDoses)
 	return c.result()
 }
@@ -227,7 +231,8 @@ func (r *NaloxoneHandout) Validate(now time.Time) error {
 func (r *Reversal) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	c.rangeInt("doses_used", r.DosesUsed, 0, MaxDoses)
 	if !r.NaloxoneUsed && r.DosesUsed > 0 {
 		c.fail("doses_used", RuleConsistency, "doses used given but naloxone_used is false")
@@ -240,7 +245,8 @@ func (r *Reversal) Validate(now time.Time) error {
 func (r *Referral) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
 	c.header(&r.Header)
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	if r.ToUnitID != uuid.Nil && r.ToUnitID == r.UnitID {
 		c.fail("to_unit_id", RuleSameUnit, "a referral goes to another unit than the referring one")
 	}
@@ -251,7 +257,8 @@ func (r *Referral) Validate(now time.Time) error {
 // Validate checks the organisation.
 func (r *Organisation) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	c.name("name", r.Name)
 	if r.RegionCode != "" {
 		c.digits("region_code", r.RegionCode, 2)
@@ -262,7 +269,8 @@ func (r *Organisation) Validate(now time.Time) error {
 // Validate checks the unit.
 func (r *Unit) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	c.name("name", r.Name)
 	if r.AreaCode != "" {
 		c.digits("area_code", r.AreaCode, 4)
@@ -273,13 +281,15 @@ func (r *Unit) Validate(now time.Time) error {
 // Validate checks the staff member.
 func (r *Staff) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	return c.result()
 }
 
 // Validate checks the service.
 func (r *Service) Validate(now time.Time) error {
 	c := checker{kind: r.Kind()}
-	c.fields(r.Fields(), now)
+	var buf [MaxFields]Field
+	c.fields(r.appendFields(buf[:0]), now)
 	return c.result()
 }

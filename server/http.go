@@ -320,7 +320,14 @@ func (s *Server) push(c *fiber.Ctx) error {
 	if len(req.Mutations) > 0 {
 		s.store.KickPublication(&s.reports, s.now, s.cfg.K)
 	}
-	return c.JSON(resp)
+	// What c.JSON would write, without encoding/json's reflection.
+	answer, err := wire.AppendPushResponse(nil, resp)
+	if err != nil {
+		return err
+	}
+	c.Response().SetBodyRaw(answer)
+	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	return nil
 }
 
 func (s *Server) pull(c *fiber.Ctx) error {

@@ -40,11 +40,13 @@ func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row,
 	}
 	info := kinds[kind]
 	var written fieldSet
+	prev := -1
 	err := schema.EachMemberBytes(fields, func(name, v []byte) error {
-		i, ok := info.index[string(name)]
+		i, ok := info.field(name, prev)
 		if !ok {
 			return &schema.FieldError{Kind: kind, Field: string(name), Rule: schema.RuleUnknownField, Message: fmt.Sprintf("%s have no field %q", kind, name)}
 		}
+		prev = i
 		if err := r.fields[i].UnmarshalJSON(v); err != nil {
 			if fe, ok := err.(*schema.FieldError); ok {
 				fe.Kind = kind
@@ -54,11 +56,11 @@ func decodeFields(kind schema.Kind, id uuid.UUID, fields json.RawMessage) (*Row,
 		written.add(i)
 		return nil
 	})
-	var fe *schema.FieldError
-	if err != nil && !errors.As(err, &fe) {
-		return nil, &schema.FieldError{Kind: kind, Field: "fields", Rule: schema.RuleType, Message: "want a JSON object"}
-	}
 	if err != nil {
+		var fe *schema.FieldError
+		if !errors.As(err, &fe) {
+			return nil, &schema.FieldError{Kind: kind, Field: "fields", Rule: schema.RuleType, Message: "want a JSON object"}
+		}
 		return nil, err
 	}
 	create := written.has(info.idField)
@@ -91,10 +93,17 @@ func (s fieldSet) has(i int) bool { return s&(1<<i) != 0 }
 
 // rekey gives every written field of r its key for the plain key base.
 func (r *Row) rekey(base string) {
-	epoch := r.reopened()
-	for i, f := range r.fields {
-		if r.keys[i] != "" {
-			r.keys[i] = fieldKey(f, base, epoch)
+	epoch, read := 0, false // read if a field's key needs it
+	for i := range r.fields {
+		switch {
+		case r.keys[i] == "":
+		case r.fields[i].Merge == schema.MergeLWW:
+			r.keys[i] = base // fieldKey's, without copying the field
+		default:
+			if !read {
+				epoch, read = r.reopened(), true
+			}
+			r.keys[i] = fieldKey(r.fields[i], base, epoch)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -59,6 +60,9 @@ type kindInfo struct {
 	index   map[string]int
 	idField int
 	names   []string
+	// nextByName[0] is the field whose name sorts first, nextByName[i+1]
+	// the one whose name sorts after field i's; -1 after the last.
+	nextByName []int
 	// fields describe the kind's columns (their values are a zero record's).
 	fields []schema.Field
 }
@@ -73,10 +77,43 @@ var kinds = func() map[schema.Kind]*kindInfo {
 			info.names = append(info.names, f.Name)
 		}
 		info.idField = info.index["id"]
+		byName := make([]int, len(fs))
+		for i := range byName {
+			byName[i] = i
+		}
+		sort.Slice(byName, func(a, b int) bool { return fs[byName[a]].Name < fs[byName[b]].Name })
+		info.nextByName = slices.Repeat([]int{-1}, len(fs)+1)
+		prev := -1
+		for _, i := range byName {
+			info.nextByName[prev+1] = i
+			prev = i
+		}
 		m[k] = info
 	}
 	return m
 }()
+
+// rowMem is a row with room for its fields and keys: a push makes a row of
+// every mutation, each in one allocation besides its record's.
+type rowMem struct {
+	row    Row
+	fields [schema.MaxFields]schema.Field
+	keys   [schema.MaxFields]string
+}
+
+// field returns the index of the field named name, trying first the
+// fields that follow field prev (-1 before the first) in column order and
+// in the order of their names, the orders in which writers send them.
+func (info *kindInfo) field(name []byte, prev int) (int, bool) {
+	if i := prev + 1; i < len(info.names) && info.names[i] == string(name) {
+		return i, true
+	}
+	if i := info.nextByName[prev+1]; i >= 0 && info.names[i] == string(name) {
+		return i, true
+	}
+	i, ok := info.index[string(name)]
+	return i, ok
+}
 
 // NewRow returns an empty row of kind k, or nil if k is not a kind.
 func NewRow(k schema.Kind) *Row {
@@ -84,8 +121,16 @@ func NewRow(k schema.Kind) *Row {
 	if !ok {
 		return nil
 	}
-	fs := rec.Fields()
-	return &Row{Kind: k, Record: rec, fields: fs, keys: make([]string, len(fs))}
+	m := &rowMem{}
+	fs := schema.AppendFields(m.fields[:0], rec)
+	var keys []string
+	if len(fs) <= len(m.keys) {
+		keys = m.keys[:len(fs)]
+	} else {
+		keys = make([]string, len(fs))
+	}
+	m.row = Row{Kind: k, Record: rec, fields: fs, keys: keys}
+	return &m.row
 }
 
 // RowOf returns a row holding rec with every field written at key.

@@ -118,11 +118,21 @@ func (q *parser) int() (int64, bool) {
 // in all.
 const maxDepth = 100
 
-// object reads a JSON object without looking inside it beyond its extent,
-// then, if the parser checks fields, that it is valid JSON.
+// object reads a JSON object. If the parser checks fields, it reads it
+// as schema.EachMemberBytes does, in the same pass that finds its end;
+// else it looks no further inside it than for its end.
 func (q *parser) object() ([]byte, bool) {
 	if q.i >= len(q.data) || q.data[q.i] != '{' {
 		return nil, false
+	}
+	if q.checkFields {
+		end, err := schema.ObjectEnd(q.data, q.i, maxDepth)
+		if err != nil {
+			return nil, false // perhaps still JSON, which encoding/json decides
+		}
+		v := q.data[q.i:end:end]
+		q.i = end
+		return v, true
 	}
 	depth := 0
 	for j := q.i; j < len(q.data); j++ {
@@ -141,9 +151,6 @@ func (q *parser) object() ([]byte, bool) {
 			depth--
 			if depth == 0 {
 				v := q.data[q.i : j+1 : j+1]
-				if q.checkFields && schema.EachMemberBytes(v, func(_, _ []byte) error { return nil }) != nil {
-					return nil, false // perhaps still JSON, which encoding/json decides
-				}
 				q.i = j + 1
 				return v, true
 			}
@@ -251,7 +258,9 @@ func (q *parser) push(p *PushRequest) bool {
 	if !q.lit(`,"clock":`) || !q.timestamp(&p.Clock) || !q.lit(`,"mutations":`) || q.lit("null") {
 		return false
 	}
-	return array(q, &p.Mutations, 0, (*parser).mutation) && q.lit("}") && q.i == len(q.data)
+	// Room for as many mutations as the push could hold at 256 bytes a
+	// mutation (a record's take about 400), so that they are seldom moved.
+	return array(q, &p.Mutations, min((len(q.data)-q.i)/256+1, MaxMutations), (*parser).mutation) && q.lit("}") && q.i == len(q.data)
 }
 
 func (q *parser) mutation(m *Mutation) bool {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -143,4 +144,54 @@ func AppendPushRequest(dst []byte, p *PushRequest) []byte {
 		dst = append(dst, ']')
 	}
 	return append(dst, '}')
+}
+
+// AppendPushResponse appends the JSON encoding of p to dst, byte for byte
+// what encoding/json makes of it. A response whose results are all applied
+// or duplicates, the answer to most pushes, is written in one pass; one
+// with an error or a record in a result goes through encoding/json.
+func AppendPushResponse(dst []byte, p *PushResponse) ([]byte, error) {
+	for i := range p.Results {
+		if p.Results[i].Error != nil || p.Results[i].Current != nil {
+			b, err := json.Marshal(p)
+			return append(dst, b...), err
+		}
+	}
+	dst = slices.Grow(dst, 96+64*len(p.Results))
+	dst = append(dst, `{"protocol":`...)
+	dst = strconv.AppendInt(dst, int64(p.Protocol), 10)
+	dst = append(dst, `,"schema":`...)
+	dst = strconv.AppendInt(dst, int64(p.Schema), 10)
+	dst = append(dst, `,"last_seq":`...)
+	dst = strconv.AppendInt(dst, p.LastSeq, 10)
+	dst = append(dst, `,"clock":"`...)
+	dst, _ = p.Clock.AppendText(dst)
+	dst = append(dst, `","results":`...)
+	if p.Results == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range p.Results {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			r := &p.Results[i]
+			dst = append(dst, `{"seq":`...)
+			dst = strconv.AppendInt(dst, r.Seq, 10)
+			dst = append(dst, `,"status":`...)
+			dst = schema.AppendJSONString(dst, string(r.Status))
+			if r.Version != 0 {
+				dst = append(dst, `,"version":"`...)
+				dst, _ = r.Version.AppendText(dst)
+				dst = append(dst, '"')
+			}
+			if r.Change != 0 {
+				dst = append(dst, `,"change":`...)
+				dst = strconv.AppendInt(dst, r.Change, 10)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}'), nil
 }

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,6 +96,65 @@ func FuzzAppendPushRequest(f *testing.F) {
 		b2, _ := json.Marshal(&wantBack)
 		if !bytes.Equal(b1, b2) {
 			t.Fatalf("read back\n got %s\nwant %s", b1, b2)
+		}
+	})
+}
+
+// TestAppendPushResponse checks the push answer's encoder against
+// encoding/json: answers of applied and duplicate mutations, re-stamped
+// or not, and answers with rejections, which encoding/json writes.
+func TestAppendPushResponse(t *testing.T) {
+	clock := hlc.NewClock(time.Now, 0)
+	results := []wire.Result{
+		{Seq: 1, Status: wire.Applied, Change: 7},
+		{Seq: 2, Status: wire.Applied},
+		{Seq: 3, Status: wire.Duplicate, Version: clock.Now()},
+		{Seq: 4, Status: wire.Applied, Version: clock.Now(), Change: 9},
+		{Seq: 5, Status: `odd "status" <&>`},
+	}
+	rejected := append(slices.Clone(results), wire.Result{Seq: 6, Status: wire.Rejected,
+		Error: &wire.Error{Code: wire.CodeInvalidRecord, Field: "gender", Message: "<bad>"}})
+	current := append(slices.Clone(results), wire.Result{Seq: 6, Status: wire.Rejected,
+		Current: &wire.Change{Kind: schema.KindContact, ID: uuid.Must(uuid.NewV7()), Seq: 3, Fields: json.RawMessage(`{"voided":true}`), V: "v"}})
+	for i, resp := range []*wire.PushResponse{
+		{},
+		{Versions: wire.Current(), LastSeq: 5, Clock: clock.Now(), Results: []wire.Result{}},
+		{Versions: wire.Current(), LastSeq: 5, Clock: clock.Now(), Results: results},
+		{Versions: wire.Current(), LastSeq: -1, Clock: clock.Now(), Results: rejected},
+		{Versions: wire.Current(), LastSeq: 6, Clock: clock.Now(), Results: current},
+	} {
+		want, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wire.AppendPushResponse([]byte("x"), resp)
+		if err != nil || !bytes.Equal(got, append([]byte("x"), want...)) {
+			t.Errorf("response %d: %v\n got %s\nwant x%s", i, err, got, want)
+		}
+	}
+}
+
+// FuzzAppendPushResponse holds the push answer's encoder to encoding/json,
+// byte for byte.
+func FuzzAppendPushResponse(f *testing.F) {
+	f.Add(2, 7, int64(5), uint64(1<<20), int64(1), "applied", uint64(0), int64(7), uint8(3))
+	f.Add(-1, 0, int64(-5), uint64(0), int64(-9), "<&>\u2028\xff\"\\", uint64(1<<21), int64(0), uint8(1))
+	f.Add(2, 7, int64(0), uint64(1), int64(0), "", uint64(2), int64(-1), uint8(0))
+	f.Fuzz(func(t *testing.T, protocol, schemaVersion int, lastSeq int64, clock uint64, seq int64, status string, version uint64, change int64, n uint8) {
+		resp := &wire.PushResponse{Versions: wire.Versions{Protocol: protocol, Schema: schemaVersion}, LastSeq: lastSeq, Clock: hlc.Timestamp(clock)}
+		if n > 0 {
+			resp.Results = []wire.Result{}
+		}
+		for i := range int64(n % 8) {
+			resp.Results = append(resp.Results, wire.Result{Seq: seq + i, Status: wire.Status(status), Version: hlc.Timestamp(version >> i), Change: change * i})
+		}
+		want, err := json.Marshal(resp)
+		if err != nil {
+			t.Skip(err)
+		}
+		got, err := wire.AppendPushResponse(nil, resp)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%v\n got %s\nwant %s", err, got, want)
 		}
 	})
 }
