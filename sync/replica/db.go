@@ -63,13 +63,11 @@ func OpenDB(ctx context.Context, path string, target schema.Target) (*DB, error)
 	// pushes at 400k records, 71k rows/s with 2 MiB, 105k with 64 MiB).
 	// SQLite takes the memory only as pages are used. Readers keep 16 MiB.
 	q.Set("_cache_size", "-65536")
-	if target == schema.DeviceDB {
-		// A device runs its statements as SQL text, a few each
-		// transaction: each connection keeps the ones it last prepared
-		// rather than preparing them again (a push's answer runs eight,
-		// a local write six).
-		q.Set("_stmt_cache_size", "64")
-	}
+	// Both run most statements as SQL text, a few each transaction: each
+	// connection keeps the ones it last prepared rather than preparing
+	// them again (a device's push answer runs eight, a local write six; a
+	// server's push reads the device, the clock and the counters).
+	q.Set("_stmt_cache_size", "64")
 	dsn := "file:" + path + "?" + q.Encode()
 
 	commits := make(chan struct{}, 1)
