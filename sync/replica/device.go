@@ -691,6 +691,20 @@ const metaEchoHead = "echo_head"
 // keep theirs. The mutations still queued are the ones to note: a later
 // delivery of the same answer finds them gone and notes nothing.
 func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResponse) error {
+	// The echo head is the greatest change number any answer gave, noted
+	// or not: a page read before it may be older than the device's rows.
+	var head int64
+	for _, res := range resp.Results {
+		if res.Change > 0 && res.Status != wire.Rejected {
+			head = max(head, res.Change)
+		}
+	}
+	if head == 0 {
+		return nil
+	}
+	if err := raiseEchoHead(ctx, tx, head); err != nil {
+		return err
+	}
 	var queued sql.NullInt64 // the queue is the numbers from its first on
 	if err := tx.QueryRowContext(ctx, `SELECT min(seq) FROM outbox`).Scan(&queued); err != nil {
 		return err
@@ -698,7 +712,6 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResp
 	if !queued.Valid {
 		return nil
 	}
-	var head int64
 	lo, hi := int64(-1), int64(-1)
 	// The numbers as a JSON object of mutation number to change number,
 	// which json_each gives SQLite as key and value.
@@ -708,20 +721,19 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResp
 		if res.Change <= 0 || res.Status == wire.Rejected || res.Seq < queued.Int64 {
 			continue
 		}
-		if head > 0 {
+		if lo >= 0 {
 			notes = append(notes, ',')
 		}
 		notes = append(notes, '"')
 		notes = strconv.AppendInt(notes, res.Seq, 10)
 		notes = append(notes, `":`...)
 		notes = strconv.AppendInt(notes, res.Change, 10)
-		head = max(head, res.Change)
 		if lo < 0 {
 			lo = res.Seq
 		}
 		hi = max(hi, res.Seq)
 	}
-	if head == 0 {
+	if lo < 0 {
 		return nil
 	}
 	notes = append(notes, '}')
@@ -729,9 +741,11 @@ func (d *Device) noteEchoes(ctx context.Context, tx *sql.Tx, resp *wire.PushResp
 		ON CONFLICT (mutation) DO UPDATE SET change = max(change, excluded.change)`, string(notes)); err != nil {
 		return err
 	}
-	if err := d.raiseSuperseded(ctx, tx, resp, lo, hi); err != nil {
-		return err
-	}
+	return d.raiseSuperseded(ctx, tx, resp, lo, hi)
+}
+
+// raiseEchoHead raises the echo head (metaEchoHead) to head.
+func raiseEchoHead(ctx context.Context, tx *sql.Tx, head int64) error {
 	var prev int64
 	if _, err := getMeta(ctx, tx, metaEchoHead, &prev); err != nil {
 		return err

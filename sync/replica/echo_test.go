@@ -679,3 +679,71 @@ func TestPurgeKeepsEchoesOfRowsKept(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoHeadOfAnswerToDroppedMutations: an answer whose mutations are no
+// longer queued (dropped by SkipTo) notes nothing but still raises the echo
+// head, so that a page read before it keeps the device's newer rows.
+func TestEchoHeadOfAnswerToDroppedMutations(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	e := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, e)
+	q := newContact(t, w, e.ID(), clock.Now().Add(-time.Hour))
+	if err := e.Create(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	req, err := d.PullRequest(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := s.Pull(ctx, d.ID(), req)
+	if err != nil || stale.HasMore {
+		t.Fatalf("stale page: %v %v", err, stale.HasMore)
+	}
+	if err := e.Write(ctx, schema.KindContact, q.ID, json.RawMessage(`{"setting":"shelter"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	pullAll(t, s, d)
+	before, err := d.Get(ctx, schema.KindContact, q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ResetCursor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))
+	if err := d.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := d.NextPush(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Push(ctx, d.ID(), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SkipTo(ctx, pr.Mutations[len(pr.Mutations)-1].Seq+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AcceptPush(ctx, resp); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := d.AcceptPull(ctx, stale)
+	if err != nil || !ok {
+		t.Fatalf("stale page not applied: %v", err)
+	}
+	after, err := d.Get(ctx, schema.KindContact, q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stale page head %d, answer change %d; contact at %d before, %d after", stale.Head, resp.Results[0].Change, before.Seq, after.Seq)
+	if after.Seq != before.Seq {
+		t.Errorf("the stale page took the contact back from change %d to %d", before.Seq, after.Seq)
+	}
+}
