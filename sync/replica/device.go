@@ -1056,7 +1056,9 @@ func (d *Device) SetMeta(ctx context.Context, key, value string) error {
 
 // Select returns the rows of kind k that a WHERE clause (with ? arguments)
 // selects, followed by an optional ORDER BY and LIMIT: the reads an app
-// makes of its replica.
+// makes of its replica. The rows' Seq is their change number (deviceSeq);
+// a clause that names seq reads the column, which an answer to the row's
+// latest own write has not raised.
 func (d *Device) Select(ctx context.Context, k schema.Kind, where string, args ...any) ([]*Row, error) {
 	if _, ok := kinds[k]; !ok {
 		return nil, fmt.Errorf("select: unknown kind %q", k)
