@@ -543,15 +543,8 @@ func (d *Device) NextPushBody(ctx context.Context, after int64, limit int) (*Pus
 		if b.Count == 0 {
 			// Room for the batch, sized on its first mutation: growing
 			// the array by doubling would copy the batch again.
-			v := wire.Current()
 			body = make([]byte, 0, (len(m)+len(m)/4+8)*limit+96)
-			body = append(body, `{"protocol":`...)
-			body = strconv.AppendInt(body, int64(v.Protocol), 10)
-			body = append(body, `,"schema":`...)
-			body = strconv.AppendInt(body, int64(v.Schema), 10)
-			body = append(body, `,"clock":"`...)
-			body, _ = d.clock.Now().AppendText(body)
-			body = append(body, `","mutations":[`...)
+			body = append(wire.AppendPushRequestStart(body, wire.Current(), d.clock.Now()), '[')
 			b.First = seq
 		} else {
 			body = append(body, ',')

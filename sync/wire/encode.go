@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/brygga/brygga/schema"
+	"github.com/brygga/brygga/sync/hlc"
 )
 
 // AppendPullResponse appends the JSON encoding of p to dst, byte for byte
@@ -93,6 +94,19 @@ func appendChange(dst []byte, c *Change) []byte {
 	return append(dst, '}')
 }
 
+// AppendPushRequestStart appends what AppendPushRequest writes of a
+// request with versions v and clock before its mutations' array: the
+// request up to `"mutations":`.
+func AppendPushRequestStart(dst []byte, v Versions, clock hlc.Timestamp) []byte {
+	dst = append(dst, `{"protocol":`...)
+	dst = strconv.AppendInt(dst, int64(v.Protocol), 10)
+	dst = append(dst, `,"schema":`...)
+	dst = strconv.AppendInt(dst, int64(v.Schema), 10)
+	dst = append(dst, `,"clock":"`...)
+	dst, _ = clock.AppendText(dst)
+	return append(dst, `","mutations":`...)
+}
+
 // AppendPushRequest appends the JSON encoding of p to dst in one pass: the
 // form ParsePushRequest reads fastest. The mutations' fields are copied as
 // they are, not compacted again, so that for fields in encoding/json's
@@ -104,14 +118,7 @@ func AppendPushRequest(dst []byte, p *PushRequest) []byte {
 	for i := range p.Mutations {
 		n += 120 + len(p.Mutations[i].Kind) + len(p.Mutations[i].Fields)
 	}
-	dst = slices.Grow(dst, n)
-	dst = append(dst, `{"protocol":`...)
-	dst = strconv.AppendInt(dst, int64(p.Protocol), 10)
-	dst = append(dst, `,"schema":`...)
-	dst = strconv.AppendInt(dst, int64(p.Schema), 10)
-	dst = append(dst, `,"clock":"`...)
-	dst, _ = p.Clock.AppendText(dst)
-	dst = append(dst, `","mutations":`...)
+	dst = AppendPushRequestStart(slices.Grow(dst, n), p.Versions, p.Clock)
 	if p.Mutations == nil {
 		dst = append(dst, "null"...)
 	} else {
