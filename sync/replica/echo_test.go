@@ -747,3 +747,124 @@ func TestEchoHeadOfAnswerToDroppedMutations(t *testing.T) {
 		t.Errorf("the stale page took the contact back from change %d to %d", before.Seq, after.Seq)
 	}
 }
+
+// TestEchoSpan: the pushes of records a device made give it an echo span,
+// the run of change numbers that its pulls leave out whole. A number taken
+// by anything else (a colleague's record, a merge) ends the run, and what
+// that number names arrives; so do the device's own records while it has
+// not had their answers.
+func TestEchoSpan(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	e := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	syncAll(t, s, e)
+	span := func() replica.EchoSpan {
+		t.Helper()
+		dev, err := s.LookupDevice(ctx, d.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dev.EchoSpan
+	}
+	create := func(dev *replica.Device, n int) []uuid.UUID {
+		t.Helper()
+		var ids []uuid.UUID
+		for range n {
+			c := newContact(t, w, dev.ID(), clock.Now().Add(-time.Hour))
+			if err := dev.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	spanOf := func(res []wire.Result) replica.EchoSpan {
+		first, last := res[0], res[len(res)-1]
+		return replica.EchoSpan{From: first.Change, To: last.Change, First: first.Seq, Last: last.Seq}
+	}
+
+	// Three pushes (pushAll sends 100 at a time) make one span.
+	ids := create(d, 250)
+	res := pushAll(t, s, d)
+	if got, want := span(), spanOf(res); got != want || want.To-want.From != 249 {
+		t.Errorf("span after 250 creates: %+v, want %+v", got, want)
+	}
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("the device pulled back %d of its records", len(got))
+	}
+
+	// A colleague's record takes the next number: the device's next push
+	// begins a span of its own, and the record arrives.
+	theirs := create(e, 1)
+	pushAll(t, s, e)
+	create(d, 10)
+	res = pushAll(t, s, d)
+	if got, want := span(), spanOf(res); got != want || want.From != res[0].Change {
+		t.Errorf("span after a colleague's record: %+v, want %+v", got, want)
+	}
+	if got := pullAll(t, s, d); len(got) != 1 || !got[theirs[0]] {
+		t.Errorf("after a colleague's record the device pulled %v", got)
+	}
+
+	// A push whose numbers include a merge of the device's correction with
+	// a colleague's makes no span: the merged state arrives.
+	if got := pullAll(t, s, e); len(got) != 260 {
+		t.Fatalf("the colleague pulled %d records, want 260", len(got))
+	}
+	if err := e.Write(ctx, schema.KindContact, ids[0], json.RawMessage(`{"area_code":"2361"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pushAll(t, s, e)
+	before := span()
+	create(d, 5)
+	if err := d.Write(ctx, schema.KindContact, ids[0], json.RawMessage(`{"setting":"shelter"}`)); err != nil {
+		t.Fatal(err)
+	}
+	create(d, 5)
+	res = pushAll(t, s, d)
+	if len(res) != 11 || res[5].Change != 0 || res[4].Change == 0 || res[6].Change == 0 {
+		t.Fatalf("push with a merge: %+v", res)
+	}
+	if got := span(); got != before {
+		t.Errorf("a push with a merge left the span %+v, want it as it was, %+v", got, before)
+	}
+	if got := pullAll(t, s, d); len(got) != 1 || !got[ids[0]] {
+		t.Errorf("after the merge the device pulled %v", got)
+	}
+	sameScope(t, s, d, w.unitA)
+
+	// Records whose answer the device has not had are not left out: it
+	// does not know their change numbers yet.
+	mine := create(d, 20)
+	req, err := d.NextPush(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Push(ctx, d.ID(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := span(), spanOf(resp.Results); got != want {
+		t.Errorf("span after 20 creates: %+v, want %+v", got, want)
+	}
+	got := pullAll(t, s, d) // the answer was lost
+	for _, id := range mine {
+		if !got[id] {
+			t.Errorf("record %s, whose answer was lost, did not arrive", id)
+		}
+	}
+	if len(got) != len(mine) {
+		t.Errorf("the pull brought %d records, want the %d whose answer was lost", len(got), len(mine))
+	}
+	if err := d.AcceptPush(ctx, resp); err != nil {
+		t.Fatal(err)
+	}
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("after the answer the device pulled %d records", len(got))
+	}
+	sameScope(t, s, d, w.unitA)
+}

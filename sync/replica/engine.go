@@ -171,13 +171,67 @@ type DevicePush struct {
 	Applied  int64     // how many were applied
 	// EchoAfter, if more than the device's, is its new EchoAfter.
 	EchoAfter int64
+	// EchoSpan, unless zero, is the device's new echo span. An engine
+	// whose transactions may take change numbers between each other's
+	// keeps none (EnrolledDevice.EchoSpan stays zero): a span is sure only
+	// where a transaction's numbers follow each other with none between.
+	EchoSpan EchoSpan
+}
+
+// EchoSpan is a run of change numbers, From to To, every one of them
+// given by a device's pushes to the state of a record the device holds
+// (Row.Echo) by one of its mutations First to Last. A record written later
+// takes a number above To: the run never holds another state. The zero
+// value is no span.
+type EchoSpan struct {
+	From, To    int64
+	First, Last int64
+}
+
+// echoSpanOf returns the echo span of a push whose transaction had taken
+// change numbers up to seq before it and up to last after it, and whose
+// answers are results: the numbers it took, if every one is the change of
+// a result (Result.Change), else none.
+func echoSpanOf(results []wire.Result, seq, last int64) EchoSpan {
+	if last <= seq {
+		return EchoSpan{}
+	}
+	var span EchoSpan
+	n := int64(0)
+	for _, r := range results {
+		if r.Change <= seq || r.Status == wire.Rejected {
+			continue // a retry's answer, of a number taken before
+		}
+		if span.First == 0 {
+			span.First = r.Seq
+		}
+		span.Last = r.Seq
+		n++
+	}
+	if n != last-seq {
+		return EchoSpan{} // a number went to a state the device does not hold
+	}
+	span.From, span.To = seq+1, last
+	return span
+}
+
+// join returns the span of s and next, the span of the numbers right after
+// s's, as one; or next alone where they do not meet.
+func (s EchoSpan) join(next EchoSpan) EchoSpan {
+	if s.To == 0 || s.To+1 != next.From || s.Last >= next.First {
+		return next
+	}
+	return EchoSpan{From: s.From, To: next.To, First: s.First, Last: next.Last}
 }
 
 // EchoSkip says which records a pull leaves out: those whose state a push
 // of Device made, which it holds (Row.Echo), numbered above After and at
 // most Acked, the highest mutation number the device has had answered.
-// The zero value leaves out nothing.
+// From and To, unless 0, are change numbers that every such record in
+// them is (the device's echo span): the pull leaves them out whole. The
+// zero value leaves out nothing.
 type EchoSkip struct {
 	Device       uuid.UUID
 	After, Acked int64
+	From, To     int64
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -38,17 +39,27 @@ func scopeParts(unit uuid.UUID, after int64, skip EchoSkip) []scopePart {
 	if skip.Device != uuid.Nil {
 		dev = skip.Device.String()
 	}
+	// Each table of field records is read in two ranges of change
+	// numbers, below and above the echo span skip leaves out whole (none:
+	// the first range is all, the second empty), so that the scan of the
+	// (unit, seq) index passes over the span rather than reading its
+	// rows. The echo of a row in a range is read from the row: its device
+	// is the record's own unless echo_device says another.
+	below, above := int64(math.MaxInt64), int64(math.MaxInt64)
+	if skip.To > 0 {
+		below, above = skip.From, max(after, skip.To)
+	}
+	const echo = `NOT (echo > ? AND echo <= ? AND coalesce(echo_device, device_id) = ?)`
 	for _, k := range schema.FieldKinds {
-		// The echo is read only from rows the scan of the (unit, seq)
-		// index reads anyway for the page; its device is the record's own
-		// unless echo_device says another.
-		parts = append(parts, scopePart{k, `WHERE unit_id = ? AND seq > ? AND NOT (echo > ? AND echo <= ? AND coalesce(echo_device, device_id) = ?)`,
-			[]any{u, after, skip.After, skip.Acked, dev}})
+		parts = append(parts,
+			scopePart{k, `WHERE unit_id = ? AND seq > ? AND seq < ? AND ` + echo, []any{u, after, below, skip.After, skip.Acked, dev}},
+			scopePart{k, `WHERE unit_id = ? AND seq > ? AND ` + echo, []any{u, above, skip.After, skip.Acked, dev}})
 	}
 	// A referral is never to its own unit, so no row is in two parts. A
 	// device of the unit it is to leaves out its own changes of it alike.
-	return append(parts, scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ? AND NOT (echo > ? AND echo <= ? AND coalesce(echo_device, device_id) = ?)`,
-		[]any{u, after, skip.After, skip.Acked, dev}})
+	return append(parts,
+		scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ? AND seq < ? AND ` + echo, []any{u, after, below, skip.After, skip.Acked, dev}},
+		scopePart{schema.KindReferral, `WHERE to_unit_id = ? AND seq > ? AND ` + echo, []any{u, above, skip.After, skip.Acked, dev}})
 }
 
 // ScopeRows returns every row in unit's scope, ordered by seq, for checks

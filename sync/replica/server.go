@@ -111,6 +111,9 @@ type EnrolledDevice struct {
 	// device may lack: it reused a number (restored from a copy of its
 	// replica), and records it pushed up to here are sent to it again.
 	EchoAfter int64
+	// EchoSpan is the latest run of change numbers that its pushes gave
+	// to states it holds, which its pulls leave out whole.
+	EchoSpan EchoSpan
 }
 
 // restoredSince reports whether cur, a cursor of this database's epoch,
@@ -491,6 +494,9 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 	}
 	note := DevicePush{LastSeq: last, At: now, Protocol: req.Protocol, Rejected: len(rejections)}
 	note.Applied = max(last-first+1, 0) - int64(len(rejections))
+	if span := echoSpanOf(resp.Results, seq, a.seq); span.To > 0 {
+		note.EchoSpan = dev.EchoSpan.join(span)
+	}
 	if a.reused {
 		// The device lacks what it pushed after the copy it was restored
 		// from: its echoes up to the numbers processed before are sent
@@ -1032,6 +1038,9 @@ func (s *ServerSync) pull(ctx context.Context, deviceID uuid.UUID, req *wire.Pul
 		return nil, &wire.Error{Code: wire.CodeDeviceRetired, Message: "device was retired: it pulls nothing more; send what it holds, then wipe it"}
 	}
 	skip := EchoSkip{Device: deviceID, After: dev.EchoAfter, Acked: req.Acked}
+	if span := dev.EchoSpan; span.To > 0 && span.First > dev.EchoAfter && span.Last <= req.Acked {
+		skip.From, skip.To = span.From, span.To
+	}
 	changes, err := tx.Page(ctx, dev.UnitID, cur.Seq, skip, limit+1, chunks)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)

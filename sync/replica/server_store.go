@@ -126,7 +126,8 @@ func (s *ServerStore) Devices(ctx context.Context) ([]*EnrolledDevice, error) {
 	return out, rows.Err()
 }
 
-const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed, echo_after`
+const deviceColumns = `id, unit_id, enrolled_at, revoked_at, last_seq, last_push_at, last_pull_at, COALESCE(protocol, 0), rejected, retired_at, applied, healed, echo_after,
+	echo_span_from, echo_span_to, echo_span_first, echo_span_last`
 
 type scanner interface{ Scan(...any) error }
 
@@ -135,7 +136,8 @@ func scanDevice(row scanner) (*EnrolledDevice, error) {
 	var enrolled int64
 	var revoked, push, pull, retired sql.NullInt64
 	d := &EnrolledDevice{}
-	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed, &d.EchoAfter); err != nil {
+	if err := row.Scan(&id, &unit, &enrolled, &revoked, &d.LastSeq, &push, &pull, &d.Protocol, &d.Rejected, &retired, &d.Applied, &d.Healed, &d.EchoAfter,
+		&d.EchoSpan.From, &d.EchoSpan.To, &d.EchoSpan.First, &d.EchoSpan.Last); err != nil {
 		return nil, err
 	}
 	d.ID, _ = uuid.Parse(id)
