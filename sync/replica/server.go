@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -324,7 +325,19 @@ func (s *ServerSync) notifyLocked() {
 // before it took it along.
 func (s *ServerSync) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer func() {
+		s.mu.Unlock()
+		// The pushes waiting for the writer wait for nothing else: the
+		// one that leads them next (woken by the unlock, on this
+		// goroutine's processor) runs before this push's answer is
+		// written, rather than after.
+		s.queueMu.Lock()
+		waiting := len(s.queue) > 0
+		s.queueMu.Unlock()
+		if waiting {
+			runtime.Gosched()
+		}
+	}()
 	if !job.done { // no push before this one took it along: lead
 		s.queueMu.Lock()
 		batch := s.queue
