@@ -101,8 +101,11 @@ type Options struct {
 	Location *time.Location
 	// Logger receives the background loop's logs; nil discards them.
 	Logger *slog.Logger
-	// PushBatch is the most mutations per push (500); PullPage the most
-	// changes per pull page (2000, the most a server sends).
+	// PushBatch is the most mutations per push (1000, the most a server
+	// takes: a push's fixed costs, on the device and the server, are
+	// shared by more mutations; a batch of unusually large records is
+	// sent in more pushes); PullPage the most changes per pull page
+	// (2000, the most a server sends).
 	PushBatch, PullPage int
 	// OnProgress, if set, is called as a sync advances.
 	OnProgress func(Progress)
@@ -126,7 +129,7 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.PushBatch <= 0 || o.PushBatch > wire.MaxMutations {
-		o.PushBatch = 500
+		o.PushBatch = wire.MaxMutations
 	}
 	if o.PullPage <= 0 || o.PullPage > wire.MaxPullLimit {
 		o.PullPage = wire.MaxPullLimit

@@ -204,7 +204,8 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		cancel()
 		settle()
 	}()
-	for healed := 0; ; {
+	// fill sends batches until pushDepth are in flight or none is left.
+	fill := func() error {
 		for len(queue) < pushDepth {
 			batch, err := dev.NextPushBody(ctx, after, c.opts.PushBatch)
 			if err != nil {
@@ -217,6 +218,12 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 			go c.send(pctx, call, encoders)
 			queue = append(queue, call)
 			after = batch.Last
+		}
+		return nil
+	}
+	for healed := 0; ; {
+		if err := fill(); err != nil {
+			return err
 		}
 		if len(queue) == 0 {
 			return nil
@@ -254,6 +261,12 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		}
 		if err != nil {
 			return fmt.Errorf("push: %w", err)
+		}
+		// The next batch is sent before this answer is taken: the server
+		// applies it meanwhile, rather than wait for the device (answers
+		// often come back together, a group commit's).
+		if err := fill(); err != nil {
+			return err
 		}
 		c.noteServerClock(ctx, resp.Clock)
 		if err := dev.AcceptPush(ctx, resp); err != nil {

@@ -508,9 +508,19 @@ type PushBatch struct {
 	Count       int    // how many mutations it has
 }
 
+// pushBodyBytes is about the most bytes of mutations a push body holds,
+// far below what a server takes (wire.MaxBodyBytes): a push of the most
+// mutations a server takes, of records as the app makes them (a few
+// hundred bytes each), stays under it, and a batch of unusually large
+// ones is sent in more pushes rather than in one that a weak link
+// struggles to carry. A variable, so that tests can lower it.
+var pushBodyBytes = 1 << 20
+
 // NextPushBody is NextPushAfter with the request encoded by SQLite as it
 // reads the outbox: a push costs no decoding of the queued mutations and
-// no encoding of them again. nil when none is queued after after.
+// no encoding of them again. nil when none is queued after after. The
+// batch ends early where its body would pass pushBodyBytes; it holds one
+// mutation at least.
 func (d *Device) NextPushBody(ctx context.Context, after int64, limit int) (*PushBatch, error) {
 	if limit <= 0 || limit > wire.MaxMutations {
 		limit = wire.MaxMutations
@@ -543,10 +553,13 @@ func (d *Device) NextPushBody(ctx context.Context, after int64, limit int) (*Pus
 		if b.Count == 0 {
 			// Room for the batch, sized on its first mutation: growing
 			// the array by doubling would copy the batch again.
-			body = make([]byte, 0, (len(m)+len(m)/4+8)*limit+96)
+			body = make([]byte, 0, min((len(m)+len(m)/4+8)*limit, pushBodyBytes+len(m))+96)
 			body = append(wire.AppendPushRequestStart(body, wire.Current(), d.clock.Now()), '[')
 			b.First = seq
 		} else {
+			if len(body)+1+len(m) > pushBodyBytes {
+				break
+			}
 			body = append(body, ',')
 		}
 		body = append(body, m...)

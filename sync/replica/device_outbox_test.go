@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -482,5 +483,84 @@ func TestNextPushBodyIsTheEncodedRequest(t *testing.T) {
 	}
 	if bases == 0 {
 		t.Error("no mutation had a base")
+	}
+}
+
+// TestNextPushBodyEndsAtItsSize: a batch ends before the mutation that
+// would take its body past its size, holds one mutation even if that one
+// alone is larger, and the batches one after another hold every mutation
+// once, in order, each body what AppendPushRequest writes of its own.
+func TestNextPushBodyEndsAtItsSize(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	w := newWorld(t)
+	s := MustOpenServer(t, clock, w)
+	d := MustOpenDevice(t, clock.Now, s, w.unitA)
+	syncAll(t, s, d)
+	for range 20 {
+		if err := d.Create(ctx, newContact(t, w, d.ID(), clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, err := d.NextPushBody(ctx, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := d.NextPushBody(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.Count != 20 {
+		t.Fatalf("the whole queue in %d mutations, want 20", whole.Count)
+	}
+	size := len(whole.Body) / 20 // about a mutation's bytes
+	for _, n := range []int{1, size / 2, 3 * size, 7*size + size/2} {
+		restore := replica.SetPushBodyBytes(n)
+		var seqs []int64
+		var counts []int
+		for after := int64(0); ; {
+			b, err := d.NextPushBody(ctx, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b == nil {
+				break
+			}
+			if b.Count > 1 && len(b.Body) > n+len(one.Body) {
+				t.Errorf("size %d: a body of %d bytes, %d mutations", n, len(b.Body), b.Count)
+			}
+			req, err := d.NextPushAfter(ctx, after, b.Count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed, err := wire.ParsePushRequest(b.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Clock = parsed.Clock
+			if want := wire.AppendPushRequest(nil, req); string(b.Body) != string(want) {
+				t.Fatalf("size %d after %d:\n got %s\nwant %s", n, after, b.Body, want)
+			}
+			for _, m := range parsed.Mutations {
+				seqs = append(seqs, m.Seq)
+			}
+			counts = append(counts, b.Count)
+			after = b.Last
+		}
+		restore()
+		if len(seqs) != 20 {
+			t.Errorf("size %d: the batches held %d mutations, want 20", n, len(seqs))
+		}
+		for i, seq := range seqs {
+			if i > 0 && seq != seqs[i-1]+1 {
+				t.Errorf("size %d: mutation %d after %d", n, seq, seqs[i-1])
+			}
+		}
+		switch batches := len(counts); {
+		case n < size && batches != 20:
+			t.Errorf("size %d, under a mutation's: %d batches, want one a mutation", n, batches)
+		case n >= 3*size && slices.Min(counts[:batches-1]) < 2:
+			t.Errorf("size %d, room for two mutations at least: batches of %v", n, counts)
+		}
 	}
 }

@@ -20,3 +20,11 @@ func (d *Device) EchoNotes(ctx context.Context) (int, error) {
 	err := d.db.read.QueryRowContext(ctx, `SELECT count(*) FROM echoes`).Scan(&n)
 	return n, err
 }
+
+// SetPushBodyBytes sets about the most bytes of mutations a push body
+// holds (see NextPushBody) and returns a function that puts it back.
+func SetPushBodyBytes(n int) (restore func()) {
+	old := pushBodyBytes
+	pushBodyBytes = n
+	return func() { pushBodyBytes = old }
+}
