@@ -264,13 +264,15 @@ func (c *Client) pushAll(ctx context.Context, dev *replica.Device) error {
 		}
 		// The next batch is sent before this answer is taken: the server
 		// applies it meanwhile, rather than wait for the device (answers
-		// often come back together, a group commit's).
-		if err := fill(); err != nil {
-			return err
-		}
+		// often come back together, a group commit's). The answer is
+		// taken even if that fails.
+		ferr := fill()
 		c.noteServerClock(ctx, resp.Clock)
 		if err := dev.AcceptPush(ctx, resp); err != nil {
 			return err
+		}
+		if ferr != nil {
+			return ferr
 		}
 		pushed += int64(len(resp.Results))
 		c.progress(Progress{Phase: "push", Done: min(pushed, int64(pending)), Total: int64(pending)})

@@ -557,7 +557,7 @@ func (d *Device) NextPushBody(ctx context.Context, after int64, limit int) (*Pus
 			body = append(wire.AppendPushRequestStart(body, wire.Current(), d.clock.Now()), '[')
 			b.First = seq
 		} else {
-			if len(body)+1+len(m) > pushBodyBytes {
+			if len(body)+1+len(m)+2 > pushBodyBytes { // ",", m and "]}"
 				break
 			}
 			body = append(body, ',')

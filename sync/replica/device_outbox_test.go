@@ -515,7 +515,7 @@ func TestNextPushBodyEndsAtItsSize(t *testing.T) {
 	}
 	size := len(whole.Body) / 20 // about a mutation's bytes
 	for _, n := range []int{1, size / 2, 3 * size, 7*size + size/2} {
-		restore := replica.SetPushBodyBytes(n)
+		t.Cleanup(replica.SetPushBodyBytes(n))
 		var seqs []int64
 		var counts []int
 		for after := int64(0); ; {
@@ -547,7 +547,6 @@ func TestNextPushBodyEndsAtItsSize(t *testing.T) {
 			counts = append(counts, b.Count)
 			after = b.Last
 		}
-		restore()
 		if len(seqs) != 20 {
 			t.Errorf("size %d: the batches held %d mutations, want 20", n, len(seqs))
 		}

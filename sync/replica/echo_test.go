@@ -317,6 +317,27 @@ func TestRestoredReplicaGetsItsRecordsBack(t *testing.T) {
 		t.Errorf("the restored device pulled %d records, want at least its 3 made after the copy", len(got))
 	}
 	sameScope(t, s, d, w.unitA)
+
+	// What it records after is its echo span's, which its pulls pass over
+	// again: the span of echoes sent to it again is not carried on.
+	for range 5 {
+		if err := d.Create(ctx, newContact(t, w, id, clock.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := pushAll(t, s, d)
+	dev, err := s.LookupDevice(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := dev.EchoSpan; sp.First <= dev.EchoAfter || sp.Last != res[len(res)-1].Seq || sp.To != res[len(res)-1].Change {
+		t.Errorf("echo span %+v after echoes up to %d were sent again, want one a pull can pass over, to %d (change %d)",
+			sp, dev.EchoAfter, res[len(res)-1].Seq, res[len(res)-1].Change)
+	}
+	if got := pullAll(t, s, d); len(got) != 0 {
+		t.Errorf("the device pulled %d of its new records back", len(got))
+	}
+	sameScope(t, s, d, w.unitA)
 }
 
 // TestPullLeavesOutOthersRecordsEchoes: a receiving unit's tablet that

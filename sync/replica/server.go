@@ -325,12 +325,16 @@ func (s *ServerSync) notifyLocked() {
 // before it took it along.
 func (s *ServerSync) apply(ctx context.Context, job *pushJob) {
 	s.mu.Lock()
+	led := !job.done
 	defer func() {
 		s.mu.Unlock()
 		// The pushes waiting for the writer wait for nothing else: the
 		// one that leads them next (woken by the unlock, on this
-		// goroutine's processor) runs before this push's answer is
-		// written, rather than after.
+		// goroutine's processor) runs before the answers of the batch
+		// just applied are written, rather than after.
+		if !led {
+			return
+		}
 		s.queueMu.Lock()
 		waiting := len(s.queue) > 0
 		s.queueMu.Unlock()
@@ -338,7 +342,7 @@ func (s *ServerSync) apply(ctx context.Context, job *pushJob) {
 			runtime.Gosched()
 		}
 	}()
-	if !job.done { // no push before this one took it along: lead
+	if led { // no push before this one took it along: lead
 		s.queueMu.Lock()
 		batch := s.queue
 		s.queue = nil
@@ -507,14 +511,20 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 	}
 	note := DevicePush{LastSeq: last, At: now, Protocol: req.Protocol, Rejected: len(rejections)}
 	note.Applied = max(last-first+1, 0) - int64(len(rejections))
-	if span := echoSpanOf(resp.Results, seq, a.seq); span.To > 0 {
-		note.EchoSpan = dev.EchoSpan.join(span)
-	}
 	if a.reused {
 		// The device lacks what it pushed after the copy it was restored
 		// from: its echoes up to the numbers processed before are sent
 		// to it again.
 		note.EchoAfter = dev.LastSeq
+	}
+	if span := echoSpanOf(resp.Results, seq, a.seq); span.To > 0 {
+		// A span of echoes sent again (at or below EchoAfter) is one
+		// its pulls cannot pass over: the new one starts afresh.
+		prev := dev.EchoSpan
+		if prev.First <= max(dev.EchoAfter, note.EchoAfter) {
+			prev = EchoSpan{}
+		}
+		note.EchoSpan = prev.join(span)
 	}
 	if err := tx.NotePush(ctx, deviceID, note); err != nil {
 		return nil, 0, nil, err
