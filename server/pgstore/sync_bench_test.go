@@ -220,7 +220,7 @@ func BenchmarkSyncPushRaw(b *testing.B) {
 
 // contactColumns are the columns of the contact table, in the order of
 // replica.RowValues.
-var contactColumns = append(replica.RecordColumns(schema.KindContact), "v", "cv", "seq", "echo")
+var contactColumns = append(replica.RecordColumns(schema.KindContact), "v", "cv", "seq", "echo", "echo_device")
 
 // insertRows inserts rows into the table of contacts with one INSERT.
 func insertRows(ctx context.Context, tx pgx.Tx, rows [][]any) error {
