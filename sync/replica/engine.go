@@ -171,10 +171,10 @@ type DevicePush struct {
 	Applied  int64     // how many were applied
 	// EchoAfter, if more than the device's, is its new EchoAfter.
 	EchoAfter int64
-	// EchoSpan, unless zero, is the device's new echo span. An engine
-	// whose transactions may take change numbers between each other's
-	// keeps none (EnrolledDevice.EchoSpan stays zero): a span is sure only
-	// where a transaction's numbers follow each other with none between.
+	// EchoSpan is the device's echo span after the push. An engine whose
+	// transactions may take change numbers between each other's keeps
+	// none (EnrolledDevice.EchoSpan stays zero): a span is sure only where
+	// a transaction's numbers follow each other with none between.
 	EchoSpan EchoSpan
 }
 
@@ -199,8 +199,8 @@ func echoSpanOf(results []wire.Result, seq, last int64) EchoSpan {
 	var span EchoSpan
 	n := int64(0)
 	for _, r := range results {
-		if r.Change <= seq || r.Status == wire.Rejected {
-			continue // a retry's answer, of a number taken before
+		if r.Change <= seq {
+			continue // no echo, or a retry's of a number taken before
 		}
 		if span.First == 0 {
 			span.First = r.Seq

@@ -517,14 +517,14 @@ func (s *ServerSync) pushOne(ctx context.Context, tx ServerWrite, j *pushJob, se
 		// to it again.
 		note.EchoAfter = dev.LastSeq
 	}
+	note.EchoSpan = dev.EchoSpan
 	if span := echoSpanOf(resp.Results, seq, a.seq); span.To > 0 {
 		// A span of echoes sent again (at or below EchoAfter) is one
 		// its pulls cannot pass over: the new one starts afresh.
-		prev := dev.EchoSpan
-		if prev.First <= max(dev.EchoAfter, note.EchoAfter) {
-			prev = EchoSpan{}
+		if note.EchoSpan.First <= max(dev.EchoAfter, note.EchoAfter) {
+			note.EchoSpan = EchoSpan{}
 		}
-		note.EchoSpan = prev.join(span)
+		note.EchoSpan = note.EchoSpan.join(span)
 	}
 	if err := tx.NotePush(ctx, deviceID, note); err != nil {
 		return nil, 0, nil, err

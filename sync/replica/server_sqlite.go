@@ -291,14 +291,10 @@ func (w *sqliteWrite) NotePush(ctx context.Context, device uuid.UUID, p DevicePu
 			return err
 		}
 	}
-	if sp := p.EchoSpan; sp.To > 0 {
-		_, err := w.tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ?, applied = applied + ?,
-			echo_span_from = ?, echo_span_to = ?, echo_span_first = ?, echo_span_last = ? WHERE id = ?`,
-			p.LastSeq, p.At.UnixMilli(), p.Protocol, p.Rejected, p.Applied, sp.From, sp.To, sp.First, sp.Last, device.String())
-		return err
-	}
-	_, err := w.tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ?, applied = applied + ? WHERE id = ?`,
-		p.LastSeq, p.At.UnixMilli(), p.Protocol, p.Rejected, p.Applied, device.String())
+	sp := p.EchoSpan
+	_, err := w.tx.ExecContext(ctx, `UPDATE devices SET last_seq = ?, last_push_at = ?, protocol = ?, rejected = rejected + ?, applied = applied + ?,
+		echo_span_from = ?, echo_span_to = ?, echo_span_first = ?, echo_span_last = ? WHERE id = ?`,
+		p.LastSeq, p.At.UnixMilli(), p.Protocol, p.Rejected, p.Applied, sp.From, sp.To, sp.First, sp.Last, device.String())
 	return err
 }
 
